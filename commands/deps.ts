@@ -1,0 +1,16 @@
+import type { DomainError } from '../domain/errors.js';
+import type { PasswordHasher } from '../infra/password-hasher.js';
+import type { CommandBus } from './handle-command.js';
+
+/** What commands need from the outside world; time and ids are injected so tests can fix them. */
+export interface CommandDeps {
+  bus: CommandBus;
+  hasher: PasswordHasher;
+  clock: () => Date;
+  newId: () => string;
+}
+
+export type CommandResult<T> = { ok: true; value: T } | { ok: false; error: DomainError };
+
+export const succeed = <T>(value: T): CommandResult<T> => ({ ok: true, value });
+export const fail = <T>(error: DomainError): CommandResult<T> => ({ ok: false, error });

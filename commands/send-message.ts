@@ -1,0 +1,34 @@
+import { chatDecider, findSentMessage } from '../domain/chat.js';
+import { domainError } from '../domain/errors.js';
+import { chatStreamId } from '../domain/events.js';
+import { fail, succeed, type CommandDeps, type CommandResult } from './deps.js';
+import { handleCommand } from './handle-command.js';
+
+export interface MessageAccepted {
+  chatId: string;
+  messageId: string;
+  revision: number;
+  position: bigint;
+  /** True when this clientMessageId was sent before: the first message's result, nothing appended. */
+  duplicate: boolean;
+}
+
+export async function sendMessage(
+  deps: CommandDeps,
+  input: { senderId: string; chatId: string; body: string; clientMessageId: string },
+): Promise<CommandResult<MessageAccepted>> {
+  const messageId = deps.newId();
+  const outcome = await handleCommand(deps.bus, {
+    streamId: chatStreamId(input.chatId),
+    decider: chatDecider,
+    command: { type: 'SendMessage', chatId: input.chatId, messageId, senderId: input.senderId, clientMessageId: input.clientMessageId, body: input.body, at: deps.clock().toISOString() },
+    // The message id doubles as the event id, so a replayed append is also de-duplicated by the store.
+    eventIds: () => messageId,
+  });
+  if (!outcome.ok) return fail(outcome.error);
+  const appended = outcome.appended[0];
+  if (appended) return succeed({ chatId: input.chatId, messageId, revision: appended.revision, position: appended.position, duplicate: false });
+  const first = findSentMessage(outcome.state, input.senderId, input.clientMessageId);
+  if (!first) return fail(domainError('CHAT_NOT_FOUND'));
+  return succeed({ chatId: input.chatId, messageId: first.messageId, revision: first.revision, position: first.position, duplicate: true });
+}

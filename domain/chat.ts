@@ -1,0 +1,89 @@
+import type { Decider, EventMeta } from './decider.js';
+import { domainError } from './errors.js';
+import type { ChatEvent } from './events.js';
+import { accept, reject, type Decision } from './result.js';
+
+export const MESSAGE_MAX_CHARS = 4000;
+/** How many recent clientMessageIds per chat are remembered for de-duplication; older retries are not expected. */
+export const DEDUPE_WINDOW = 1000;
+const CLIENT_MESSAGE_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+export type ChatCommand =
+  | {
+      type: 'StartChat';
+      chatId: string;
+      initiatorId: string;
+      otherId: string;
+      /** Whether each user exists, as read from their streams by the caller. */
+      initiatorExists: boolean;
+      otherExists: boolean;
+      at: string;
+    }
+  | { type: 'SendMessage'; chatId: string; messageId: string; senderId: string; clientMessageId: string; body: string; at: string };
+
+export interface SentMessageRef {
+  messageId: string;
+  revision: number;
+  position: bigint;
+}
+
+export type ChatState =
+  | { started: false }
+  | {
+      started: true;
+      chatId: string;
+      participants: [string, string];
+      /** key `${senderId}\u0000${clientMessageId}`, insertion-ordered so the oldest is dropped first. */
+      recentClientIds: Map<string, SentMessageRef>;
+    };
+
+export const initialChatState: ChatState = { started: false };
+
+const dedupeKey = (senderId: string, clientMessageId: string): string => `${senderId}\u0000${clientMessageId}`;
+
+/** A repeated clientMessageId from the same sender: the first message's reference, else undefined. */
+export function findSentMessage(state: ChatState, senderId: string, clientMessageId: string): SentMessageRef | undefined {
+  return state.started ? state.recentClientIds.get(dedupeKey(senderId, clientMessageId)) : undefined;
+}
+
+function decide(command: ChatCommand, state: ChatState): Decision<ChatEvent> {
+  switch (command.type) {
+    case 'StartChat': {
+      if (command.initiatorId === command.otherId) return reject(domainError('CHAT_WITH_SELF'));
+      if (!command.initiatorExists || !command.otherExists) return reject(domainError('USER_NOT_FOUND'));
+      if (state.started) return accept([]);
+      const participants: [string, string] = command.initiatorId < command.otherId
+        ? [command.initiatorId, command.otherId]
+        : [command.otherId, command.initiatorId];
+      return accept([{ type: 'ChatStarted', version: 1, data: { chatId: command.chatId, participants, startedBy: command.initiatorId, at: command.at } }]);
+    }
+    case 'SendMessage': {
+      if (!state.started) return reject(domainError('CHAT_NOT_FOUND'));
+      if (!state.participants.includes(command.senderId)) return reject(domainError('NOT_A_PARTICIPANT'));
+      if (!CLIENT_MESSAGE_ID.test(command.clientMessageId)) return reject(domainError('CLIENT_MESSAGE_ID_INVALID'));
+      if (findSentMessage(state, command.senderId, command.clientMessageId)) return accept([]);
+      const body = command.body.trim();
+      if (body.length === 0) return reject(domainError('MESSAGE_EMPTY'));
+      if ([...body].length > MESSAGE_MAX_CHARS) return reject(domainError('MESSAGE_TOO_LONG'));
+      const { chatId, messageId, senderId, clientMessageId, at } = command;
+      return accept([{ type: 'MessageSent', version: 2, data: { chatId, messageId, senderId, clientMessageId, body, sentAt: at } }]);
+    }
+  }
+}
+
+function evolve(state: ChatState, event: ChatEvent, meta: EventMeta): ChatState {
+  switch (event.type) {
+    case 'ChatStarted':
+      return { started: true, chatId: event.data.chatId, participants: event.data.participants, recentClientIds: new Map() };
+    case 'MessageSent': {
+      if (!state.started) return state;
+      // Mutated in place: state is owned by one fold, and copying a 1,000-entry map per event would make folds quadratic.
+      const ids = state.recentClientIds;
+      ids.set(dedupeKey(event.data.senderId, event.data.clientMessageId), { messageId: event.data.messageId, revision: meta.revision, position: meta.position });
+      if (ids.size > DEDUPE_WINDOW) ids.delete(ids.keys().next().value as string);
+      return state;
+    }
+  }
+}
+
+export const chatDecider: Decider<ChatCommand, ChatState, ChatEvent> = { initialState: initialChatState, decide, evolve };

@@ -1,0 +1,30 @@
+/**
+ * The one registry of domain error codes. Codes are stable API: clients match on them, so
+ * never rename one; add a new code instead. docs/errors.md lists them and a test keeps the two equal.
+ */
+export const DOMAIN_ERRORS = {
+  USERNAME_INVALID: 'Username must be 3 to 32 characters of a-z, 0-9, underscore, dot or hyphen.',
+  USERNAME_TAKEN: 'That username is already registered.',
+  PASSWORD_TOO_SHORT: 'Password must be at least 8 characters.',
+  PASSWORD_TOO_LONG: 'Password must be at most 256 bytes.',
+  USER_NOT_FOUND: 'No such user.',
+  INVALID_CREDENTIALS: 'Invalid username or password.',
+  CHAT_WITH_SELF: 'A chat needs two different users.',
+  CHAT_NOT_FOUND: 'No such chat.',
+  NOT_A_PARTICIPANT: 'Only the participants of a chat can do that.',
+  MESSAGE_EMPTY: 'Message must not be empty.',
+  MESSAGE_TOO_LONG: 'Message must be at most 4000 characters.',
+  CLIENT_MESSAGE_ID_INVALID: 'clientMessageId must be 1 to 64 characters of a-z, A-Z, 0-9, underscore or hyphen.',
+} as const;
+
+export type DomainErrorCode = keyof typeof DOMAIN_ERRORS;
+
+export interface DomainError {
+  readonly code: DomainErrorCode;
+  readonly message: string;
+}
+
+export const domainError = (code: DomainErrorCode): DomainError => ({ code, message: DOMAIN_ERRORS[code] });
+
+export const isDomainErrorCode = (value: string): value is DomainErrorCode =>
+  Object.prototype.hasOwnProperty.call(DOMAIN_ERRORS, value);

@@ -1,0 +1,56 @@
+import type { Decider } from './decider.js';
+import { domainError } from './errors.js';
+import type { Role, UserEvent } from './events.js';
+import { isValidUsername } from './username.js';
+import { accept, reject, type Decision } from './result.js';
+
+export type UserCommand =
+  | { type: 'Register'; userId: string; username: string; passwordHash: string; role: Role; at: string }
+  | { type: 'RecordLogin'; userId: string; at: string }
+  | { type: 'RecordLogout'; userId: string; at: string }
+  /** chatParticipants is null when the chat does not exist; the caller reads it from the chat stream. */
+  | { type: 'RecordChatOpened'; userId: string; chatId: string; chatParticipants: readonly string[] | null; at: string };
+
+export type UserState =
+  | { registered: false }
+  | { registered: true; userId: string; username: string; passwordHash: string; role: Role; logins: number };
+
+export const initialUserState: UserState = { registered: false };
+
+function decide(command: UserCommand, state: UserState): Decision<UserEvent> {
+  if (command.type === 'Register') {
+    if (state.registered) return reject(domainError('USERNAME_TAKEN'));
+    if (!isValidUsername(command.username) || command.userId !== command.username) {
+      return reject(domainError('USERNAME_INVALID'));
+    }
+    const { userId, username, passwordHash, role, at } = command;
+    return accept([{ type: 'UserRegistered', version: 1, data: { userId, username, passwordHash, role, registeredAt: at } }]);
+  }
+  if (!state.registered) return reject(domainError('USER_NOT_FOUND'));
+  switch (command.type) {
+    case 'RecordLogin':
+      return accept([{ type: 'UserLoggedIn', version: 1, data: { userId: state.userId, at: command.at } }]);
+    case 'RecordLogout':
+      return accept([{ type: 'UserLoggedOut', version: 1, data: { userId: state.userId, at: command.at } }]);
+    case 'RecordChatOpened':
+      if (command.chatParticipants === null) return reject(domainError('CHAT_NOT_FOUND'));
+      if (!command.chatParticipants.includes(state.userId)) return reject(domainError('NOT_A_PARTICIPANT'));
+      return accept([{ type: 'ChatOpened', version: 1, data: { userId: state.userId, chatId: command.chatId, at: command.at } }]);
+  }
+}
+
+function evolve(state: UserState, event: UserEvent): UserState {
+  switch (event.type) {
+    case 'UserRegistered': {
+      const { userId, username, passwordHash, role } = event.data;
+      return { registered: true, userId, username, passwordHash, role, logins: 0 };
+    }
+    case 'UserLoggedIn':
+      return state.registered ? { ...state, logins: state.logins + 1 } : state;
+    case 'UserLoggedOut':
+    case 'ChatOpened':
+      return state;
+  }
+}
+
+export const userDecider: Decider<UserCommand, UserState, UserEvent> = { initialState: initialUserState, decide, evolve };

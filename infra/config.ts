@@ -1,0 +1,116 @@
+/**
+ * The one place that reads the environment. Everything else receives a Config. Invalid values fail
+ * at start with a message naming the variable, instead of surfacing later as a confusing error.
+ */
+import path from 'node:path';
+
+export type EventStoreChoice =
+  | { kind: 'eventstoredb'; url: string }
+  | { kind: 'postgres'; url: string; schema: string }
+  | { kind: 'embedded'; file: string };
+
+export interface Config {
+  dataDir: string;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  eventStore: EventStoreChoice;
+  databaseUrl: string | undefined;
+  databaseSchema: string;
+  redisUrl: string | undefined;
+  /** Prefix of every Redis key this deployment owns (tests use their own). */
+  redisKeyPrefix: string;
+  /** A cache read slower than this falls back to PostgreSQL. */
+  redisCommandTimeoutMs: number;
+  amqpUrl: string | undefined;
+  /** Prefix of the exchange and queue names (tests use their own). */
+  amqpPrefix: string;
+  projector: { prefetch: number; deliveryLimit: number; batchSize: number };
+  http: { host: string; port: number };
+  argon2: { memoryKiB: number; timeCost: number; parallelism: number; maxConcurrent: number };
+  commandMaxRetries: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly variable: string, problem: string) {
+    super(`Invalid configuration: ${variable} ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function text(env: Env, name: string): string | undefined {
+  const v = env[name];
+  return v === undefined || v.trim() === '' ? undefined : v.trim();
+}
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = text(env, name);
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function url(env: Env, name: string, protocols: string[]): string | undefined {
+  const raw = text(env, name);
+  if (raw === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(name, 'is not a valid URL');
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(name, `must use ${protocols.map((p) => p.replace(':', '://')).join(' or ')}, got ${parsed.protocol}//`);
+  }
+  return raw;
+}
+
+function identifier(env: Env, name: string, fallback: string): string {
+  const raw = text(env, name) ?? fallback;
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(raw)) throw new ConfigError(name, 'must be a lower-case SQL identifier');
+  return raw;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export function loadConfig(env: Env = process.env): Config {
+  const dataDir = path.resolve(text(env, 'DATA_DIR') ?? 'data');
+  const logLevel = (text(env, 'LOG_LEVEL') ?? 'info') as Config['logLevel'];
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
+  const databaseUrl = url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']);
+  const databaseSchema = identifier(env, 'DATABASE_SCHEMA', 'public');
+  const eventStoreUrl = url(env, 'EVENTSTORE_URL', ['esdb:', 'esdb+discover:', 'kurrentdb:', 'kurrent:']);
+  const eventStore: EventStoreChoice = eventStoreUrl
+    ? { kind: 'eventstoredb', url: eventStoreUrl }
+    : databaseUrl
+      ? { kind: 'postgres', url: databaseUrl, schema: databaseSchema }
+      : { kind: 'embedded', file: path.join(dataDir, 'events.sqlite') };
+  return {
+    dataDir,
+    logLevel,
+    eventStore,
+    databaseUrl,
+    databaseSchema,
+    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    redisKeyPrefix: text(env, 'REDIS_KEY_PREFIX') ?? 'chat:',
+    redisCommandTimeoutMs: int(env, 'REDIS_COMMAND_TIMEOUT_MS', 200, 10, 60_000),
+    amqpUrl: url(env, 'AMQP_URL', ['amqp:', 'amqps:']),
+    amqpPrefix: identifier(env, 'AMQP_PREFIX', 'chat'),
+    projector: {
+      prefetch: int(env, 'PROJECTOR_PREFETCH', 200, 1, 5000),
+      deliveryLimit: int(env, 'PROJECTOR_DELIVERY_LIMIT', 5, 1, 100),
+      batchSize: int(env, 'PROJECTOR_BATCH_SIZE', 200, 1, 5000),
+    },
+    http: { host: text(env, 'HTTP_HOST') ?? '127.0.0.1', port: int(env, 'HTTP_PORT', 3000, 0, 65535) },
+    argon2: {
+      // OWASP's floor for argon2id is m = 19 MiB, t = 2, p = 1; lower values are refused.
+      memoryKiB: int(env, 'ARGON2_MEMORY_KIB', 19456, 19456, 4_194_304),
+      timeCost: int(env, 'ARGON2_TIME_COST', 2, 2, 100),
+      parallelism: int(env, 'ARGON2_PARALLELISM', 1, 1, 16),
+      maxConcurrent: int(env, 'ARGON2_MAX_CONCURRENT', 4, 1, 256),
+    },
+    commandMaxRetries: int(env, 'COMMAND_MAX_RETRIES', 5, 0, 100),
+  };
+}

@@ -1,0 +1,29 @@
+import t from 'tap';
+import { ConfigError, loadConfig } from '../../infra/config.js';
+
+t.test('defaults: the embedded store under ./data, OWASP argon2 minimum', async (t) => {
+  const c = loadConfig({});
+  t.equal(c.eventStore.kind, 'embedded');
+  t.match(c.eventStore, { file: /data\/events\.sqlite$/ });
+  t.same(c.argon2, { memoryKiB: 19456, timeCost: 2, parallelism: 1, maxConcurrent: 4 });
+});
+
+t.test('the configuration picks the adapter', async (t) => {
+  t.match(loadConfig({ DATABASE_URL: 'postgres://u@h/db' }).eventStore, { kind: 'postgres', url: 'postgres://u@h/db', schema: 'public' });
+  t.match(loadConfig({ DATABASE_URL: 'postgres://u@h/db', EVENTSTORE_URL: 'esdb://h:2113?tls=false' }).eventStore, { kind: 'eventstoredb' });
+});
+
+t.test('bad values fail naming the variable', async (t) => {
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [{ DATABASE_URL: 'mysql://x' }, /DATABASE_URL must use postgres/],
+    [{ DATABASE_URL: 'not a url' }, /DATABASE_URL is not a valid URL/],
+    [{ HTTP_PORT: 'eighty' }, /HTTP_PORT must be a whole number/],
+    [{ HTTP_PORT: '70000' }, /HTTP_PORT must be between/],
+    [{ ARGON2_MEMORY_KIB: '1024' }, /ARGON2_MEMORY_KIB must be between 19456/],
+    [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL must be one of/],
+    [{ DATABASE_SCHEMA: 'Robert"); drop' }, /DATABASE_SCHEMA must be a lower-case SQL identifier/],
+    [{ REDIS_URL: 'http://x' }, /REDIS_URL must use redis/],
+  ];
+  for (const [env, msg] of cases) t.throws(() => loadConfig(env), { name: 'ConfigError', message: msg });
+  t.ok(new ConfigError('X', 'y') instanceof Error);
+});

@@ -1,0 +1,29 @@
+// Each test gets its own PostgreSQL schema, dropped afterwards, so tests run in parallel safely.
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+
+export const TEST_DATABASE_URL = process.env['TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+export interface TestSchema {
+  url: string;
+  schema: string;
+  drop(): Promise<void>;
+}
+
+export async function createTestSchema(label = 't'): Promise<TestSchema> {
+  const schema = `${label.replace(/[^a-z0-9_]/g, '_')}_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+  const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await admin.connect();
+  await admin.query(`CREATE SCHEMA "${schema}"`);
+  await admin.end();
+  return {
+    url: TEST_DATABASE_URL,
+    schema,
+    async drop() {
+      const c = new pg.Client({ connectionString: TEST_DATABASE_URL });
+      await c.connect();
+      await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await c.end();
+    },
+  };
+}
