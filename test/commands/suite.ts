@@ -10,7 +10,7 @@ import { startChat } from '../../commands/start-chat.js';
 import { openChat } from '../../commands/open-chat.js';
 import { sendMessage } from '../../commands/send-message.js';
 import { chatStreamId, userStreamId } from '../../domain/events.js';
-import type { EventStore } from '../../infra/event-store/port.js';
+import { WrongExpectedRevisionError, type EventStore } from '../../infra/event-store/port.js';
 import { createArgon2Hasher } from '../../infra/password-hasher.js';
 
 const hasher = createArgon2Hasher({ memoryKiB: 19456, timeCost: 2, parallelism: 1, maxConcurrent: 4 });
@@ -136,9 +136,15 @@ export function commandSuite(t: Test, openStore: () => Promise<{ store: EventSto
     const name = unique('jon');
     value(t, await register(depsFor(store), { username: name, password: 'password1' }));
     // A store whose appends always conflict, as if another writer always won.
-    const conflicting: EventStore = Object.create(store, {
-      append: { value: async (s: string) => { const { WrongExpectedRevisionError } = await import('../../infra/event-store/port.js'); throw new WrongExpectedRevisionError(s, 0, 1); } },
-    });
+    const conflicting: EventStore = {
+      kind: store.kind,
+      append: async (s) => { throw new WrongExpectedRevisionError(s, 0, 1); },
+      readStream: (s, o) => store.readStream(s, o),
+      readAll: (o) => store.readAll(o),
+      subscribeToAll: (o) => store.subscribeToAll(o),
+      headPosition: () => store.headPosition(),
+      close: async () => {},
+    };
     await t.rejects(logout(depsFor(conflicting, 2), { userId: name }), ConcurrencyRetriesExhaustedError);
     await t.rejects(logout(depsFor(conflicting, 2), { userId: name }), { message: /gave up after 3 attempts/ });
   });

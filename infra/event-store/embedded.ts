@@ -1,0 +1,357 @@
+// Embedded event store: one SQLite file (better-sqlite3), no server. For a single machine, tests and demos.
+//
+// Ordering: position is the table's INTEGER PRIMARY KEY (AUTOINCREMENT, so numbers are never reused).
+// SQLite serializes writers (one write transaction at a time per file, across processes), and a row id is
+// taken inside the write transaction, so commit order equals position order: a reader that has seen
+// position p can never later find a newly committed event at or below p. That is the gap problem the
+// PostgreSQL adapter must solve with transaction ids; here it cannot occur.
+//
+// Durability: WAL with synchronous=FULL. In WAL mode NORMAL only syncs at checkpoints, so a commit
+// acknowledged just before a power loss or OS crash can roll back; FULL fsyncs the WAL on every commit,
+// so an acknowledged append survives any crash. The cost is one fsync per append, which we accept for
+// a source of truth.
+import { EventEmitter } from 'node:events';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import {
+  WrongExpectedRevisionError,
+  expectedAsNumber,
+  type AppendResult,
+  type EventData,
+  type EventStore,
+  type ExpectedRevision,
+  type ReadAllOptions,
+  type ReadStreamOptions,
+  type RecordedEvent,
+  type Subscription,
+} from './port.js';
+
+const SCHEMA_VERSION = 1;
+const DEFAULT_PAGE = 1000;
+/** Fallback poll for appends made by another process on the same file (no wake-up crosses processes). */
+const POLL_MS = 500;
+const BUSY_TIMEOUT_MS = 5000;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS events (
+  position   INTEGER PRIMARY KEY AUTOINCREMENT,
+  event_id   TEXT    NOT NULL UNIQUE,
+  stream_id  TEXT    NOT NULL,
+  revision   INTEGER NOT NULL,
+  type       TEXT    NOT NULL,
+  data       TEXT    NOT NULL,
+  metadata   TEXT    NOT NULL,
+  created_at INTEGER NOT NULL,
+  UNIQUE (stream_id, revision)
+) STRICT;
+`;
+
+/** A row as better-sqlite3 returns it with safe integers on (INTEGER columns come back as bigint). */
+interface EventRow {
+  position: bigint;
+  event_id: string;
+  stream_id: string;
+  revision: bigint;
+  type: string;
+  data: string;
+  metadata: string;
+  created_at: bigint;
+}
+
+interface IdRow {
+  stream_id: string;
+  revision: bigint;
+  position: bigint;
+}
+
+const COLUMNS = 'position, event_id, stream_id, revision, type, data, metadata, created_at';
+
+function toRecorded(row: EventRow): RecordedEvent {
+  return {
+    id: row.event_id,
+    streamId: row.stream_id,
+    type: row.type,
+    revision: Number(row.revision),
+    position: row.position,
+    data: JSON.parse(row.data) as unknown,
+    metadata: JSON.parse(row.metadata) as Record<string, unknown>,
+    createdAt: new Date(Number(row.created_at)),
+  };
+}
+
+/** JSON text of a value; refuses what JSON cannot hold (a function, a symbol) instead of storing a hole. */
+function toJson(value: unknown, e: EventData): string {
+  const text: string | undefined = JSON.stringify(value);
+  if (typeof text !== 'string') throw new TypeError(`Event ${e.id} (${e.type}): data and metadata must be JSON-serializable`);
+  return text;
+}
+
+/** Normalizes an expected revision; -1 (as number or bigint) means "no stream". */
+function checkExpected(expected: ExpectedRevision): number | 'any' | 'no_stream' {
+  const e = expectedAsNumber(expected);
+  if (typeof e === 'number' && (!Number.isSafeInteger(e) || e < -1)) {
+    throw new RangeError(`Invalid expected revision ${String(expected)}`);
+  }
+  return e === -1 ? 'no_stream' : e;
+}
+
+export class EmbeddedEventStore implements EventStore {
+  readonly kind = 'embedded' as const;
+  readonly #db: Database;
+  /** Fired after each committed append in this process: wakes live subscriptions at once. */
+  readonly #appended = new EventEmitter();
+  readonly #subscriptions = new Set<EmbeddedSubscription>();
+  #closed = false;
+
+  readonly #byId: Database.Statement<IdRow>;
+  readonly #streamHead: Database.Statement<{ revision: bigint | null }>;
+  readonly #insert: Database.Statement;
+  readonly #readForwards: Database.Statement<EventRow>;
+  readonly #readBackwards: Database.Statement<EventRow>;
+  readonly #readAll: Database.Statement<EventRow>;
+  readonly #head: Database.Statement<{ position: bigint | null }>;
+  readonly #appendTx: Database.Transaction<(streamId: string, events: EventData[], expected: ExpectedRevision) => AppendResult>;
+
+  private constructor(db: Database) {
+    this.#db = db;
+    this.#appended.setMaxListeners(0); // one listener per waiting subscription; no leak warning
+
+    this.#byId = db.prepare<IdRow>('SELECT stream_id, revision, position FROM events WHERE event_id = ?');
+    this.#streamHead = db.prepare<{ revision: bigint | null }>('SELECT MAX(revision) AS revision FROM events WHERE stream_id = ?');
+    this.#insert = db.prepare(
+      'INSERT INTO events (event_id, stream_id, revision, type, data, metadata, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    );
+    this.#readForwards = db.prepare<EventRow>(
+      `SELECT ${COLUMNS} FROM events WHERE stream_id = ? AND revision >= ? ORDER BY revision ASC LIMIT ?`,
+    );
+    this.#readBackwards = db.prepare<EventRow>(
+      `SELECT ${COLUMNS} FROM events WHERE stream_id = ? AND revision <= ? ORDER BY revision DESC LIMIT ?`,
+    );
+    this.#readAll = db.prepare<EventRow>(`SELECT ${COLUMNS} FROM events WHERE position > ? ORDER BY position ASC LIMIT ?`);
+    this.#head = db.prepare<{ position: bigint | null }>('SELECT MAX(position) AS position FROM events');
+    this.#appendTx = db.transaction((streamId: string, events: EventData[], expected: ExpectedRevision) =>
+      this.#appendInTransaction(streamId, events, expected),
+    );
+  }
+
+  /** Opens (creating if needed) the store in `file`; ':memory:' gives a private in-memory store. */
+  static open(opts: { file: string }): EmbeddedEventStore {
+    const { file } = opts;
+    const inMemory = file === ':memory:' || file === '';
+    if (!inMemory) mkdirSync(dirname(file), { recursive: true });
+    const db = new Database(file, { timeout: BUSY_TIMEOUT_MS });
+    try {
+      // busy_timeout first, so the WAL switch and schema creation wait for another process's lock.
+      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      const mode = db.pragma('journal_mode = WAL', { simple: true });
+      if (!inMemory && mode !== 'wal') {
+        throw new Error(`SQLite could not switch ${file} to WAL mode (got ${String(mode)}); is it on a network filesystem?`);
+      }
+      db.pragma('synchronous = FULL');
+      // Positions and revisions are bigint in the port; read every INTEGER as bigint, never a lossy double.
+      db.defaultSafeIntegers(true);
+      const version = Number(db.pragma('user_version', { simple: true }));
+      if (version > SCHEMA_VERSION) {
+        throw new Error(`${file} has event store schema version ${version}; this build knows up to ${SCHEMA_VERSION}`);
+      }
+      db.exec(SCHEMA);
+      if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      return new EmbeddedEventStore(db);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+
+  async append(streamId: string, events: EventData[], expected: ExpectedRevision): Promise<AppendResult> {
+    this.#ensureOpen();
+    // IMMEDIATE takes the write lock before the revision check, so check-then-insert cannot race
+    // with another process; in this process better-sqlite3 is synchronous, so appends never interleave.
+    const result = this.#appendTx.immediate(streamId, events, expected);
+    if (events.length > 0) this.#appended.emit('append');
+    return result;
+  }
+
+  #appendInTransaction(streamId: string, events: EventData[], expected: ExpectedRevision): AppendResult {
+    const want = checkExpected(expected);
+    const ids = new Set<string>();
+    for (const e of events) {
+      if (typeof e.id !== 'string' || e.id === '') throw new Error(`Stream ${streamId}: every event needs an id`);
+      if (typeof e.type !== 'string' || e.type === '') throw new Error(`Stream ${streamId}: event ${e.id} has no type`);
+      if (ids.has(e.id)) throw new Error(`Stream ${streamId}: event id ${e.id} appears twice in one append`);
+      ids.add(e.id);
+    }
+
+    // Idempotency: the same events appended again (a retry) return the original result, whatever the
+    // expected revision now is. Anything in between is a caller bug and must not be half-applied.
+    const existing = events.map((e) => this.#byId.get(e.id));
+    const found = existing.filter((r): r is IdRow => r !== undefined);
+    if (found.length > 0) {
+      const elsewhere = found.find((r) => r.stream_id !== streamId);
+      if (elsewhere) {
+        throw new Error(`Stream ${streamId}: an event id of this append already exists in stream ${elsewhere.stream_id}`);
+      }
+      if (found.length < events.length) {
+        throw new Error(
+          `Stream ${streamId}: ${found.length} of ${events.length} event ids already exist; ` +
+            'a retried append must carry exactly the events of the original one',
+        );
+      }
+      const last = found[found.length - 1]!;
+      return { nextRevision: Number(last.revision), position: last.position };
+    }
+
+    const head = this.#streamHead.get(streamId)?.revision ?? null;
+    const current = head === null ? -1 : Number(head);
+    const ok = want === 'any' || (want === 'no_stream' ? current === -1 : current === want);
+    if (!ok) throw new WrongExpectedRevisionError(streamId, expected, current === -1 ? 'no_stream' : current);
+
+    if (events.length === 0) {
+      // Nothing to write: report the stream's last event (0n when the stream does not exist).
+      const last = current >= 0 ? this.#readBackwards.get(streamId, current, 1) : undefined;
+      return { nextRevision: current, position: last?.position ?? 0n };
+    }
+
+    const createdAt = Date.now();
+    let revision = current;
+    let position = 0n;
+    for (const e of events) {
+      revision += 1;
+      const res = this.#insert.run(e.id, streamId, revision, e.type, toJson(e.data ?? null, e), toJson(e.metadata ?? {}, e), createdAt);
+      position = BigInt(res.lastInsertRowid);
+    }
+    return { nextRevision: revision, position };
+  }
+
+  async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
+    this.#ensureOpen();
+    const limit = options.maxCount ?? -1; // LIMIT -1: no limit; aggregates load whole streams
+    if (options.maxCount !== undefined && options.maxCount < 1) return [];
+    const rows =
+      options.direction === 'backwards'
+        ? this.#readBackwards.all(streamId, options.fromRevision ?? Number.MAX_SAFE_INTEGER, limit)
+        : this.#readForwards.all(streamId, options.fromRevision ?? 0, limit);
+    return rows.map(toRecorded);
+  }
+
+  async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
+    this.#ensureOpen();
+    return this.#readPage(options.after ?? 0n, options.maxCount ?? DEFAULT_PAGE);
+  }
+
+  /** Synchronous page read: the subscription reads and registers its wake-up in one tick, so no append slips between. */
+  #readPage(after: bigint, maxCount: number): RecordedEvent[] {
+    if (maxCount < 1) return [];
+    return this.#readAll.all(after, maxCount).map(toRecorded);
+  }
+
+  subscribeToAll(options: { after?: bigint } = {}): Subscription {
+    this.#ensureOpen();
+    const sub = new EmbeddedSubscription(
+      {
+        readPage: (after) => this.#readPage(after, DEFAULT_PAGE),
+        appended: this.#appended,
+        forget: (s) => this.#subscriptions.delete(s),
+      },
+      options.after ?? 0n,
+    );
+    this.#subscriptions.add(sub);
+    return sub;
+  }
+
+  async headPosition(): Promise<bigint> {
+    this.#ensureOpen();
+    return this.#head.get()?.position ?? 0n;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all([...this.#subscriptions].map((s) => s.stop()));
+    this.#db.close();
+  }
+
+  #ensureOpen(): void {
+    if (this.#closed) throw new Error('EmbeddedEventStore is closed');
+  }
+}
+
+interface SubscriptionSource {
+  readPage(after: bigint): RecordedEvent[];
+  appended: EventEmitter;
+  forget(sub: EmbeddedSubscription): void;
+}
+
+const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
+
+/** Pages readAll until caught up, then sleeps until an append in this process or the fallback poll. */
+class EmbeddedSubscription implements Subscription {
+  readonly #source: SubscriptionSource;
+  #after: bigint;
+  #buffer: RecordedEvent[] = [];
+  #stopped = false;
+  #wake: (() => void) | null = null;
+  /** Serializes next() calls, so two concurrent callers never receive the same event. */
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(source: SubscriptionSource, after: bigint) {
+    this.#source = source;
+    this.#after = after;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<RecordedEvent> {
+    return {
+      next: () => this.#next(),
+      // `break` out of for-await ends the subscription.
+      return: async () => {
+        await this.stop();
+        return DONE;
+      },
+    };
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#buffer = [];
+    this.#wake?.();
+    this.#source.forget(this);
+  }
+
+  #next(): Promise<IteratorResult<RecordedEvent>> {
+    const result = this.#queue.then(() => this.#pull());
+    this.#queue = result.catch(() => undefined);
+    return result;
+  }
+
+  async #pull(): Promise<IteratorResult<RecordedEvent>> {
+    for (;;) {
+      if (this.#stopped) return DONE;
+      const next = this.#buffer.shift();
+      if (next) {
+        this.#after = next.position;
+        return { done: false, value: next };
+      }
+      const page = this.#source.readPage(this.#after);
+      if (page.length > 0) {
+        this.#buffer = page;
+        continue;
+      }
+      await this.#sleep();
+    }
+  }
+
+  #sleep(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.#source.appended.off('append', wake);
+        this.#wake = null;
+        resolve();
+      };
+      const timer = setTimeout(wake, POLL_MS);
+      this.#source.appended.on('append', wake);
+      this.#wake = wake;
+    });
+  }
+}
