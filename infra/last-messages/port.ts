@@ -1,0 +1,181 @@
+/**
+ * The "last 100 messages per chat" view: a cache in front of PostgreSQL and the log. Readers may
+ * use it only while it is 'ready'; any null answer means "fall back to PostgreSQL or the log".
+ *
+ * Invariant both adapters keep: for each chat the view knows, it holds exactly the messages with
+ * revisions [max(1, last - capacity + 1), last], where last is the chat's last applied revision
+ * (ChatStarted is revision 0 and holds no message). Applies are idempotent by revision, so the
+ * projection may re-deliver freely; anything out of order is reported as a gap for it to backfill.
+ */
+import type { PublicRecord } from '../event-store/public-record.js';
+
+export const VIEW_CAPACITY = 100;
+
+export type ApplyResult = 'applied' | 'duplicate' | 'gap' | 'ignored';
+
+export interface ViewMessage {
+  chatId: string;
+  messageId: string;
+  senderId: string;
+  clientMessageId: string;
+  body: string;
+  sentAt: string;
+  revision: number;
+  /** Global log position, decimal string (JSON has no 64-bit integers). */
+  position: string;
+}
+
+export interface ViewPage {
+  /** Identifies this incarnation of the view: a different epoch means it was rebuilt since. */
+  epoch: string;
+  /** Ordered by revision ascending. */
+  messages: ViewMessage[];
+  /** The chat's last revision the view has applied. */
+  lastRevision: number;
+  /** True when the view holds every message of the requested range (nothing was cut off by the 100 limit). */
+  complete: boolean;
+}
+
+export interface ReadOptions {
+  /** Only messages with revision < beforeRevision; the newest `limit` of them. */
+  beforeRevision?: number;
+  /** Only messages with revision > afterRevision; the oldest `limit` of them (forward paging). */
+  afterRevision?: number;
+  limit: number;
+}
+
+export interface LastMessagesView {
+  /**
+   * Applies a ChatStarted or MessageSent record; any other record is 'ignored'.
+   * Rejects when the view's storage is unavailable (the projection retries).
+   */
+  apply(record: PublicRecord): Promise<ApplyResult>;
+  /** Never rejects: null when the view is not ready, does not know the chat, or is unavailable. */
+  read(chatId: string, opts: ReadOptions): Promise<ViewPage | null>;
+  /** The current epoch while the view is ready; null otherwise (or when unavailable). Never rejects. */
+  epoch(): Promise<string | null>;
+  close(): Promise<void>;
+}
+
+export type ViewStateName = 'rebuilding' | 'ready';
+
+export interface ViewState {
+  epoch: string | null;
+  state: ViewStateName | null;
+  /** Last global position applied by the projection, decimal string. */
+  checkpoint: string | null;
+}
+
+export interface BatchProgress {
+  epoch: string;
+  /** Position of the last event of the batch, decimal string. */
+  checkpoint: string;
+}
+
+/** What the projection needs beyond the reader's port. Every method rejects when storage is unavailable. */
+export interface LastMessagesViewAdmin extends LastMessagesView {
+  readonly capacity: number;
+  state(): Promise<ViewState>;
+  /** Marks the view 'rebuilding' under a new epoch and empties every chat; returns the new epoch. */
+  beginRebuild(): Promise<string>;
+  /**
+   * Applies many records in one round trip (rebuild and catch-up); results in input order. With
+   * `progress`, the checkpoint is saved after them in the same round trip if the epoch still matches,
+   * so an interrupted rebuild can resume instead of starting over.
+   */
+  applyBatch(records: PublicRecord[], progress?: BatchProgress): Promise<ApplyResult[]>;
+  /**
+   * Replaces one chat with the given messages (the newest `capacity` of its stream) and its last
+   * revision, atomically; 'stale' (nothing written) when the view is already at or past lastRevision.
+   */
+  replaceChat(chatId: string, messages: ViewMessage[], lastRevision: number): Promise<'applied' | 'stale'>;
+  /** Sets the checkpoint and state 'ready' if the epoch is still `epoch`; false when it changed or vanished. */
+  finishRebuild(epoch: string, checkpoint: string): Promise<boolean>;
+  /** Saves the checkpoint if the view is still ready under `epoch`; false when the epoch changed or vanished. */
+  heartbeat(epoch: string, checkpoint: string): Promise<boolean>;
+  /** Called whenever the storage connection is (re)established; returns an unsubscribe function. */
+  onReconnect(listener: () => void): () => void;
+}
+
+// ---- helpers shared by the adapters (pure; kept here so both follow one definition) ----
+
+export type ChatChange =
+  | { kind: 'started'; chatId: string; revision: number }
+  | { kind: 'message'; chatId: string; revision: number; message: ViewMessage };
+
+const str = (v: unknown): v is string => typeof v === 'string';
+
+/** The change a record makes to the view; null for records the view ignores (other types, bad data). */
+export function chatChangeOf(record: PublicRecord): ChatChange | null {
+  if (record.type !== 'ChatStarted' && record.type !== 'MessageSent') return null;
+  const d = record.data;
+  const chatId = str(d['chatId']) ? d['chatId'] : record.streamId.startsWith('chat-') ? record.streamId.slice(5) : null;
+  if (chatId === null || chatId === '') return null;
+  // ChatStarted is always revision 0 of its stream; anything else is not a chat stream we understand.
+  if (record.type === 'ChatStarted') return record.revision === 0 ? { kind: 'started', chatId, revision: 0 } : null;
+  if (record.revision < 1) return null;
+  const { messageId, senderId, clientMessageId, body, sentAt } = d;
+  if (!str(messageId) || !str(senderId) || !str(clientMessageId) || !str(body) || !str(sentAt)) return null;
+  const message: ViewMessage = { chatId, messageId, senderId, clientMessageId, body, sentAt, revision: record.revision, position: record.position };
+  return { kind: 'message', chatId, revision: record.revision, message };
+}
+
+/** Validates a stored message (it came back from Redis: do not trust its shape). */
+export function parseViewMessage(json: string): ViewMessage | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(json);
+  } catch {
+    return null;
+  }
+  if (typeof v !== 'object' || v === null) return null;
+  const m = v as Record<string, unknown>;
+  const { chatId, messageId, senderId, clientMessageId, body, sentAt, revision, position } = m;
+  if (!str(chatId) || !str(messageId) || !str(senderId) || !str(clientMessageId) || !str(body) || !str(sentAt) || !str(position)) return null;
+  if (typeof revision !== 'number' || !Number.isInteger(revision)) return null;
+  return { chatId, messageId, senderId, clientMessageId, body, sentAt, revision, position };
+}
+
+/** The revision window a read asks for (bounds exclusive). */
+export interface ReadWindow {
+  mode: 'newest' | 'oldest';
+  /** Exclusive lower bound (afterRevision) or 0. */
+  after: number;
+  /** Exclusive upper bound (beforeRevision) or +Infinity. */
+  before: number;
+  limit: number;
+}
+
+export function windowOf(opts: ReadOptions): ReadWindow {
+  const limit = Number.isFinite(opts.limit) ? Math.max(0, Math.floor(opts.limit)) : 0;
+  const after = opts.afterRevision ?? 0;
+  let before = opts.beforeRevision ?? Number.POSITIVE_INFINITY;
+  if (opts.afterRevision === undefined) return { mode: 'newest', after, before, limit };
+  // Revisions are contiguous, so "the oldest `limit` after A" is exactly A+1..A+limit: bounding the
+  // range keeps a partly held page from returning messages outside what was asked for.
+  before = Math.min(before, after + limit + 1);
+  return { mode: 'oldest', after, before, limit };
+}
+
+/**
+ * Whether the view holds every message the read asked for. Messages have the contiguous revisions
+ * 1..last, and the view holds [lowestHeld, last] with lowestHeld = last - held + 1.
+ */
+export function isComplete(w: ReadWindow, lastRevision: number, held: number): boolean {
+  const lowestHeld = lastRevision - held + 1;
+  const top = Math.min(w.before - 1, lastRevision);
+  const bottom = w.after + 1;
+  if (top < bottom || w.limit === 0) return true; // nothing requested, nothing missing
+  // The oldest revision the page should start at.
+  const first = w.mode === 'oldest' ? bottom : Math.max(bottom, top - w.limit + 1);
+  return first >= lowestHeld;
+}
+
+/**
+ * Picks the page from the held messages (ascending by revision) the way both adapters must. When the
+ * view does not hold the whole window, this is the held part of it (and the page is not complete).
+ */
+export function selectPage(held: ViewMessage[], w: ReadWindow): ViewMessage[] {
+  const inRange = held.filter((m) => m.revision > w.after && m.revision < w.before);
+  return w.mode === 'oldest' ? inRange.slice(0, w.limit) : inRange.slice(Math.max(0, inRange.length - w.limit));
+}

@@ -1,0 +1,402 @@
+/**
+ * Redis adapter of the last-messages view: a cache that may fail. Reads answer within the command
+ * timeout or return null (the caller falls back to PostgreSQL or the log); an outage is logged,
+ * never thrown at the process, and the client keeps reconnecting with capped backoff.
+ *
+ * Keys (all under the configured prefix, so a deployment, or a test, owns exactly its own):
+ *   <p>view:epoch       random id of this incarnation of the view; gone after FLUSHALL / restart
+ *   <p>view:state       'rebuilding' | 'ready'
+ *   <p>view:checkpoint  last global position the projection applied
+ *   <p>view:chat:<chatId>:last      last applied revision of the chat
+ *   <p>view:chat:<chatId>:messages  sorted set, score = revision, member = message JSON (newest 100)
+ *
+ * Every write is a Lua script, so the revision guard, the add and the trim happen atomically.
+ */
+import { randomUUID } from 'node:crypto';
+import { Redis, type ChainableCommander } from 'ioredis';
+import type { Config } from '../config.js';
+import type { PublicRecord } from '../event-store/public-record.js';
+import type { Logger } from '../logger.js';
+import {
+  VIEW_CAPACITY,
+  chatChangeOf,
+  isComplete,
+  parseViewMessage,
+  windowOf,
+  type ApplyResult,
+  type BatchProgress,
+  type LastMessagesViewAdmin,
+  type ReadOptions,
+  type ViewMessage,
+  type ViewPage,
+  type ViewState,
+  type ViewStateName,
+} from './port.js';
+
+// KEYS: last, messages. ARGV: revision, member JSON ('' for ChatStarted), capacity.
+const APPLY_LUA = `
+local rev = tonumber(ARGV[1])
+local last = redis.call('GET', KEYS[1])
+if last then
+  last = tonumber(last)
+  if rev <= last then return 'duplicate' end
+  if rev ~= last + 1 then return 'gap' end
+elseif rev > 1 then
+  return 'gap'
+end
+if ARGV[2] ~= '' then
+  redis.call('ZADD', KEYS[2], rev, ARGV[2])
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(tonumber(ARGV[3]) + 1))
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return 'applied'
+`;
+
+// KEYS: last, messages. ARGV: lastRevision, then score/member pairs.
+const REPLACE_LUA = `
+local cur = redis.call('GET', KEYS[1])
+if cur and tonumber(cur) >= tonumber(ARGV[1]) then return 'stale' end
+redis.call('DEL', KEYS[2])
+for i = 2, #ARGV, 2 do
+  redis.call('ZADD', KEYS[2], ARGV[i], ARGV[i + 1])
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return 'applied'
+`;
+
+// KEYS: state, epoch, last, messages. ARGV: mode, min, max, limit.
+// One script, so state, epoch, last revision and messages are one consistent snapshot.
+const READ_LUA = `
+local state = redis.call('GET', KEYS[1])
+local epoch = redis.call('GET', KEYS[2])
+if state ~= 'ready' or not epoch then return {'not-ready'} end
+local last = redis.call('GET', KEYS[3])
+if not last then return {'unknown'} end
+local held = redis.call('ZCARD', KEYS[4])
+local page
+if ARGV[1] == 'oldest' then
+  page = redis.call('ZRANGEBYSCORE', KEYS[4], ARGV[2], ARGV[3], 'LIMIT', 0, tonumber(ARGV[4]))
+else
+  page = redis.call('ZREVRANGEBYSCORE', KEYS[4], ARGV[3], ARGV[2], 'LIMIT', 0, tonumber(ARGV[4]))
+end
+local out = {'ok', epoch, last, tostring(held)}
+for i = 1, #page do out[#out + 1] = page[i] end
+return out
+`;
+
+// KEYS: epoch, state, checkpoint. ARGV: epoch, checkpoint. Compare-and-set on the epoch.
+const FINISH_LUA = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[3], ARGV[2])
+redis.call('SET', KEYS[2], 'ready')
+return 1
+`;
+
+// KEYS: epoch, checkpoint. ARGV: epoch, checkpoint. Progress of a rebuild or catch-up batch.
+const PROGRESS_LUA = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], ARGV[2])
+return 1
+`;
+
+// KEYS: epoch, state, checkpoint. ARGV: epoch, checkpoint.
+const HEARTBEAT_LUA = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('GET', KEYS[2]) ~= 'ready' then return 0 end
+redis.call('SET', KEYS[3], ARGV[2])
+return 1
+`;
+
+/** The scripts as ioredis attaches them (defineCommand); typed here because ioredis cannot know them. */
+interface Scripts {
+  lmApply(last: string, messages: string, rev: string, member: string, capacity: string): Promise<string>;
+  lmReplace(last: string, messages: string, ...args: string[]): Promise<string>;
+  lmRead(state: string, epoch: string, last: string, messages: string, mode: string, min: string, max: string, limit: string): Promise<string[]>;
+  lmFinish(epoch: string, state: string, checkpoint: string, epochArg: string, checkpointArg: string): Promise<number>;
+  lmHeartbeat(epoch: string, state: string, checkpoint: string, epochArg: string, checkpointArg: string): Promise<number>;
+}
+interface PipelineScripts {
+  lmApply(last: string, messages: string, rev: string, member: string, capacity: string): ChainableCommander;
+  lmProgress(epoch: string, checkpoint: string, epochArg: string, checkpointArg: string): ChainableCommander;
+}
+
+export interface RedisViewOptions {
+  url: string;
+  /** config.redisKeyPrefix */
+  keyPrefix: string;
+  /** config.redisCommandTimeoutMs: a command slower than this fails (and a read returns null). */
+  commandTimeoutMs: number;
+  logger: Logger;
+  capacity?: number;
+  /** How long one connection attempt may take; short, so an unreachable Redis is noticed quickly. */
+  connectTimeoutMs?: number;
+  /** Upper bound of the reconnect backoff. */
+  maxReconnectDelayMs?: number;
+}
+
+const WARN_EVERY_MS = 10_000;
+
+/** Warns at most once per interval and says how many were swallowed: an outage must not flood the log. */
+function rateLimitedWarn(logger: Logger, everyMs = WARN_EVERY_MS): (obj: Record<string, unknown>, msg: string) => void {
+  let lastAt = 0;
+  let suppressed = 0;
+  return (obj, msg) => {
+    const now = Date.now();
+    if (now - lastAt < everyMs) {
+      suppressed += 1;
+      return;
+    }
+    logger.warn({ ...obj, suppressed }, msg);
+    lastAt = now;
+    suppressed = 0;
+  };
+}
+
+const errText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+/** SCAN MATCH treats * ? [ ] \ as glob syntax; a prefix must match only itself. */
+const escapeGlob = (s: string): string => s.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+
+export class RedisLastMessagesView implements LastMessagesViewAdmin {
+  readonly capacity: number;
+  readonly #redis: Redis;
+  readonly #scripts: Redis & Scripts;
+  readonly #prefix: string;
+  readonly #timeoutMs: number;
+  readonly #logger: Logger;
+  /** Separate limiters: a flood of failed reads must not hide the connection error that explains them. */
+  readonly #warn: (obj: Record<string, unknown>, msg: string) => void;
+  readonly #warnConnection: (obj: Record<string, unknown>, msg: string) => void;
+  readonly #reconnectListeners = new Set<() => void>();
+  #closed = false;
+  #hadError = false;
+
+  constructor(opts: RedisViewOptions) {
+    this.capacity = opts.capacity ?? VIEW_CAPACITY;
+    this.#prefix = opts.keyPrefix;
+    this.#timeoutMs = opts.commandTimeoutMs;
+    this.#logger = opts.logger;
+    this.#warn = rateLimitedWarn(opts.logger);
+    this.#warnConnection = rateLimitedWarn(opts.logger);
+    const maxDelay = opts.maxReconnectDelayMs ?? 2_000;
+    this.#redis = new Redis(opts.url, {
+      // A cache with a fallback must fail fast rather than queue and retry (ioredis defaults wait long).
+      maxRetriesPerRequest: 1,
+      enableOfflineQueue: false,
+      commandTimeout: opts.commandTimeoutMs,
+      connectTimeout: opts.connectTimeoutMs ?? 1_000,
+      // Always a number: never give up reconnecting, but back off (capped, with jitter) so an outage is not a busy loop.
+      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 10), maxDelay) + Math.floor(Math.random() * 100),
+    });
+    // Without an 'error' listener an unreachable Redis would crash the process with an unhandled 'error' event.
+    this.#redis.on('error', (err: unknown) => {
+      this.#hadError = true;
+      this.#warnConnection({ err: errText(err) }, 'redis (last-messages view) unavailable');
+    });
+    this.#redis.on('ready', () => {
+      if (this.#hadError) this.#logger.info('redis (last-messages view) connection ready again');
+      this.#hadError = false;
+      for (const listener of this.#reconnectListeners) {
+        try {
+          listener();
+        } catch (err) {
+          this.#warn({ err: errText(err) }, 'last-messages reconnect listener failed');
+        }
+      }
+    });
+    this.#redis.defineCommand('lmApply', { lua: APPLY_LUA, numberOfKeys: 2 });
+    this.#redis.defineCommand('lmReplace', { lua: REPLACE_LUA, numberOfKeys: 2 });
+    this.#redis.defineCommand('lmRead', { lua: READ_LUA, numberOfKeys: 4, readOnly: true });
+    this.#redis.defineCommand('lmFinish', { lua: FINISH_LUA, numberOfKeys: 3 });
+    this.#redis.defineCommand('lmProgress', { lua: PROGRESS_LUA, numberOfKeys: 2 });
+    this.#redis.defineCommand('lmHeartbeat', { lua: HEARTBEAT_LUA, numberOfKeys: 3 });
+    this.#scripts = this.#redis as Redis & Scripts;
+  }
+
+  /** The deployment's view: null when no REDIS_URL is configured (the in-memory view is the default then). */
+  static fromConfig(config: Pick<Config, 'redisUrl' | 'redisKeyPrefix' | 'redisCommandTimeoutMs'>, logger: Logger): RedisLastMessagesView | null {
+    if (config.redisUrl === undefined) return null;
+    return new RedisLastMessagesView({ url: config.redisUrl, keyPrefix: config.redisKeyPrefix, commandTimeoutMs: config.redisCommandTimeoutMs, logger });
+  }
+
+  // ---- keys ----
+  get #epochKey(): string {
+    return `${this.#prefix}view:epoch`;
+  }
+  get #stateKey(): string {
+    return `${this.#prefix}view:state`;
+  }
+  get #checkpointKey(): string {
+    return `${this.#prefix}view:checkpoint`;
+  }
+  #lastKey(chatId: string): string {
+    return `${this.#prefix}view:chat:${chatId}:last`;
+  }
+  #messagesKey(chatId: string): string {
+    return `${this.#prefix}view:chat:${chatId}:messages`;
+  }
+
+  /** Resolves true once connected (false after timeoutMs): for start-up and tests; commands never wait. */
+  async whenReady(timeoutMs: number): Promise<boolean> {
+    if (this.#redis.status === 'ready') return true;
+    return new Promise((resolve) => {
+      const done = (ok: boolean): void => {
+        clearTimeout(timer);
+        this.#redis.off('ready', onReady);
+        resolve(ok);
+      };
+      const onReady = (): void => done(true);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      this.#redis.on('ready', onReady);
+    });
+  }
+
+  /** Whether the client is connected right now (for health checks). */
+  get connected(): boolean {
+    return this.#redis.status === 'ready';
+  }
+
+  async apply(record: PublicRecord): Promise<ApplyResult> {
+    const change = chatChangeOf(record);
+    if (!change) return 'ignored';
+    const member = change.kind === 'message' ? JSON.stringify(change.message) : '';
+    const reply = await this.#scripts.lmApply(
+      this.#lastKey(change.chatId), this.#messagesKey(change.chatId), String(change.revision), member, String(this.capacity));
+    return asApplyResult(reply);
+  }
+
+  async applyBatch(records: PublicRecord[], progress?: BatchProgress): Promise<ApplyResult[]> {
+    const changes = records.map(chatChangeOf);
+    const pipeline = this.#redis.pipeline() as ChainableCommander & PipelineScripts;
+    let queued = 0;
+    for (const change of changes) {
+      if (!change) continue;
+      const member = change.kind === 'message' ? JSON.stringify(change.message) : '';
+      pipeline.lmApply(this.#lastKey(change.chatId), this.#messagesKey(change.chatId), String(change.revision), member, String(this.capacity));
+      queued += 1;
+    }
+    // Last in the pipeline: Redis runs one connection's commands in order, so a saved checkpoint
+    // implies every apply before it ran.
+    if (progress) pipeline.lmProgress(this.#epochKey, this.#checkpointKey, progress.epoch, progress.checkpoint);
+    const expected = queued + (progress ? 1 : 0);
+    const replies = expected === 0 ? [] : ((await pipeline.exec()) ?? []);
+    if (replies.length !== expected) throw new Error('redis pipeline returned a partial reply');
+    for (const [err] of replies) if (err) throw err;
+    let i = 0;
+    return changes.map((change) => (change ? asApplyResult(replies[i++]![1]) : 'ignored'));
+  }
+
+  async read(chatId: string, opts: ReadOptions): Promise<ViewPage | null> {
+    const w = windowOf(opts);
+    const min = `(${w.after}`;
+    const max = Number.isFinite(w.before) ? `(${w.before}` : '+inf';
+    try {
+      const reply = await this.#bounded(this.#scripts.lmRead(
+        this.#stateKey, this.#epochKey, this.#lastKey(chatId), this.#messagesKey(chatId), w.mode, min, max, String(w.limit)));
+      if (!Array.isArray(reply) || reply[0] !== 'ok') return null;
+      const [, epoch, last, held, ...members] = reply;
+      const lastRevision = Number(last);
+      const heldCount = Number(held);
+      if (typeof epoch !== 'string' || !Number.isInteger(lastRevision) || !Number.isInteger(heldCount)) return null;
+      const messages: ViewMessage[] = [];
+      for (const json of members) {
+        const m = parseViewMessage(String(json));
+        if (!m) return null; // a damaged entry: do not serve a page with a hole in it
+        messages.push(m);
+      }
+      messages.sort((a, b) => a.revision - b.revision);
+      return { epoch, messages, lastRevision, complete: isComplete(w, lastRevision, heldCount) };
+    } catch (err) {
+      this.#warn({ err: errText(err), chatId }, 'last-messages read failed; caller falls back');
+      return null;
+    }
+  }
+
+  async epoch(): Promise<string | null> {
+    try {
+      const [state, epoch] = await this.#bounded(this.#redis.mget(this.#stateKey, this.#epochKey));
+      return state === 'ready' && typeof epoch === 'string' ? epoch : null;
+    } catch (err) {
+      this.#warn({ err: errText(err) }, 'last-messages epoch read failed');
+      return null;
+    }
+  }
+
+  async state(): Promise<ViewState> {
+    const [epoch, state, checkpoint] = await this.#redis.mget(this.#epochKey, this.#stateKey, this.#checkpointKey);
+    return {
+      epoch: epoch ?? null,
+      state: state === 'ready' || state === 'rebuilding' ? (state satisfies ViewStateName) : null,
+      checkpoint: checkpoint ?? null,
+    };
+  }
+
+  async beginRebuild(): Promise<string> {
+    const epoch = randomUUID();
+    // State first, in the same transaction: no reader may see the new epoch with old or half-built chats.
+    const results = await this.#redis.multi()
+      .set(this.#stateKey, 'rebuilding')
+      .set(this.#epochKey, epoch)
+      .del(this.#checkpointKey)
+      .exec();
+    for (const [err] of results ?? []) if (err) throw err;
+    await this.#deleteMatching(`${escapeGlob(this.#prefix)}view:chat:*`);
+    return epoch;
+  }
+
+  async replaceChat(chatId: string, messages: ViewMessage[], lastRevision: number): Promise<'applied' | 'stale'> {
+    const newest = [...messages].sort((a, b) => a.revision - b.revision).slice(-this.capacity);
+    const args = newest.flatMap((m) => [String(m.revision), JSON.stringify(m)]);
+    const reply = await this.#scripts.lmReplace(this.#lastKey(chatId), this.#messagesKey(chatId), String(lastRevision), ...args);
+    return reply === 'stale' ? 'stale' : 'applied';
+  }
+
+  async finishRebuild(epoch: string, checkpoint: string): Promise<boolean> {
+    return (await this.#scripts.lmFinish(this.#epochKey, this.#stateKey, this.#checkpointKey, epoch, checkpoint)) === 1;
+  }
+
+  async heartbeat(epoch: string, checkpoint: string): Promise<boolean> {
+    return (await this.#scripts.lmHeartbeat(this.#epochKey, this.#stateKey, this.#checkpointKey, epoch, checkpoint)) === 1;
+  }
+
+  onReconnect(listener: () => void): () => void {
+    this.#reconnectListeners.add(listener);
+    return () => this.#reconnectListeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#reconnectListeners.clear();
+    try {
+      if (this.#redis.status === 'ready') await this.#redis.quit();
+      else this.#redis.disconnect();
+    } catch {
+      this.#redis.disconnect(); // quit failed mid-outage: drop the socket, stop reconnecting
+    }
+  }
+
+  /** SCAN + UNLINK in pages: never KEYS, which blocks a shared Redis. */
+  async #deleteMatching(pattern: string): Promise<void> {
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.#redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await this.#redis.unlink(...keys);
+    } while (cursor !== '0');
+  }
+
+  /** Belt and braces over commandTimeout: a read must come back within the timeout whatever the socket does. */
+  #bounded<T>(p: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`redis read exceeded ${this.#timeoutMs} ms`)), this.#timeoutMs + 50);
+    });
+    p.catch(() => undefined); // the loser of the race must not become an unhandled rejection
+    return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+  }
+}
+
+function asApplyResult(reply: unknown): ApplyResult {
+  if (reply === 'applied' || reply === 'duplicate' || reply === 'gap') return reply;
+  throw new Error(`unexpected reply from the last-messages apply script: ${String(reply)}`);
+}

@@ -1,0 +1,348 @@
+/**
+ * LastMessagesProjection: keeps the last-100 view (Redis or in-memory) following the event log.
+ *
+ * - Live: a subscription from the view's checkpoint; ChatStarted/MessageSent go to the view, whose
+ *   per-chat revision guard makes re-delivery harmless (so the checkpoint is saved only best effort,
+ *   once per heartbeat).
+ * - Gap (the view missed revisions of a chat, e.g. its keys were evicted): the chat is backfilled from
+ *   its stream (the newest 100 messages, replaced atomically) and the projection goes on.
+ * - Lost view (FLUSHALL, or a restart without persistence, detected by the missing epoch on the
+ *   heartbeat, on reconnect, or at start): state 'rebuilding' under a new epoch, replay of the whole
+ *   log in batches (one round trip per page, not per event) up to the head, then 'ready' and live.
+ * - Outage: any failure ends the current pass; the loop retries with capped exponential backoff from
+ *   the view's own checkpoint. It never throws out of start() and never spins.
+ */
+import { CHAT_EVENT_TYPES, chatStreamId } from '../domain/events.js';
+import type { EventStore, RecordedEvent, Subscription } from '../infra/event-store/port.js';
+import { toPublicRecord, type PublicRecord } from '../infra/event-store/public-record.js';
+import { chatChangeOf, type BatchProgress, type LastMessagesViewAdmin, type ViewMessage } from '../infra/last-messages/port.js';
+import type { Logger } from '../infra/logger.js';
+
+export interface LastMessagesProjectionOptions {
+  store: EventStore;
+  view: LastMessagesViewAdmin;
+  logger: Logger;
+  /** How often the epoch is checked and the checkpoint saved. */
+  epochCheckMs?: number;
+  /** Events per readAll page during rebuild and catch-up. */
+  batchSize?: number;
+  retryInitialMs?: number;
+  retryMaxMs?: number;
+}
+
+export type LastMessagesProjectionPhase = 'idle' | 'starting' | 'rebuilding' | 'catching-up' | 'live' | 'retrying' | 'stopped';
+
+export interface LastMessagesProjectionStatus {
+  state: LastMessagesProjectionPhase;
+  /** Epoch of the view this projection is feeding (null before the first successful start). */
+  epoch: string | null;
+  /** Position of the last event applied, decimal string. */
+  checkpoint: string;
+  lastError: string | null;
+  lastErrorAt: string | null;
+  /** When an event last reached the view: a lagging projection still moves this, a dead one does not. */
+  lastAppliedAt: string | null;
+  rebuilds: number;
+  backfills: number;
+}
+
+const errText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+export class LastMessagesProjection {
+  readonly #store: EventStore;
+  readonly #view: LastMessagesViewAdmin;
+  readonly #log: Logger;
+  readonly #epochCheckMs: number;
+  readonly #batchSize: number;
+  readonly #retryInitialMs: number;
+  readonly #retryMaxMs: number;
+
+  #phase: LastMessagesProjectionPhase = 'idle';
+  #epoch: string | null = null;
+  #checkpoint = 0n;
+  #lastError: string | null = null;
+  #lastErrorAt: Date | null = null;
+  #lastAppliedAt: Date | null = null;
+  #rebuilds = 0;
+  #backfills = 0;
+  #delay: number;
+  #lastWarnAt = 0;
+  #suppressed = 0;
+
+  #stopping = false;
+  #loop: Promise<void> | null = null;
+  #sub: Subscription | null = null;
+  readonly #pendingBackfills = new Set<string>();
+  #wake: (() => void) | null = null;
+  #offReconnect: (() => void) | null = null;
+
+  constructor(opts: LastMessagesProjectionOptions) {
+    this.#store = opts.store;
+    this.#view = opts.view;
+    this.#log = opts.logger;
+    this.#epochCheckMs = opts.epochCheckMs ?? 1_000;
+    this.#batchSize = opts.batchSize ?? 500;
+    this.#retryInitialMs = opts.retryInitialMs ?? 100;
+    this.#retryMaxMs = opts.retryMaxMs ?? 5_000;
+    this.#delay = this.#retryInitialMs;
+  }
+
+  /** Starts the loop in the background; it never rejects (failures go to status().lastError). */
+  start(): void {
+    if (this.#loop) return;
+    this.#stopping = false;
+    // A reconnect ends the backoff pause at once: no need to wait out the full delay.
+    this.#offReconnect = this.#view.onReconnect(() => this.#wake?.());
+    this.#loop = this.#run();
+  }
+
+  /** Resolves once the subscription loop has ended. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    this.#wake?.();
+    await this.#sub?.stop();
+    await this.#loop;
+    this.#offReconnect?.();
+    this.#offReconnect = null;
+    this.#loop = null;
+    this.#phase = 'stopped';
+  }
+
+  status(): LastMessagesProjectionStatus {
+    return {
+      state: this.#phase,
+      epoch: this.#epoch,
+      checkpoint: this.#checkpoint.toString(),
+      lastError: this.#lastError,
+      lastErrorAt: this.#lastErrorAt?.toISOString() ?? null,
+      lastAppliedAt: this.#lastAppliedAt?.toISOString() ?? null,
+      rebuilds: this.#rebuilds,
+      backfills: this.#backfills,
+    };
+  }
+
+  async #run(): Promise<void> {
+    this.#log.info('last-messages projection starting');
+    while (!this.#stopping) {
+      try {
+        this.#phase = 'starting';
+        const s = await this.#view.state();
+        const checkpoint = parsePosition(s.checkpoint);
+        let epoch: string;
+        let from: bigint;
+        if (s.epoch !== null && s.state === 'ready' && checkpoint !== null) {
+          // Resume from the view's checkpoint, not ours: if Redis came back from an older snapshot,
+          // replaying the difference is what repairs it (the revision guard drops the rest).
+          epoch = s.epoch;
+          from = checkpoint;
+        } else {
+          // Our own rebuild, interrupted by an error: go on from its saved progress, not from zero,
+          // or a flaky Redis could keep a large rebuild from ever finishing.
+          const resume = s.state === 'rebuilding' && s.epoch !== null && s.epoch === this.#epoch && checkpoint !== null
+            ? { epoch: s.epoch, from: checkpoint }
+            : null;
+          const rebuilt = await this.#rebuild(resume);
+          if (!rebuilt) continue; // the view was lost again mid-rebuild, or we are stopping
+          ({ epoch, from } = rebuilt);
+        }
+        this.#epoch = epoch;
+        this.#checkpoint = from;
+        await this.#follow(epoch, from);
+      } catch (err) {
+        if (this.#stopping) break;
+        this.#phase = 'retrying';
+        this.#noteError(err, 'last-messages projection failed; retrying');
+        // Jitter, so many processes do not hammer a recovering Redis in step.
+        await this.#sleep(this.#delay + Math.floor(Math.random() * this.#delay * 0.2));
+        this.#delay = Math.min(this.#delay * 2, this.#retryMaxMs);
+      }
+    }
+    this.#phase = 'stopped';
+    this.#log.info('last-messages projection stopped');
+  }
+
+  /**
+   * Empties the view under a new epoch (or resumes an interrupted rebuild), replays the log to the
+   * head, marks it ready. Null if it must start over.
+   */
+  async #rebuild(resume: { epoch: string; from: bigint } | null): Promise<{ epoch: string; from: bigint } | null> {
+    this.#phase = 'rebuilding';
+    const startedAt = Date.now();
+    let epoch: string;
+    if (resume) {
+      epoch = resume.epoch;
+      this.#checkpoint = resume.from;
+    } else {
+      epoch = await this.#view.beginRebuild();
+      this.#pendingBackfills.clear(); // the replay covers every chat again
+      this.#checkpoint = 0n;
+      this.#rebuilds += 1;
+    }
+    this.#epoch = epoch;
+    const head = await this.#store.headPosition();
+    this.#log.info({ epoch, head: head.toString(), from: this.#checkpoint.toString() },
+      resume ? 'last-messages view rebuild resuming' : 'last-messages view missing: rebuilding from the log');
+    const pos = await this.#replay(epoch, this.#checkpoint, head);
+    if (this.#stopping) return null;
+    if (!(await this.#view.finishRebuild(epoch, pos.toString()))) {
+      this.#log.warn({ epoch }, 'last-messages view lost during rebuild; starting over');
+      return null;
+    }
+    this.#log.info({ epoch, checkpoint: pos.toString(), ms: Date.now() - startedAt }, 'last-messages view rebuilt');
+    return { epoch, from: pos };
+  }
+
+  /** Catches up in pages from `from`, then follows the live subscription until stopped or the epoch is lost. */
+  async #follow(epoch: string, from: bigint): Promise<void> {
+    this.#phase = 'catching-up';
+    await this.#backfillPending();
+    const pos = await this.#replay(epoch, from, null);
+    if (this.#stopping) return;
+    this.#delay = this.#retryInitialMs; // the view and the store both answer: the outage, if any, is over
+
+    const sub = this.#store.subscribeToAll({ after: pos });
+    this.#sub = sub;
+    let ticking = false;
+    let epochLost = false;
+    let heartbeatError: unknown = null;
+    const tick = async (): Promise<void> => {
+      if (ticking || this.#stopping || epochLost || heartbeatError !== null) return;
+      ticking = true;
+      try {
+        if (!(await this.#view.heartbeat(epoch, this.#checkpoint.toString()))) {
+          epochLost = true;
+          this.#log.warn({ epoch }, 'last-messages view epoch gone (flushed or restarted): rebuilding');
+          await sub.stop();
+        }
+      } catch (err) {
+        // The view is unreachable: leave live mode for the retry loop, so status() says 'retrying'
+        // and the return of Redis is handled in one place (state check, then resume or rebuild).
+        heartbeatError = err;
+        await sub.stop();
+      } finally {
+        ticking = false;
+      }
+    };
+    const timer = setInterval(() => void tick(), this.#epochCheckMs);
+    timer.unref();
+    // A reconnect may mean a restarted, empty Redis: check at once rather than at the next tick.
+    const offReconnect = this.#view.onReconnect(() => void tick());
+    this.#phase = 'live';
+    try {
+      for await (const event of sub) {
+        if (this.#stopping || epochLost || heartbeatError !== null) break;
+        await this.#applyPage([event]);
+        this.#checkpoint = event.position;
+      }
+    } finally {
+      clearInterval(timer);
+      offReconnect();
+      this.#sub = null;
+      await sub.stop();
+    }
+    if (heartbeatError !== null && !this.#stopping) throw heartbeatError;
+  }
+
+  /** Applies readAll pages after `from` until caught up (or past `until`); returns the last position applied. */
+  async #replay(epoch: string, from: bigint, until: bigint | null): Promise<bigint> {
+    let pos = from;
+    while (!this.#stopping) {
+      if (until !== null && pos >= until) break;
+      const page = await this.#store.readAll({ after: pos, maxCount: this.#batchSize });
+      if (page.length === 0) break;
+      const last = page[page.length - 1]!.position;
+      await this.#applyPage(page, { epoch, checkpoint: last.toString() });
+      pos = last;
+      this.#checkpoint = pos;
+      if (page.length < this.#batchSize) break;
+    }
+    return pos;
+  }
+
+  /** One round trip for the page's chat events (and, in a replay, its progress), then a backfill for each chat that reported a gap. */
+  async #applyPage(events: RecordedEvent[], progress?: BatchProgress): Promise<void> {
+    const records: PublicRecord[] = [];
+    for (const e of events) {
+      if (!CHAT_EVENT_TYPES.has(e.type)) continue;
+      const r = this.#publicRecord(e);
+      if (r) records.push(r);
+    }
+    if (records.length === 0 && !progress) return;
+    const results = await this.#view.applyBatch(records, progress);
+    results.forEach((result, i) => {
+      const chatId = result === 'gap' ? chatChangeOf(records[i]!)?.chatId : undefined;
+      if (chatId !== undefined) this.#pendingBackfills.add(chatId);
+    });
+    await this.#backfillPending();
+    this.#lastAppliedAt = new Date();
+  }
+
+  /**
+   * Backfills stay pending until they succeed: the batch that found the gap may already have saved a
+   * checkpoint past it, so a failed backfill is retried on the next pass rather than forgotten.
+   */
+  async #backfillPending(): Promise<void> {
+    for (const chatId of [...this.#pendingBackfills]) {
+      await this.#backfill(chatId);
+      this.#pendingBackfills.delete(chatId);
+    }
+  }
+
+  /** Replaces the chat in the view with the newest messages of its stream (up to the stream's head). */
+  async #backfill(chatId: string): Promise<void> {
+    const events = await this.#store.readStream(chatStreamId(chatId), { direction: 'backwards', maxCount: this.#view.capacity });
+    if (events.length === 0) return;
+    const lastRevision = Math.max(...events.map((e) => e.revision));
+    const messages: ViewMessage[] = [];
+    for (const e of events) {
+      const r = this.#publicRecord(e);
+      const change = r ? chatChangeOf(r) : null;
+      if (change?.kind === 'message') messages.push(change.message);
+    }
+    const result = await this.#view.replaceChat(chatId, messages, lastRevision);
+    this.#backfills += 1;
+    this.#log.info({ chatId, lastRevision, messages: messages.length, result }, 'last-messages chat backfilled after a gap');
+  }
+
+  /** Bad data is skipped with a warning, never thrown: one broken event must not stop the view. */
+  #publicRecord(e: RecordedEvent): PublicRecord | null {
+    try {
+      return toPublicRecord(e);
+    } catch (err) {
+      this.#log.warn({ eventId: e.id, streamId: e.streamId, revision: e.revision, err: errText(err) }, 'last-messages: unreadable event skipped');
+      return null;
+    }
+  }
+
+  #noteError(err: unknown, msg: string): void {
+    this.#lastError = errText(err);
+    this.#lastErrorAt = new Date();
+    // Rate-limited: an outage retried every few seconds must not flood the log.
+    const now = Date.now();
+    if (now - this.#lastWarnAt < 10_000) {
+      this.#suppressed += 1;
+      return;
+    }
+    this.#log.warn({ err: this.#lastError, phase: this.#phase, suppressed: this.#suppressed }, msg);
+    this.#lastWarnAt = now;
+    this.#suppressed = 0;
+  }
+
+  /** A backoff pause that stop() can cut short. */
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#wake = null;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#wake = done;
+    });
+  }
+}
+
+function parsePosition(value: string | null): bigint | null {
+  if (value === null || !/^\d{1,20}$/.test(value)) return null;
+  return BigInt(value);
+}

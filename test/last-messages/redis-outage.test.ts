@@ -1,0 +1,162 @@
+// Redis as a cache that may fail: reads fall back fast, nothing crashes, the projection waits out an
+// outage without spinning and repairs the view when Redis returns (with or without its data).
+import { randomUUID } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
+import t from 'tap';
+import { chatStreamId } from '../../domain/events.js';
+import { toEventData } from '../../infra/event-store/codec.js';
+import { EmbeddedEventStore } from '../../infra/event-store/embedded.js';
+import type { EventStore } from '../../infra/event-store/port.js';
+import { toPublicRecord } from '../../infra/event-store/public-record.js';
+import { chatChangeOf, type LastMessagesViewAdmin } from '../../infra/last-messages/port.js';
+import { RedisLastMessagesView } from '../../infra/last-messages/redis.js';
+import { LastMessagesProjection } from '../../projections/last-messages.js';
+import { chatStarted, deletePrefix, memoryLogger, messageSent, newPrefix, RedisProxy, sleep, waitFor } from '../support/last-messages.js';
+
+const TIMEOUT_MS = 200;
+const DEAD_URL = 'redis://127.0.0.1:6390';
+
+t.test('redis down: reads return null fast, writes reject, the process goes on', async (t) => {
+  const { logger, lines } = memoryLogger();
+  const view = new RedisLastMessagesView({ url: DEAD_URL, keyPrefix: newPrefix('lm-dead'), commandTimeoutMs: TIMEOUT_MS, logger });
+  t.teardown(() => view.close());
+  t.equal(await view.whenReady(300), false, 'never connects');
+  for (let i = 0; i < 3; i++) {
+    const started = Date.now();
+    t.equal(await view.read('a:b', { limit: 10 }), null, 'read: null, caller falls back');
+    t.ok(Date.now() - started < 1_000, `within the timeout (${Date.now() - started} ms)`);
+  }
+  const started = Date.now();
+  t.equal(await view.epoch(), null);
+  t.ok(Date.now() - started < 1_000);
+  await t.rejects(view.apply(messageSent('a:b', 1)), 'apply rejects, for the projection to retry');
+  await t.rejects(view.state());
+  await sleep(600); // several reconnect attempts: each 'error' must be handled, not crash the process
+  const warnings = lines.filter((l) => l['level'] === 40);
+  t.ok(warnings.some((l) => String(l['msg']).includes('unavailable')), 'the outage is logged at warn');
+  t.ok(warnings.length <= 3, `rate-limited (${warnings.length} lines)`);
+});
+
+t.test('redis stalls: reads time out to null, then recover', async (t) => {
+  const proxy = await RedisProxy.start();
+  const prefix = newPrefix('lm-stall');
+  const { logger } = memoryLogger();
+  const view = new RedisLastMessagesView({ url: proxy.url, keyPrefix: prefix, commandTimeoutMs: TIMEOUT_MS, logger });
+  t.teardown(async () => {
+    await view.close();
+    await proxy.close();
+    await deletePrefix(prefix);
+  });
+  t.ok(await view.whenReady(3_000));
+  const epoch = await view.beginRebuild();
+  await view.applyBatch([chatStarted('a:b'), messageSent('a:b', 1)]);
+  await view.finishRebuild(epoch, '1');
+  t.equal((await view.read('a:b', { limit: 10 }))?.messages.length, 1);
+
+  proxy.stall();
+  const started = Date.now();
+  t.equal(await view.read('a:b', { limit: 10 }), null, 'no answer: null');
+  const took = Date.now() - started;
+  t.ok(took >= TIMEOUT_MS - 20 && took < 1_000, `after about the command timeout (${took} ms)`);
+  proxy.up();
+  await waitFor('reads work again', async () => (await view.read('a:b', { limit: 10 }))?.messages.length === 1, 3_000);
+  t.pass('recovered');
+});
+
+async function append(store: EventStore, chatId: string, n: number, start = false): Promise<void> {
+  if (start) {
+    await store.append(chatStreamId(chatId), [toEventData({ type: 'ChatStarted', version: 1, data: { chatId, participants: ['u1', 'u2'], startedBy: 'u1', at: '2026-01-01T00:00:00.000Z' } }, randomUUID())], 'no_stream');
+  }
+  for (let i = 0; i < n; i++) {
+    const data = { chatId, messageId: randomUUID(), senderId: 'u1', clientMessageId: randomUUID(), body: `m${i}`, sentAt: '2026-01-01T00:00:00.000Z' };
+    await store.append(chatStreamId(chatId), [toEventData({ type: 'MessageSent', version: 2, data }, randomUUID())], 'any');
+  }
+}
+
+async function inSync(store: EventStore, view: LastMessagesViewAdmin, chatId: string): Promise<boolean> {
+  const events = await store.readStream(chatStreamId(chatId));
+  const want = events.flatMap((e) => {
+    const c = chatChangeOf(toPublicRecord(e));
+    return c?.kind === 'message' ? [c.message] : [];
+  }).slice(-100);
+  const page = await view.read(chatId, { limit: 100 });
+  return page !== null && isDeepStrictEqual(page.messages, want);
+}
+
+/** Counts how often the projection asks for the view's state: once per retry. */
+class CountingView extends RedisLastMessagesView {
+  stateCalls = 0;
+  override state(): ReturnType<RedisLastMessagesView['state']> {
+    this.stateCalls += 1;
+    return super.state();
+  }
+}
+
+t.test('projection: waits out an outage without spinning, repairs the view when Redis returns', async (t) => {
+  const proxy = await RedisProxy.start();
+  const prefix = newPrefix('lm-outage');
+  const { logger } = memoryLogger();
+  const store = EmbeddedEventStore.open({ file: ':memory:' });
+  const view = new CountingView({ url: proxy.url, keyPrefix: prefix, commandTimeoutMs: TIMEOUT_MS, logger, maxReconnectDelayMs: 200 });
+  const projection = new LastMessagesProjection({ store, view, logger, epochCheckMs: 100, retryInitialMs: 50, retryMaxMs: 400 });
+  t.teardown(async () => {
+    await projection.stop();
+    await view.close();
+    await proxy.close();
+    await store.close();
+    await deletePrefix(prefix);
+  });
+  t.ok(await view.whenReady(3_000));
+  const chat = `u1:${randomUUID().slice(0, 6)}`;
+  await append(store, chat, 20, true);
+  projection.start();
+  await waitFor('built', () => inSync(store, view, chat));
+  const epoch1 = await view.epoch();
+  t.equal(projection.status().state, 'live');
+
+  // Redis stops (keeping its data); messages keep coming.
+  proxy.down();
+  await append(store, chat, 5);
+  const callsBefore = view.stateCalls;
+  await sleep(1_500);
+  const status = projection.status();
+  t.equal(status.state, 'retrying', 'retrying, not dead');
+  t.ok(status.lastError, `the error is visible to health checks: ${status.lastError}`);
+  t.ok(view.stateCalls - callsBefore <= 12, `backs off instead of spinning (${view.stateCalls - callsBefore} attempts in 1.5 s)`);
+  t.equal(await view.read(chat, { limit: 10 }), null, 'readers fall back meanwhile');
+
+  // Redis returns with its data: the projection resumes from its checkpoint, no rebuild.
+  proxy.up();
+  await waitFor('caught up after the outage', () => inSync(store, view, chat));
+  t.equal(await view.epoch(), epoch1, 'same epoch: nothing was lost');
+  t.equal(projection.status().rebuilds, 1);
+
+  // Redis restarts without persistence: down, empty, up. The reconnect triggers the epoch check.
+  proxy.down();
+  await deletePrefix(prefix);
+  await append(store, chat, 3);
+  proxy.up();
+  await waitFor('rebuilt after the empty restart', async () => {
+    const e = await view.epoch();
+    return e !== null && e !== epoch1 && (await inSync(store, view, chat));
+  });
+  t.equal(projection.status().rebuilds, 2, 'rebuilt once');
+  t.equal(projection.status().state, 'live');
+});
+
+t.test('projection started while Redis is down: keeps trying, stops promptly', async (t) => {
+  const { logger } = memoryLogger();
+  const store = EmbeddedEventStore.open({ file: ':memory:' });
+  const view = new RedisLastMessagesView({ url: DEAD_URL, keyPrefix: newPrefix('lm-dead2'), commandTimeoutMs: TIMEOUT_MS, logger });
+  const projection = new LastMessagesProjection({ store, view, logger, retryInitialMs: 50, retryMaxMs: 300 });
+  projection.start();
+  await sleep(500);
+  t.equal(projection.status().state, 'retrying');
+  t.ok(projection.status().lastError);
+  const started = Date.now();
+  await projection.stop();
+  t.ok(Date.now() - started < 500, 'stop() cuts the backoff short');
+  t.equal(projection.status().state, 'stopped');
+  await view.close();
+  await store.close();
+});

@@ -1,0 +1,162 @@
+// Shared by the last-messages tests: a key prefix per test on the shared Redis (never FLUSHALL it),
+// record builders, a quiet logger that keeps its lines, and a TCP proxy that can cut or stall Redis.
+import { randomUUID } from 'node:crypto';
+import net from 'node:net';
+import { Writable } from 'node:stream';
+import { Redis } from 'ioredis';
+import type { PublicRecord } from '../../infra/event-store/public-record.js';
+import { createLogger, type Logger } from '../../infra/logger.js';
+
+export const TEST_REDIS_URL = process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+
+export const newPrefix = (label: string): string => `test:${label}:${randomUUID().slice(0, 8)}:`;
+
+/** Deletes every key under the prefix: what FLUSHALL (or a restart without persistence) does to this deployment. */
+export async function deletePrefix(prefix: string): Promise<number> {
+  const redis = new Redis(TEST_REDIS_URL, { lazyConnect: true });
+  await redis.connect();
+  try {
+    let deleted = 0;
+    let cursor = '0';
+    const pattern = `${prefix.replace(/[*?[\]\\]/g, (c) => `\\${c}`)}*`;
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) deleted += await redis.del(...keys);
+    } while (cursor !== '0');
+    return deleted;
+  } finally {
+    await redis.quit();
+  }
+}
+
+/** Runs fn with a plain client (for looking at the raw keys). */
+export async function withRedis<T>(fn: (redis: Redis) => Promise<T>): Promise<T> {
+  const redis = new Redis(TEST_REDIS_URL, { lazyConnect: true });
+  await redis.connect();
+  try {
+    return await fn(redis);
+  } finally {
+    await redis.quit();
+  }
+}
+
+/** A pino logger writing to memory: tests stay quiet and can assert on what was logged. */
+export function memoryLogger(): { logger: Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString().split('\n')) if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>);
+      cb();
+    },
+  });
+  return { logger: createLogger({ level: 'info', name: 'test' }, sink), lines };
+}
+
+let position = 1000;
+
+export function chatStarted(chatId: string): PublicRecord {
+  return {
+    id: randomUUID(), streamId: `chat-${chatId}`, revision: 0, position: String(position++), type: 'ChatStarted', version: 1,
+    data: { chatId, participants: chatId.split(':'), startedBy: chatId.split(':')[0], at: '2026-01-01T00:00:00.000Z' },
+    createdAt: '2026-01-01T00:00:00.000Z',
+  };
+}
+
+export function messageSent(chatId: string, revision: number, body = `message ${revision}`): PublicRecord {
+  return {
+    id: randomUUID(), streamId: `chat-${chatId}`, revision, position: String(position++), type: 'MessageSent', version: 2,
+    data: { chatId, messageId: randomUUID(), senderId: chatId.split(':')[0], clientMessageId: `c${revision}`, body, sentAt: '2026-01-01T00:00:00.000Z' },
+    createdAt: '2026-01-01T00:00:00.000Z',
+  };
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls until cond() holds; fails with the label after timeoutMs. */
+export async function waitFor(label: string, cond: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    if (await cond()) return;
+    if (Date.now() > until) throw new Error(`timed out waiting for: ${label}`);
+    await sleep(25);
+  }
+}
+
+/**
+ * A TCP proxy in front of the real Redis. 'down' refuses connections and drops the open ones (Redis
+ * stopped); 'stall' keeps sockets open but forwards nothing (a hung Redis or a black-holed network).
+ */
+export class RedisProxy {
+  readonly #server: net.Server;
+  readonly #target: URL;
+  readonly #pairs = new Set<{ client: net.Socket; upstream: net.Socket; held: Array<() => void> }>();
+  #mode: 'up' | 'down' | 'stall' = 'up';
+  port = 0;
+
+  private constructor(target: string) {
+    this.#target = new URL(target);
+    this.#server = net.createServer((client) => this.#accept(client));
+  }
+
+  static async start(target = TEST_REDIS_URL): Promise<RedisProxy> {
+    const proxy = new RedisProxy(target);
+    await new Promise<void>((resolve) => proxy.#server.listen(0, '127.0.0.1', resolve));
+    proxy.port = (proxy.#server.address() as net.AddressInfo).port;
+    return proxy;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  #accept(client: net.Socket): void {
+    client.on('error', () => undefined);
+    if (this.#mode === 'down') {
+      client.destroy();
+      return;
+    }
+    const upstream = net.connect(Number(this.#target.port || 6379), this.#target.hostname);
+    upstream.on('error', () => client.destroy());
+    const pair = { client, upstream, held: [] as Array<() => void> };
+    this.#pairs.add(pair);
+    // While stalled, bytes are held back, not dropped: a slow Redis answers late but in order.
+    const forward = (to: net.Socket, d: Buffer): void => {
+      if (this.#mode === 'stall') pair.held.push(() => to.write(d));
+      else to.write(d);
+    };
+    client.on('data', (d: Buffer) => forward(upstream, d));
+    upstream.on('data', (d: Buffer) => forward(client, d));
+    const drop = (): void => {
+      client.destroy();
+      upstream.destroy();
+      this.#pairs.delete(pair);
+    };
+    client.on('close', drop);
+    upstream.on('close', drop);
+  }
+
+  /** Redis goes away: open connections drop, new ones are refused. */
+  down(): void {
+    this.#mode = 'down';
+    for (const { client, upstream } of this.#pairs) {
+      client.destroy();
+      upstream.destroy();
+    }
+    this.#pairs.clear();
+  }
+
+  stall(): void {
+    this.#mode = 'stall';
+  }
+
+  up(): void {
+    this.#mode = 'up';
+    for (const pair of this.#pairs) for (const send of pair.held.splice(0)) send();
+  }
+
+  async close(): Promise<void> {
+    this.down();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+}
