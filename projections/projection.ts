@@ -1,17 +1,22 @@
 /**
  * The shape of a read-model projection: one module per projection in projections/. A projection
- * holds only its own logic; the runtime (projections/runtime/) feeds it in order, batches, records
- * the inbox and checkpoint in the same transaction, retries, parks poison events and rebuilds.
+ * holds only its own logic; the runtime (projections/runtime/) feeds it, batches, records the inbox
+ * and checkpoint in the same transaction, isolates and parks poison events, and rebuilds.
  *
- * Rules for a projection (docs/projections.md):
- * - apply must be idempotent and commutative per row: the runtime guarantees exactly-once effect
- *   through its inbox, but a rebuild or a redelivery in another order must still converge
- *   (guard updates by stream revision, use upserts keyed by natural ids).
- * - never throw on bad data you can detect: return normally; throw only for data you cannot apply,
- *   and the runtime parks the event as a dead letter with the error.
+ * Rules for a projection:
+ * - apply receives a batch of events, each at most once (the runtime's inbox de-duplicates), in
+ *   position order, inside the runtime's transaction. It should write in bulk (a few statements per
+ *   batch, not one per event): that is what makes rebuilds fast.
+ * - the result must not depend on delivery order: a redelivery from the broker or a rebuild replays
+ *   in another order, so write with upserts keyed by natural ids and guard "latest" values by
+ *   stream revision or time.
+ * - write only through tx.table(...) names: during a rebuild they point at fresh copies of the tables.
+ * - throw only for data that cannot be applied; the runtime isolates the event and the caller parks it.
  */
-import type { EntityManager, EntitySchema } from '@mikro-orm/core';
+import type { EntitySchema } from '@mikro-orm/core';
+import type { SqlEntityManager } from '@mikro-orm/knex';
 import type { PublicEvent } from '../domain/public-event.js';
+import type { SqlDialect, SqlParam } from '../infra/read-models/sql.js';
 
 export interface ProjectionEvent<E extends PublicEvent = PublicEvent> {
   id: string;
@@ -22,12 +27,43 @@ export interface ProjectionEvent<E extends PublicEvent = PublicEvent> {
   event: E;
 }
 
+/** What apply writes through. */
+export interface ProjectionTx {
+  readonly sql: SqlDialect;
+  /** The transaction's EntityManager, for anything the helpers below do not cover. */
+  readonly em: SqlEntityManager;
+  /** Quoted name of one of this projection's tables: the live table, or its fresh copy during a rebuild. */
+  table(name: string): string;
+  /** Runs one statement in the transaction (`?` placeholders). */
+  run(sql: string, params?: ReadonlyArray<SqlParam>): Promise<void>;
+}
+
 export interface SqlProjection {
   name: string;
-  /** Bump when apply changes meaning: the runtime then rebuilds the projection from the log. */
+  /** Bump when apply changes meaning; `chat projections status` then asks for a rebuild. */
   version: number;
   handles: ReadonlyArray<PublicEvent['type']>;
-  /** The tables this projection owns (entity schemas without decorators). */
+  /**
+   * The tables this projection owns (entity schemas without decorators); a rebuild replaces exactly
+   * these. (`any`: MikroORM's EntitySchema generic, at the boundary only.)
+   */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   entities: ReadonlyArray<EntitySchema<any>>;
-  apply(em: EntityManager, e: ProjectionEvent): Promise<void>;
+  apply(tx: ProjectionTx, events: ReadonlyArray<ProjectionEvent>): Promise<void>;
+}
+
+/** Narrows a batch to one event type (the runtime only hands a projection the types it handles). */
+export function eventsOfType<T extends PublicEvent['type']>(
+  events: ReadonlyArray<ProjectionEvent>,
+  type: T,
+): Array<ProjectionEvent<Extract<PublicEvent, { type: T }>>> {
+  return events.filter((e): e is ProjectionEvent<Extract<PublicEvent, { type: T }>> => e.event.type === type);
+}
+
+/**
+ * Rows sorted by a unique key. Write batches in key order: two transactions holding overlapping rows
+ * then lock them in the same order, so concurrent projectors cannot deadlock each other.
+ */
+export function byKey<T extends Record<K, string>, K extends string>(rows: T[], key: K): T[] {
+  return rows.sort((a, b) => (a[key] < b[key] ? -1 : a[key] > b[key] ? 1 : 0));
 }

@@ -8,12 +8,18 @@ import { CliInputError } from './shared.js';
 import { registerEventsCommands } from './events.js';
 import { registerUserCommands } from './users.js';
 import { registerStartCommand } from './start.js';
+import { registerProjectionsCommands } from './projections.js';
+import { registerActivityCommand } from './activity.js';
+import { registerErrorsCommand } from './errors.js';
 
 export function buildProgram(): Command {
   const program = new Command('chat').description('Simple Chat, event-sourced: service and tools').exitOverride();
   registerStartCommand(program);
   registerUserCommands(program);
   registerEventsCommands(program);
+  registerProjectionsCommands(program);
+  registerActivityCommand(program);
+  registerErrorsCommand(program);
   return program;
 }
 

@@ -1,0 +1,157 @@
+import cliProgress from 'cli-progress';
+import type { Command } from 'commander';
+import { toPublicRecord, type PublicRecord } from '../../infra/event-store/public-record.js';
+import type { EventStore } from '../../infra/event-store/port.js';
+import { openReadModels } from '../../infra/read-models/open.js';
+import type { ReadModelOrm } from '../../infra/read-models/orm.js';
+import { listDeadLetters } from '../../infra/read-models/queries/dead-letters.js';
+import { SQL_PROJECTIONS, sqlProjectionNamed } from '../../projections/index.js';
+import { rebuildProjection, type RebuildProgress } from '../../projections/runtime/rebuild.js';
+import { createSqlProjector } from '../../projections/runtime/sql-projector.js';
+import { projectionStatus } from '../../projections/runtime/status.js';
+import type { Runtime } from '../../infra/runtime.js';
+import { formatTable, parseFormat, parseLimit, toJson } from './read-models.js';
+import { CliInputError, withRuntime } from './shared.js';
+
+const KNOWN = SQL_PROJECTIONS.map((p) => p.name).join(', ');
+
+function checkProjection(name: string | undefined): void {
+  if (name !== undefined && !sqlProjectionNamed(name)) throw new CliInputError(`unknown projection "${name}"; known: ${KNOWN}`);
+}
+
+/** The event store (through the runtime) and the read models, for one command. */
+async function withStoreAndReadModels<T>(task: (rt: Runtime, orm: ReadModelOrm) => Promise<T>): Promise<T> {
+  return withRuntime(async (rt) => {
+    const orm = await openReadModels(rt.config, rt.logger);
+    try {
+      return await task(rt, orm);
+    } finally {
+      await orm.close();
+    }
+  });
+}
+
+/** The event as the store holds it now (so a fixed upcaster applies on retry); null when it is gone. */
+const reloadFrom = (store: EventStore) => async (record: PublicRecord): Promise<PublicRecord | null> => {
+  if (record.streamId.startsWith('$')) return null;
+  const [e] = await store.readStream(record.streamId, { fromRevision: record.revision, maxCount: 1 });
+  return e && e.id.toLowerCase() === record.id.toLowerCase() ? toPublicRecord(e) : null;
+};
+
+export function registerProjectionsCommands(program: Command): void {
+  const projections = program.command('projections').description(`SQL read models (${KNOWN}): rebuild, status, dead letters`);
+
+  projections
+    .command('rebuild <name>')
+    .description('replay the whole log into fresh tables and swap them in (blue/green)')
+    .option('--batch-size <n>', 'events per page and transaction (100-50000)', '5000')
+    .action(async (name: string, opts: { batchSize?: string }) => {
+      checkProjection(name);
+      const batchSize = Number(opts.batchSize ?? '5000');
+      if (!/^\d+$/.test(opts.batchSize ?? '5000') || batchSize < 100 || batchSize > 50_000) {
+        throw new CliInputError(`--batch-size must be a whole number from 100 to 50000, got "${opts.batchSize}"`);
+      }
+      await withStoreAndReadModels(async (rt, orm) => {
+        // Positions are opaque (PostgreSQL packs transaction ids), so progress is the share of the
+        // position range from the first page to the head, and the event count is shown beside it.
+        const bar = new cliProgress.SingleBar(
+          { stream: process.stderr, format: `${name} [{bar}] {percentage}% | {events} events | {phase}`, hideCursor: true },
+          cliProgress.Presets.shades_classic,
+        );
+        let first: bigint | null = null;
+        bar.start(1000, 0, { events: 0, phase: 'replay' });
+        const onProgress = (p: RebuildProgress): void => {
+          first ??= p.position;
+          const span = p.head - first;
+          const share = span > 0n ? Number(((p.position - first) * 1000n) / span) : 1000;
+          bar.update(p.phase === 'done' ? 1000 : Math.min(999, share), { events: p.events, phase: p.phase });
+        };
+        try {
+          const r = await rebuildProjection({ orm, store: rt.store, projections: SQL_PROJECTIONS, name, logger: rt.logger, batchSize, onProgress });
+          bar.stop();
+          const parked = r.skippedParked > 0 ? `, ${r.skippedParked} left parked` : '';
+          process.stdout.write(
+            `rebuilt ${name}: ${r.events} events (${r.applied} applied${parked}) in ${r.seconds.toFixed(2)} s, ${r.eventsPerSecond} events/s\n`,
+          );
+        } catch (err) {
+          bar.stop();
+          throw err;
+        }
+      });
+    });
+
+  projections
+    .command('status')
+    .description('checkpoint, lag and dead letters per projection; verdict ok, lagging or stalled')
+    .option('--stall-after <seconds>', 'call a projection stalled when nothing moved for this long', '30')
+    .option('--format <format>', 'table or json', 'table')
+    .action(async (opts: { stallAfter?: string; format?: string }) => {
+      const stallAfter = parseLimit(opts.stallAfter, 30);
+      const format = parseFormat(opts.format);
+      const status = await withStoreAndReadModels((rt, orm) =>
+        projectionStatus({ orm, store: rt.store, projections: SQL_PROJECTIONS, stallAfterMs: stallAfter * 1000 }),
+      );
+      if (format === 'json') {
+        process.stdout.write(`${toJson(status)}\n`);
+        return;
+      }
+      process.stdout.write(
+        formatTable(
+          ['projection', 'verdict', 'checkpoint', 'head', 'lag events', 'lag s', 'dead letters', 'version'],
+          status.map((s) => [
+            s.projection, s.verdict, s.checkpoint, s.head, `${s.lagEvents}${s.lagEventsCapped ? '+' : ''}`, String(s.lagSeconds), String(s.deadLetters),
+            s.needsRebuild ? `${s.storedVersion} -> ${s.version} (rebuild)` : String(s.version),
+          ]),
+        ),
+      );
+    });
+
+  projections
+    .command('dead-letters')
+    .description('list parked records (oldest first)')
+    .option('--projection <name>', 'only this projection')
+    .option('--all', 'include those already retried')
+    .option('--limit <n>', 'at most this many (1-1000)', '100')
+    .option('--format <format>', 'table or json', 'table')
+    .action(async (opts: { projection?: string; all?: boolean; limit?: string; format?: string }) => {
+      checkProjection(opts.projection === '*' ? undefined : opts.projection);
+      const limit = parseLimit(opts.limit, 100);
+      const format = parseFormat(opts.format);
+      const letters = await withStoreAndReadModels((_rt, orm) =>
+        listDeadLetters(orm, { ...(opts.projection ? { projection: opts.projection } : {}), includeRetried: opts.all === true, limit }),
+      );
+      if (format === 'json') {
+        process.stdout.write(`${toJson(letters)}\n`);
+        return;
+      }
+      process.stdout.write(
+        formatTable(
+          ['id', 'projection', 'event', 'type', 'position', 'attempts', 'parked', 'retried', 'error'],
+          letters.map((d) => [
+            d.id, d.projection, d.eventId, d.type ?? '', d.position, String(d.attempts), d.parkedAt?.toISOString() ?? '', d.retriedAt?.toISOString() ?? '',
+            d.error.replace(/\s+/g, ' ').slice(0, 120),
+          ]),
+        ),
+      );
+    });
+
+  projections
+    .command('retry')
+    .description('re-apply parked records (read again from the event store) and mark them retried')
+    .option('--projection <name>', 'only this projection')
+    .option('--id <id...>', 'only these dead letters')
+    .action(async (opts: { projection?: string; id?: string[] }) => {
+      checkProjection(opts.projection === '*' ? undefined : opts.projection);
+      const bad = (opts.id ?? []).find((i) => !/^\d+$/.test(i));
+      if (bad !== undefined) throw new CliInputError(`--id must be dead-letter ids (whole numbers), got "${bad}"`);
+      const result = await withStoreAndReadModels((rt, orm) =>
+        createSqlProjector({ orm, projections: SQL_PROJECTIONS, logger: rt.logger }).retryDeadLetters({
+          ...(opts.projection ? { projection: opts.projection } : {}),
+          ...(opts.id ? { ids: opts.id } : {}),
+          reload: reloadFrom(rt.store),
+        }),
+      );
+      process.stdout.write(`${toJson(result)}\n`);
+      if (result.failed.length > 0) process.exitCode = 1;
+    });
+}

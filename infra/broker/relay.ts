@@ -1,0 +1,372 @@
+/**
+ * The relay: event store → RabbitMQ, at least once, in log order.
+ *
+ * One relay per deployment publishes; others wait as standbys (see relay-leadership.ts). The leader
+ * follows the log from its checkpoint with subscribeToAll, publishes in batches on a confirm channel
+ * and moves the checkpoint only over the longest prefix of the batch that the broker confirmed and
+ * did not return. So:
+ * - nothing confirmed is ever skipped: the checkpoint never passes an unconfirmed message;
+ * - a crash re-publishes at most the batch in flight (duplicates at the broker, which consumers
+ *   remove by event id; never missing events);
+ * - an unroutable message (mandatory, returned by the broker, which then still acks it!) is a failure:
+ *   the relay backs off and retries from the checkpoint until a queue is bound again.
+ * Messages are persistent and carry messageId = event id, routing key = event type, and the position
+ * and stream in headers. The body is always toPublicRecord(event): upcast, then redacted.
+ */
+import type { ConfirmChannel, Message, Options } from 'amqplib';
+import type { EventStore, RecordedEvent, Subscription } from '../event-store/port.js';
+import { toPublicRecord } from '../event-store/public-record.js';
+import type { Logger } from '../logger.js';
+import { backoffDelay, errorText, sleep } from './backoff.js';
+import type { BrokerConnection } from './connection.js';
+import { CheckpointConflictError, RelaySession } from './relay-leadership.js';
+
+export interface RelayOptions {
+  store: EventStore;
+  connection: BrokerConnection;
+  /** The PostgreSQL database holding the checkpoint (and taking the leadership lock). */
+  databaseUrl: string;
+  /** Schema of the relay_checkpoint table (created if missing). */
+  schema: string;
+  logger: Logger;
+  /** Checkpoint row and lock identity; defaults to the exchange name. */
+  name?: string;
+  /** Messages per confirm round trip. Default 500. */
+  batchSize?: number;
+  /** How long a partial batch waits for more events before it is published. Default 5 ms. */
+  lingerMs?: number;
+  /** How often a standby tries to take over. Default 1000 ms. */
+  standbyPollMs?: number;
+  retryMinMs?: number;
+  retryMaxMs?: number;
+}
+
+export interface RelayStatus {
+  name: string;
+  leader: boolean;
+  connected: boolean;
+  blocked: boolean;
+  /** Successful broker connects so far; above 1 means it reconnected. */
+  connects: number;
+  /** Last checkpoint this relay read or wrote; null before it first led. */
+  checkpoint: bigint | null;
+  /** Messages confirmed by the broker since start (including re-publishes). */
+  published: number;
+  lastError: string | null;
+}
+
+/** Thrown inside a batch when the broker did not take every message; the checkpoint stays put. */
+class PublishIncompleteError extends Error {
+  override name = 'PublishIncompleteError';
+}
+
+export class Relay {
+  readonly #opts: Required<Omit<RelayOptions, 'store' | 'connection' | 'logger'>>;
+  readonly #store: EventStore;
+  readonly #conn: BrokerConnection;
+  readonly #log: Logger;
+  readonly #stop = new AbortController();
+  #run: Promise<void> | null = null;
+  #session: RelaySession | null = null;
+  #checkpoint: bigint | null = null;
+  #published = 0;
+  #lastError: string | null = null;
+  /** Consecutive publishing failures, for the backoff; a fully confirmed batch resets it. */
+  #failures = 0;
+
+  constructor(opts: RelayOptions) {
+    this.#store = opts.store;
+    this.#conn = opts.connection;
+    this.#opts = {
+      databaseUrl: opts.databaseUrl,
+      schema: opts.schema,
+      name: opts.name ?? opts.connection.topology.exchange,
+      batchSize: opts.batchSize ?? 500,
+      lingerMs: opts.lingerMs ?? 5,
+      standbyPollMs: opts.standbyPollMs ?? 1000,
+      retryMinMs: opts.retryMinMs ?? 100,
+      retryMaxMs: opts.retryMaxMs ?? 5000,
+    };
+    this.#log = opts.logger.child({ component: 'relay', relay: this.#opts.name });
+  }
+
+  start(): void {
+    if (this.#run || this.#stop.signal.aborted) return;
+    this.#run = this.#loop();
+  }
+
+  /** Finishes the batch in flight (confirm + checkpoint), then releases leadership. */
+  async stop(): Promise<void> {
+    this.#stop.abort();
+    await this.#run;
+  }
+
+  status(): RelayStatus {
+    return {
+      name: this.#opts.name,
+      leader: this.#session?.leading ?? false,
+      connected: this.#conn.connected,
+      blocked: this.#conn.blocked,
+      connects: this.#conn.generation,
+      checkpoint: this.#checkpoint,
+      published: this.#published,
+      lastError: this.#lastError ?? this.#conn.lastError,
+    };
+  }
+
+  get #stopped(): boolean {
+    return this.#stop.signal.aborted;
+  }
+
+  async #loop(): Promise<void> {
+    let attempt = 0;
+    while (!this.#stopped) {
+      try {
+        const session = await this.#becomeLeader();
+        if (!session) break;
+        attempt = 0;
+        try {
+          await this.#lead(session);
+        } finally {
+          this.#session = null;
+          await session.close();
+        }
+      } catch (err) {
+        this.#fail(err, 'relay: leadership session failed');
+        await sleep(backoffDelay(attempt++, this.#backoff), this.#stop.signal);
+      }
+    }
+  }
+
+  get #backoff(): { minMs: number; maxMs: number } {
+    return { minMs: this.#opts.retryMinMs, maxMs: this.#opts.retryMaxMs };
+  }
+
+  /** Opens a session and polls the lock until it is ours (null when stopped). */
+  async #becomeLeader(): Promise<RelaySession | null> {
+    const session = await RelaySession.open(this.#opts.databaseUrl, this.#opts.schema, this.#opts.name);
+    this.#session = session;
+    let announced = false;
+    const wake = AbortSignal.any([this.#stop.signal, session.signal]); // once: each any() stays registered on its sources
+    try {
+      while (!this.#stopped && !session.lost) {
+        if (await session.tryLead()) {
+          this.#log.info('relay: leading');
+          return session;
+        }
+        if (!announced) this.#log.info('relay: standby, another relay leads');
+        announced = true;
+        await sleep(this.#opts.standbyPollMs, wake);
+      }
+    } catch (err) {
+      this.#session = null;
+      await session.close();
+      throw err;
+    }
+    this.#session = null;
+    await session.close();
+    if (!this.#stopped) throw new Error('leadership session lost while standing by');
+    return null;
+  }
+
+  /** Publishes while this session leads; returns when stopped or when leadership is lost. */
+  async #lead(session: RelaySession): Promise<void> {
+    const until = AbortSignal.any([this.#stop.signal, session.signal]);
+    const pinger = setInterval(() => void session.ping().catch(() => undefined), 5000);
+    try {
+      while (!until.aborted) {
+        try {
+          // Always restart from the stored checkpoint: it is the only position known to be confirmed.
+          this.#checkpoint = await session.readCheckpoint();
+          const model = await this.#conn.ready(until);
+          if (!model) break;
+          const ch = await model.createConfirmChannel();
+          await this.#pump(session, ch, until);
+        } catch (err) {
+          if (session.lost) return;
+          this.#fail(err, 'relay: publishing interrupted; retrying from the checkpoint');
+          await sleep(backoffDelay(this.#failures++, this.#backoff), until);
+        }
+      }
+    } finally {
+      clearInterval(pinger);
+    }
+  }
+
+  /**
+   * Follows the log on one confirm channel until stopped or leadership is lost; throws on any
+   * publishing failure, including the channel closing.
+   */
+  async #pump(session: RelaySession, ch: ConfirmChannel, until: AbortSignal): Promise<void> {
+    const returned = new Set<string>();
+    let channelError: Error | null = null;
+    const channelClosed = new AbortController();
+    ch.on('error', (err: Error) => {
+      channelError = err;
+      this.#log.warn({ err: err.message }, 'relay: channel error');
+    });
+    ch.on('close', () => channelClosed.abort());
+    // The broker acks an unroutable message after returning it: the return is the only failure signal.
+    ch.on('return', (msg: Message) => {
+      const id: unknown = msg.properties.messageId;
+      if (typeof id === 'string') returned.add(id);
+    });
+
+    const sub = this.#store.subscribeToAll({ after: this.#checkpoint ?? 0n });
+    const stopSub = (): void => void sub.stop();
+    const interrupt = AbortSignal.any([until, channelClosed.signal]);
+    interrupt.addEventListener('abort', stopSub, { once: true });
+    try {
+      const batches = batchesOf(sub, this.#opts.batchSize, this.#opts.lingerMs);
+      for await (const batch of batches) {
+        if (this.#conn.blocked) await this.#conn.unblocked(until);
+        if (until.aborted || channelClosed.signal.aborted) break;
+        returned.clear();
+        await this.#publishBatch(session, ch, batch, returned);
+      }
+      if (channelClosed.signal.aborted && !until.aborted) {
+        throw new Error(`relay channel closed${channelError ? `: ${(channelError as Error).message}` : ''}`);
+      }
+    } finally {
+      interrupt.removeEventListener('abort', stopSub);
+      await sub.stop();
+      if (!channelClosed.signal.aborted) await ch.close().catch(() => undefined);
+    }
+  }
+
+  async #publishBatch(session: RelaySession, ch: ConfirmChannel, batch: RecordedEvent[], returned: Set<string>): Promise<void> {
+    const { exchange } = this.#conn.topology;
+    const confirmed: boolean[] = new Array<boolean>(batch.length).fill(false);
+    let confirmError: unknown = null;
+    // Wait for every message's own confirm rather than waitForConfirms(): that rejects at the first
+    // nack, while acks for earlier messages may still be on their way (confirms arrive out of order
+    // when queues answer at different speeds). amqplib calls each callback once: on ack, on nack, or
+    // with an error when the channel closes.
+    let outstanding = 0;
+    let sent = false;
+    let allSettled: () => void = () => undefined;
+    const settled = new Promise<void>((resolve) => (allSettled = resolve));
+    for (let i = 0; i < batch.length; i++) {
+      const e = batch[i]!;
+      const { routingKey, body, options } = messageFor(e);
+      const onConfirm = (err: unknown): void => {
+        if (err === null || err === undefined) confirmed[i] = true;
+        else confirmError ??= err;
+        if (--outstanding === 0 && sent) allSettled();
+      };
+      let writable: boolean;
+      outstanding += 1;
+      try {
+        writable = ch.publish(exchange, routingKey, body, options, onConfirm);
+      } catch (err) {
+        // The channel closed under us; what was sent before still gets its callback.
+        outstanding -= 1;
+        confirmError ??= err;
+        break;
+      }
+      // false: the socket buffer is full; wait rather than buffer a whole backlog in memory.
+      if (!writable) await drained(ch);
+    }
+    sent = true;
+    if (outstanding === 0) allSettled();
+    await settled;
+    let ok = 0;
+    while (ok < batch.length && confirmed[ok] === true && !returned.has(batch[ok]!.id)) ok++;
+    if (ok > 0) {
+      const to = batch[ok - 1]!.position;
+      const from = this.#checkpoint ?? 0n;
+      await session.advance(from, to);
+      this.#checkpoint = to;
+      this.#published += ok;
+    }
+    if (ok === batch.length) {
+      this.#failures = 0;
+      this.#lastError = null;
+    }
+    if (ok < batch.length) {
+      const failed = batch[ok]!;
+      const why = returned.has(failed.id)
+        ? `unroutable (returned by the broker): no queue bound for routing key ${failed.type}`
+        : confirmError
+          ? `not confirmed: ${errorText(confirmError)}`
+          : 'not confirmed (nacked by the broker)';
+      throw new PublishIncompleteError(`event at position ${failed.position} ${why}; ${batch.length - ok} of ${batch.length} will be retried`);
+    }
+  }
+
+  #fail(err: unknown, msg: string): void {
+    this.#lastError = errorText(err);
+    const level = err instanceof CheckpointConflictError ? 'error' : 'warn';
+    this.#log[level]({ err: this.#lastError }, msg);
+  }
+}
+
+/** The message for one event: always its public record, never the stored event itself. */
+export function messageFor(e: RecordedEvent): { routingKey: string; body: Buffer; options: Options.Publish } {
+  return {
+    routingKey: e.type,
+    body: Buffer.from(JSON.stringify(toPublicRecord(e))),
+    options: {
+      persistent: true,
+      mandatory: true,
+      messageId: e.id,
+      contentType: 'application/json',
+      type: e.type,
+      timestamp: Math.floor(e.createdAt.getTime() / 1000),
+      headers: { position: e.position.toString(), stream: e.streamId, revision: e.revision },
+    },
+  };
+}
+
+function drained(ch: ConfirmChannel): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      ch.off('drain', done);
+      ch.off('close', done);
+      resolve();
+    };
+    ch.once('drain', done);
+    ch.once('close', done);
+  });
+}
+
+const LINGER_OVER = Symbol('linger-over');
+
+/**
+ * Groups a live subscription into batches: up to `size` events, or fewer when no further event
+ * arrives within `lingerMs` of the batch's first. A pending read is carried over, never dropped, so
+ * racing it against the timer loses nothing.
+ */
+export async function* batchesOf(sub: Subscription, size: number, lingerMs: number): AsyncGenerator<RecordedEvent[]> {
+  const it = sub[Symbol.asyncIterator]();
+  let pending: Promise<IteratorResult<RecordedEvent>> | null = null;
+  for (;;) {
+    pending ??= it.next();
+    const first = await pending;
+    pending = null;
+    if (first.done) return;
+    const batch = [first.value];
+    let timer: NodeJS.Timeout | undefined;
+    const lingerOver = new Promise<typeof LINGER_OVER>((resolve) => {
+      timer = setTimeout(() => resolve(LINGER_OVER), lingerMs);
+    });
+    let ended = false;
+    try {
+      while (batch.length < size) {
+        pending ??= it.next();
+        const r = await Promise.race([pending, lingerOver]);
+        if (r === LINGER_OVER) break;
+        pending = null;
+        if (r.done) {
+          ended = true;
+          break;
+        }
+        batch.push(r.value);
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+    yield batch;
+    if (ended) return;
+  }
+}

@@ -1,0 +1,20 @@
+/** Every read-model entity, for MikroORM's discovery (an explicit list: no folder globbing, no decorators). */
+import { ActivityEntity } from './activity-log.js';
+import { ChatEntity } from './chats.js';
+import { DeadLetterEntity } from './dead-letters.js';
+import { ErrorLogEntity } from './error-log.js';
+import { MessageEntity } from './messages.js';
+import { CheckpointEntity } from './projection-checkpoints.js';
+import { InboxEntity } from './projection-inbox.js';
+import { UserEntity } from './users.js';
+
+export const READ_MODEL_ENTITIES = [
+  UserEntity,
+  ChatEntity,
+  MessageEntity,
+  ActivityEntity,
+  InboxEntity,
+  CheckpointEntity,
+  DeadLetterEntity,
+  ErrorLogEntity,
+] as const;

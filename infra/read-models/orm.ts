@@ -1,0 +1,170 @@
+/**
+ * Opens MikroORM on the read-model database and brings its schema up to date.
+ *
+ * - PostgreSQL (@mikro-orm/postgresql): tables live in one schema (per-test schemas isolate tests);
+ *   MikroORM qualifies its own queries with it, raw SQL goes through sqlOf(orm).table(), and every
+ *   pooled connection also gets that search_path so an unqualified name cannot land elsewhere.
+ * - SQLite (@mikro-orm/better-sqlite): one file, the zero-setup default next to the embedded store.
+ *
+ * Entities are EntitySchema objects passed as a list (no decorators, no reflect-metadata, no globbing);
+ * migrations are an inline list run at open. Two processes starting at once take turns: on PostgreSQL
+ * behind an advisory lock; on SQLite, whose migrator creates its table outside the transaction, the
+ * loser of the race retries and then finds the work done.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { MikroORM, type Options } from '@mikro-orm/core';
+import type { AbstractSqlDriver, Knex, SqlEntityManager } from '@mikro-orm/knex';
+import { Migrator } from '@mikro-orm/migrations';
+import pg from 'pg';
+import type { Logger } from '../logger.js';
+import { READ_MODEL_ENTITIES } from './entities/index.js';
+import { READ_MODEL_MIGRATIONS } from './migrations/index.js';
+import { quoteIdent, sqlDialect, type SqlDialect, type SqlParam } from './sql.js';
+
+export type { SqlParam } from './sql.js';
+
+export type ReadModelTarget =
+  | { kind: 'postgresql'; connectionString: string; schema?: string; poolSize?: number }
+  | { kind: 'sqlite'; file: string };
+
+export type ReadModelOrm = MikroORM<AbstractSqlDriver, SqlEntityManager>;
+
+const MIGRATIONS_TABLE = 'read_model_migrations';
+const SQLITE_BUSY_TIMEOUT_MS = 15_000;
+const dialects = new WeakMap<object, SqlDialect>();
+
+/** The dialect helpers of an ORM opened here. */
+export function sqlOf(orm: ReadModelOrm): SqlDialect {
+  const d = dialects.get(orm);
+  if (!d) throw new Error('This MikroORM instance was not opened by openReadModelOrm');
+  return d;
+}
+
+/** A fresh EntityManager: never the global one, so concurrent work never shares an identity map. */
+export const emOf = (orm: ReadModelOrm): SqlEntityManager => orm.em.fork();
+
+interface PoolConnection {
+  query(sql: string, cb: (err: Error | null) => void): void;
+}
+
+export async function openReadModelOrm(target: ReadModelTarget, logger: Logger): Promise<ReadModelOrm> {
+  const log = logger.child({ component: 'read-models' });
+  const common = {
+    entities: [...READ_MODEL_ENTITIES],
+    discovery: { disableDynamicFileAccess: true, requireEntitiesArray: true, warnWhenNoEntities: false },
+    extensions: [Migrator],
+    migrations: {
+      migrationsList: READ_MODEL_MIGRATIONS,
+      tableName: MIGRATIONS_TABLE,
+      snapshot: false,
+      silent: true,
+      transactional: true,
+      allOrNothing: true,
+    },
+    // MikroORM's query log (with timings) at trace level only.
+    debug: log.isLevelEnabled('trace') ? (['query', 'query-params'] as const).slice() : false,
+    logger: (message: string) => log.trace(message),
+  };
+
+  let orm: ReadModelOrm;
+  let dialect: SqlDialect;
+  if (target.kind === 'postgresql') {
+    const schema = target.schema ?? 'public';
+    const { PostgreSqlDriver } = await import('@mikro-orm/postgresql');
+    const options = {
+      ...common,
+      driver: PostgreSqlDriver,
+      clientUrl: target.connectionString,
+      schema,
+      pool: {
+        min: 0,
+        max: target.poolSize ?? 10,
+        afterCreate: (conn: PoolConnection, done: (err: Error | null, conn: PoolConnection) => void) => {
+          conn.query(`SET search_path TO ${quoteIdent(schema)}, public`, (err) => done(err, conn));
+        },
+      },
+    };
+    orm = (await MikroORM.init(options as Options)) as unknown as ReadModelOrm;
+    try {
+      await migratePostgres(target.connectionString, schema, () => orm.getMigrator().up());
+    } catch (err) {
+      await orm.close();
+      throw err;
+    }
+    dialect = sqlDialect('postgresql', schema);
+  } else {
+    mkdirSync(dirname(target.file), { recursive: true });
+    const { BetterSqliteDriver } = await import('@mikro-orm/better-sqlite');
+    orm = (await MikroORM.init({
+      ...common,
+      driver: BetterSqliteDriver,
+      dbName: target.file,
+      pool: {
+        afterCreate: (conn: { pragma(s: string): unknown }, done: (err: Error | null, conn: unknown) => void) => {
+          // WAL: readers (HTTP queries, the CLI) never block the projector. FULL: a commit survives a
+          // power loss, as a broker consumer that acks after it needs; one fsync per batch is cheap.
+          conn.pragma('journal_mode = WAL');
+          conn.pragma('synchronous = FULL');
+          conn.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
+          done(null, conn);
+        },
+      },
+    } as Options)) as unknown as ReadModelOrm;
+    try {
+      await migrateSqlite(orm, log);
+    } catch (err) {
+      await orm.close();
+      throw err;
+    }
+    dialect = sqlDialect('sqlite', undefined);
+  }
+  dialects.set(orm, dialect);
+  return orm;
+}
+
+/**
+ * Runs the migrations on PostgreSQL under a session advisory lock held on a connection of its own,
+ * so concurrent starts (several processes, parallel tests on one schema) run them one at a time.
+ */
+async function migratePostgres(connectionString: string, schema: string, migrate: () => Promise<unknown>): Promise<void> {
+  const client = new pg.Client({ connectionString });
+  client.on('error', () => undefined); // the lock dies with the session; the migration reports its own errors
+  await client.connect();
+  try {
+    await client.query('SELECT pg_advisory_lock(hashtext($1), hashtext($2))', ['read-models:migrate', schema]);
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
+    await migrate();
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function migrateSqlite(orm: ReadModelOrm, log: Logger): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await orm.getMigrator().up();
+      return;
+    } catch (err) {
+      if (attempt >= 5) throw err;
+      log.debug({ err, attempt }, 'read-model migration raced another process; retrying');
+      await new Promise((r) => setTimeout(r, 100 * attempt));
+    }
+  }
+}
+
+/**
+ * Runs one statement with `?` placeholders in the EntityManager's transaction (if any) and returns its
+ * rows. Through the knex instance of MikroORM's own connection, with real bound parameters:
+ * em.execute would inline every parameter as an escaped literal, which for the megabyte-sized JSON of
+ * a bulk write costs an escaping pass, a literal parse on the server and a lot of garbage.
+ */
+export async function sqlQuery<T = Record<string, unknown>>(em: SqlEntityManager, statement: string, params: ReadonlyArray<SqlParam> = []): Promise<T[]> {
+  const q = em.getConnection().getKnex().raw(statement, params as Knex.RawBinding[]);
+  const trx = em.getTransactionContext<Knex.Transaction>();
+  if (trx) q.transacting(trx);
+  const res: unknown = await q;
+  if (Array.isArray(res)) return res as T[]; // better-sqlite3: the rows (or [] for a statement without any)
+  const rows = (res as { rows?: unknown } | null)?.rows;
+  return Array.isArray(rows) ? (rows as T[]) : [];
+}

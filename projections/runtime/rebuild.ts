@@ -1,0 +1,391 @@
+/**
+ * Blue/green rebuild of one projection: replay the whole log into fresh copies of its tables through
+ * the same apply code the live path runs, then swap them in, with the projection's inbox and
+ * checkpoint, in one transaction.
+ *
+ * 1. Fresh tables. PostgreSQL: a scratch schema holding CREATE TABLE ... (LIKE live INCLUDING ALL)
+ *    copies (columns, defaults, identity, constraints and indexes, with the same names). SQLite: copies
+ *    named <table>__rb_<id>, made from the live tables' own DDL in sqlite_master.
+ * 2. Replay, outside any lock, in pages of `batchSize` events (one transaction each, the next page
+ *    read while this one is applied), while live application goes on in the old tables. No inbox rows
+ *    are written: the rebuild reads the log once, in order.
+ * 3. Swap. One transaction that first pauses live application of this projection (PostgreSQL: the
+ *    projection's advisory lock, exclusive, against the shared one every live batch holds; SQLite:
+ *    the database's single write lock, taken before anything is read), then reads the log head H,
+ *    applies what came since step 2, and swaps: PostgreSQL drops the old tables and moves the new
+ *    ones in (ALTER TABLE ... SET SCHEMA, no data copied); SQLite copies the rows across (its DDL
+ *    names would otherwise keep the suffix). The checkpoint becomes H with rebuilt_through = H, and
+ *    the projection's inbox rows are deleted: every event at or below H is in the new tables (live
+ *    application had applied nothing beyond H: whatever it applied before the pause was visible in
+ *    the log by then), so a redelivery at or below H is a duplicate by position, and anything after H
+ *    is delivered later and applied to the new tables.
+ *
+ * A rebuild stops rather than skip an event it cannot apply, unless that event is already parked as a
+ * dead letter of this projection (then it stays parked, below the new floor, so still skipped).
+ */
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { SqlEntityManager } from '@mikro-orm/knex';
+import pg from 'pg';
+import type { EventStore, RecordedEvent } from '../../infra/event-store/port.js';
+import { toPublicRecord } from '../../infra/event-store/public-record.js';
+import type { Logger } from '../../infra/logger.js';
+import { emOf, sqlOf, sqlQuery, type ReadModelOrm } from '../../infra/read-models/orm.js';
+import { quoteIdent, type SqlDialect } from '../../infra/read-models/sql.js';
+import type { ProjectionEvent, SqlProjection } from '../projection.js';
+import {
+  CHECKPOINTS,
+  DEAD_LETTERS,
+  INBOX,
+  ProjectionApplyError,
+  applyEvents,
+  ensureCheckpoints,
+  lockProjections,
+  tablesOf,
+  toItem,
+  type Target,
+} from './apply.js';
+import { errorMessage } from './sql-projector.js';
+
+export interface RebuildProgress {
+  phase: 'replay' | 'swap' | 'done';
+  /** Log events read so far (all types). */
+  events: number;
+  /** Events applied to the projection (the types it handles). */
+  applied: number;
+  position: bigint;
+  head: bigint;
+}
+
+export interface RebuildResult {
+  projection: string;
+  events: number;
+  applied: number;
+  /** Events that failed but were already parked as dead letters: left parked. */
+  skippedParked: number;
+  position: bigint;
+  seconds: number;
+  /** Log events processed per second, whole rebuild (replay and swap). */
+  eventsPerSecond: number;
+}
+
+export interface RebuildOptions {
+  orm: ReadModelOrm;
+  store: EventStore;
+  projections: ReadonlyArray<SqlProjection>;
+  /** The projection to rebuild. */
+  name: string;
+  logger: Logger;
+  /** Events per page and per transaction. */
+  batchSize?: number;
+  onProgress?: (progress: RebuildProgress) => void;
+}
+
+export class RebuildError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'RebuildError';
+  }
+}
+
+interface Scratch {
+  target: Target;
+  /** After the bulk replay, before the swap: builds what was left out to make the replay fast. */
+  finishReplay(): Promise<void>;
+  /** Inside the swap transaction: replaces the live tables and this projection's inbox rows. */
+  swap(em: SqlEntityManager): Promise<void>;
+  drop(): Promise<void>;
+}
+
+export async function rebuildProjection(opts: RebuildOptions): Promise<RebuildResult> {
+  const { orm, store, name } = opts;
+  const projection = opts.projections.find((p) => p.name === name);
+  if (!projection) throw new RebuildError(`unknown projection "${name}"; known: ${opts.projections.map((p) => p.name).join(', ')}`);
+  const sql = sqlOf(orm);
+  const log = opts.logger.child({ component: 'rebuild', projection: name });
+  const batchSize = opts.batchSize ?? 5_000;
+  const started = performance.now();
+  const guard = await takeRebuildGuard(orm, sql, name);
+  let scratch: Scratch | null = null;
+  try {
+    await ensureCheckpoints(emOf(orm), sql, opts.projections);
+    scratch = await createScratch(orm, sql, projection);
+    const target = scratch.target;
+    const handled = new Set<string>(projection.handles);
+    let events = 0;
+    let applied = 0;
+    let skippedParked = 0;
+    let after = 0n;
+    let head = await store.headPosition();
+    const progress = (phase: RebuildProgress['phase']): void =>
+      opts.onProgress?.({ phase, events, applied, position: after, head: head > after ? head : after });
+
+    const toEvents = (page: ReadonlyArray<RecordedEvent>): ProjectionEvent[] => {
+      const out: ProjectionEvent[] = [];
+      for (const e of page) {
+        if (!handled.has(e.type)) continue;
+        const ev = toItem(toPublicRecord(e)).event;
+        if (ev) out.push(ev);
+      }
+      return out;
+    };
+
+    /** Applies a page; on a failure, event by event, skipping only events already parked for this projection. */
+    const applyPage = async (em: SqlEntityManager, evs: ProjectionEvent[]): Promise<void> => {
+      if (evs.length === 0) return;
+      await sqlQuery(em, 'SAVEPOINT rebuild_page', []);
+      try {
+        await applyEvents(em, sql, projection, target, evs);
+        await sqlQuery(em, 'RELEASE SAVEPOINT rebuild_page', []);
+        applied += evs.length;
+        return;
+      } catch (err) {
+        if (!(err instanceof ProjectionApplyError)) throw err;
+        await sqlQuery(em, 'ROLLBACK TO SAVEPOINT rebuild_page', []);
+        await sqlQuery(em, 'RELEASE SAVEPOINT rebuild_page', []);
+      }
+      for (const e of evs) {
+        await sqlQuery(em, 'SAVEPOINT rebuild_event', []);
+        try {
+          await applyEvents(em, sql, projection, target, [e]);
+          applied++;
+        } catch (err) {
+          if (!(err instanceof ProjectionApplyError)) throw err;
+          await sqlQuery(em, 'ROLLBACK TO SAVEPOINT rebuild_event', []);
+          const parked = (await sqlQuery(
+            em,
+            `SELECT 1 AS parked FROM ${sql.table(DEAD_LETTERS)} WHERE projection = ? AND event_id = ? AND retried_at IS NULL`,
+            [name, e.id],
+          )) as unknown[];
+          if (parked.length === 0) {
+            throw new RebuildError(
+              `${name}: event ${e.id} (${e.event.type}) at position ${e.position} cannot be applied: ${errorMessage(err.cause)}. ` +
+                'A rebuild stops rather than skip an event; fix the projection, or let live application park it first.',
+              { cause: err.cause },
+            );
+          }
+          skippedParked++; // below the new floor, so still skipped on redelivery
+          log.warn({ eventId: e.id }, 'event is parked as a dead letter; left parked');
+        }
+        await sqlQuery(em, 'RELEASE SAVEPOINT rebuild_event', []);
+      }
+    };
+
+    // 2. Replay until a read comes back empty, reading the next page while this one is applied.
+    const replay = async (): Promise<void> => {
+      const read = (from: bigint): Promise<RecordedEvent[]> => {
+        const p = store.readAll({ after: from, maxCount: batchSize });
+        p.catch(() => undefined); // awaited below; this only keeps an early exit from leaving it unhandled
+        return p;
+      };
+      let next = read(after);
+      for (;;) {
+        const page = await next;
+        if (page.length === 0) return;
+        after = page[page.length - 1]!.position;
+        next = read(after);
+        const evs = toEvents(page);
+        await emOf(orm).transactional((em) => applyPage(em, evs));
+        events += page.length;
+        if (after > head) head = after;
+        progress('replay');
+      }
+    };
+    log.info({ head: head.toString() }, 'rebuild: replaying the log into fresh tables');
+    await replay();
+    await scratch.finishReplay();
+    await replay(); // what came during the index builds, so that little is left for the paused part
+
+    // 3. Pause live application, catch up with the head, swap.
+    await emOf(orm).transactional(async (em) => {
+      await lockProjections(em, sql, [name], 'exclusive');
+      // SQLite: a write first, so the database's write lock is ours before the head is read.
+      if (sql.name === 'sqlite') await sqlQuery(em, `UPDATE ${sql.table(CHECKPOINTS)} SET version = version WHERE projection = ?`, [name]);
+      head = await store.headPosition();
+      while (after < head) {
+        const page = await store.readAll({ after, maxCount: batchSize });
+        const within = page.filter((e) => e.position <= head);
+        if (within.length === 0) break;
+        await applyPage(em, toEvents(within));
+        events += within.length;
+        after = within[within.length - 1]!.position;
+        progress('swap');
+        if (within.length < page.length) break;
+      }
+      await scratch!.swap(em);
+      await sqlQuery(
+        em,
+        `INSERT INTO ${sql.table(CHECKPOINTS)} (projection, position, version, updated_at, rebuilt_through)
+         VALUES (?, ${sql.position()}, ?, ?, ${sql.position()})
+         ON CONFLICT (projection) DO UPDATE SET position = excluded.position, version = excluded.version,
+           updated_at = excluded.updated_at, rebuilt_through = excluded.rebuilt_through`,
+        [name, after.toString(), projection.version, sql.time(new Date()), after.toString()],
+      );
+    });
+    scratch = null;
+    const seconds = (performance.now() - started) / 1000;
+    progress('done');
+    const result: RebuildResult = {
+      projection: name,
+      events,
+      applied,
+      skippedParked,
+      position: after,
+      seconds,
+      eventsPerSecond: seconds > 0 ? Math.round(events / seconds) : events,
+    };
+    log.info({ ...result, position: after.toString() }, 'rebuild: swapped in');
+    return result;
+  } finally {
+    if (scratch) await scratch.drop().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'rebuild: could not drop the scratch tables'));
+    await guard.release();
+  }
+}
+
+const newId = (): string => `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+const slug = (s: string): string => s.toLowerCase().replace(/[^a-z0-9]+/g, '_');
+
+/**
+ * One rebuild per projection at a time (PostgreSQL: a session advisory lock on a connection of its
+ * own); holding it also makes it safe to drop scratch schemas a crashed rebuild left behind.
+ */
+async function takeRebuildGuard(orm: ReadModelOrm, sql: SqlDialect, name: string): Promise<{ release(): Promise<void> }> {
+  if (sql.name !== 'postgresql') return { release: async () => undefined };
+  const client = new pg.Client({ connectionString: orm.config.get('clientUrl') });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    const res = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1), hashtext($2)) AS ok', [
+      `read-models-rebuild:${sql.schema ?? ''}`,
+      name,
+    ]);
+    if (!res.rows[0]?.ok) throw new RebuildError(`a rebuild of ${name} is already running`);
+    const leftovers = await client.query<{ nspname: string }>('SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1)', [scratchPrefix(sql, name)]);
+    for (const { nspname } of leftovers.rows) await client.query(`DROP SCHEMA IF EXISTS ${quoteIdent(nspname)} CASCADE`);
+  } catch (err) {
+    await client.end().catch(() => undefined);
+    throw err;
+  }
+  return { release: () => client.end().catch(() => undefined) };
+}
+
+/** Scratch schemas: <live schema>_rb_<projection>_<id>, within PostgreSQL's 63-byte names. */
+const scratchPrefix = (sql: SqlDialect, name: string): string => `${(sql.schema ?? 'public').slice(0, 28)}_rb_${slug(name).slice(0, 16)}_`;
+
+async function createScratch(orm: ReadModelOrm, sql: SqlDialect, projection: SqlProjection): Promise<Scratch> {
+  const tables = tablesOf(projection);
+  const em = emOf(orm);
+  if (sql.name === 'postgresql') {
+    const live = sql.schema ?? 'public';
+    const schema = `${scratchPrefix(sql, projection.name)}${newId()}`;
+    // Constraints (primary key, unique: ON CONFLICT needs them) from the start; plain indexes after
+    // the bulk replay, when building each once is cheaper than maintaining it row by row.
+    const deferred: string[] = [];
+    await em.transactional(async (tx) => {
+      await sqlQuery(tx, `CREATE SCHEMA ${quoteIdent(schema)}`);
+      for (const t of tables) {
+        const from = sql.table(t);
+        const to = sql.tableIn(schema, t);
+        await sqlQuery(tx, `CREATE TABLE ${to} (LIKE ${from} INCLUDING ALL EXCLUDING INDEXES)`);
+        const constraints = await sqlQuery<{ name: string; def: string }>(
+          tx,
+          `SELECT conname AS name, pg_get_constraintdef(oid) AS def FROM pg_constraint
+           WHERE conrelid = to_regclass(?) AND contype IN ('p', 'u', 'x') ORDER BY contype = 'p' DESC, conname`,
+          [from],
+        );
+        for (const c of constraints) await sqlQuery(tx, `ALTER TABLE ${to} ADD CONSTRAINT ${quoteIdent(c.name)} ${c.def}`);
+        // pg_get_indexdef names the table schema.table through quote_ident: swap in the scratch schema.
+        const indexes = await sqlQuery<{ def: string; ok: boolean }>(
+          tx,
+          `WITH n AS (SELECT ' ON ' || quote_ident(?) || '.' || quote_ident(?) || ' USING ' AS live,
+                             ' ON ' || quote_ident(?) || '.' || quote_ident(?) || ' USING ' AS scratch)
+           SELECT replace(pg_get_indexdef(i.indexrelid), n.live, n.scratch) AS def, strpos(pg_get_indexdef(i.indexrelid), n.live) > 0 AS ok
+           FROM pg_index i, n WHERE i.indrelid = to_regclass(?)
+             AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid)`,
+          [live, t, schema, t, from],
+        );
+        for (const i of indexes) {
+          if (!i.ok) throw new Error(`cannot copy an index of ${t}: unexpected definition ${i.def}`);
+          deferred.push(i.def);
+        }
+      }
+    });
+    return {
+      target: { table: (t) => sql.tableIn(schema, t) },
+      async finishReplay() {
+        for (const def of deferred) await sqlQuery(emOf(orm), def);
+      },
+      async swap(tx) {
+        for (const t of tables) {
+          await sqlQuery(tx, `DROP TABLE ${sql.table(t)}`);
+          await sqlQuery(tx, `ALTER TABLE ${sql.tableIn(schema, t)} SET SCHEMA ${quoteIdent(live)}`);
+        }
+        await clearInbox(tx, sql, projection.name);
+        await sqlQuery(tx, `DROP SCHEMA ${quoteIdent(schema)} CASCADE`);
+      },
+      async drop() {
+        await sqlQuery(emOf(orm), `DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`);
+      },
+    };
+  }
+
+  const suffix = `__rb_${newId()}`;
+  // The rows are copied into the live tables at the swap, whose indexes stay: the copies need only
+  // their unique indexes (for ON CONFLICT), not the others.
+  const ddl = (
+    await sqlQuery<{ type: string; name: string; tbl_name: string; sql: string }>(
+      em,
+      `SELECT type, name, tbl_name, sql FROM sqlite_master WHERE tbl_name IN (${tables.map(() => '?').join(', ')}) AND sql IS NOT NULL ORDER BY type DESC`,
+      tables,
+    )
+  ).filter((row) => row.type === 'table' || /^\s*CREATE\s+UNIQUE\s+INDEX/i.test(row.sql));
+  const copyOf = (t: string): string => quoteIdent(`${t}${suffix}`);
+  await em.transactional(async (tx) => {
+    // Tables first (ORDER BY type DESC puts 'table' before 'index'), then their indexes under new names.
+    for (const row of ddl) await sqlQuery(tx, renameDdl(row, suffix));
+  });
+  return {
+    target: { table: copyOf },
+    async finishReplay() {},
+    async swap(tx) {
+      for (const t of tables) {
+        const cols = (await sqlQuery<{ name: string }>(tx, `SELECT name FROM pragma_table_info(?)`, [t])).map((c) => quoteIdent(c.name)).join(', ');
+        await sqlQuery(tx, `DELETE FROM ${sql.table(t)}`);
+        await sqlQuery(tx, `INSERT INTO ${sql.table(t)} (${cols}) SELECT ${cols} FROM ${copyOf(t)}`);
+        await sqlQuery(tx, `DROP TABLE ${copyOf(t)}`);
+      }
+      await clearInbox(tx, sql, projection.name);
+    },
+    async drop() {
+      const e = emOf(orm);
+      for (const t of tables) await sqlQuery(e, `DROP TABLE IF EXISTS ${copyOf(t)}`);
+    },
+  };
+}
+
+/**
+ * The new tables hold every event up to the rebuild's position (recorded as rebuilt_through), and live
+ * application applied nothing beyond it (it was paused, and what it had applied was in the log by
+ * then): the projection's inbox rows are all at or below the floor, and go.
+ */
+async function clearInbox(tx: SqlEntityManager, sql: SqlDialect, name: string): Promise<void> {
+  await sqlQuery(tx, `DELETE FROM ${sql.table(INBOX)} WHERE projection = ?`, [name]);
+}
+
+const IDENT = '(`[^`]+`|"(?:[^"]|"")+"|\\[[^\\]]+\\]|[A-Za-z_][\\w$]*)';
+const unquote = (id: string): string => (/^[`"[]/.test(id) ? id.slice(1, -1).replace(/""/g, '"') : id);
+
+/** Rewrites a CREATE TABLE / CREATE INDEX statement from sqlite_master to name the copy. */
+export function renameDdl(row: { type: string; name: string; tbl_name: string; sql: string }, suffix: string): string {
+  if (row.type === 'table') {
+    const re = new RegExp(`^(\\s*CREATE\\s+TABLE\\s+)${IDENT}`, 'i');
+    if (!re.test(row.sql)) throw new Error(`cannot copy table ${row.name}: unexpected DDL`);
+    return row.sql.replace(re, (_m, head: string, id: string) => `${head}${quoteIdent(unquote(id) + suffix)}`);
+  }
+  const re = new RegExp(`^(\\s*CREATE\\s+(?:UNIQUE\\s+)?INDEX\\s+(?:IF\\s+NOT\\s+EXISTS\\s+)?)${IDENT}(\\s+ON\\s+)${IDENT}`, 'i');
+  if (!re.test(row.sql)) throw new Error(`cannot copy index ${row.name}: unexpected DDL`);
+  return row.sql.replace(
+    re,
+    (_m, head: string, idx: string, on: string, table: string) => `${head}${quoteIdent(unquote(idx) + suffix)}${on}${quoteIdent(unquote(table) + suffix)}`,
+  );
+}

@@ -1,0 +1,57 @@
+// The read-model commands of the CLI: bad input exits 2 with a clear message before anything is
+// opened; good input works against the zero-setup default (SQLite read models in DATA_DIR).
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+
+const root = path.resolve(import.meta.dirname, '../..');
+
+function chat(dataDir: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
+  for (const k of ['DATABASE_URL', 'EVENTSTORE_URL', 'REDIS_URL', 'AMQP_URL']) delete env[k];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(root, 'bin/chat.js'), ...args], { cwd: root, env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+t.test('bad input: exit 2 and a message, nothing opened', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'cli-bad-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const cases: Array<[string[], RegExp]> = [
+    [['activity', '--action', 'nope'], /unknown action "nope"; expected one of register, login, logout, start_chat, open_chat, send_message/],
+    [['activity', '--from', 'yesterday'], /--from must be an ISO-8601 time/],
+    [['errors', '--level', 'loud'], /--level must be a number or one of/],
+    [['projections', 'rebuild', 'nope'], /unknown projection "nope"; known: users, chats, messages, activity-log/],
+  ];
+  const results = await Promise.all(cases.map(([args]) => chat(dir, args)));
+  results.forEach((r, i) => {
+    const [args, message] = cases[i]!;
+    t.equal(r.code, 2, `${args.join(' ')}: exit 2`);
+    t.match(r.stderr, message);
+    t.equal(r.stdout, '');
+  });
+  t.same(readdirSync(dir), [], 'no database created');
+});
+
+t.test('good input against the embedded default', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'cli-ok-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const activity = await chat(dir, ['activity', '--action', 'login', '--from', '2026-01-01', '--format', 'json']);
+  t.equal(activity.code, 0, activity.stderr);
+  t.same(JSON.parse(activity.stdout), { items: [], nextCursor: null });
+  const [status, rebuild] = [await chat(dir, ['projections', 'status', '--format', 'json']), await chat(dir, ['projections', 'rebuild', 'users'])];
+  t.equal(status.code, 0, status.stderr);
+  t.same((JSON.parse(status.stdout) as Array<{ projection: string; verdict: string }>).map((s) => [s.projection, s.verdict]), [
+    ['users', 'ok'], ['chats', 'ok'], ['messages', 'ok'], ['activity-log', 'ok'],
+  ]);
+  t.equal(rebuild.code, 0, rebuild.stderr);
+  t.match(rebuild.stdout, /^rebuilt users: 0 events .* events\/s\n$/);
+});
