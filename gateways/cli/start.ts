@@ -1,29 +1,37 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../infra/config.js';
-import { createLogger } from '../../infra/logger.js';
-import { openRuntime } from '../../infra/runtime.js';
+import { installProcessErrorHandlers } from '../../infra/process-errors.js';
+import { isRole, ROLES } from '../service/roles.js';
+import { startService } from '../service/start-service.js';
 import { CliInputError } from './shared.js';
-
-const ROLES = ['all', 'api', 'relay', 'projector', 'gateway'] as const;
 
 export function registerStartCommand(program: Command): void {
   program
     .command('start')
-    .description('run the service (embedded store by default; DATABASE_URL / EVENTSTORE_URL pick the real ones)')
+    .description('run the service (embedded store by default; DATABASE_URL, REDIS_URL, AMQP_URL, EVENTSTORE_URL pick the real services)')
     .option('--role <role>', `one of ${ROLES.join(', ')}`, 'all')
     .action(async (opts: { role: string }) => {
-      if (!(ROLES as readonly string[]).includes(opts.role)) {
-        throw new CliInputError(`--role must be one of ${ROLES.join(', ')}`);
-      }
+      if (!isRole(opts.role)) throw new CliInputError(`--role must be one of ${ROLES.join(', ')}`);
       const config = loadConfig();
-      const logger = createLogger({ level: config.logLevel, name: `chat-${opts.role}` });
-      const rt = await openRuntime(config, logger);
-      logger.info({ role: opts.role, dataDir: config.dataDir, head: String(await rt.store.headPosition()) }, 'chat service started');
+      if (opts.role !== 'all' && config.eventStore.kind === 'embedded') {
+        throw new CliInputError(`--role ${opts.role} needs shared services (DATABASE_URL at least); the embedded default runs as --role all`);
+      }
+      const service = await startService(config, opts.role);
+      let stopping: Promise<void> | null = null;
+      const shutdown = (signal: string) => {
+        stopping ??= (async () => {
+          service.logger.info({ signal }, 'shutting down');
+          await service.stop();
+          service.logger.info('stopped');
+        })();
+        return stopping;
+      };
+      installProcessErrorHandlers(service.logger, () => shutdown('uncaughtException'));
+      service.logger.info({ role: opts.role, eventStore: config.eventStore.kind, url: service.url }, 'chat service started');
+      if (service.url) process.stdout.write(`\nSimple Chat is running: open ${service.url}/ (API docs at ${service.url}/docs)\n\n`);
       await new Promise<void>((resolve) => {
-        const stop = (signal: string) => { logger.info({ signal }, 'shutting down'); resolve(); };
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
+        process.once('SIGINT', () => void shutdown('SIGINT').then(resolve));
+        process.once('SIGTERM', () => void shutdown('SIGTERM').then(resolve));
       });
-      await rt.close();
     });
 }

@@ -105,13 +105,16 @@ export function createErrorLogStream(writer: ErrorLogWriter, opts: ErrorLogStrea
   return stream;
 }
 
-/** A writer over any SQL connection that takes `?` placeholders (MikroORM's connection.execute does). */
-export function createSqlErrorLogWriter(execute: (sql: string, params: unknown[]) => Promise<unknown>): ErrorLogWriter {
+/**
+ * A writer over any SQL connection that takes `?` placeholders. SQLite keeps times as epoch
+ * milliseconds (as MikroORM reads them there), PostgreSQL as timestamptz.
+ */
+export function createSqlErrorLogWriter(execute: (sql: string, params: unknown[]) => Promise<unknown>, dialect: 'postgresql' | 'sqlite' = 'postgresql'): ErrorLogWriter {
   return {
     async insert(rows) {
       if (rows.length === 0) return;
       const values = rows.map(() => '(?, ?, ?, ?, ?, ?)').join(', ');
-      const params = rows.flatMap((r) => [r.at, r.level, r.process, r.context === null ? null : JSON.stringify(r.context), r.message, r.stack]);
+      const params = rows.flatMap((r) => [dialect === 'sqlite' ? r.at.getTime() : r.at, r.level, r.process, r.context === null ? null : JSON.stringify(r.context), r.message, r.stack]);
       await execute(`insert into error_log (at, level, process, context, message, stack) values ${values}`, params);
     },
   };

@@ -1,0 +1,121 @@
+// Append throughput of the PostgreSQL event store against plain INSERTs of the same rows.
+//
+//   npm run bench:append                       (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test)
+//   BENCH_SECONDS=10 BENCH_WRITERS=1,8,32 npm run bench:append
+//
+// Each case runs N writers for a fixed time, one event per append to a fresh stream ('no_stream'),
+// split in four slices run store, raw, raw, store so that drift in machine load hits both sides alike,
+// against a scratch schema that is dropped at the end. The baseline inserts the same columns and
+// payload into a table with the same definition and indexes, one autocommitted INSERT per row, so
+// the ratio is the price of the store's guarantees (revision check, streams row, notify).
+import { randomUUID } from 'node:crypto';
+import { availableParallelism, loadavg } from 'node:os';
+import pg from 'pg';
+import { PostgresEventStore } from '../../infra/event-store/postgres.js';
+
+const url = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+const seconds = Number(process.env['BENCH_SECONDS'] ?? process.argv[2] ?? 5);
+const writerCounts = (process.env['BENCH_WRITERS'] ?? '1,8,32').split(',').map(Number);
+const WARMUP_MS = 500;
+const schema = `bench_append_${randomUUID().replace(/-/g, '').slice(0, 10)}`;
+
+const out = (line = ''): void => void process.stdout.write(`${line}\n`);
+
+/** A chat-message-sized payload, the same for both sides. */
+function payload(n: number): { type: string; data: unknown; metadata: Record<string, unknown> } {
+  return {
+    type: 'MessageSent',
+    data: { conversationId: randomUUID(), senderId: randomUUID(), text: `message ${n} `.padEnd(160, 'x'), sentAt: new Date().toISOString() },
+    metadata: { schemaVersion: 1, correlationId: randomUUID() },
+  };
+}
+
+interface Sample {
+  count: number;
+  seconds: number;
+}
+
+let seq = 0;
+
+/** Runs `writers` loops of `op` for `ms` (after a warm-up) and counts the operations. */
+async function measure(writers: number, ms: number, op: (n: number) => Promise<void>): Promise<Sample> {
+  let counting = false;
+  let count = 0;
+  const warmupEnd = Date.now() + WARMUP_MS;
+  const end = warmupEnd + ms;
+  let startedAt = 0;
+  setTimeout(() => {
+    counting = true;
+    startedAt = performance.now();
+  }, WARMUP_MS);
+  await Promise.all(
+    Array.from({ length: writers }, async () => {
+      while (Date.now() < end) {
+        await op(seq++);
+        if (counting) count++;
+      }
+    }),
+  );
+  return { count, seconds: (performance.now() - startedAt) / 1000 };
+}
+
+const rate = (samples: Sample[]): number => samples.reduce((a, s) => a + s.count, 0) / samples.reduce((a, s) => a + s.seconds, 0);
+
+async function main(): Promise<void> {
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  const rows: Array<{ writers: number; store: number; raw: number }> = [];
+  let rawPosition = 0; // the copied unique index on position needs distinct values across cases
+  try {
+    // Creates the scratch schema and the store's tables; the baseline table copies events: columns,
+    // defaults and indexes (not the CHECK tying position to the transaction id, which it does not fill that way).
+    const first = await PostgresEventStore.open({ connectionString: url, schema, poolSize: 1 });
+    await first.close();
+    await admin.query(`CREATE TABLE "${schema}".raw_events (LIKE "${schema}".events INCLUDING DEFAULTS INCLUDING INDEXES)`);
+    const insertRaw = `INSERT INTO "${schema}".raw_events (stream_id, revision, position, event_id, type, data, metadata)
+      VALUES ($1, 0, $2, $3, $4, $5, $6)`;
+
+    out(`PostgreSQL event store append benchmark: ${seconds}s per side and case, one event per append, schema ${schema}`);
+    out(`load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')} on ${availableParallelism()} CPUs`);
+    for (const writers of writerCounts) {
+      const store = await PostgresEventStore.open({ connectionString: url, schema, poolSize: writers });
+      const pool = new pg.Pool({ connectionString: url, max: writers });
+      const appendOne = async (n: number): Promise<void> => {
+        const p = payload(n);
+        await store.append(`bench-${randomUUID()}`, [{ id: randomUUID(), ...p }], 'no_stream');
+      };
+      const insertOne = async (n: number): Promise<void> => {
+        const p = payload(n);
+        await pool.query({
+          name: 'raw_insert',
+          text: insertRaw,
+          values: [`bench-${randomUUID()}`, String(++rawPosition), randomUUID(), p.type, JSON.stringify(p.data), JSON.stringify(p.metadata)],
+        });
+      };
+      const slice = (seconds * 1000) / 2;
+      const storeSamples: Sample[] = [];
+      const rawSamples: Sample[] = [];
+      storeSamples.push(await measure(writers, slice, appendOne));
+      rawSamples.push(await measure(writers, slice, insertOne));
+      rawSamples.push(await measure(writers, slice, insertOne));
+      storeSamples.push(await measure(writers, slice, appendOne));
+      await store.close();
+      await pool.end();
+      const storeRate = rate(storeSamples);
+      const rawRate = rate(rawSamples);
+
+      rows.push({ writers, store: storeRate, raw: rawRate });
+      out();
+      out(`writers: ${writers}`);
+      out('  store appends/s   raw inserts/s   ratio');
+      out(`  ${storeRate.toFixed(0).padStart(15)}   ${rawRate.toFixed(0).padStart(13)}   ${((storeRate / rawRate) * 100).toFixed(1).padStart(4)}%`);
+    }
+  } finally {
+    await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await admin.end();
+  }
+  const at32 = rows.find((r) => r.writers === 32);
+  if (at32) out(`\nratio at 32 writers: ${((at32.store / at32.raw) * 100).toFixed(1)}% (target >= 50%)`);
+}
+
+await main();
