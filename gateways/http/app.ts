@@ -1,0 +1,95 @@
+/**
+ * The HTTP API app factory. It only assembles: the composition root builds HttpDeps (stores, read
+ * models, cache, checks) for the PostgreSQL + Redis + RabbitMQ deployment or the embedded default,
+ * and decides when to listen and close. Closing the app does not close the deps it was given.
+ */
+import { randomUUID } from 'node:crypto';
+import cookie from '@fastify/cookie';
+import helmet from '@fastify/helmet';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { BODY_LIMIT_BYTES, httpConfig } from './config.js';
+import type { RouteContext } from './context.js';
+import type { HttpDeps } from './deps.js';
+import { createHttpMetrics } from './metrics.js';
+import { installAuth } from './plugins/auth.js';
+import { installCsrf } from './plugins/csrf.js';
+import { installErrorHandling } from './plugins/errors.js';
+import { installThrottle } from './plugins/throttle.js';
+import { accountRoutes } from './routes/accounts.js';
+import { activityRoutes } from './routes/activity.js';
+import { chatRoutes } from './routes/chats.js';
+import { messageRoutes } from './routes/messages.js';
+import { opsRoutes } from './routes/ops.js';
+import { userRoutes } from './routes/users.js';
+import { ErrorSchema } from './schemas.js';
+
+export type { HttpDeps } from './deps.js';
+
+export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
+  const config = httpConfig(deps.config);
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: BODY_LIMIT_BYTES,
+    trustProxy: config.trustProxy,
+    // Request ids are generated, never taken from a client header: they key our logs.
+    genReqId: () => randomUUID(),
+    routerOptions: { maxParamLength: 200 },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  // TypeBox checks the body strictly (a number is not a string); querystring and params are converted first.
+  app.setValidatorCompiler(TypeBoxValidatorCompiler);
+  // JSON only: a text/plain body is one a cross-site form can send without a preflight.
+  app.removeContentTypeParser('text/plain');
+  app.addSchema(ErrorSchema);
+
+  installErrorHandling(app);
+  const metrics = createHttpMetrics(deps.metrics);
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.observeRequest({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status: reply.statusCode }, reply.elapsedTime / 1000);
+  });
+
+  await app.register(helmet);
+  await app.register(cookie);
+  if (config.docs) {
+    await app.register(swagger, {
+      openapi: {
+        info: { title: 'Chat API', version: '1', description: 'Errors are { error: { code, message } }; see docs/errors.md for every code.' },
+        components: {
+          securitySchemes: {
+            cookieAuth: { type: 'apiKey', in: 'cookie', name: config.sessionCookie },
+            bearerAuth: { type: 'http', scheme: 'bearer' },
+          },
+        },
+        security: [{ cookieAuth: [] }, { bearerAuth: [] }],
+      },
+    });
+    await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  }
+
+  installAuth(app, deps.sessions, config);
+  installCsrf(app, config);
+  const throttle = await installThrottle(app, { config, redis: deps.rateLimitRedis, logger: deps.logger });
+
+  if (config.sessionPurgeIntervalMs > 0) {
+    // Expired sessions are refused when presented anyway; this only keeps the table from growing.
+    const timer = setInterval(() => {
+      deps.sessions.purgeExpired().catch((err: unknown) => deps.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'session purge failed'));
+    }, config.sessionPurgeIntervalMs);
+    timer.unref();
+    app.addHook('onClose', async () => clearInterval(timer));
+  }
+
+  const ctx: RouteContext = { deps, config, metrics, throttle };
+  accountRoutes(app, ctx);
+  userRoutes(app, ctx);
+  chatRoutes(app, ctx);
+  messageRoutes(app, ctx);
+  activityRoutes(app, ctx);
+  opsRoutes(app, ctx);
+
+  await app.ready();
+  return app as unknown as FastifyInstance;
+}

@@ -1,0 +1,59 @@
+/**
+ * Chat history, newest first, paged backwards by revision. The newest 100 messages of a chat come
+ * from the last-messages view (Redis, or memory in the embedded default); older pages, and every
+ * page while the view is down, slow, rebuilding or missing the chat, come from the SQL read model.
+ * Both give the same page; only the X-History-Source header says which one answered.
+ */
+import type { LastMessagesView, ViewMessage } from '../../infra/last-messages/port.js';
+import type { HttpReadModels, MessageView } from './read-port.js';
+
+export interface HistoryPage {
+  /** Newest first. */
+  messages: MessageView[];
+  /** Pass as `before` for the next (older) page; null when this page reached the first message. */
+  nextBefore: number | null;
+  source: 'cache' | 'database';
+}
+
+const toMessageView = (m: ViewMessage): MessageView => ({
+  chatId: m.chatId, messageId: m.messageId, senderId: m.senderId, clientMessageId: m.clientMessageId,
+  body: m.body, sentAt: m.sentAt, revision: m.revision,
+});
+
+/** Resolves to null after ms: a slow cache is treated like a missing one (the view's own timeout is a second guard). */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<null>((resolve) => { timer = setTimeout(() => resolve(null), ms); });
+  try {
+    return await Promise.race([promise.catch(() => null), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function nextBefore(messages: MessageView[], limit: number): number | null {
+  const oldest = messages[messages.length - 1];
+  // Messages hold revisions 1..last (ChatStarted is 0): a full page that did not reach 1 has more behind it.
+  return messages.length === limit && oldest && oldest.revision > 1 ? oldest.revision : null;
+}
+
+export async function readHistory(args: {
+  view: LastMessagesView | null;
+  reads: HttpReadModels;
+  chatId: string;
+  before?: number;
+  limit: number;
+  cacheTimeoutMs: number;
+}): Promise<HistoryPage> {
+  const { view, chatId, before, limit } = args;
+  if (view) {
+    const page = await within(view.read(chatId, { ...(before !== undefined ? { beforeRevision: before } : {}), limit }), args.cacheTimeoutMs);
+    // An incomplete page means part of the range has been trimmed out of the view: SQL has all of it.
+    if (page?.complete) {
+      const messages = page.messages.map(toMessageView).reverse();
+      return { messages, nextBefore: nextBefore(messages, limit), source: 'cache' };
+    }
+  }
+  const messages = await args.reads.history({ chatId, ...(before !== undefined ? { before } : {}), limit });
+  return { messages, nextBefore: nextBefore(messages, limit), source: 'database' };
+}

@@ -1,0 +1,71 @@
+/**
+ * Turns every failure into `{ error: { code, message, details? } }` with the status from the one
+ * registry (../errors.ts). Errors we did not expect are logged at error level with the request's
+ * method, route, id and user, and never its body, cookies or Authorization header; the client gets
+ * INTERNAL and the request id to quote.
+ */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ConcurrencyRetriesExhaustedError } from '../../../commands/handle-command.js';
+import { isTransientError } from '../../../infra/broker/transient-error.js';
+import { ApiError, errorBody, type ApiErrorCode } from '../errors.js';
+
+interface ValidationIssue {
+  instancePath?: string;
+  message?: string;
+  keyword?: string;
+}
+
+/** Validation errors as a client can use them: where and what, without echoing the offending values. */
+function validationDetails(issues: readonly ValidationIssue[], context: string | undefined): Array<{ in: string; path: string; message: string }> {
+  return issues.slice(0, 20).map((i) => ({ in: context ?? 'body', path: i.instancePath || '/', message: i.message ?? i.keyword ?? 'invalid' }));
+}
+
+/** Fastify's own 4xx errors, by their codes; anything else client-side is BAD_REQUEST. */
+const FASTIFY_CODES: Record<string, ApiErrorCode> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'BAD_REQUEST',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'BAD_REQUEST',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
+};
+
+export function logContext(request: FastifyRequest): Record<string, unknown> {
+  return {
+    method: request.method,
+    // The route pattern, not the raw URL: a query string is the client's, and may carry anything.
+    url: request.routeOptions.url ?? request.url.split('?')[0],
+    reqId: request.id,
+    userId: request.auth?.session.userId ?? null,
+  };
+}
+
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError | ApiError | Error, request: FastifyRequest, reply: FastifyReply) => {
+    if (error instanceof ApiError) {
+      return reply.status(error.status).send(errorBody(error.code, error.message, error.details));
+    }
+    if (error instanceof ConcurrencyRetriesExhaustedError) {
+      return reply.status(409).send(errorBody('CONCURRENCY_CONFLICT'));
+    }
+    const fe = error as FastifyError;
+    if (fe.validation) {
+      return reply.status(400).send(errorBody('VALIDATION_FAILED', undefined, validationDetails(fe.validation, fe.validationContext)));
+    }
+    const mapped = fe.code ? FASTIFY_CODES[fe.code] : undefined;
+    if (mapped) return reply.status(mapped === 'BAD_REQUEST' ? 400 : fe.statusCode ?? 400).send(errorBody(mapped));
+    if (fe.statusCode === 429) return reply.status(429).send(errorBody('RATE_LIMITED'));
+    if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+      return reply.status(400).send(errorBody('BAD_REQUEST'));
+    }
+    const err = { type: error.name, message: error.message, stack: error.stack };
+    if (isTransientError(error)) {
+      // A database or cache that is down or restarting: the client may retry; operators see it in the log.
+      request.log.error({ ...logContext(request), err }, 'backing service unavailable');
+      return reply.status(503).header('retry-after', '1').send(errorBody('SERVICE_UNAVAILABLE'));
+    }
+    request.log.error({ ...logContext(request), err }, 'unexpected error');
+    return reply.status(500).send(errorBody('INTERNAL', `Something went wrong on our side (request ${request.id}).`));
+  });
+
+  app.setNotFoundHandler((_request, reply) => reply.status(404).send(errorBody('NOT_FOUND')));
+}

@@ -1,0 +1,70 @@
+/**
+ * The HTTP read port over the SQL read models (MikroORM on PostgreSQL or SQLite): maps the query
+ * modules' rows to the API's shapes, and their InvalidQueryError (a bad cursor, say) to a 400.
+ */
+import { queryActivity } from '../../infra/read-models/queries/activity.js';
+import { userChats } from '../../infra/read-models/queries/chats.js';
+import { queryErrors } from '../../infra/read-models/queries/errors.js';
+import { chatHistory } from '../../infra/read-models/queries/messages.js';
+import { InvalidQueryError } from '../../infra/read-models/queries/page.js';
+import { searchUsers } from '../../infra/read-models/queries/users.js';
+import type { ReadModelOrm } from '../../infra/read-models/orm.js';
+import { ApiError } from './errors.js';
+import type { HttpReadModels } from './read-port.js';
+
+async function refusingBadQueries<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    if (err instanceof InvalidQueryError) throw new ApiError('VALIDATION_FAILED', undefined, [{ in: 'querystring', path: '/', message: err.message }]);
+    throw err;
+  }
+}
+
+export function sqlReadModels(orm: ReadModelOrm): HttpReadModels {
+  return {
+    searchUsers: (q) => refusingBadQueries(async () => {
+      const page = await searchUsers(orm, q);
+      return { items: page.items.map((u) => ({ userId: u.userId, username: u.username })), nextCursor: page.nextCursor };
+    }),
+
+    chatsOf: (q) => refusingBadQueries(async () => {
+      const page = await userChats(orm, q);
+      return {
+        items: page.items.map((c) => ({
+          chatId: c.chatId,
+          // The username is the user id (domain/username.ts); the read model may not have the user row yet.
+          other: { userId: c.otherUserId, username: c.otherUsername ?? c.otherUserId },
+          lastMessage: c.lastMessage && { senderId: c.lastMessage.senderId, body: c.lastMessage.body, sentAt: c.lastMessage.at.toISOString(), revision: c.lastMessage.revision },
+          updatedAt: c.activityAt.toISOString(),
+        })),
+        nextCursor: page.nextCursor,
+      };
+    }),
+
+    history: (q) => refusingBadQueries(async () => {
+      const page = await chatHistory(orm, q);
+      return page.items.map((m) => ({
+        chatId: m.chatId, messageId: m.messageId, senderId: m.senderId, clientMessageId: m.clientMessageId,
+        body: m.body, sentAt: m.sentAt.toISOString(), revision: m.revision,
+      }));
+    }),
+
+    activity: (q) => refusingBadQueries(async () => {
+      const page = await queryActivity(orm, q);
+      return {
+        items: page.items.map((a) => ({ userId: a.userId, action: a.action, chatId: a.target, at: a.at.toISOString() })),
+        nextCursor: page.nextCursor,
+      };
+    }),
+
+    errors: (q) => refusingBadQueries(async () => {
+      const page = await queryErrors(orm, q);
+      return {
+        // The stack stays in the database: a trace names files and lines, which an audit screen does not need.
+        items: page.items.map((e) => ({ at: e.at.toISOString(), level: e.level, process: e.process, message: e.message, context: e.context })),
+        nextCursor: page.nextCursor,
+      };
+    }),
+  };
+}

@@ -1,0 +1,98 @@
+/**
+ * Messages: send (idempotent per clientMessageId: a repeat returns the first message with 200) and
+ * history (see ../history.ts). Only the two participants may read or write a chat.
+ */
+import { Type } from 'typebox';
+import { loadState } from '../../../commands/handle-command.js';
+import { sendMessage } from '../../../commands/send-message.js';
+import { chatDecider } from '../../../domain/chat.js';
+import { chatIdFor } from '../../../domain/chat-id.js';
+import { chatStreamId } from '../../../domain/events.js';
+import type { CommandDeps } from '../../../commands/deps.js';
+import type { HttpApp, RouteContext } from '../context.js';
+import { ApiError } from '../errors.js';
+import { readHistory } from '../history.js';
+import { requireAuth } from '../plugins/auth.js';
+import { runCommand } from '../run-command.js';
+import { ChatIdParams, Limit, MessageSchema, errorResponses } from '../schemas.js';
+
+const Accepted = Type.Object({
+  chatId: Type.String(),
+  messageId: Type.String(),
+  revision: Type.Integer(),
+  position: Type.String({ description: 'Global log position (decimal string)' }),
+  duplicate: Type.Boolean({ description: 'True when this clientMessageId was already sent: nothing new was stored' }),
+});
+
+/** 404 when the chat does not exist, 403 when it does but the user is not in it (the write side's codes). */
+async function refuseUnlessParticipant(commands: CommandDeps, chatId: string, userId: string): Promise<void> {
+  const { state } = await loadState(commands.bus, chatStreamId(chatId), chatDecider);
+  if (!state.started) throw new ApiError('CHAT_NOT_FOUND');
+  if (!state.participants.includes(userId)) throw new ApiError('NOT_A_PARTICIPANT');
+}
+
+/**
+ * A chat id is its two participants, sorted (domain/chat-id.ts), so whether a user can be in a chat
+ * is known without IO; only ids that do not name the user need the event store, to tell 404 from 403.
+ */
+function namesUser(chatId: string, userId: string): boolean {
+  const parts = chatId.split(':');
+  return parts.length === 2 && parts.includes(userId) && chatIdFor(parts[0]!, parts[1]!) === chatId;
+}
+
+export function messageRoutes(app: HttpApp, ctx: RouteContext): void {
+  const { deps, config, metrics } = ctx;
+
+  app.post('/api/chats/:chatId/messages', {
+    config: { auth: true },
+    schema: {
+      tags: ['messages'],
+      summary: 'Send a message; 201 when stored, 200 with the original when the clientMessageId was seen before',
+      params: ChatIdParams,
+      body: Type.Object({
+        body: Type.String({ maxLength: 16_000, description: 'At most 4000 characters after trimming' }),
+        clientMessageId: Type.String({ maxLength: 128, description: 'Client-chosen id, 1-64 of A-Z a-z 0-9 _ -; makes retries safe' }),
+      }, { additionalProperties: false }),
+      response: { 200: Accepted, 201: Accepted, ...errorResponses(400, 401, 403, 404, 413, 415, 422) },
+    },
+  }, async (request, reply) => {
+    const { session } = requireAuth(request);
+    const { chatId } = request.params;
+    const sent = await runCommand(metrics, 'sendMessage', () =>
+      sendMessage(deps.commands, { senderId: session.userId, chatId, body: request.body.body, clientMessageId: request.body.clientMessageId }));
+    return reply.status(sent.duplicate ? 200 : 201).send({
+      chatId: sent.chatId, messageId: sent.messageId, revision: sent.revision, position: sent.position.toString(), duplicate: sent.duplicate,
+    });
+  });
+
+  app.get('/api/chats/:chatId/messages', {
+    config: { auth: true },
+    schema: {
+      tags: ['messages'],
+      summary: 'History, newest first, paged backwards: pass nextBefore as before',
+      description: 'X-History-Source says whether the page came from the cache or the database; the body is the same either way.',
+      params: ChatIdParams,
+      querystring: Type.Object({
+        before: Type.Optional(Type.Integer({ minimum: 1, description: 'Only messages with a revision below this' })),
+        limit: Type.Optional(Limit(100, 50)),
+      }, { additionalProperties: false }),
+      response: {
+        200: Type.Object({ messages: Type.Array(MessageSchema), nextBefore: Type.Union([Type.Integer(), Type.Null()]) }),
+        ...errorResponses(400, 401, 403, 404),
+      },
+    },
+  }, async (request, reply) => {
+    const { session } = requireAuth(request);
+    const { chatId } = request.params;
+    const { before, limit } = request.query;
+    if (!namesUser(chatId, session.userId)) await refuseUnlessParticipant(deps.commands, chatId, session.userId);
+    const page = await readHistory({
+      view: deps.lastMessages, reads: deps.reads, chatId, limit: limit ?? 50, cacheTimeoutMs: config.cacheTimeoutMs,
+      ...(before !== undefined ? { before } : {}),
+    });
+    // An empty first page may mean the chat does not exist at all: only then ask the event store.
+    if (page.messages.length === 0 && before === undefined) await refuseUnlessParticipant(deps.commands, chatId, session.userId);
+    void reply.header('x-history-source', page.source);
+    return { messages: page.messages, nextBefore: page.nextBefore };
+  });
+}

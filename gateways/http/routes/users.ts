@@ -1,0 +1,26 @@
+import { Type } from 'typebox';
+import type { HttpApp, RouteContext } from '../context.js';
+import { Cursor, Limit, UserSchema, errorResponses } from '../schemas.js';
+
+export function userRoutes(app: HttpApp, ctx: RouteContext): void {
+  app.get('/api/users', {
+    config: { auth: true },
+    schema: {
+      tags: ['users'],
+      summary: 'Search users by username prefix (case-insensitive), ordered by username',
+      querystring: Type.Object({
+        prefix: Type.Optional(Type.String({ maxLength: 32 })),
+        limit: Type.Optional(Limit(100, 20)),
+        cursor: Type.Optional(Cursor),
+      }, { additionalProperties: false }),
+      response: {
+        200: Type.Object({ users: Type.Array(UserSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }),
+        ...errorResponses(400, 401),
+      },
+    },
+  }, async (request) => {
+    const { prefix, limit, cursor } = request.query;
+    const page = await ctx.deps.reads.searchUsers({ prefix: (prefix ?? '').trim().toLowerCase(), limit: limit ?? 20, ...(cursor ? { cursor } : {}) });
+    return { users: page.items, nextCursor: page.nextCursor };
+  });
+}

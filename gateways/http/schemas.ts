@@ -1,0 +1,52 @@
+/**
+ * TypeBox schemas shared by the routes. Request schemas refuse unknown properties, so a typo is a
+ * VALIDATION_FAILED rather than silently ignored; response schemas also decide what is serialized,
+ * so a field that should never leave (a hash, a token) cannot slip out by being on an object.
+ */
+import { Type, type TSchema } from 'typebox';
+import { API_ERRORS } from './errors.js';
+
+export const ErrorSchema = Type.Object({
+  error: Type.Object({
+    code: Type.Enum(Object.keys(API_ERRORS)),
+    message: Type.String(),
+    details: Type.Optional(Type.Unknown()),
+  }),
+}, { $id: 'ErrorBody', description: 'Every error: a stable code (see docs/errors.md) and a human message' });
+
+/** The error responses every route can produce, for the OpenAPI document. */
+export const errorResponses = (...statuses: number[]): Record<number, TSchema> =>
+  Object.fromEntries(statuses.map((s) => [s, Type.Ref('ErrorBody')]));
+
+export const Role = Type.Union([Type.Literal('user'), Type.Literal('auditor')]);
+
+export const UserSchema = Type.Object({ userId: Type.String(), username: Type.String() });
+export const MeUserSchema = Type.Object({ userId: Type.String(), username: Type.String(), role: Role });
+
+export const MessageSchema = Type.Object({
+  chatId: Type.String(),
+  messageId: Type.String(),
+  senderId: Type.String(),
+  clientMessageId: Type.String(),
+  body: Type.String(),
+  sentAt: Type.String({ format: 'date-time' }),
+  revision: Type.Integer(),
+});
+
+export const LastMessageSchema = Type.Object({
+  senderId: Type.String(),
+  body: Type.String(),
+  sentAt: Type.String({ format: 'date-time' }),
+  revision: Type.Integer(),
+});
+
+export const ChatSchema = Type.Object({
+  chatId: Type.String(),
+  other: UserSchema,
+  lastMessage: Type.Union([LastMessageSchema, Type.Null()]),
+  updatedAt: Type.String({ format: 'date-time' }),
+});
+
+export const Cursor = Type.String({ maxLength: 512, description: 'nextCursor of the previous page' });
+export const Limit = (max: number, dflt: number) => Type.Integer({ minimum: 1, maximum: max, description: `page size, default ${dflt}` });
+export const ChatIdParams = Type.Object({ chatId: Type.String({ minLength: 1, maxLength: 200 }) });

@@ -1,0 +1,178 @@
+/**
+ * Sessions in PostgreSQL (pg). Tables live in the configured schema and are created idempotently;
+ * creation runs under an advisory lock because two processes starting together can otherwise both
+ * attempt CREATE TABLE IF NOT EXISTS and one fails on the catalog's unique index.
+ */
+import pg from 'pg';
+import type { Role } from '../../domain/events.js';
+import {
+  isAlive, needsTouch, sessionPolicy,
+  type RedeemedTicket, type Session, type SessionPolicy, type SessionStore, type Ticket,
+} from './port.js';
+import { hashToken, looksLikeToken, newSessionId, newToken } from './tokens.js';
+
+const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
+
+interface SessionRow {
+  id: string;
+  user_id: string;
+  role: Role;
+  created_at: Date;
+  last_seen_at: Date;
+  absolute_expires_at: Date;
+}
+
+const toSession = (r: SessionRow): Session => ({
+  id: r.id, userId: r.user_id, role: r.role, createdAt: r.created_at, lastSeenAt: r.last_seen_at, absoluteExpiresAt: r.absolute_expires_at,
+});
+
+export interface PostgresSessionOptions {
+  connectionString: string;
+  schema?: string;
+  poolSize?: number;
+  policy?: Partial<SessionPolicy>;
+}
+
+export class PostgresSessionStore implements SessionStore {
+  readonly kind = 'postgres' as const;
+  readonly #pool: pg.Pool;
+  readonly #sessions: string;
+  readonly #tickets: string;
+
+  private constructor(pool: pg.Pool, schema: string, readonly policy: SessionPolicy) {
+    this.#pool = pool;
+    this.#sessions = `${quoteIdent(schema)}.sessions`;
+    this.#tickets = `${quoteIdent(schema)}.ws_tickets`;
+  }
+
+  static async open(opts: PostgresSessionOptions): Promise<PostgresSessionStore> {
+    const schema = opts.schema ?? 'public';
+    const pool = new pg.Pool({ connectionString: opts.connectionString, max: opts.poolSize ?? 5 });
+    // An idle client's error (server restart) must not crash the process; the next query reconnects.
+    pool.on('error', () => undefined);
+    const store = new PostgresSessionStore(pool, schema, sessionPolicy(opts.policy));
+    try {
+      await store.#migrate(schema);
+    } catch (err) {
+      await pool.end();
+      throw err;
+    }
+    return store;
+  }
+
+  async #migrate(schema: string): Promise<void> {
+    const client = await this.#pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(`SELECT pg_advisory_xact_lock(hashtext('chat-sessions-schema:' || $1))`, [schema]);
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
+      await client.query(`
+        CREATE TABLE IF NOT EXISTS ${this.#sessions} (
+          token_hash          text PRIMARY KEY,
+          id                  uuid NOT NULL UNIQUE,
+          user_id             text NOT NULL,
+          role                text NOT NULL,
+          created_at          timestamptz NOT NULL,
+          last_seen_at        timestamptz NOT NULL,
+          absolute_expires_at timestamptz NOT NULL
+        )`);
+      await client.query(`CREATE INDEX IF NOT EXISTS sessions_user_id_idx ON ${this.#sessions} (user_id)`);
+      await client.query(`
+        CREATE TABLE IF NOT EXISTS ${this.#tickets} (
+          ticket_hash text PRIMARY KEY,
+          session_id  uuid NOT NULL,
+          expires_at  timestamptz NOT NULL
+        )`);
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async create(input: { userId: string; role: Role }): Promise<{ token: string; session: Session }> {
+    const token = newToken();
+    const now = this.policy.clock();
+    const session: Session = {
+      id: newSessionId(), userId: input.userId, role: input.role, createdAt: now, lastSeenAt: now,
+      absoluteExpiresAt: new Date(now.getTime() + this.policy.absoluteTimeoutMs),
+    };
+    await this.#pool.query(
+      `INSERT INTO ${this.#sessions} (token_hash, id, user_id, role, created_at, last_seen_at, absolute_expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      [hashToken(token), session.id, session.userId, session.role, session.createdAt, session.lastSeenAt, session.absoluteExpiresAt],
+    );
+    return { token, session };
+  }
+
+  async authenticate(token: string): Promise<Session | null> {
+    if (!looksLikeToken(token)) return null;
+    const hash = hashToken(token);
+    const { rows } = await this.#pool.query<SessionRow>(
+      `SELECT id, user_id, role, created_at, last_seen_at, absolute_expires_at FROM ${this.#sessions} WHERE token_hash = $1`, [hash],
+    );
+    const row = rows[0];
+    if (!row) return null;
+    const session = toSession(row);
+    const now = this.policy.clock();
+    if (!isAlive(session, this.policy, now)) {
+      await this.#pool.query(`DELETE FROM ${this.#sessions} WHERE token_hash = $1`, [hash]);
+      return null;
+    }
+    if (needsTouch(session, this.policy, now)) {
+      // GREATEST: two concurrent requests must never move lastSeenAt backwards.
+      await this.#pool.query(`UPDATE ${this.#sessions} SET last_seen_at = GREATEST(last_seen_at, $2) WHERE token_hash = $1`, [hash, now]);
+      session.lastSeenAt = now;
+    }
+    return session;
+  }
+
+  async revoke(token: string): Promise<boolean> {
+    if (!looksLikeToken(token)) return false;
+    const { rowCount } = await this.#pool.query(`DELETE FROM ${this.#sessions} WHERE token_hash = $1`, [hashToken(token)]);
+    return (rowCount ?? 0) > 0;
+  }
+
+  async revokeAllForUser(userId: string): Promise<number> {
+    const { rowCount } = await this.#pool.query(`DELETE FROM ${this.#sessions} WHERE user_id = $1`, [userId]);
+    return rowCount ?? 0;
+  }
+
+  async issueTicket(session: Session): Promise<Ticket> {
+    const ticket = newToken();
+    const expiresAt = new Date(this.policy.clock().getTime() + this.policy.ticketTtlMs);
+    await this.#pool.query(`INSERT INTO ${this.#tickets} (ticket_hash, session_id, expires_at) VALUES ($1, $2, $3)`, [hashToken(ticket), session.id, expiresAt]);
+    return { ticket, expiresAt };
+  }
+
+  async redeemTicket(ticket: string): Promise<RedeemedTicket | null> {
+    if (!looksLikeToken(ticket)) return null;
+    // DELETE … RETURNING makes redemption atomic: of two concurrent redeemers exactly one gets the row.
+    const { rows } = await this.#pool.query<{ session_id: string; expires_at: Date }>(
+      `DELETE FROM ${this.#tickets} WHERE ticket_hash = $1 RETURNING session_id, expires_at`, [hashToken(ticket)],
+    );
+    const row = rows[0];
+    const now = this.policy.clock();
+    if (!row || row.expires_at.getTime() <= now.getTime()) return null;
+    const found = await this.#pool.query<SessionRow>(
+      `SELECT id, user_id, role, created_at, last_seen_at, absolute_expires_at FROM ${this.#sessions} WHERE id = $1`, [row.session_id],
+    );
+    const session = found.rows[0] ? toSession(found.rows[0]) : null;
+    // A ticket outlives nothing: a session revoked or expired since the ticket was issued makes it worthless.
+    if (!session || !isAlive(session, this.policy, now)) return null;
+    return { userId: session.userId, role: session.role, sessionId: session.id };
+  }
+
+  async purgeExpired(): Promise<number> {
+    const now = this.policy.clock();
+    const idleCutoff = new Date(now.getTime() - this.policy.idleTimeoutMs);
+    const a = await this.#pool.query(`DELETE FROM ${this.#sessions} WHERE absolute_expires_at <= $1 OR last_seen_at <= $2`, [now, idleCutoff]);
+    const b = await this.#pool.query(`DELETE FROM ${this.#tickets} WHERE expires_at <= $1`, [now]);
+    return (a.rowCount ?? 0) + (b.rowCount ?? 0);
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.end();
+  }
+}

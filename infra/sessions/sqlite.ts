@@ -1,0 +1,168 @@
+/**
+ * Sessions in a SQLite file (better-sqlite3) under the data directory: the embedded default, next
+ * to the embedded event store but in its own file so session writes never wait on event appends.
+ * Times are stored as epoch milliseconds.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Role } from '../../domain/events.js';
+import {
+  isAlive, needsTouch, sessionPolicy,
+  type RedeemedTicket, type Session, type SessionPolicy, type SessionStore, type Ticket,
+} from './port.js';
+import { hashToken, looksLikeToken, newSessionId, newToken } from './tokens.js';
+
+const BUSY_TIMEOUT_MS = 5000;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS sessions (
+  token_hash          TEXT    PRIMARY KEY,
+  id                  TEXT    NOT NULL UNIQUE,
+  user_id             TEXT    NOT NULL,
+  role                TEXT    NOT NULL,
+  created_at          INTEGER NOT NULL,
+  last_seen_at        INTEGER NOT NULL,
+  absolute_expires_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS sessions_user_id_idx ON sessions (user_id);
+CREATE TABLE IF NOT EXISTS ws_tickets (
+  ticket_hash TEXT    PRIMARY KEY,
+  session_id  TEXT    NOT NULL,
+  expires_at  INTEGER NOT NULL
+) STRICT;
+`;
+
+interface SessionRow {
+  id: string;
+  user_id: string;
+  role: Role;
+  created_at: number;
+  last_seen_at: number;
+  absolute_expires_at: number;
+}
+
+const COLUMNS = 'id, user_id, role, created_at, last_seen_at, absolute_expires_at';
+
+const toSession = (r: SessionRow): Session => ({
+  id: r.id, userId: r.user_id, role: r.role, createdAt: new Date(r.created_at),
+  lastSeenAt: new Date(r.last_seen_at), absoluteExpiresAt: new Date(r.absolute_expires_at),
+});
+
+export interface SqliteSessionOptions {
+  /** A file path, or ':memory:' for a private in-memory store (tests). */
+  file: string;
+  policy?: Partial<SessionPolicy>;
+}
+
+export class SqliteSessionStore implements SessionStore {
+  readonly kind = 'sqlite' as const;
+  readonly #db: Database;
+  readonly #insert: Database.Statement;
+  readonly #byHash: Database.Statement<SessionRow>;
+  readonly #byId: Database.Statement<SessionRow>;
+  readonly #deleteByHash: Database.Statement;
+  readonly #deleteByUser: Database.Statement;
+  readonly #touch: Database.Statement;
+  readonly #insertTicket: Database.Statement;
+  readonly #takeTicket: Database.Statement<{ session_id: string; expires_at: number }>;
+
+  private constructor(db: Database, readonly policy: SessionPolicy) {
+    this.#db = db;
+    this.#insert = db.prepare(`INSERT INTO sessions (token_hash, ${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`);
+    this.#byHash = db.prepare<SessionRow>(`SELECT ${COLUMNS} FROM sessions WHERE token_hash = ?`);
+    this.#byId = db.prepare<SessionRow>(`SELECT ${COLUMNS} FROM sessions WHERE id = ?`);
+    this.#deleteByHash = db.prepare('DELETE FROM sessions WHERE token_hash = ?');
+    this.#deleteByUser = db.prepare('DELETE FROM sessions WHERE user_id = ?');
+    this.#touch = db.prepare('UPDATE sessions SET last_seen_at = MAX(last_seen_at, ?) WHERE token_hash = ?');
+    this.#insertTicket = db.prepare('INSERT INTO ws_tickets (ticket_hash, session_id, expires_at) VALUES (?, ?, ?)');
+    this.#takeTicket = db.prepare<{ session_id: string; expires_at: number }>(
+      'DELETE FROM ws_tickets WHERE ticket_hash = ? RETURNING session_id, expires_at',
+    );
+  }
+
+  static open(opts: SqliteSessionOptions): SqliteSessionStore {
+    const inMemory = opts.file === ':memory:' || opts.file === '';
+    if (!inMemory) mkdirSync(dirname(opts.file), { recursive: true });
+    const db = new Database(opts.file, { timeout: BUSY_TIMEOUT_MS });
+    try {
+      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      db.pragma('journal_mode = WAL');
+      // Losing the last session writes in a power cut only logs someone out: NORMAL is enough here.
+      db.pragma('synchronous = NORMAL');
+      db.exec(SCHEMA);
+      return new SqliteSessionStore(db, sessionPolicy(opts.policy));
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+
+  async create(input: { userId: string; role: Role }): Promise<{ token: string; session: Session }> {
+    const token = newToken();
+    const now = this.policy.clock();
+    const session: Session = {
+      id: newSessionId(), userId: input.userId, role: input.role, createdAt: now, lastSeenAt: now,
+      absoluteExpiresAt: new Date(now.getTime() + this.policy.absoluteTimeoutMs),
+    };
+    this.#insert.run(hashToken(token), session.id, session.userId, session.role, now.getTime(), now.getTime(), session.absoluteExpiresAt.getTime());
+    return { token, session };
+  }
+
+  async authenticate(token: string): Promise<Session | null> {
+    if (!looksLikeToken(token)) return null;
+    const hash = hashToken(token);
+    const row = this.#byHash.get(hash);
+    if (!row) return null;
+    const session = toSession(row);
+    const now = this.policy.clock();
+    if (!isAlive(session, this.policy, now)) {
+      this.#deleteByHash.run(hash);
+      return null;
+    }
+    if (needsTouch(session, this.policy, now)) {
+      this.#touch.run(now.getTime(), hash);
+      session.lastSeenAt = now;
+    }
+    return session;
+  }
+
+  async revoke(token: string): Promise<boolean> {
+    if (!looksLikeToken(token)) return false;
+    return this.#deleteByHash.run(hashToken(token)).changes > 0;
+  }
+
+  async revokeAllForUser(userId: string): Promise<number> {
+    return this.#deleteByUser.run(userId).changes;
+  }
+
+  async issueTicket(session: Session): Promise<Ticket> {
+    const ticket = newToken();
+    const expiresAt = new Date(this.policy.clock().getTime() + this.policy.ticketTtlMs);
+    this.#insertTicket.run(hashToken(ticket), session.id, expiresAt.getTime());
+    return { ticket, expiresAt };
+  }
+
+  async redeemTicket(ticket: string): Promise<RedeemedTicket | null> {
+    if (!looksLikeToken(ticket)) return null;
+    // DELETE … RETURNING consumes the ticket in one statement: a second redeemer finds nothing.
+    const row = this.#takeTicket.get(hashToken(ticket));
+    const now = this.policy.clock();
+    if (!row || row.expires_at <= now.getTime()) return null;
+    const found = this.#byId.get(row.session_id);
+    const session = found ? toSession(found) : null;
+    if (!session || !isAlive(session, this.policy, now)) return null;
+    return { userId: session.userId, role: session.role, sessionId: session.id };
+  }
+
+  async purgeExpired(): Promise<number> {
+    const now = this.policy.clock().getTime();
+    const a = this.#db.prepare('DELETE FROM sessions WHERE absolute_expires_at <= ? OR last_seen_at <= ?').run(now, now - this.policy.idleTimeoutMs);
+    const b = this.#db.prepare('DELETE FROM ws_tickets WHERE expires_at <= ?').run(now);
+    return a.changes + b.changes;
+  }
+
+  async close(): Promise<void> {
+    if (this.#db.open) this.#db.close();
+  }
+}

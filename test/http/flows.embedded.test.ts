@@ -1,0 +1,4 @@
+import t from 'tap';
+import { flowSuite } from './flows.js';
+
+flowSuite(t, 'embedded', { view: 'memory' });

@@ -1,0 +1,83 @@
+// History paging across the cache and the database: with 150 messages the newest 100 come from the
+// Redis view and the older ones from PostgreSQL; with Redis dead or black-holed every page comes
+// from PostgreSQL within the cache timeout, and the body is the same either way.
+import net from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import t from 'tap';
+import { sendMessage } from '../../commands/send-message.js';
+import { buildHttpApp } from '../../gateways/http/app.js';
+import { RedisLastMessagesView } from '../../infra/last-messages/redis.js';
+import { json, newUser, startHarness, TEST_REDIS_URL, type Client } from './harness.js';
+
+interface Page {
+  messages: Array<{ revision: number; body: string }>;
+  nextBefore: number | null;
+}
+
+async function pages(app: FastifyInstance, who: Client, chatId: string): Promise<Array<{ source: string; body: string; ms: number }>> {
+  const out: Array<{ source: string; body: string; ms: number }> = [];
+  let before: number | null | undefined;
+  do {
+    const started = Date.now();
+    const res = await app.inject({
+      method: 'GET', url: `/api/chats/${chatId}/messages?limit=100${before ? `&before=${before}` : ''}`, headers: { authorization: `Bearer ${who.token}` },
+    });
+    if (res.statusCode !== 200) throw new Error(`history: ${res.statusCode} ${res.body}`);
+    out.push({ source: String(res.headers['x-history-source']), body: res.body, ms: Date.now() - started });
+    before = json<Page>(res).nextBefore;
+  } while (before !== null && out.length < 10);
+  return out;
+}
+
+t.test('150 messages: first page from Redis, the rest from PostgreSQL; same pages with Redis dead or hung', async (t) => {
+  const h = await startHarness('postgres', { view: { redisUrl: TEST_REDIS_URL, commandTimeoutMs: 150 }, config: { cacheTimeoutMs: 250 } });
+  t.teardown(() => h.close());
+  const alice = await newUser(h.app, 'hista');
+  const bob = await newUser(h.app, 'histb');
+  const chat = json<{ chatId: string }>(await alice.req({ method: 'POST', url: '/api/chats', payload: { username: bob.userId } }));
+  for (let i = 1; i <= 150; i++) {
+    const r = await sendMessage(h.commands, { senderId: i % 2 ? alice.userId : bob.userId, chatId: chat.chatId, body: `message ${i}`, clientMessageId: `h${i}` });
+    if (!r.ok) throw new Error(r.error.code);
+  }
+  await h.settle();
+
+  const withRedis = await pages(h.app, alice, chat.chatId);
+  t.same(withRedis.map((p) => p.source), ['cache', 'database'], 'the newest 100 from the cache, the older 50 from the database');
+  const parse = (body: string): Page => JSON.parse(body) as Page;
+  const all = withRedis.flatMap((p) => parse(p.body).messages);
+  t.same(all.map((m) => m.revision), Array.from({ length: 150 }, (_, i) => 150 - i), 'every message once, newest first');
+  t.equal(parse(withRedis[0]!.body).nextBefore, 51);
+
+  // The same pages without any cache: byte-identical bodies.
+  const noCache = await buildHttpApp({ ...h.deps, lastMessages: null });
+  t.teardown(() => noCache.close());
+  const fromDb = await pages(noCache, alice, chat.chatId);
+  t.same(fromDb.map((p) => p.source), ['database', 'database']);
+  t.same(fromDb.map((p) => p.body), withRedis.map((p) => p.body), 'the response looks the same whichever store answered');
+
+  // Redis on a dead port.
+  const deadView = new RedisLastMessagesView({ url: 'redis://127.0.0.1:1', keyPrefix: h.redisPrefix, commandTimeoutMs: 150, logger: h.deps.logger, connectTimeoutMs: 200 });
+  const dead = await buildHttpApp({ ...h.deps, lastMessages: deadView });
+  t.teardown(async () => { await dead.close(); await deadView.close(); });
+  const fromDead = await pages(dead, alice, chat.chatId);
+  t.same(fromDead.map((p) => p.source), ['database', 'database'], 'Redis down: PostgreSQL answers');
+  t.same(fromDead.map((p) => p.body), withRedis.map((p) => p.body));
+  t.ok(fromDead.every((p) => p.ms < 1_000), `within the timeout (${fromDead.map((p) => p.ms).join(', ')} ms)`);
+
+  // A Redis that accepts connections and never answers (hung server, black-holed network).
+  const sockets = new Set<net.Socket>();
+  const blackHole = net.createServer((socket) => { sockets.add(socket); socket.on('error', () => undefined); });
+  await new Promise<void>((resolve) => blackHole.listen(0, '127.0.0.1', resolve));
+  const port = (blackHole.address() as net.AddressInfo).port;
+  const hungView = new RedisLastMessagesView({ url: `redis://127.0.0.1:${port}`, keyPrefix: h.redisPrefix, commandTimeoutMs: 150, logger: h.deps.logger, connectTimeoutMs: 200 });
+  const hung = await buildHttpApp({ ...h.deps, lastMessages: hungView, config: { ...h.deps.config, cacheTimeoutMs: 250 } });
+  t.teardown(async () => {
+    await hung.close();
+    await hungView.close();
+    await new Promise<void>((resolve) => { blackHole.close(() => resolve()); for (const s of sockets) s.destroy(); });
+  });
+  const fromHung = await pages(hung, alice, chat.chatId);
+  t.same(fromHung.map((p) => p.source), ['database', 'database'], 'Redis hung: PostgreSQL answers');
+  t.same(fromHung.map((p) => p.body), withRedis.map((p) => p.body));
+  t.ok(fromHung.every((p) => p.ms < 1_000), `within the timeout (${fromHung.map((p) => p.ms).join(', ')} ms)`);
+});

@@ -1,0 +1,46 @@
+// Login throttling with its counters in Redis: limits hold across API processes sharing one Redis,
+// and when Redis is unreachable the throttle keeps counting in each process (neither unlimited
+// guessing nor a login outage; see gateways/http/rate-limit-store.ts and docs/http.md).
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import t from 'tap';
+import { deleteRedisPrefix, json, register, startHarness, TEST_REDIS_URL } from './harness.js';
+
+const MIN = 60_000;
+const limits = { perAccount: { max: 4, windowMs: MIN }, perAddress: { max: 1000, windowMs: MIN } };
+
+t.test('two API processes share the per-account limit through Redis', async (t) => {
+  const prefix = `test:http-throttle:${randomUUID().slice(0, 8)}:`;
+  t.teardown(() => deleteRedisPrefix(prefix));
+  const config = { loginRateLimit: limits, redisKeyPrefix: prefix };
+  const a = await startHarness('embedded', { config, throttleRedisUrl: TEST_REDIS_URL });
+  const b = await startHarness('embedded', { config, throttleRedisUrl: TEST_REDIS_URL });
+  t.teardown(async () => { await a.close(); await b.close(); });
+  const attempt = (app: typeof a.app) => app.inject({ method: 'POST', url: '/api/login', payload: { username: 'shared-victim', password: 'guess-guess' } });
+  const statuses = [await attempt(a.app), await attempt(b.app), await attempt(a.app), await attempt(b.app)].map((r) => r.statusCode);
+  t.same(statuses, [401, 401, 401, 401], 'four tries, spread over two processes, are judged');
+  const fifth = await attempt(a.app);
+  t.equal(fifth.statusCode, 429, 'the fifth is refused: the processes counted together');
+  t.equal(json<{ error: { code: string } }>(fifth).error.code, 'RATE_LIMITED');
+  const redis = new Redis(TEST_REDIS_URL);
+  t.teardown(() => redis.disconnect());
+  t.equal(await redis.get(`${prefix}throttle:login-user:shared-victim`), '5', 'the counter lives under the deployment prefix');
+});
+
+t.test('Redis unreachable: logins still work and the limits still hold, per process', async (t) => {
+  const h = await startHarness('embedded', { config: { loginRateLimit: limits, cacheTimeoutMs: 150 }, throttleRedisUrl: 'redis://127.0.0.1:1' });
+  t.teardown(() => h.close());
+  t.equal((await register(h.app, 'deadredis', 'password123')).statusCode, 201);
+  const started = Date.now();
+  const ok = await h.app.inject({ method: 'POST', url: '/api/login', payload: { username: 'deadredis', password: 'password123' } });
+  t.equal(ok.statusCode, 200, 'a correct login succeeds while Redis is down');
+  const wrong: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    wrong.push((await h.app.inject({ method: 'POST', url: '/api/login', payload: { username: 'deadredis', password: `nope-${i}-xx` } })).statusCode);
+  }
+  t.same(wrong.slice(0, 3), [401, 401, 401]);
+  t.equal(wrong[3], 429, 'the fifth try on the account is refused: counted in memory');
+  t.ok(Date.now() - started < 5_000, 'no request waited on the dead Redis for long');
+  const warnings = h.logs.filter((l) => l.includes('login throttle: Redis unavailable'));
+  t.equal(warnings.length, 1, 'one warning, not one per attempt');
+});
