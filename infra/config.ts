@@ -25,6 +25,9 @@ export interface Config {
   amqpPrefix: string;
   projector: { prefetch: number; deliveryLimit: number; batchSize: number };
   http: { host: string; port: number };
+  sessions: { idleMinutes: number; absoluteHours: number };
+  web: { cookieSecure: boolean; allowedOrigins: string[]; trustProxy: boolean };
+  loginThrottle: { perAccount: number; perAddress: number; windowMinutes: number };
   argon2: { memoryKiB: number; timeCost: number; parallelism: number; maxConcurrent: number };
   commandMaxRetries: number;
 }
@@ -73,6 +76,31 @@ function identifier(env: Env, name: string, fallback: string): string {
   return raw;
 }
 
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = text(env, name)?.toLowerCase();
+  if (raw === undefined) return fallback;
+  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+  throw new ConfigError(name, `must be true or false, got "${raw}"`);
+}
+
+function origins(env: Env, name: string): string[] {
+  const raw = text(env, name);
+  if (raw === undefined) return [];
+  return raw.split(',').map((o) => o.trim()).filter(Boolean).map((o) => {
+    let u: URL;
+    try {
+      u = new URL(o);
+    } catch {
+      throw new ConfigError(name, `holds "${o}", which is not an origin like https://chat.example.com`);
+    }
+    if (!['http:', 'https:'].includes(u.protocol) || u.origin !== o.replace(/\/$/, '')) {
+      throw new ConfigError(name, `holds "${o}", which is not an origin like https://chat.example.com`);
+    }
+    return u.origin;
+  });
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export function loadConfig(env: Env = process.env): Config {
@@ -104,6 +132,20 @@ export function loadConfig(env: Env = process.env): Config {
       batchSize: int(env, 'PROJECTOR_BATCH_SIZE', 200, 1, 5000),
     },
     http: { host: text(env, 'HTTP_HOST') ?? '127.0.0.1', port: int(env, 'HTTP_PORT', 3000, 0, 65535) },
+    sessions: {
+      idleMinutes: int(env, 'SESSION_IDLE_MINUTES', 30, 1, 7 * 24 * 60),
+      absoluteHours: int(env, 'SESSION_ABSOLUTE_HOURS', 12, 1, 24 * 90),
+    },
+    web: {
+      cookieSecure: bool(env, 'COOKIE_SECURE', false),
+      allowedOrigins: origins(env, 'HTTP_ALLOWED_ORIGINS'),
+      trustProxy: bool(env, 'HTTP_TRUST_PROXY', false),
+    },
+    loginThrottle: {
+      perAccount: int(env, 'LOGIN_MAX_PER_ACCOUNT', 10, 1, 100_000),
+      perAddress: int(env, 'LOGIN_MAX_PER_ADDRESS', 100, 1, 1_000_000),
+      windowMinutes: int(env, 'LOGIN_WINDOW_MINUTES', 15, 1, 24 * 60),
+    },
     argon2: {
       // OWASP's floor for argon2id is m = 19 MiB, t = 2, p = 1; lower values are refused.
       memoryKiB: int(env, 'ARGON2_MEMORY_KIB', 19456, 19456, 4_194_304),

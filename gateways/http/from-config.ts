@@ -1,6 +1,6 @@
 /**
- * The HTTP settings and session policy that infra/config.ts already provides. Settings without an
- * environment variable yet keep their defaults (gateways/http/config.ts, infra/sessions/port.ts).
+ * The HTTP settings and session policy, from infra/config.ts. Settings without an environment
+ * variable keep their defaults (gateways/http/config.ts, infra/sessions/port.ts).
  */
 import type { Config } from '../../infra/config.js';
 import type { HttpConfig } from './config.js';
@@ -9,5 +9,16 @@ export function httpConfigFrom(config: Config): Partial<HttpConfig> {
   return {
     redisKeyPrefix: config.redisKeyPrefix,
     cacheTimeoutMs: config.redisCommandTimeoutMs,
+    cookieSecure: config.web.cookieSecure,
+    allowedOrigins: config.web.allowedOrigins,
+    trustProxy: config.web.trustProxy,
+    loginRateLimit: {
+      perAccount: { max: config.loginThrottle.perAccount, windowMs: config.loginThrottle.windowMinutes * 60_000 },
+      perAddress: { max: config.loginThrottle.perAddress, windowMs: config.loginThrottle.windowMinutes * 60_000 },
+    },
   };
+}
+
+export function sessionPolicyFrom(config: Config): { idleTimeoutMs: number; absoluteTimeoutMs: number } {
+  return { idleTimeoutMs: config.sessions.idleMinutes * 60_000, absoluteTimeoutMs: config.sessions.absoluteHours * 3_600_000 };
 }

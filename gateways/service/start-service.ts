@@ -4,6 +4,7 @@
  * role `all` runs everything in one process on SQLite files, an in-memory view and the store's own
  * subscription as the bus.
  */
+import { Redis } from 'ioredis';
 import pino from 'pino';
 import { SQL_PROJECTIONS } from '../../projections/index.js';
 import { LastMessagesProjection } from '../../projections/last-messages.js';
@@ -22,7 +23,7 @@ import { emOf, sqlOf, sqlQuery } from '../../infra/read-models/orm.js';
 import { openRuntime } from '../../infra/runtime.js';
 import { openSessionStore } from '../../infra/sessions/open.js';
 import { buildHttpApp } from '../http/app.js';
-import { httpConfigFrom } from '../http/from-config.js';
+import { httpConfigFrom, sessionPolicyFrom } from '../http/from-config.js';
 import { projectionLagFeed, projectionsReadiness } from '../http/ops-wiring.js';
 import type { ReadinessCheck } from '../http/deps.js';
 import { partsOf, type Role } from './roles.js';
@@ -97,9 +98,17 @@ export async function startService(config: Config, role: Role): Promise<RunningS
 
     let url: string | null = null;
     if (parts.http) {
-      const sessions = await openSessionStore({ databaseUrl: config.databaseUrl, databaseSchema: config.databaseSchema, dataDir: config.dataDir });
+      const sessions = await openSessionStore({ databaseUrl: config.databaseUrl, databaseSchema: config.databaseSchema, dataDir: config.dataDir, policy: sessionPolicyFrom(config) });
       stoppers.push({ name: 'sessions', stop: () => sessions.close() });
       const { sqlReadModels } = await import('../http/read-models.js');
+      // Login counters shared by every API process; fail fast so a Redis outage cannot hold logins up.
+      const throttleRedis = config.redisUrl
+        ? new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: config.redisCommandTimeoutMs, lazyConnect: false })
+        : null;
+      if (throttleRedis) {
+        throttleRedis.on('error', () => { /* the throttle falls back to memory; the view logs Redis outages */ });
+        stoppers.push({ name: 'throttle redis', stop: async () => { throttleRedis.disconnect(); } });
+      }
       const app = await buildHttpApp({
         commands: rt.commands,
         sessions,
@@ -107,7 +116,7 @@ export async function startService(config: Config, role: Role): Promise<RunningS
         lastMessages: view as LastMessagesView,
         readiness,
         metrics: { collectDefault: true, projectionLag: projectionLagFeed(status) },
-        rateLimitRedis: null,
+        rateLimitRedis: throttleRedis,
         config: httpConfigFrom(config),
         logger,
       });

@@ -27,3 +27,13 @@ t.test('bad values fail naming the variable', async (t) => {
   for (const [env, msg] of cases) t.throws(() => loadConfig(env), { name: 'ConfigError', message: msg });
   t.ok(new ConfigError('X', 'y') instanceof Error);
 });
+
+t.test('web, session and throttle settings', async (t) => {
+  const c = loadConfig({ HTTP_ALLOWED_ORIGINS: 'https://chat.example.com, http://localhost:3000', COOKIE_SECURE: 'true', SESSION_IDLE_MINUTES: '5' });
+  t.same(c.web.allowedOrigins, ['https://chat.example.com', 'http://localhost:3000']);
+  t.equal(c.web.cookieSecure, true);
+  t.equal(c.sessions.idleMinutes, 5);
+  t.throws(() => loadConfig({ HTTP_ALLOWED_ORIGINS: 'chat.example.com' }), { message: /HTTP_ALLOWED_ORIGINS holds/ });
+  t.throws(() => loadConfig({ HTTP_ALLOWED_ORIGINS: 'https://x.com/path' }), { message: /HTTP_ALLOWED_ORIGINS holds/ });
+  t.throws(() => loadConfig({ COOKIE_SECURE: 'maybe' }), { message: /COOKIE_SECURE must be true or false/ });
+});
