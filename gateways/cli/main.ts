@@ -11,6 +11,7 @@ import { registerStartCommand } from './start.js';
 import { registerProjectionsCommands } from './projections.js';
 import { registerActivityCommand } from './activity.js';
 import { registerErrorsCommand } from './errors.js';
+import { registerAuditCommands } from './audit.js';
 
 export function buildProgram(): Command {
   const program = new Command('chat').description('Simple Chat, event-sourced: service and tools').exitOverride();
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerProjectionsCommands(program);
   registerActivityCommand(program);
   registerErrorsCommand(program);
+  registerAuditCommands(program);
   return program;
 }
 

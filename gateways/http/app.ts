@@ -20,11 +20,14 @@ import { installErrorHandling } from './plugins/errors.js';
 import { installThrottle } from './plugins/throttle.js';
 import { accountRoutes } from './routes/accounts.js';
 import { activityRoutes } from './routes/activity.js';
+import { messageCountRoutes } from './routes/message-counts.js';
 import { chatRoutes } from './routes/chats.js';
 import { messageRoutes } from './routes/messages.js';
 import { opsRoutes } from './routes/ops.js';
 import { userRoutes } from './routes/users.js';
 import { ErrorSchema } from './schemas.js';
+
+import { webPlugin } from '../web/plugin.js';
 
 export type { HttpDeps } from './deps.js';
 
@@ -88,7 +91,9 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   chatRoutes(app, ctx);
   messageRoutes(app, ctx);
   activityRoutes(app, ctx);
+  if (deps.messageCounts) messageCountRoutes(app, deps.messageCounts);
   opsRoutes(app, ctx);
+  if (deps.web) await app.register(webPlugin, deps.web);
 
   await app.ready();
   return app as unknown as FastifyInstance;

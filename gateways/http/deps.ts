@@ -10,6 +10,9 @@ import type { Session, SessionStore } from '../../infra/sessions/port.js';
 import type { HttpConfig } from './config.js';
 import type { MetricsOptions } from './metrics.js';
 import type { HttpReadModels } from './read-port.js';
+import type { WebOptions } from '../web/plugin.js';
+import type { AuditFilter } from '../../projections/audit/export.js';
+import type { MessageCountsReader } from './routes/message-counts.js';
 
 /** Resolves when the dependency is usable; rejects (with a short reason) when it is not. */
 export type ReadinessCheck = () => Promise<void>;
@@ -31,6 +34,12 @@ export interface HttpDeps {
   rateLimitRedis: Redis | null;
   config?: Partial<HttpConfig>;
   logger: Logger;
+  /** GET /api/stats/messages-per-day; absent: not registered. */
+  messageCounts?: MessageCountsReader;
+  /** Streaming activity export straight from the event log (GET /api/activity/export, auditors). */
+  auditExport?: (filter: AuditFilter, format: 'csv' | 'jsonl') => AsyncIterable<string>;
+  /** The web client (gateways/web/): pages and assets on the API's origin. Omit for an API-only process. */
+  web?: WebOptions;
   /** Called after a logout revoked a session: the WebSocket gateway closes that session's sockets. */
   onLogout?: (session: Session) => void;
 }

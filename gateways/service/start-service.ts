@@ -19,6 +19,8 @@ import type { LastMessagesView, LastMessagesViewAdmin } from '../../infra/last-m
 import { RedisLastMessagesView } from '../../infra/last-messages/redis.js';
 import { createLogger, type Logger } from '../../infra/logger.js';
 import { openReadModels } from '../../infra/read-models/open.js';
+import { messageCountsPerDay } from '../../infra/read-models/queries/message-counts.js';
+import { exportActivity } from '../../projections/audit/export.js';
 import { emOf, sqlOf, sqlQuery } from '../../infra/read-models/orm.js';
 import { openRuntime } from '../../infra/runtime.js';
 import { openSessionStore } from '../../infra/sessions/open.js';
@@ -117,6 +119,8 @@ export async function startService(config: Config, role: Role): Promise<RunningS
         readiness,
         metrics: { collectDefault: true, projectionLag: projectionLagFeed(status) },
         rateLimitRedis: throttleRedis,
+        messageCounts: (q) => messageCountsPerDay(orm, q),
+        auditExport: (filter, format) => exportActivity(rt.store, filter, format),
         config: httpConfigFrom(config),
         logger,
       });

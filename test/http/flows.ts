@@ -193,6 +193,21 @@ export function flowSuite(t: Test, kind: Kind, opts: HarnessOptions = {}): void 
     const badAction = await auditor.req({ method: 'GET', url: '/api/activity?action=delete_everything' });
     t.same([badAction.statusCode, code(badAction)], [400, 'VALIDATION_FAILED']);
 
+    const csv = await auditor.req({ method: 'GET', url: `/api/activity/export?format=csv&userId=${erin.userId}&action=open_chat` });
+    t.equal(csv.statusCode, 200);
+    t.match(csv.headers['content-type'], /text\/csv/);
+    const csvLines = csv.body.trim().split('\n');
+    t.equal(csvLines.length, 2, 'a header and the one open_chat of erin, replayed from the log');
+    t.match(csvLines[1], new RegExp(`${erin.userId}.*open_chat.*${chat.chatId.replace(/[.]/g, '\\.')}`));
+    const jsonl = await auditor.req({ method: 'GET', url: `/api/activity/export?format=jsonl&userId=${erin.userId}` });
+    const rows = jsonl.body.trim().split('\n').map((l) => JSON.parse(l) as { eventId: string; position: string; action: string });
+    t.ok(rows.length >= 3 && rows.every((r) => r.eventId && r.position), 'every line carries the event id and position');
+    t.notOk(jsonl.body.includes('$argon2'), 'no hash in the export');
+    const notAuditor = await dave.req({ method: 'GET', url: '/api/activity/export?format=csv' });
+    t.same([notAuditor.statusCode, code(notAuditor)], [403, 'FORBIDDEN']);
+    const badFormat = await auditor.req({ method: 'GET', url: '/api/activity/export?format=xml' });
+    t.same([badFormat.statusCode, code(badFormat)], [400, 'VALIDATION_FAILED']);
+
     const denied = await dave.req({ method: 'GET', url: '/api/errors' });
     t.same([denied.statusCode, code(denied)], [403, 'FORBIDDEN']);
     await h.logErrors([

@@ -11,6 +11,7 @@ import { Redis } from 'ioredis';
 import { createCommandBus } from '../../commands/handle-command.js';
 import type { CommandDeps } from '../../commands/deps.js';
 import { buildHttpApp, type HttpDeps } from '../../gateways/http/app.js';
+import { exportActivity } from '../../projections/audit/export.js';
 import type { HttpConfig } from '../../gateways/http/config.js';
 import type { HttpReadModels } from '../../gateways/http/read-port.js';
 import { EmbeddedEventStore } from '../../infra/event-store/embedded.js';
@@ -141,6 +142,7 @@ export async function startHarness(kind: Kind, opts: HarnessOptions = {}): Promi
     readiness: opts.readiness ?? {},
     ...(opts.metrics ? { metrics: opts.metrics } : {}),
     rateLimitRedis,
+    auditExport: (filter, format) => exportActivity(rawStore, filter, format),
     config: { redisKeyPrefix: redisPrefix, docs: true, ...opts.config },
     logger,
   };

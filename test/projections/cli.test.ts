@@ -50,7 +50,7 @@ t.test('good input against the embedded default', async (t) => {
   const [status, rebuild] = [await chat(dir, ['projections', 'status', '--format', 'json']), await chat(dir, ['projections', 'rebuild', 'users'])];
   t.equal(status.code, 0, status.stderr);
   t.same((JSON.parse(status.stdout) as Array<{ projection: string; verdict: string }>).map((s) => [s.projection, s.verdict]), [
-    ['users', 'ok'], ['chats', 'ok'], ['messages', 'ok'], ['activity-log', 'ok'],
+    ['users', 'ok'], ['chats', 'ok'], ['messages', 'ok'], ['activity-log', 'ok'], ['messages-per-user-per-day', 'ok'],
   ]);
   t.equal(rebuild.code, 0, rebuild.stderr);
   t.match(rebuild.stdout, /^rebuilt users: 0 events .* events\/s\n$/);

@@ -143,7 +143,9 @@ export async function holdOrderingLockShared(): Promise<() => Promise<void>> {
   return () => client.end();
 }
 
-export const READ_MODEL_TABLES = ['users', 'chats', 'messages', 'activity_log', 'projection_inbox', 'projection_checkpoints', 'dead_letters'] as const;
+export const READ_MODEL_TABLES = [
+  'users', 'chats', 'messages', 'activity_log', 'message_counts', 'counted_messages', 'projection_inbox', 'projection_checkpoints', 'dead_letters',
+] as const;
 
 /** Columns that depend on when or in which order rows were written, not on what was applied. */
 const VOLATILE = new Set(['id', 'updated_at', 'parked_at', 'retried_at']);

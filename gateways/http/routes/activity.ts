@@ -2,6 +2,7 @@
  * The activity log and the error log. A user sees only their own activity; an auditor sees anyone's
  * and may filter by user, action and time range. The error log is for auditors only.
  */
+import { Readable } from 'node:stream';
 import { Type } from 'typebox';
 import { ACTIVITY_ACTIONS } from '../../../infra/read-models/entities/activity-log.js';
 import type { HttpApp, RouteContext } from '../context.js';
@@ -65,6 +66,36 @@ export function activityRoutes(app: HttpApp, ctx: RouteContext): void {
       ...(q.cursor ? { cursor: q.cursor } : {}),
     });
     return { entries: page.items, nextCursor: page.nextCursor };
+  });
+
+  app.get('/api/activity/export', {
+    config: { auth: true },
+    schema: {
+      tags: ['activity'],
+      summary: 'Auditors: activity replayed from the event log (the source of truth), as CSV or JSON Lines, streamed; each line carries the event id and global position',
+      querystring: Type.Object({
+        format: Type.Union([Type.Literal('csv'), Type.Literal('jsonl')]),
+        userId: Type.Optional(Type.String({ maxLength: 64 })),
+        action: Type.Optional(Type.Enum(ACTIVITY_ACTIONS)),
+        ...TimeRange,
+      }, { additionalProperties: false }),
+      response: errorResponses(400, 401, 403, 404),
+    },
+  }, async (request, reply) => {
+    const { session } = requireAuth(request);
+    if (session.role !== 'auditor') throw new ApiError('FORBIDDEN', 'Only auditors can export activity.');
+    if (!deps.auditExport) throw new ApiError('NOT_FOUND');
+    const q = request.query;
+    const from = asDate(q.from);
+    const to = asDate(q.to);
+    const filter = {
+      ...(q.userId !== undefined ? { userId: q.userId } : {}),
+      ...(q.action !== undefined ? { action: q.action } : {}),
+      ...(from ? { from } : {}),
+      ...(to ? { to } : {}),
+    };
+    reply.header('content-type', q.format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8');
+    return reply.send(Readable.from(deps.auditExport(filter, q.format)));
   });
 
   app.get('/api/errors', {

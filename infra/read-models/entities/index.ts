@@ -4,6 +4,7 @@ import { ChatEntity } from './chats.js';
 import { DeadLetterEntity } from './dead-letters.js';
 import { ErrorLogEntity } from './error-log.js';
 import { MessageEntity } from './messages.js';
+import { CountedMessageEntity, MessageCountEntity } from './message-counts.js';
 import { CheckpointEntity } from './projection-checkpoints.js';
 import { InboxEntity } from './projection-inbox.js';
 import { UserEntity } from './users.js';
@@ -13,6 +14,8 @@ export const READ_MODEL_ENTITIES = [
   ChatEntity,
   MessageEntity,
   ActivityEntity,
+  MessageCountEntity,
+  CountedMessageEntity,
   InboxEntity,
   CheckpointEntity,
   DeadLetterEntity,

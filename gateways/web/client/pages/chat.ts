@@ -1,0 +1,197 @@
+/**
+ * The chat page. History comes over HTTP (the newest 100, older pages when scrolling up), live
+ * messages over the WebSocket, resumed from the newest revision shown; sends go over the socket
+ * and stay marked pending until their ack. MessageList shows every revision once, whichever way
+ * it arrived.
+ */
+import { api, ApiError, describeError } from '../api.js';
+import { byId, hide, show } from '../dom.js';
+import { ChatSocketError, ConnectionBadge, openLive } from '../live.js';
+import { MessageList } from '../message-list.js';
+import { loginUrl, requireMe } from '../session.js';
+import type { HistoryPage, Message } from '../types.js';
+
+const FIRST_PAGE = 100;
+const OLDER_PAGE = 50;
+/** Within this many pixels of the top, the next older page is fetched. */
+const LOAD_MARGIN_PX = 200;
+/** Within this many pixels of the bottom, a new message scrolls into view. */
+const STICK_MARGIN_PX = 80;
+const MAX_BODY = 4000;
+
+const me = await requireMe();
+const chatId = new URLSearchParams(location.search).get('id') ?? '';
+if (chatId === '') {
+  location.replace('/profile');
+  throw new Error('no chat id');
+}
+
+const scroller = byId('scroller', HTMLDivElement);
+const listEl = byId('messages', HTMLOListElement);
+const olderButton = byId('load-older', HTMLButtonElement);
+const historyStart = byId('history-start', HTMLElement);
+const pageError = byId('page-error', HTMLElement);
+const form = byId('composer', HTMLFormElement);
+const input = byId('message-input', HTMLTextAreaElement);
+const composerError = byId('composer-error', HTMLElement);
+const badge = new ConnectionBadge(byId('conn-state', HTMLElement));
+const messages = new MessageList(listEl, me.userId);
+
+// The chat id is the two user ids, sorted: the other one is the title.
+const other = chatId.split(':').find((p) => p !== me.userId) ?? chatId;
+byId('chat-title', HTMLElement).textContent = other;
+document.title = `${other} · Simple Chat`;
+
+const nearBottom = (): boolean => scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < STICK_MARGIN_PX;
+const scrollToBottom = (): void => {
+  scroller.scrollTop = scroller.scrollHeight;
+};
+
+const showStored = (m: Message): boolean =>
+  messages.add({ revision: m.revision, senderId: m.senderId, clientMessageId: m.clientMessageId, body: m.body, sentAt: m.sentAt });
+
+// ---- history ----
+
+let nextBefore: number | null = null;
+let loadingOlder = false;
+
+const historyUrl = (before?: number, limit = OLDER_PAGE): string =>
+  `/api/chats/${encodeURIComponent(chatId)}/messages?limit=${limit}${before === undefined ? '' : `&before=${before}`}`;
+
+function setNextBefore(value: number | null): void {
+  nextBefore = value;
+  olderButton.hidden = value === null;
+  historyStart.hidden = value !== null;
+}
+
+async function loadOlder(): Promise<void> {
+  if (loadingOlder || nextBefore === null) return;
+  loadingOlder = true;
+  listEl.setAttribute('aria-busy', 'true');
+  try {
+    const page = await api<HistoryPage>('GET', historyUrl(nextBefore));
+    // Keep what the reader is looking at in place while rows are added above it.
+    const fromBottom = scroller.scrollHeight - scroller.scrollTop;
+    for (const m of page.messages) showStored(m);
+    scroller.scrollTop = scroller.scrollHeight - fromBottom;
+    setNextBefore(page.nextBefore);
+  } catch (err) {
+    show(pageError, `Older messages could not be loaded: ${describeError(err)}`);
+  } finally {
+    loadingOlder = false;
+    listEl.setAttribute('aria-busy', 'false');
+  }
+  // A short history may not fill the screen: there is then nothing to scroll, so keep loading.
+  if (nextBefore !== null && scroller.scrollHeight <= scroller.clientHeight) void loadOlder();
+}
+
+scroller.addEventListener('scroll', () => {
+  if (scroller.scrollTop < LOAD_MARGIN_PX) void loadOlder();
+}, { passive: true });
+olderButton.addEventListener('click', () => void loadOlder());
+
+async function openChat(): Promise<number> {
+  // Recorded in the activity log; it also tells a missing chat (404) from someone else's (403).
+  const [, first] = await Promise.all([
+    api('POST', `/api/chats/${encodeURIComponent(chatId)}/open`),
+    api<HistoryPage>('GET', historyUrl(undefined, FIRST_PAGE)),
+  ]);
+  for (const m of first.messages) showStored(m);
+  setNextBefore(first.nextBefore);
+  listEl.setAttribute('aria-busy', 'false');
+  scrollToBottom();
+  if (nextBefore !== null && scroller.scrollHeight <= scroller.clientHeight) void loadOlder();
+  // Revision 0 is ChatStarted: with no message yet, resume after it.
+  return first.messages.reduce((max, m) => Math.max(max, m.revision), 0);
+}
+
+let newest: number;
+try {
+  newest = await openChat();
+} catch (err) {
+  if (err instanceof ApiError && err.status === 401) location.replace(loginUrl());
+  const text = err instanceof ApiError && (err.code === 'CHAT_NOT_FOUND' || err.code === 'NOT_A_PARTICIPANT')
+    ? 'This chat does not exist or is not yours.'
+    : `The chat could not be opened: ${describeError(err)}`;
+  show(pageError, text);
+  form.hidden = true;
+  badge.update('ended');
+  throw err;
+}
+
+// ---- live ----
+
+const socket = openLive({
+  revisions: { [chatId]: newest },
+  onStatus: (status) => {
+    badge.update(status);
+    if (status === 'ended') show(pageError, 'Disconnected: your session ended. Log in again to go on.');
+  },
+  onEvent: (e) => {
+    if (e.chatId !== chatId || e.record.type !== 'MessageSent') return;
+    const d = e.record.data;
+    const stick = nearBottom();
+    const added = messages.add({
+      revision: e.revision,
+      senderId: String(d['senderId']),
+      clientMessageId: String(d['clientMessageId']),
+      body: String(d['body']),
+      sentAt: String(d['sentAt'] ?? e.record.createdAt),
+    });
+    if (added && (stick || d['senderId'] === me.userId)) scrollToBottom();
+  },
+  onError: (frame) => {
+    if (frame.chatId === chatId) show(pageError, frame.message);
+  },
+});
+socket.start().catch(() => undefined); // failures are shown through onStatus
+
+// ---- sending ----
+
+let seq = 0;
+const newClientMessageId = (): string =>
+  `w${Date.now().toString(36)}${(++seq).toString(36)}${Math.random().toString(36).slice(2, 10)}`.slice(0, 64);
+
+function send(): void {
+  hide(composerError);
+  const body = input.value;
+  if (body.trim() === '') {
+    show(composerError, 'Write something first.');
+    return;
+  }
+  if (body.trim().length > MAX_BODY) {
+    show(composerError, `A message can have at most ${MAX_BODY} characters.`);
+    return;
+  }
+  const clientMessageId = newClientMessageId();
+  messages.addPending(clientMessageId, body);
+  input.value = '';
+  fitInput();
+  scrollToBottom();
+  // Not sent yet when the socket is down: the client sends it after the next resume (same id, so at most once).
+  socket.send({ chatId, body, clientMessageId }).then(
+    (ack) => messages.acked(clientMessageId, ack.revision),
+    (err: unknown) => messages.failed(clientMessageId, err instanceof ChatSocketError ? err.message : describeError(err)),
+  );
+}
+
+/** The box grows with its text up to its CSS max-height, then scrolls. */
+function fitInput(): void {
+  input.style.height = 'auto';
+  input.style.height = `${input.scrollHeight + 2}px`;
+}
+input.addEventListener('input', fitInput);
+
+form.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  send();
+  input.focus();
+});
+input.addEventListener('keydown', (ev) => {
+  // Enter sends; Shift+Enter is a new line; Enter while composing (IME) belongs to the IME.
+  if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+    ev.preventDefault();
+    send();
+  }
+});
+input.focus();

@@ -1,0 +1,43 @@
+/** The login page: on success the session cookies are set and the browser goes on to ?next= (or the profile). */
+import { api, setCsrfToken } from '../api.js';
+import { byId, show } from '../dom.js';
+import { FormErrors } from '../form-errors.js';
+import { fetchMe, safeNext } from '../session.js';
+import type { LoginResponse } from '../types.js';
+
+const params = new URLSearchParams(location.search);
+const next = safeNext(params.get('next'));
+const form = byId('login-form', HTMLFormElement);
+const username = byId('username', HTMLInputElement);
+const password = byId('password', HTMLInputElement);
+const errors = new FormErrors(form);
+
+if (params.get('registered') === '1') show(byId('notice', HTMLElement), 'Your account was created. Log in to continue.');
+if (params.get('loggedOut') === '1') show(byId('notice', HTMLElement), 'You are logged out.');
+username.value = params.get('username') ?? '';
+(username.value ? password : username).focus();
+
+// Already logged in (a bookmark, the back button): go straight on.
+void fetchMe().then((me) => { if (me) location.replace(next); }, () => undefined);
+
+form.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  void submit();
+});
+
+async function submit(): Promise<void> {
+  errors.clear();
+  if (username.value.trim() === '') errors.field('username', 'Enter your username.');
+  if (password.value === '') errors.field('password', 'Enter your password.');
+  if (form.querySelector('.is-invalid')) return errors.focusFirstInvalid();
+  const button = form.querySelector<HTMLButtonElement>('button[type="submit"]');
+  if (button) button.disabled = true;
+  try {
+    const res = await api<LoginResponse>('POST', '/api/login', { username: username.value.trim(), password: password.value });
+    setCsrfToken(res.csrfToken ?? null);
+    location.assign(next);
+  } catch (err) {
+    errors.fromError(err);
+    if (button) button.disabled = false;
+  }
+}

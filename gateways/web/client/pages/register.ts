@@ -1,0 +1,44 @@
+/** The registration page: creates the account, logs in with it and opens the profile. */
+import { api, setCsrfToken } from '../api.js';
+import { byId } from '../dom.js';
+import { FormErrors } from '../form-errors.js';
+import type { LoginResponse } from '../types.js';
+
+const form = byId('register-form', HTMLFormElement);
+const username = byId('username', HTMLInputElement);
+const password = byId('password', HTMLInputElement);
+const password2 = byId('password2', HTMLInputElement);
+const errors = new FormErrors(form);
+username.focus();
+
+form.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  void submit();
+});
+
+async function submit(): Promise<void> {
+  errors.clear();
+  // Only what the server cannot check; the rules themselves come back as error codes.
+  if (username.value.trim() === '') errors.field('username', 'Choose a username.');
+  if (password.value === '') errors.field('password', 'Choose a password.');
+  else if (password2.value !== password.value) errors.field('password2', 'The two passwords differ.');
+  if (form.querySelector('.is-invalid')) return errors.focusFirstInvalid();
+  const button = form.querySelector<HTMLButtonElement>('button[type="submit"]');
+  if (button) button.disabled = true;
+  const name = username.value.trim();
+  try {
+    await api('POST', '/api/register', { username: name, password: password.value });
+  } catch (err) {
+    errors.fromError(err);
+    if (button) button.disabled = false;
+    return;
+  }
+  try {
+    const res = await api<LoginResponse>('POST', '/api/login', { username: name, password: password.value });
+    setCsrfToken(res.csrfToken ?? null);
+    location.assign('/profile');
+  } catch {
+    // The account exists; a throttled or failed login is finished on the login page.
+    location.assign(`/login?registered=1&username=${encodeURIComponent(name)}`);
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * Who is logged in. Pages that need a session call requireMe(): without one the browser goes to the
+ * login page, which comes back here afterwards (?next=). It also fills the navbar and wires Log out.
+ */
+import { api, ApiError, setCsrfToken } from './api.js';
+import { byId, show } from './dom.js';
+import type { MeResponse, MeUser } from './types.js';
+
+export function loginUrl(next = location.pathname + location.search): string {
+  return `/login?next=${encodeURIComponent(next)}`;
+}
+
+/** A same-origin path only: ?next= must not send anyone to another site after logging in. */
+export function safeNext(raw: string | null, fallback = '/profile'): string {
+  if (!raw || !raw.startsWith('/') || raw.startsWith('//') || raw.startsWith('/\\')) return fallback;
+  return raw;
+}
+
+export async function fetchMe(): Promise<MeResponse | null> {
+  try {
+    return await api<MeResponse>('GET', '/api/me');
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) return null;
+    throw err;
+  }
+}
+
+export async function requireMe(): Promise<MeUser> {
+  const me = await fetchMe();
+  if (!me) {
+    location.replace(loginUrl());
+    // The page is going away; nothing after this should run.
+    return new Promise<never>(() => undefined);
+  }
+  setCsrfToken(me.csrfToken);
+  byId('me-name', HTMLElement).textContent = me.user.username;
+  show(byId('account', HTMLElement));
+  byId('logout', HTMLButtonElement).addEventListener('click', () => void logout());
+  return me.user;
+}
+
+export async function logout(): Promise<void> {
+  try {
+    await api('POST', '/api/logout');
+  } finally {
+    // Even if the request failed, leave: the login page shows the real state.
+    location.assign('/login?loggedOut=1');
+  }
+}

@@ -1,0 +1,276 @@
+/**
+ * A small typed client of the gateway (docs/websocket.md), for browsers and Node alike: the socket
+ * itself comes from a Connect function (browserConnect below, or an adapter over the `ws` package).
+ *
+ * It keeps, per chat, the last revision it received, and after every (re)connect sends them in a
+ * resume, so the gateway sends exactly what was missed. Sends are idempotent (clientMessageId), so
+ * sends not yet acknowledged when a connection drops are sent again after the next resume.
+ */
+import type { AckFrame, ErrorFrame, EventFrame, ResumedFrame, ServerFrame } from '../protocol.js';
+
+export interface TransportHandlers {
+  open(): void;
+  message(data: string): void;
+  close(code: number, reason: string): void;
+}
+
+export interface Transport {
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+
+/** Opens a socket to `url` and reports to the handlers; credentials other than a ticket (a header) are its business. */
+export type Connect = (url: string, handlers: TransportHandlers) => Transport;
+
+interface BrowserSocket {
+  onopen: (() => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+
+/** The platform WebSocket (browsers, Node 22+). Browsers send the session cookie themselves; a ticket works everywhere. */
+export const browserConnect: Connect = (url, h) => {
+  const Ctor = (globalThis as { WebSocket?: new (url: string) => BrowserSocket }).WebSocket;
+  if (!Ctor) throw new Error('no global WebSocket: pass a Connect built on the ws package');
+  const ws = new Ctor(url);
+  ws.onopen = () => h.open();
+  ws.onmessage = (ev) => {
+    if (typeof ev.data === 'string') h.message(ev.data);
+  };
+  ws.onclose = (ev) => h.close(ev.code, ev.reason);
+  return { send: (d) => ws.send(d), close: (c, r) => ws.close(c, r) };
+};
+
+export class ChatSocketError extends Error {
+  constructor(readonly code: string, message: string, readonly chatId?: string) {
+    super(message);
+    this.name = 'ChatSocketError';
+  }
+}
+
+export type ChatSocketStatus = 'connecting' | 'open' | 'resumed' | 'closed' | 'ended';
+
+export interface ChatSocketOptions {
+  /** The gateway endpoint, e.g. ws://127.0.0.1:3001/ws; a function is asked again before each connect (to pick a gateway). */
+  url: string | (() => string);
+  connect: Connect;
+  /** A fresh one-time ticket before each connect (POST /api/ws-ticket); omit when the transport authenticates. */
+  ticket?: () => Promise<string>;
+  /** Revisions already held per chat (from storage or the HTTP history): only what follows is sent. */
+  revisions?: Record<string, number>;
+  onEvent?: (event: EventFrame) => void;
+  /** Errors not answering a send (a resume naming a foreign chat, a rate limit …). */
+  onError?: (error: ErrorFrame) => void;
+  onStatus?: (status: ChatSocketStatus, detail?: { code?: number; reason?: string }) => void;
+  /** Reconnect backoff; false: stay closed. */
+  reconnect?: { minMs: number; maxMs: number } | false;
+}
+
+interface PendingSend {
+  frame: string;
+  resolve: (ack: AckFrame) => void;
+  reject: (err: ChatSocketError) => void;
+}
+
+/** Close reasons after which reconnecting is pointless: the session is over. */
+const FINAL_REASONS = new Set(['SESSION_ENDED']);
+
+export class ChatSocket {
+  readonly #opts: ChatSocketOptions;
+  readonly #revisions = new Map<string, number>();
+  readonly #pending = new Map<string, PendingSend>();
+  #transport: Transport | null = null;
+  #status: ChatSocketStatus = 'closed';
+  #stopped = false;
+  #attempt = 0;
+  #seq = 0;
+  #resumeRef = '';
+  #timer: ReturnType<typeof setTimeout> | null = null;
+  #started: { resolve: () => void; reject: (e: Error) => void } | null = null;
+  /** Events at or below the revision already held: the gateway promises none, so a test can assert this stays 0. */
+  duplicatesIgnored = 0;
+  /** Events that skipped revisions: likewise never expected. */
+  gapsSeen = 0;
+
+  constructor(opts: ChatSocketOptions) {
+    this.#opts = opts;
+    for (const [chatId, rev] of Object.entries(opts.revisions ?? {})) this.#revisions.set(chatId, rev);
+  }
+
+  get status(): ChatSocketStatus {
+    return this.#status;
+  }
+
+  /** Connects; resolves once the first resume is answered (the backlog has arrived). */
+  start(): Promise<void> {
+    this.#stopped = false;
+    return new Promise((resolve, reject) => {
+      this.#started = { resolve, reject };
+      void this.#connect();
+    });
+  }
+
+  /** The last revision held per chat. */
+  revisions(): Record<string, number> {
+    return Object.fromEntries(this.#revisions);
+  }
+
+  /** Follows a chat from `revision` (-1: from its start) on this and every later connection. */
+  follow(chatId: string, revision = -1): void {
+    if (this.#revisions.has(chatId)) return;
+    this.#revisions.set(chatId, revision);
+    if (this.#status === 'resumed') this.#transport?.send(JSON.stringify({ type: 'resume', ref: `f${++this.#seq}`, chats: { [chatId]: revision } }));
+  }
+
+  /** Sends a message; resolves with the ack (duplicate: true when this clientMessageId was already accepted). */
+  send(input: { chatId: string; body: string; clientMessageId?: string }): Promise<AckFrame> {
+    const ref = `s${++this.#seq}`;
+    const clientMessageId = input.clientMessageId ?? `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 12)}-${this.#seq}`;
+    const frame = JSON.stringify({ type: 'send', ref, chatId: input.chatId, body: input.body, clientMessageId });
+    return new Promise((resolve, reject) => {
+      this.#pending.set(ref, { frame, resolve, reject });
+      if (this.#status === 'resumed') this.#transport?.send(frame);
+    });
+  }
+
+  /** Closes for good; unacknowledged sends are rejected. */
+  close(): void {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#transport?.close(1000, 'bye');
+    this.#transport = null;
+    this.#setStatus('ended');
+    for (const p of this.#pending.values()) p.reject(new ChatSocketError('CLOSED', 'The socket was closed before the ack.'));
+    this.#pending.clear();
+  }
+
+  async #connect(): Promise<void> {
+    if (this.#stopped) return;
+    this.#setStatus('connecting');
+    let url: string;
+    try {
+      url = typeof this.#opts.url === 'string' ? this.#opts.url : this.#opts.url();
+    } catch {
+      this.#scheduleReconnect(); // no gateway to go to right now
+      return;
+    }
+    if (this.#opts.ticket) {
+      try {
+        const ticket = await this.#opts.ticket();
+        url += `${url.includes('?') ? '&' : '?'}ticket=${encodeURIComponent(ticket)}`;
+      } catch (err) {
+        this.#fail(new ChatSocketError('UNAUTHENTICATED', `No ticket: ${err instanceof Error ? err.message : String(err)}`));
+        return;
+      }
+    }
+    if (this.#stopped) return;
+    let transport: Transport | null = null;
+    const handlers: TransportHandlers = {
+      open: () => {
+        if (this.#transport !== transport) return;
+        this.#attempt = 0;
+        this.#setStatus('open');
+        this.#sendResume(Object.fromEntries(this.#revisions));
+      },
+      message: (data) => {
+        if (this.#transport === transport) this.#onFrame(data);
+      },
+      close: (code, reason) => {
+        if (this.#transport !== transport) return;
+        this.#transport = null;
+        this.#setStatus('closed', { code, reason });
+        if (FINAL_REASONS.has(reason)) return this.#fail(new ChatSocketError('SESSION_ENDED', 'The session ended; log in again.'));
+        this.#scheduleReconnect();
+      },
+    };
+    try {
+      transport = this.#opts.connect(url, handlers);
+    } catch {
+      this.#scheduleReconnect();
+      return;
+    }
+    this.#transport = transport;
+  }
+
+  #scheduleReconnect(): void {
+    const policy = this.#opts.reconnect ?? { minMs: 250, maxMs: 10_000 };
+    if (this.#stopped || policy === false) return;
+    // Exponential backoff with full jitter: a restarted gateway is not hit by every client at once.
+    const cap = Math.min(policy.maxMs, policy.minMs * 2 ** Math.min(this.#attempt++, 16));
+    const delay = policy.minMs + Math.random() * (cap - policy.minMs);
+    this.#timer = setTimeout(() => void this.#connect(), delay);
+  }
+
+  #fail(err: ChatSocketError): void {
+    this.#started?.reject(err);
+    this.#started = null;
+    this.close();
+  }
+
+  /** The resume that opens a connection; its `resumed` answer marks the connection ready. */
+  #sendResume(chats: Record<string, number>): void {
+    this.#resumeRef = `r${++this.#seq}`;
+    this.#transport?.send(JSON.stringify({ type: 'resume', ref: this.#resumeRef, chats }));
+  }
+
+  #onFrame(data: string): void {
+    let frame: ServerFrame;
+    try {
+      frame = JSON.parse(data) as ServerFrame;
+    } catch {
+      return;
+    }
+    switch (frame.type) {
+      case 'event':
+        return this.#onEvent(frame);
+      case 'ack': {
+        const p = frame.ref === undefined ? undefined : this.#pending.get(frame.ref);
+        if (p && frame.ref !== undefined) {
+          this.#pending.delete(frame.ref);
+          p.resolve(frame);
+        }
+        return;
+      }
+      case 'error': {
+        const p = frame.ref === undefined ? undefined : this.#pending.get(frame.ref);
+        if (p && frame.ref !== undefined) {
+          this.#pending.delete(frame.ref);
+          p.reject(new ChatSocketError(frame.code, frame.message, frame.chatId));
+        } else {
+          if (frame.chatId !== undefined && (frame.code === 'CHAT_NOT_FOUND' || frame.code === 'NOT_A_PARTICIPANT')) this.#revisions.delete(frame.chatId);
+          this.#opts.onError?.(frame);
+        }
+        return;
+      }
+      case 'resumed':
+        return this.#onResumed(frame);
+    }
+  }
+
+  #onEvent(e: EventFrame): void {
+    const held = this.#revisions.get(e.chatId);
+    if (held !== undefined && e.revision <= held) {
+      this.duplicatesIgnored++;
+      return;
+    }
+    if (held !== undefined && e.revision !== held + 1) this.gapsSeen++;
+    this.#revisions.set(e.chatId, e.revision);
+    this.#opts.onEvent?.(e);
+  }
+
+  #onResumed(frame: ResumedFrame): void {
+    if (frame.ref !== this.#resumeRef || this.#status === 'resumed') return;
+    this.#setStatus('resumed');
+    // Sends from before a reconnect go again: the gateway answers a repeated clientMessageId with the first ack.
+    for (const p of this.#pending.values()) this.#transport?.send(p.frame);
+    this.#started?.resolve();
+    this.#started = null;
+  }
+
+  #setStatus(status: ChatSocketStatus, detail?: { code?: number; reason?: string }): void {
+    this.#status = status;
+    this.#opts.onStatus?.(status, detail);
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * Who did what, to which chat, when: the one mapping from an event to an audit action. The
+ * activity_log projection stores it and `chat audit activity` computes it straight from the log, so
+ * the read model and the replay cannot drift apart. Pure: no I/O, and it never sees a password
+ * hash (it takes public events, redacted at the source).
+ */
+import type { PublicEvent } from '../domain/public-event.js';
+import type { ActivityAction } from '../infra/read-models/entities/activity-log.js';
+import { text, time } from './fields.js';
+
+export interface Activity {
+  user: string;
+  action: ActivityAction;
+  /** The chat acted on, if any. */
+  target: string | null;
+  /** ISO-8601, normalized. */
+  at: string;
+}
+
+/** Throws ProjectionDataError for a known event type whose data has the wrong shape. */
+export function activityOf(event: PublicEvent): Activity {
+  const d = event.data;
+  switch (event.type) {
+    case 'UserRegistered':
+      return { user: text(d, 'userId'), action: 'register', target: null, at: time(d, 'registeredAt') };
+    case 'UserLoggedIn':
+      return { user: text(d, 'userId'), action: 'login', target: null, at: time(d, 'at') };
+    case 'UserLoggedOut':
+      return { user: text(d, 'userId'), action: 'logout', target: null, at: time(d, 'at') };
+    case 'ChatOpened':
+      return { user: text(d, 'userId'), action: 'open_chat', target: text(d, 'chatId'), at: time(d, 'at') };
+    case 'ChatStarted':
+      return { user: text(d, 'startedBy'), action: 'start_chat', target: text(d, 'chatId'), at: time(d, 'at') };
+    case 'MessageSent':
+      return { user: text(d, 'senderId'), action: 'send_message', target: text(d, 'chatId'), at: time(d, 'sentAt') };
+  }
+}
+
+/** The event types that are user actions (all known types today). */
+export const ACTIVITY_EVENT_TYPES: ReadonlyArray<PublicEvent['type']> = [
+  'UserRegistered', 'UserLoggedIn', 'UserLoggedOut', 'ChatOpened', 'ChatStarted', 'MessageSent',
+];
