@@ -44,7 +44,7 @@ t.test('healthz, readyz, metrics and docs', async (t) => {
   t.equal(spec.statusCode, 200);
   const paths = Object.keys(json<{ paths: Record<string, unknown> }>(spec).paths).sort();
   t.same(paths, [
-    '/api/activity', '/api/chats', '/api/chats/{chatId}/messages', '/api/chats/{chatId}/open', '/api/errors', '/api/login', '/api/logout',
+    '/api/activity', '/api/activity/export', '/api/chats', '/api/chats/{chatId}/messages', '/api/chats/{chatId}/open', '/api/errors', '/api/login', '/api/logout',
     '/api/me', '/api/register', '/api/users', '/api/ws-ticket', '/healthz', '/metrics', '/readyz',
   ]);
   const ui = await h.app.inject({ method: 'GET', url: '/docs/' });
