@@ -29,6 +29,9 @@ import { httpConfigFrom, sessionPolicyFrom } from '../http/from-config.js';
 import { projectionLagFeed, projectionsReadiness } from '../http/ops-wiring.js';
 import type { ReadinessCheck } from '../http/deps.js';
 import { partsOf, type Role } from './roles.js';
+import { wsConfigFromEnv } from '../ws/config.js';
+import { startWsGateway } from '../ws/server.js';
+import { sameHostWsUrl } from '../web/ws-url.js';
 
 export interface RunningService {
   logger: Logger;
@@ -99,9 +102,28 @@ export async function startService(config: Config, role: Role): Promise<RunningS
     }
 
     let url: string | null = null;
-    if (parts.http) {
-      const sessions = await openSessionStore({ databaseUrl: config.databaseUrl, databaseSchema: config.databaseSchema, dataDir: config.dataDir, policy: sessionPolicyFrom(config) });
-      stoppers.push({ name: 'sessions', stop: () => sessions.close() });
+    const sessions = parts.http || parts.ws
+      ? await openSessionStore({ databaseUrl: config.databaseUrl, databaseSchema: config.databaseSchema, dataDir: config.dataDir, policy: sessionPolicyFrom(config) })
+      : null;
+    if (sessions) stoppers.push({ name: 'sessions', stop: () => sessions.close() });
+    const ws = wsConfigFromEnv();
+    if (parts.ws && sessions) {
+      // Browsers send an Origin; by default the gateway accepts the pages' own origin only.
+      const pageOrigins = config.web.allowedOrigins.length > 0
+        ? config.web.allowedOrigins
+        : [`http://${config.http.host}:${config.http.port}`, `http://localhost:${config.http.port}`, `http://127.0.0.1:${config.http.port}`];
+      const gateway = await startWsGateway({
+        store: rt.store,
+        commands: rt.commands,
+        sessions,
+        lastMessages: view,
+        config: { ...ws, allowedOrigins: ws.allowedOrigins.length > 0 ? ws.allowedOrigins : pageOrigins },
+        logger,
+      });
+      stoppers.push({ name: 'websocket gateway', stop: () => gateway.close() });
+      logger.info({ port: gateway.port, runtime: gateway.stats().runtime }, 'websocket gateway listening');
+    }
+    if (parts.http && sessions) {
       const { sqlReadModels } = await import('../http/read-models.js');
       // Login counters shared by every API process; fail fast so a Redis outage cannot hold logins up.
       const throttleRedis = config.redisUrl
@@ -122,6 +144,7 @@ export async function startService(config: Config, role: Role): Promise<RunningS
         messageCounts: (q) => messageCountsPerDay(orm, q),
         auditExport: (filter, format) => exportActivity(rt.store, filter, format),
         config: httpConfigFrom(config),
+        web: { wsUrl: sameHostWsUrl({ port: ws.port, path: ws.path }) },
         logger,
       });
       // Registered last, so it stops first: no new requests, in-flight ones finish.

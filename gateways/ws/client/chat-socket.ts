@@ -70,9 +70,13 @@ export interface ChatSocketOptions {
 
 interface PendingSend {
   frame: string;
+  conflicts: number;
   resolve: (ack: AckFrame) => void;
   reject: (err: ChatSocketError) => void;
 }
+
+/** How often a send answered CONCURRENCY_CONFLICT is tried again before the error reaches the caller. */
+const CONFLICT_RETRIES = 3;
 
 /** Close reasons after which reconnecting is pointless: the session is over. */
 const FINAL_REASONS = new Set(['SESSION_ENDED']);
@@ -86,12 +90,15 @@ export class ChatSocket {
   #stopped = false;
   #attempt = 0;
   #seq = 0;
+  /** Ref of the resume in flight ('' when none). */
   #resumeRef = '';
+  /** Chats to ask for in the next resume (followed, or with a gap to repair). */
+  readonly #toAsk = new Set<string>();
   #timer: ReturnType<typeof setTimeout> | null = null;
   #started: { resolve: () => void; reject: (e: Error) => void } | null = null;
   /** Events at or below the revision already held: the gateway promises none, so a test can assert this stays 0. */
   duplicatesIgnored = 0;
-  /** Events that skipped revisions: likewise never expected. */
+  /** Events that skipped revisions (repaired by asking again); the gateway never sends them for a chat the client named. */
   gapsSeen = 0;
 
   constructor(opts: ChatSocketOptions) {
@@ -121,7 +128,16 @@ export class ChatSocket {
   follow(chatId: string, revision = -1): void {
     if (this.#revisions.has(chatId)) return;
     this.#revisions.set(chatId, revision);
-    if (this.#status === 'resumed') this.#transport?.send(JSON.stringify({ type: 'resume', ref: `f${++this.#seq}`, chats: { [chatId]: revision } }));
+    this.#askFor(chatId);
+  }
+
+  /**
+   * Asks the gateway for what follows the revision held of a chat. The gateway serves one resume at
+   * a time, so this waits behind one in flight (a connect's resume names every chat anyway).
+   */
+  #askFor(chatId: string): void {
+    this.#toAsk.add(chatId);
+    if (this.#status === 'resumed' && this.#resumeRef === '') this.#sendResume(this.#takeAsks());
   }
 
   /** Sends a message; resolves with the ack (duplicate: true when this clientMessageId was already accepted). */
@@ -130,7 +146,7 @@ export class ChatSocket {
     const clientMessageId = input.clientMessageId ?? `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 12)}-${this.#seq}`;
     const frame = JSON.stringify({ type: 'send', ref, chatId: input.chatId, body: input.body, clientMessageId });
     return new Promise((resolve, reject) => {
-      this.#pending.set(ref, { frame, resolve, reject });
+      this.#pending.set(ref, { frame, conflicts: 0, resolve, reject });
       if (this.#status === 'resumed') this.#transport?.send(frame);
     });
   }
@@ -172,6 +188,7 @@ export class ChatSocket {
         if (this.#transport !== transport) return;
         this.#attempt = 0;
         this.#setStatus('open');
+        this.#toAsk.clear();
         this.#sendResume(Object.fromEntries(this.#revisions));
       },
       message: (data) => {
@@ -180,6 +197,7 @@ export class ChatSocket {
       close: (code, reason) => {
         if (this.#transport !== transport) return;
         this.#transport = null;
+        this.#resumeRef = '';
         this.#setStatus('closed', { code, reason });
         if (FINAL_REASONS.has(reason)) return this.#fail(new ChatSocketError('SESSION_ENDED', 'The session ended; log in again.'));
         this.#scheduleReconnect();
@@ -209,7 +227,7 @@ export class ChatSocket {
     this.close();
   }
 
-  /** The resume that opens a connection; its `resumed` answer marks the connection ready. */
+  /** Sends a resume; the first answered on a connection marks it ready. */
   #sendResume(chats: Record<string, number>): void {
     this.#resumeRef = `r${++this.#seq}`;
     this.#transport?.send(JSON.stringify({ type: 'resume', ref: this.#resumeRef, chats }));
@@ -235,7 +253,11 @@ export class ChatSocket {
       }
       case 'error': {
         const p = frame.ref === undefined ? undefined : this.#pending.get(frame.ref);
-        if (p && frame.ref !== undefined) {
+        if (p && frame.ref !== undefined && frame.code === 'CONCURRENCY_CONFLICT' && p.conflicts < CONFLICT_RETRIES) {
+          // Another process wrote to the chat at the same moment; the send is idempotent, so try again shortly.
+          p.conflicts++;
+          setTimeout(() => { if (this.#pending.get(frame.ref!) === p && this.#status === 'resumed') this.#transport?.send(p.frame); }, 5 + Math.random() * 20 * p.conflicts);
+        } else if (p && frame.ref !== undefined) {
           this.#pending.delete(frame.ref);
           p.reject(new ChatSocketError(frame.code, frame.message, frame.chatId));
         } else {
@@ -255,18 +277,36 @@ export class ChatSocket {
       this.duplicatesIgnored++;
       return;
     }
-    if (held !== undefined && e.revision !== held + 1) this.gapsSeen++;
+    if (held !== undefined && e.revision !== held + 1) {
+      // Something in between is missing (a chat followed while its live events were already coming):
+      // keep what is held and ask for the rest, which comes in order.
+      this.gapsSeen++;
+      this.#askFor(e.chatId);
+      return;
+    }
     this.#revisions.set(e.chatId, e.revision);
     this.#opts.onEvent?.(e);
   }
 
   #onResumed(frame: ResumedFrame): void {
-    if (frame.ref !== this.#resumeRef || this.#status === 'resumed') return;
-    this.#setStatus('resumed');
-    // Sends from before a reconnect go again: the gateway answers a repeated clientMessageId with the first ack.
-    for (const p of this.#pending.values()) this.#transport?.send(p.frame);
-    this.#started?.resolve();
-    this.#started = null;
+    if (frame.ref !== this.#resumeRef) return;
+    this.#resumeRef = '';
+    if (this.#status !== 'resumed') {
+      this.#setStatus('resumed');
+      // Sends from before a reconnect go again: the gateway answers a repeated clientMessageId with the first ack.
+      for (const p of this.#pending.values()) this.#transport?.send(p.frame);
+      this.#started?.resolve();
+      this.#started = null;
+    }
+    if (this.#toAsk.size > 0) this.#sendResume(this.#takeAsks());
+  }
+
+  /** The chats to ask for, each with the revision held now (not when it was queued). */
+  #takeAsks(): Record<string, number> {
+    const chats: Record<string, number> = {};
+    for (const chatId of this.#toAsk) chats[chatId] = this.#revisions.get(chatId) ?? -1;
+    this.#toAsk.clear();
+    return chats;
   }
 
   #setStatus(status: ChatSocketStatus, detail?: { code?: number; reason?: string }): void {

@@ -1,0 +1,101 @@
+// Shared by the WebSocket benchmark's orchestrator (run.ts) and load generator (load.ts): the
+// configuration handed to the generator, what it reports, and process accounting from /proc.
+import { readFileSync, readdirSync } from 'node:fs';
+
+export type Mode = 'ours' | 'socketio' | 'raw';
+
+export interface BenchUser {
+  userId: string;
+  token: string;
+}
+
+export interface BenchPair {
+  chatId: string;
+  a: BenchUser;
+  b: BenchUser;
+}
+
+export interface LoadConfig {
+  mode: Mode;
+  /** Base URLs: side a of each pair connects to urls[0], side b to urls[1 % n] (so ours crosses processes). */
+  urls: string[];
+  pairs: BenchPair[];
+  /** Offered total send rates (messages/s), stepped up until one fails. */
+  rates: number[];
+  warmupMs: number;
+  measureMs: number;
+  /** How long to wait after a stage for stragglers before counting them lost. */
+  drainMs: number;
+  /** Server processes whose CPU and RSS are reported. */
+  serverPids: number[];
+  p99LimitMs: number;
+  bodyBytes: number;
+}
+
+export interface StageResult {
+  offered: number;
+  sent: number;
+  delivered: number;
+  /** Delivered messages per second over the measuring window (each message counted once, at the partner). */
+  deliveredPerSec: number;
+  acked: number;
+  ackRate: number;
+  lost: number;
+  p50: number;
+  p99: number;
+  max: number;
+  /** Send to the sender's ack: the write path alone. */
+  ackP50: number;
+  ackP99: number;
+  /** CPU of the server processes, in % of one core, summed. */
+  serverCpuPct: number;
+  /** CPU of every postgres and redis-server process on the machine, % of one core. */
+  backingCpuPct: number;
+  loadgenCpuPct: number;
+  serverRssMiB: number;
+  ok: boolean;
+}
+
+const CLK_TCK = 100; // sysconf(_SC_CLK_TCK) on Linux x86-64
+
+/** utime + stime of a process, in seconds; 0 when it is gone. */
+export function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+  } catch {
+    return 0;
+  }
+}
+
+export function rssBytes(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Pids of processes whose command name is one of `names` (postgres, redis-server). */
+export function pidsNamed(names: readonly string[]): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const comm = readFileSync(`/proc/${entry}/comm`, 'utf8').trim();
+      if (names.some((n) => comm.startsWith(n))) out.push(Number(entry));
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return out;
+}
+
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i]!;
+}

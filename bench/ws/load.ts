@@ -1,0 +1,282 @@
+// The load generator: a separate process that opens the authenticated client pairs against one of
+// the three servers (ours, the Socket.IO baseline, raw uWS), sends at a fixed total rate, and
+// measures in this one process the time from each send to the partner's receipt. It steps the rate
+// up and reports one JSON line per stage on stdout; `idle` mode instead opens N sockets and holds
+// them (memory per idle socket). Usage: node --import tsx bench/ws/load.ts <config.json> [idle N]
+import { readFileSync } from 'node:fs';
+import { io, type Socket as IoSocket } from 'socket.io-client';
+import WebSocket from 'ws';
+import { cpuSeconds, percentile, pidsNamed, rssBytes, type BenchUser, type LoadConfig, type Mode, type StageResult } from './common.js';
+
+const config = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as LoadConfig;
+const out = (obj: Record<string, unknown>): void => {
+  process.stdout.write(`${JSON.stringify(obj)}\n`);
+};
+
+interface Endpoint {
+  send(chatId: string, seq: number, body: string): void;
+  close(): void;
+}
+
+interface Handlers {
+  /** A message arrived on this socket; `seq` is the sender's sequence number. */
+  received(seq: number, senderId: string): void;
+  acked(seq: number): void;
+}
+
+const seqOf = (clientMessageId: unknown): number => (typeof clientMessageId === 'string' && clientMessageId.startsWith('b') ? Number(clientMessageId.slice(1)) : -1);
+
+/** Sends the gateway answered with CONCURRENCY_CONFLICT are sent again, as a client would (the clientMessageId makes it safe). */
+export const retried = { count: 0 };
+
+function openOurs(url: string, user: BenchUser, chatId: string | null, h: Handlers): Promise<Endpoint> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${url}/ws`, { headers: { authorization: `Bearer ${user.token}` }, perMessageDeflate: false });
+    const unacked = new Map<number, string>();
+    ws.once('error', reject);
+    ws.on('message', (data: Buffer) => {
+      const f = JSON.parse(data.toString()) as { type: string; ref?: string; code?: string; record?: { data: Record<string, unknown> } };
+      if (f.type === 'event' && f.record) h.received(seqOf(f.record.data['clientMessageId']), String(f.record.data['senderId']));
+      else if (f.type === 'ack' && f.ref) {
+        unacked.delete(Number(f.ref));
+        h.acked(Number(f.ref));
+      } else if (f.type === 'resumed') resolve(endpoint);
+      else if (f.type === 'error' && f.code === 'CONCURRENCY_CONFLICT' && f.ref && unacked.has(Number(f.ref))) {
+        retried.count++;
+        const frame = unacked.get(Number(f.ref))!;
+        setTimeout(() => ws.send(frame), 2 + Math.random() * 10);
+      } else if (f.type === 'error') out({ event: 'server-error', frame: f });
+    });
+    const endpoint: Endpoint = {
+      send: (chat, seq, body) => {
+        const frame = `{"type":"send","ref":"${seq}","chatId":${JSON.stringify(chat)},"body":${JSON.stringify(body)},"clientMessageId":"b${seq}"}`;
+        unacked.set(seq, frame);
+        ws.send(frame);
+      },
+      close: () => ws.terminate(),
+    };
+    ws.once('open', () => {
+      // Live events flow once the socket has said what it has (revision 0: ChatStarted).
+      if (chatId) ws.send(JSON.stringify({ type: 'resume', chats: { [chatId]: 0 } }));
+      else resolve(endpoint);
+    });
+  });
+}
+
+function openSocketIo(url: string, user: BenchUser, chatId: string | null, h: Handlers): Promise<Endpoint> {
+  return new Promise((resolve, reject) => {
+    const socket: IoSocket = io(url, { transports: ['websocket'], auth: { token: user.token }, reconnection: false, forceNew: true });
+    socket.once('connect_error', reject);
+    socket.on('message', (m: { clientMessageId: string; senderId: string }) => h.received(seqOf(m.clientMessageId), m.senderId));
+    const endpoint: Endpoint = {
+      send: (chat, seq, body) => socket.emit('send', { chatId: chat, body, clientMessageId: `b${seq}` }, (ack: { ok: boolean }) => {
+        if (ack.ok) h.acked(seq);
+      }),
+      close: () => socket.disconnect(),
+    };
+    socket.once('connect', () => {
+      if (!chatId) return resolve(endpoint);
+      socket.emit('join', chatId, (ok: boolean) => (ok ? resolve(endpoint) : reject(new Error('join refused'))));
+    });
+  });
+}
+
+function openRaw(url: string, user: BenchUser, chatId: string | null, h: Handlers): Promise<Endpoint> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${url}/?user=${encodeURIComponent(user.userId)}&chat=${encodeURIComponent(chatId ?? '')}`, { perMessageDeflate: false });
+    ws.once('error', reject);
+    ws.on('message', (data: Buffer) => {
+      const f = JSON.parse(data.toString()) as { type: string; seq?: number; clientMessageId?: string; senderId?: string };
+      if (f.type === 'msg') h.received(seqOf(f.clientMessageId), String(f.senderId));
+      else if (f.type === 'ack') h.acked(Number(f.seq));
+    });
+    ws.once('open', () => resolve({
+      send: (chat, seq, body) => ws.send(`{"chatId":${JSON.stringify(chat)},"body":${JSON.stringify(body)},"clientMessageId":"b${seq}","seq":${seq}}`),
+      close: () => ws.terminate(),
+    }));
+  });
+}
+
+const OPENERS: Record<Mode, typeof openOurs> = { ours: openOurs, socketio: openSocketIo, raw: openRaw };
+
+async function inBatches<T>(n: number, batch: number, make: (i: number) => Promise<T>): Promise<T[]> {
+  const all: T[] = [];
+  for (let i = 0; i < n; i += batch) {
+    const part = await Promise.all(Array.from({ length: Math.min(batch, n - i) }, (_, k) => make(i + k)));
+    all.push(...part);
+  }
+  return all;
+}
+
+// ---- idle: open N authenticated sockets and hold them ----
+
+async function idle(n: number): Promise<void> {
+  const noop: Handlers = { received: () => undefined, acked: () => undefined };
+  const users = config.pairs.flatMap((p) => [p.a, p.b]);
+  const started = Date.now();
+  const sockets = await inBatches(n, 200, (i) => OPENERS[config.mode](config.urls[0]!, users[i % users.length]!, null, noop));
+  out({ event: 'idle-ready', sockets: sockets.length, openMs: Date.now() - started });
+  // Held until the orchestrator has measured and closes stdin.
+  await new Promise<void>((resolve) => {
+    process.stdin.on('end', resolve);
+    process.stdin.on('close', resolve);
+    process.stdin.resume();
+  });
+  for (const s of sockets) s.close();
+}
+
+// ---- load: stepped rates ----
+
+interface InFlight {
+  sentAt: number;
+  /** Sent during the measuring window: counts towards the stage's figures. */
+  measured: boolean;
+}
+
+async function load(): Promise<void> {
+  const pending = new Map<number, InFlight>();
+  const latencies: number[] = [];
+  let delivered = 0;
+  let acked = 0;
+  let duplicates = 0;
+  const measuredAcked = new Set<number>();
+  /** Send times of measured messages not yet acked (the ack latency: the write path alone). */
+  const sentAt = new Map<number, number>();
+  const ackLatencies: number[] = [];
+  const handlersFor = (self: BenchUser): Handlers => ({
+    received(seq, senderId) {
+      if (senderId === self.userId) return; // our own message echoed to us (for other devices)
+      const p = pending.get(seq);
+      if (!p) {
+        duplicates++;
+        return;
+      }
+      pending.delete(seq);
+      if (p.measured) {
+        latencies.push(performance.now() - p.sentAt);
+        delivered++;
+      }
+    },
+    acked(seq) {
+      acked++;
+      measuredAcked.add(seq);
+      const at = sentAt.get(seq);
+      if (at !== undefined) {
+        ackLatencies.push(performance.now() - at);
+        sentAt.delete(seq);
+      }
+    },
+  });
+  const open = OPENERS[config.mode];
+  const n = config.urls.length;
+  const ends = await inBatches(config.pairs.length, 50, async (i) => {
+    const p = config.pairs[i]!;
+    const a = await open(config.urls[0]!, p.a, p.chatId, handlersFor(p.a));
+    const b = await open(config.urls[1 % n]!, p.b, p.chatId, handlersFor(p.b));
+    return { chatId: p.chatId, a, b };
+  });
+  out({ event: 'connected', pairs: ends.length });
+  const body = 'x'.repeat(config.bodyBytes);
+  const backing = pidsNamed(['postgres', 'redis-server']);
+  let seq = 0;
+  let failed = false;
+  for (const rate of config.rates) {
+    if (failed) break;
+    // Reset per stage.
+    latencies.length = 0;
+    ackLatencies.length = 0;
+    sentAt.clear();
+    delivered = 0;
+    let measuredSent = 0;
+    let measuredAckedCount = 0;
+    measuredAcked.clear();
+    const measuredSeqs: number[] = [];
+    const start = performance.now();
+    const measureFrom = start + config.warmupMs;
+    const measureTo = measureFrom + config.measureMs;
+    let sentThisStage = 0;
+    let cpu0 = 0;
+    let backing0 = 0;
+    let self0 = 0;
+    let cpuTaken = false;
+    await new Promise<void>((resolve) => {
+      const tick = (): void => {
+        const now = performance.now();
+        if (!cpuTaken && now >= measureFrom) {
+          cpuTaken = true;
+          cpu0 = config.serverPids.reduce((s, pid) => s + cpuSeconds(pid), 0);
+          backing0 = backing.reduce((s, pid) => s + cpuSeconds(pid), 0);
+          self0 = process.cpuUsage().user + process.cpuUsage().system;
+        }
+        if (now >= measureTo) {
+          clearInterval(timer);
+          resolve();
+          return;
+        }
+        // Fixed rate: send what is due by now, whatever the timer's jitter.
+        const due = Math.floor(((now - start) / 1000) * rate);
+        const measured = now >= measureFrom;
+        for (; sentThisStage < due; sentThisStage++) {
+          const pair = ends[seq % ends.length]!;
+          const s = seq++;
+          // Alternate the direction per round over the pairs, so both processes write.
+          const fromA = Math.floor(s / ends.length) % 2 === 0;
+          pending.set(s, { sentAt: performance.now(), measured });
+          if (measured) {
+            sentAt.set(s, performance.now());
+            measuredSent++;
+            measuredSeqs.push(s);
+          }
+          (fromA ? pair.a : pair.b).send(pair.chatId, s, body);
+        }
+      };
+      const timer = setInterval(tick, 2);
+    });
+    const seconds = config.measureMs / 1000;
+    const serverCpu = ((config.serverPids.reduce((s, pid) => s + cpuSeconds(pid), 0) - cpu0) / seconds) * 100;
+    const backingCpu = ((backing.reduce((s, pid) => s + cpuSeconds(pid), 0) - backing0) / seconds) * 100;
+    const selfCpu = ((process.cpuUsage().user + process.cpuUsage().system - self0) / 1e6 / seconds) * 100;
+    const rss = config.serverPids.reduce((s, pid) => s + rssBytes(pid), 0);
+    const deliveredInWindow = delivered;
+    // Drain: stragglers still count as delivered (with their latency); what never comes is lost.
+    const drainUntil = performance.now() + config.drainMs;
+    while (performance.now() < drainUntil && measuredSeqs.some((s) => pending.has(s))) await new Promise((r) => setTimeout(r, 20));
+    for (const s of measuredSeqs) if (measuredAcked.has(s)) measuredAckedCount++;
+    const lost = measuredSeqs.filter((s) => pending.has(s)).length;
+    for (const s of pending.keys()) pending.delete(s);
+    latencies.sort((x, y) => x - y);
+    ackLatencies.sort((x, y) => x - y);
+    const p99 = percentile(latencies, 99);
+    const result: StageResult = {
+      offered: rate,
+      sent: measuredSent,
+      delivered,
+      deliveredPerSec: Math.round(deliveredInWindow / seconds),
+      acked: measuredAckedCount,
+      ackRate: measuredSent === 0 ? 0 : measuredAckedCount / measuredSent,
+      lost,
+      p50: round(percentile(latencies, 50)),
+      p99: round(p99),
+      max: round(latencies.at(-1) ?? Number.NaN),
+      ackP50: round(percentile(ackLatencies, 50)),
+      ackP99: round(percentile(ackLatencies, 99)),
+      serverCpuPct: Math.round(serverCpu),
+      backingCpuPct: Math.round(backingCpu),
+      loadgenCpuPct: Math.round(selfCpu),
+      serverRssMiB: Math.round(rss / 1024 / 1024),
+      ok: lost === 0 && p99 <= config.p99LimitMs && deliveredInWindow >= 0.95 * measuredSent,
+    };
+    out({ event: 'stage', ...result, duplicates, conflictRetries: retried.count });
+    if (!result.ok) failed = true;
+  }
+  for (const e of ends) {
+    e.a.close();
+    e.b.close();
+  }
+}
+
+const round = (x: number): number => Math.round(x * 10) / 10;
+
+if (process.argv[3] === 'idle') await idle(Number(process.argv[4] ?? 10_000));
+else await load();
+process.exit(0);

@@ -1,0 +1,183 @@
+/**
+ * The WebSocket protocol: one JSON schema per frame (docs/websocket.md prints them), compiled
+ * validators for what clients send, and the encoders of what the server sends. Frames are JSON text;
+ * every frame has a `type`.
+ */
+import { Type, type Static, type TSchema } from 'typebox';
+import { Compile } from 'typebox/compile';
+import { DOMAIN_ERRORS, type DomainErrorCode } from '../../domain/errors.js';
+import type { PublicRecord } from '../../infra/event-store/public-record.js';
+
+/** Correlates a request frame with its answer; echoed unchanged. */
+const Ref = Type.String({ minLength: 1, maxLength: 64, description: 'Chosen by the client; echoed in the answer' });
+const ChatId = Type.String({ minLength: 1, maxLength: 200, description: 'The two user ids, sorted, joined by ":"' });
+
+// ---- client → server ----
+
+export const SendFrame = Type.Object({
+  type: Type.Literal('send'),
+  ref: Type.Optional(Ref),
+  chatId: ChatId,
+  // Lengths are only bounded here; the domain gives the precise answers (MESSAGE_EMPTY, MESSAGE_TOO_LONG, …).
+  body: Type.String({ maxLength: 16 * 1024 }),
+  clientMessageId: Type.String({ maxLength: 200, description: 'Idempotency key: resending it returns the first result with duplicate: true' }),
+}, { additionalProperties: false });
+
+export const ResumeFrame = Type.Object({
+  type: Type.Literal('resume'),
+  ref: Type.Optional(Ref),
+  chats: Type.Record(Type.String(), Type.Integer({ minimum: -1, maximum: 2_147_483_647 }), {
+    maxProperties: 1000,
+    propertyNames: { minLength: 1, maxLength: 200 },
+    description: 'For each chat, the last revision the client has (-1: none, send from ChatStarted)',
+  }),
+}, { additionalProperties: false });
+
+export type SendFrame = Static<typeof SendFrame>;
+export type ResumeFrame = Static<typeof ResumeFrame>;
+export type ClientFrame = SendFrame | ResumeFrame;
+
+// ---- server → client ----
+
+export const PublicRecordSchema = Type.Object({
+  id: Type.String(),
+  streamId: Type.String(),
+  revision: Type.Integer({ minimum: 0 }),
+  position: Type.String({ pattern: '^[0-9]+$', description: 'Global log position, decimal string' }),
+  type: Type.String(),
+  version: Type.Integer(),
+  data: Type.Record(Type.String(), Type.Unknown(), { description: 'The event payload (public form: secrets removed)' }),
+  createdAt: Type.String(),
+}, { additionalProperties: false });
+
+export const EventFrame = Type.Object({
+  type: Type.Literal('event'),
+  chatId: ChatId,
+  revision: Type.Integer({ minimum: 0 }),
+  record: PublicRecordSchema,
+}, { additionalProperties: false });
+
+export const AckFrame = Type.Object({
+  type: Type.Literal('ack'),
+  ref: Type.Optional(Ref),
+  chatId: ChatId,
+  messageId: Type.String(),
+  revision: Type.Integer({ minimum: 1 }),
+  position: Type.String({ pattern: '^[0-9]+$' }),
+  duplicate: Type.Boolean(),
+}, { additionalProperties: false });
+
+export const ErrorFrame = Type.Object({
+  type: Type.Literal('error'),
+  ref: Type.Optional(Ref),
+  /** Present when the error concerns one chat of a resume. */
+  chatId: Type.Optional(Type.String()),
+  code: Type.String(),
+  message: Type.String(),
+}, { additionalProperties: false });
+
+export const ResumedFrame = Type.Object({
+  type: Type.Literal('resumed'),
+  ref: Type.Optional(Ref),
+  chats: Type.Record(Type.String(), Type.Integer({ minimum: -1 }), { description: 'Last revision now delivered, per resumed chat' }),
+}, { additionalProperties: false });
+
+export type EventFrame = Static<typeof EventFrame>;
+export type AckFrame = Static<typeof AckFrame>;
+export type ErrorFrame = Static<typeof ErrorFrame>;
+export type ResumedFrame = Static<typeof ResumedFrame>;
+export type ServerFrame = EventFrame | AckFrame | ErrorFrame | ResumedFrame;
+
+/** Every schema, by frame name: docs/websocket.md and the tests read them from here. */
+export const FRAME_SCHEMAS: Record<string, TSchema> = {
+  send: SendFrame, resume: ResumeFrame, event: EventFrame, ack: AckFrame, error: ErrorFrame, resumed: ResumedFrame,
+};
+
+// ---- errors ----
+
+/** Codes only the gateway produces; the names match the HTTP API's (docs/errors.md). */
+export const WS_ERRORS = {
+  BAD_REQUEST: 'The frame could not be parsed: send JSON text frames.',
+  VALIDATION_FAILED: 'The frame does not match the schema of its type.',
+  RATE_LIMITED: 'Too many frames; slow down.',
+  CONCURRENCY_CONFLICT: 'The data kept changing under the request; it is safe to retry.',
+  SERVICE_UNAVAILABLE: 'A backing service is unavailable; try again shortly.',
+  INTERNAL: 'Something went wrong on our side; it has been logged.',
+} as const;
+
+export type WsErrorCode = DomainErrorCode | keyof typeof WS_ERRORS;
+
+export function errorMessage(code: WsErrorCode): string {
+  return code in WS_ERRORS ? WS_ERRORS[code as keyof typeof WS_ERRORS] : DOMAIN_ERRORS[code as DomainErrorCode];
+}
+
+// ---- parsing ----
+
+const checkSend = Compile(SendFrame);
+const checkResume = Compile(ResumeFrame);
+
+export type ParseResult =
+  | { ok: true; frame: ClientFrame }
+  | { ok: false; code: 'BAD_REQUEST' | 'VALIDATION_FAILED'; detail: string; ref?: string };
+
+/** A ref worth echoing even on an invalid frame, so the client can match the error to its request. */
+function refOf(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const ref = (value as Record<string, unknown>)['ref'];
+  return typeof ref === 'string' && ref.length >= 1 && ref.length <= 64 ? ref : undefined;
+}
+
+export function parseClientFrame(text: string): ParseResult {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { ok: false, code: 'BAD_REQUEST', detail: 'not JSON' };
+  }
+  const ref = refOf(value);
+  const withRef = <T extends object>(r: T): T => (ref === undefined ? r : { ...r, ref });
+  const type = typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>)['type'] : undefined;
+  // Dispatch on type first: a union's errors would list every alternative's complaints.
+  const validator = type === 'send' ? checkSend : type === 'resume' ? checkResume : null;
+  if (!validator) return withRef({ ok: false, code: 'VALIDATION_FAILED', detail: 'type must be "send" or "resume"' });
+  if (validator.Check(value)) return { ok: true, frame: value as ClientFrame };
+  const first = validator.Errors(value)[0];
+  // The rule and where, never the offending value (it may be huge or hostile); a path can hold a
+  // client's key, so it is cut short.
+  const where = first ? first.instancePath || '/' : '/';
+  const detail = first ? `${first.message} at ${where.length > 60 ? `${where.slice(0, 60)}…` : where}` : 'invalid frame';
+  return withRef({ ok: false, code: 'VALIDATION_FAILED', detail });
+}
+
+/**
+ * The two participants of a well-formed chat id, or null. Chat ids are derived from the pair
+ * (sorted, ':'-joined; user ids cannot contain ':'), so membership needs no lookup.
+ */
+export function participantsOf(chatId: string): [string, string] | null {
+  const i = chatId.indexOf(':');
+  if (i <= 0 || i === chatId.length - 1 || chatId.indexOf(':', i + 1) !== -1) return null;
+  const a = chatId.slice(0, i);
+  const b = chatId.slice(i + 1);
+  return a < b ? [a, b] : null;
+}
+
+// ---- encoding (hand-built where hot: one string per event, shared by every recipient) ----
+
+export function encodeEvent(chatId: string, record: PublicRecord): string {
+  return `{"type":"event","chatId":${JSON.stringify(chatId)},"revision":${record.revision},"record":${JSON.stringify(record)}}`;
+}
+
+export function encodeAck(ack: Omit<AckFrame, 'type'>): string {
+  return JSON.stringify({ type: 'ack', ...ack });
+}
+
+export function encodeError(code: WsErrorCode, opts: { ref?: string | undefined; chatId?: string; detail?: string } = {}): string {
+  const frame: ErrorFrame = { type: 'error', code, message: opts.detail ? `${errorMessage(code)} (${opts.detail})` : errorMessage(code) };
+  if (opts.ref !== undefined) frame.ref = opts.ref;
+  if (opts.chatId !== undefined) frame.chatId = opts.chatId;
+  return JSON.stringify(frame);
+}
+
+export function encodeResumed(ref: string | undefined, chats: Record<string, number>): string {
+  return JSON.stringify(ref === undefined ? { type: 'resumed', chats } : { type: 'resumed', ref, chats });
+}

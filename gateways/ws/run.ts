@@ -1,0 +1,44 @@
+/**
+ * One WebSocket gateway process on the PostgreSQL store, configured from the environment like
+ * production (DATABASE_URL, DATABASE_SCHEMA, REDIS_URL, REDIS_KEY_PREFIX, LOG_LEVEL and the WS_*
+ * variables of config.ts). Tests and the benchmark spawn it with `node --import tsx gateways/ws/run.ts`;
+ * it logs JSON lines to stdout, among them `ws gateway listening` with the port. SIGTERM or SIGINT
+ * closes it gracefully.
+ */
+import { loadConfig } from '../../infra/config.js';
+import { RedisLastMessagesView } from '../../infra/last-messages/redis.js';
+import { createLogger } from '../../infra/logger.js';
+import { openRuntime } from '../../infra/runtime.js';
+import { openSessionStore } from '../../infra/sessions/open.js';
+import { wsConfigFromEnv } from './config.js';
+import { startWsGateway } from './server.js';
+
+const config = loadConfig();
+const logger = createLogger({ level: config.logLevel, name: 'ws-gateway' });
+if (config.eventStore.kind !== 'postgres') {
+  logger.fatal('gateways/ws/run.ts needs DATABASE_URL (the PostgreSQL store): processes share the log through it');
+  process.exit(2);
+}
+const wsConfig = wsConfigFromEnv();
+const rt = await openRuntime(config, logger);
+const sessions = await openSessionStore({ databaseUrl: config.databaseUrl, databaseSchema: config.databaseSchema, dataDir: config.dataDir });
+const view = RedisLastMessagesView.fromConfig(config, logger);
+const gateway = await startWsGateway({ store: rt.store, commands: rt.commands, sessions, lastMessages: view, config: wsConfig, logger });
+
+let stopping = false;
+const stop = (signal: string): void => {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal, stats: gateway.stats() }, 'ws gateway stopping');
+  void (async () => {
+    await gateway.close();
+    await view?.close();
+    await sessions.close();
+    await rt.close();
+    process.exit(0);
+  })();
+};
+process.on('SIGTERM', () => stop('SIGTERM'));
+process.on('SIGINT', () => stop('SIGINT'));
+// The benchmark and tests ask for counters without stopping the process.
+process.on('SIGUSR2', () => logger.info({ stats: gateway.stats() }, 'ws gateway stats'));

@@ -1,0 +1,151 @@
+// Authentication happens in the upgrade, before a socket exists: no credential, a forged, expired or
+// reused one, or a foreign origin get a plain 401/403. Once in, a user can only send to and resume
+// their own chats, logout closes the session's sockets within a second, and a flood is cut off.
+import { randomBytes } from 'node:crypto';
+import t, { type Test } from 'tap';
+import { logout } from '../../commands/logout.js';
+import { connect, openFixture, sleep, tryConnect, type TestClient } from './support.js';
+
+const forged = (): string => randomBytes(32).toString('base64url');
+
+t.test('upgrades are refused without a valid credential or from a foreign origin', async (t) => {
+  let now = Date.now();
+  const fx = await openFixture({ policy: { clock: () => new Date(now), idleTimeoutMs: 60_000, ticketTtlMs: 5_000 } });
+  t.teardown(() => fx.close());
+  const alice = await fx.user('alice');
+  await fx.startGateway({ allowedOrigins: ['https://chat.example'] });
+  const url = fx.url();
+  const refused = async (label: string, c: Parameters<typeof tryConnect>[1], status: number): Promise<void> => {
+    const r = await tryConnect(url, c);
+    t.ok('status' in r && r.status === status, `${label}: ${status}`);
+    if ('status' in r) t.match(JSON.parse(r.body), { error: { code: status === 401 ? 'UNAUTHENTICATED' : 'FORBIDDEN' } });
+    else await r.client.close();
+  };
+
+  await refused('no credential', {}, 401);
+  await refused('forged bearer token', { token: forged() }, 401);
+  await refused('malformed Authorization header', { authorization: `Basic ${alice.token}` }, 401);
+  await refused('forged cookie', { cookie: `chat_session=${forged()}` }, 401);
+  await refused('forged ticket', { ticket: forged() }, 401);
+  await refused('the session token used as a ticket', { ticket: alice.token }, 401);
+  await refused('foreign origin, valid token', { token: alice.token, origin: 'https://evil.example' }, 403);
+  await refused('opaque origin', { token: alice.token, origin: 'null' }, 403);
+
+  const ticket = await alice.ticket();
+  const ok = await connect(url, { ticket, origin: 'https://chat.example' });
+  t.pass('a ticket from an allowed origin opens a socket');
+  await refused('the same ticket again', { ticket }, 401);
+  const noOrigin = await connect(url, { token: alice.token });
+  t.pass('a non-browser client without Origin and a bearer token gets in');
+  const cookie = await connect(url, { cookie: `other=1; chat_session=${alice.token}`, origin: 'https://chat.example' });
+  t.pass('the session cookie works');
+
+  const late = await alice.ticket();
+  now += 6_000;
+  await refused('an expired ticket', { ticket: late }, 401);
+  now += 60_000;
+  await refused('an expired session', { token: alice.token }, 401);
+  await refused('a ticket of an expired session', { ticket: await alice.ticket() }, 401);
+  const stats = fx.gateway!.stats();
+  t.ok(stats.upgrades.unauthorized >= 10 && stats.upgrades.forbidden === 2, 'refusals are counted');
+  for (const c of [ok, noOrigin, cookie]) await c.close();
+});
+
+t.test('a user can send to and resume only their own chats', async (t) => {
+  const fx = await openFixture();
+  t.teardown(() => fx.close());
+  const [alice, bob, mallory] = [await fx.user('alice'), await fx.user('bob'), await fx.user('mallory')];
+  const chatId = await fx.chat(alice, bob);
+  await fx.startGateway();
+  const m = await connect(fx.url(), { token: mallory.token });
+  const before = await fx.store.headPosition();
+
+  t.match(await m.send(chatId, 'let me in'), { type: 'error', code: 'NOT_A_PARTICIPANT' }, 'send to a foreign chat');
+  t.match(await m.send('alice:mallory', 'never started'), { type: 'error', code: 'CHAT_NOT_FOUND' }, 'send to a chat that does not exist');
+  t.match(await m.send('not-a-chat-id', 'x'), { type: 'error', code: 'CHAT_NOT_FOUND' }, 'send to a malformed chat id');
+  t.match(await m.send('mallory:alice', 'x'), { type: 'error', code: 'CHAT_NOT_FOUND' }, 'an unsorted pair is no chat id');
+  const resumed = await m.resume({ [chatId]: -1, 'alice:mallory': -1, 'mallory:zed': 4 });
+  t.match(resumed, { type: 'resumed', chats: { 'mallory:zed': 4 } });
+  t.notOk(chatId in (resumed.type === 'resumed' ? resumed.chats : {}), 'the foreign chat is not resumed');
+  t.ok(m.frames.some((f) => f.type === 'error' && f.code === 'NOT_A_PARTICIPANT' && f.chatId === chatId), 'resume of a foreign chat: NOT_A_PARTICIPANT');
+  t.ok(m.frames.some((f) => f.type === 'error' && f.code === 'CHAT_NOT_FOUND' && f.chatId === 'alice:mallory'), 'resume of a chat that does not exist: CHAT_NOT_FOUND');
+
+  // Alice and bob chat; mallory, connected all along, receives none of it.
+  const a = await connect(fx.url(), { token: alice.token });
+  await a.resume({ [chatId]: -1 });
+  t.equal((await a.send(chatId, 'private')).type, 'ack');
+  await a.until('alice sees her message', () => a.lastRevision(chatId) === 1);
+  await sleep(200);
+  t.notOk(m.events.has(chatId), 'mallory saw nothing');
+  t.equal(await fx.store.headPosition() > before, true);
+  t.equal((await fx.store.readStream(`chat-${chatId}`)).length, 2, 'only alice\'s message was appended');
+  await a.close();
+  await m.close();
+});
+
+async function closedWithin(t: Test, c: TestClient, started: number, ms: number, label: string): Promise<void> {
+  const r = await Promise.race([c.closed, sleep(ms + 2_000).then(() => null)]);
+  const took = Date.now() - started;
+  t.ok(r !== null && took <= ms, `${label}: closed in ${took} ms`);
+  if (r) t.match(r, { code: 1008, reason: 'SESSION_ENDED' });
+}
+
+for (const mode of ['log events (the port as it is)', 'bulk session check (liveSessionIds)'] as const) {
+  t.test(`logout closes that session's sockets within 1 s: ${mode}`, async (t) => {
+    const fx = await openFixture();
+    t.teardown(() => fx.close());
+    const alice = await fx.user('alice');
+    const bulk = mode.startsWith('bulk');
+    await fx.startGateway({}, bulk ? fx.bulkSessions() : fx.sessions);
+    const byToken = await connect(fx.url(), { token: alice.token });
+    const byTicket = await connect(fx.url(), { ticket: await alice.ticket() });
+    // A second session of the same user (another browser) stays logged in.
+    const { token: other, session: otherSession } = await fx.sessions.create({ userId: alice.userId, role: 'user' });
+    const otherToken = await connect(fx.url(), { token: other });
+    const otherTicket = await connect(fx.url(), { ticket: (await fx.sessions.issueTicket(otherSession)).ticket });
+    await sleep(100);
+
+    // What POST /api/logout does: revoke, then record the logout in the log.
+    const started = Date.now();
+    await fx.sessions.revoke(alice.token);
+    if (!bulk) {
+      const r = await logout(fx.commands, { userId: alice.userId });
+      t.ok(r.ok);
+    }
+    await closedWithin(t, byToken, started, 1000, 'the token socket');
+    await closedWithin(t, byTicket, started, 1000, 'the ticket socket');
+    await sleep(bulk ? 700 : 300);
+    t.notOk(otherToken.isClosed, 'the other session\'s token socket stays open');
+    if (bulk) t.notOk(otherTicket.isClosed, 'with the bulk check, the other session\'s ticket socket stays open too');
+    else t.ok(true, 'without it, ticket sockets of the user are closed on any logout of theirs and reconnect (documented)');
+    const r = await tryConnect(fx.url(), { token: alice.token });
+    t.ok('status' in r && r.status === 401, 'the revoked token cannot reconnect');
+    for (const c of [otherToken, otherTicket]) await c.close();
+  });
+}
+
+t.test('a flood gets an error frame and a 1008 close; an oversized frame drops only that socket', async (t) => {
+  const fx = await openFixture();
+  t.teardown(() => fx.close());
+  const [alice, bob] = [await fx.user('alice'), await fx.user('bob')];
+  const chatId = await fx.chat(alice, bob);
+  await fx.startGateway({ ratePerSec: 5, rateBurst: 10 });
+  const bystander = await connect(fx.url(), { token: bob.token });
+  await bystander.resume({ [chatId]: 0 });
+  const flooder = await connect(fx.url(), { token: alice.token });
+  for (let i = 0; i < 30; i++) flooder.raw(JSON.stringify({ type: 'resume', chats: {} }));
+  const closed = await flooder.closed;
+  t.match(closed, { code: 1008, reason: 'RATE_LIMITED' }, 'closed with 1008');
+  t.ok(flooder.frames.some((f) => f.type === 'error' && f.code === 'RATE_LIMITED'), 'after an error frame RATE_LIMITED');
+  t.equal(flooder.frames.filter((f) => f.type === 'resumed').length, 10, 'the burst was served, the rest refused');
+
+  const big = await connect(fx.url(), { token: alice.token });
+  big.raw(JSON.stringify({ type: 'send', chatId, body: 'x'.repeat(17 * 1024), clientMessageId: 'big' }));
+  const c = await big.closed;
+  t.ok(c.code === 1006 || c.code === 1009, `a frame over 16 KiB drops the connection (${c.code})`);
+  const again = await connect(fx.url(), { token: alice.token });
+  t.equal((await again.send(chatId, 'still here')).type, 'ack', 'the gateway keeps serving');
+  await bystander.until('bob got it', () => bystander.lastRevision(chatId) === 1);
+  await again.close();
+  await bystander.close();
+});

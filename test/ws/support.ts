@@ -1,0 +1,468 @@
+// Shared by the WebSocket gateway tests: a PostgreSQL schema per test with the event store and the
+// session store in it, users with live sessions, the gateway in-process or as child processes, and a
+// `ws` client that checks every frame it receives against the protocol's schemas.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { Compile } from 'typebox/compile';
+import WebSocket from 'ws';
+import { createCommandBus } from '../../commands/handle-command.js';
+import type { CommandDeps } from '../../commands/deps.js';
+import { register } from '../../commands/register.js';
+import { sendMessage } from '../../commands/send-message.js';
+import { startChat } from '../../commands/start-chat.js';
+import type { EventStore } from '../../infra/event-store/port.js';
+import { PostgresEventStore } from '../../infra/event-store/postgres.js';
+import { MemoryLastMessagesView } from '../../infra/last-messages/memory.js';
+import { createLogger, type Logger } from '../../infra/logger.js';
+import type { PasswordHasher } from '../../infra/password-hasher.js';
+import type { SessionPolicy } from '../../infra/sessions/port.js';
+import { PostgresSessionStore } from '../../infra/sessions/postgres.js';
+import { LastMessagesProjection } from '../../projections/last-messages.js';
+import type { WsSessionPort } from '../../gateways/ws/auth.js';
+import type { WsConfig } from '../../gateways/ws/config.js';
+import { AckFrame, ErrorFrame, EventFrame, ResumedFrame, type ServerFrame } from '../../gateways/ws/protocol.js';
+import { startWsGateway, type WsGateway } from '../../gateways/ws/server.js';
+import type { Connect } from '../../gateways/ws/client/chat-socket.js';
+import { TEST_DATABASE_URL, createTestSchema, type TestSchema } from '../support/pg.js';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/**
+ * postgres-ordering.test.ts holds transactions open on purpose, which hides fresh appends from every
+ * subscription in the cluster; it takes this advisory lock exclusively, we take it shared.
+ */
+const ORDERING_LOCK = 7_420_311_001;
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export async function waitUntil(label: string, cond: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    if (await cond()) return;
+    if (Date.now() > until) throw new Error(`timed out waiting for: ${label}`);
+    await sleep(10);
+  }
+}
+
+/** Registration only stores the hash; the gateway never sees it. A stub keeps the tests fast. */
+const stubHasher: PasswordHasher = {
+  hash: async (p) => `$stub$${p.length}`,
+  verify: async () => false,
+  needsRehash: () => false,
+  verifyDummy: async () => undefined,
+};
+
+export function memoryLogger(level = 'info'): { logger: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const sink = new Writable({ write(chunk: Buffer, _e, cb) { lines.push(chunk.toString()); cb(); } });
+  return { logger: createLogger({ level, name: 'ws-test' }, sink), lines };
+}
+
+export interface TestUser {
+  userId: string;
+  token: string;
+  sessionId: string;
+  ticket(): Promise<string>;
+}
+
+export interface FixtureOptions {
+  /** Feed an in-memory last-messages view with the real projection, so resumes can be served from it. */
+  view?: boolean;
+  policy?: Partial<SessionPolicy>;
+}
+
+export interface Fixture {
+  ts: TestSchema;
+  store: PostgresEventStore;
+  sessions: PostgresSessionStore;
+  commands: CommandDeps;
+  view: MemoryLastMessagesView | null;
+  logs: string[];
+  gateway: WsGateway | null;
+  startGateway(config?: Partial<WsConfig>, sessions?: WsSessionPort): Promise<WsGateway>;
+  stopGateway(): Promise<void>;
+  url(query?: string): string;
+  user(name: string): Promise<TestUser>;
+  chat(a: TestUser, b: TestUser): Promise<string>;
+  /** Appends messages without the gateway (as another process would). */
+  append(from: TestUser, chatId: string, count: number, tag?: string): Promise<void>;
+  /** Waits until the log's head includes every append made through `commands` so far. */
+  settle(): Promise<void>;
+  /** A sessions port with the bulk check the gateway can use (a reference for the real adapters). */
+  bulkSessions(): WsSessionPort & { close(): Promise<void> };
+  close(): Promise<void>;
+}
+
+export async function openFixture(opts: FixtureOptions = {}): Promise<Fixture> {
+  const lockClient = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  lockClient.on('error', () => undefined);
+  await lockClient.connect();
+  await lockClient.query('SELECT pg_advisory_lock_shared($1)', [ORDERING_LOCK]);
+  const ts = await createTestSchema('ws');
+  const { logger, lines } = memoryLogger(process.env['WS_TEST_LOG'] ?? 'info');
+  const store = await PostgresEventStore.open({ connectionString: ts.url, schema: ts.schema, poolSize: 6, logger });
+  const sessions = await PostgresSessionStore.open({ connectionString: ts.url, schema: ts.schema, ...(opts.policy ? { policy: opts.policy } : {}) });
+  // headPosition() can trail a fresh append while any transaction in the cluster is open (tests run in
+  // parallel), so the fixture remembers the newest position its appends returned and can wait for it.
+  let newest = 0n;
+  const tracked: EventStore = {
+    kind: store.kind,
+    async append(...args) {
+      const r = await store.append(...args);
+      if (r.position > newest) newest = r.position;
+      return r;
+    },
+    readStream: (...args) => store.readStream(...args),
+    readAll: (...args) => store.readAll(...args),
+    subscribeToAll: (...args) => store.subscribeToAll(...args),
+    headPosition: () => store.headPosition(),
+    close: () => store.close(),
+  };
+  const commands: CommandDeps = { bus: createCommandBus(tracked), hasher: stubHasher, clock: () => new Date(), newId: randomUUID };
+  let view: MemoryLastMessagesView | null = null;
+  let projection: LastMessagesProjection | null = null;
+  if (opts.view) {
+    view = new MemoryLastMessagesView();
+    projection = new LastMessagesProjection({ store, view, logger });
+    projection.start();
+    const v = view;
+    await waitUntil('view ready', async () => (await v.epoch()) !== null);
+  }
+  const extraClosers: Array<() => Promise<void>> = [];
+
+  const fx: Fixture = {
+    ts, store, sessions, commands, view, logs: lines, gateway: null,
+    async settle() {
+      const target = newest;
+      await waitUntil('the log head includes every append so far', async () => (await store.headPosition()) >= target, 20_000);
+    },
+    async startGateway(config = {}, sessionsPort = sessions) {
+      if (fx.gateway) await fx.stopGateway();
+      // A gateway follows the log from its head: settle first, so what was written before is not seen live.
+      await fx.settle();
+      fx.gateway = await startWsGateway({
+        store, commands, sessions: sessionsPort, lastMessages: view, logger,
+        config: { port: 0, ratePerSec: 1000, rateBurst: 1000, ...config },
+      });
+      return fx.gateway;
+    },
+    async stopGateway() {
+      const g = fx.gateway;
+      fx.gateway = null;
+      await g?.close();
+    },
+    url(query = '') {
+      if (!fx.gateway) throw new Error('gateway not started');
+      return `ws://127.0.0.1:${fx.gateway.port}/ws${query}`;
+    },
+    async user(name) {
+      const r = await register(commands, { username: name, password: 'password123' });
+      if (!r.ok) throw new Error(`register ${name}: ${r.error.code}`);
+      const { token, session } = await sessions.create({ userId: r.value.userId, role: 'user' });
+      return {
+        userId: r.value.userId, token, sessionId: session.id,
+        ticket: async () => (await sessions.issueTicket(session)).ticket,
+      };
+    },
+    async chat(a, b) {
+      const r = await startChat(commands, { initiatorId: a.userId, otherUsername: b.userId });
+      if (!r.ok) throw new Error(`startChat: ${r.error.code}`);
+      return r.value.chatId;
+    },
+    async append(from, chatId, count, tag = 'direct') {
+      for (let i = 0; i < count; i++) {
+        const r = await sendMessage(commands, { senderId: from.userId, chatId, body: `${tag} ${i}`, clientMessageId: `m-${randomUUID()}` });
+        if (!r.ok) throw new Error(`append: ${r.error.code}`);
+      }
+    },
+    bulkSessions() {
+      const pool = new pg.Pool({ connectionString: ts.url, max: 2 });
+      const policy = sessions.policy;
+      const port = {
+        authenticate: (token: string) => sessions.authenticate(token),
+        redeemTicket: (ticket: string) => sessions.redeemTicket(ticket),
+        async liveSessionIds(ids: readonly string[]): Promise<ReadonlySet<string>> {
+          const now = policy.clock();
+          const { rows } = await pool.query<{ id: string }>(
+            `SELECT id::text AS id FROM "${ts.schema}".sessions WHERE id = ANY($1::uuid[]) AND absolute_expires_at > $2 AND last_seen_at > $3`,
+            [ids, now, new Date(now.getTime() - policy.idleTimeoutMs)],
+          );
+          return new Set(rows.map((r) => r.id));
+        },
+        close: () => pool.end(),
+      };
+      extraClosers.push(() => pool.end().catch(() => undefined));
+      return port;
+    },
+    async close() {
+      // Sockets a failed test left open (a paused one would keep the process alive).
+      for (const ws of openSockets) ws.terminate();
+      await fx.stopGateway();
+      await projection?.stop();
+      for (const c of extraClosers) await c();
+      await sessions.close();
+      await store.close();
+      await ts.drop();
+      await lockClient.end();
+    },
+  };
+  return fx;
+}
+
+// ---- a checking client ----
+
+const validators = {
+  event: Compile(EventFrame), ack: Compile(AckFrame), error: Compile(ErrorFrame), resumed: Compile(ResumedFrame),
+};
+
+export interface Credentials {
+  token?: string;
+  cookie?: string;
+  ticket?: string;
+  origin?: string;
+  authorization?: string;
+}
+
+const openSockets = new Set<WebSocket>();
+
+export class TestClient {
+  readonly frames: ServerFrame[] = [];
+  /** Events per chat, in arrival order. */
+  readonly events = new Map<string, EventFrame[]>();
+  /** Frames that did not match their schema (must stay empty). */
+  readonly invalid: string[] = [];
+  readonly closed: Promise<{ code: number; reason: string }>;
+  isClosed = false;
+  /** The client-side error that ended the socket, if any (for diagnostics). */
+  lastError: string | null = null;
+  #seq = 0;
+  #waiters = new Set<() => void>();
+
+  constructor(readonly ws: WebSocket) {
+    openSockets.add(ws);
+    ws.once('close', () => openSockets.delete(ws));
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      const text = data.toString('utf8');
+      let frame: ServerFrame | null = null;
+      try {
+        frame = JSON.parse(text) as ServerFrame;
+      } catch {
+        this.invalid.push(text);
+      }
+      if (frame) {
+        const v = validators[frame.type as keyof typeof validators];
+        if (isBinary || !v || !v.Check(frame)) this.invalid.push(text);
+        this.frames.push(frame);
+        if (frame.type === 'event') {
+          const list = this.events.get(frame.chatId);
+          if (list) list.push(frame);
+          else this.events.set(frame.chatId, [frame]);
+        }
+      }
+      for (const w of this.#waiters) w();
+    });
+    ws.on('error', (err) => { this.lastError = err.message; });
+    this.closed = new Promise((resolve) => ws.once('close', (code: number, reason: Buffer) => {
+      this.isClosed = true;
+      resolve({ code, reason: reason.toString() });
+      for (const w of this.#waiters) w();
+    }));
+  }
+
+  revisionsOf(chatId: string): number[] {
+    return (this.events.get(chatId) ?? []).map((e) => e.revision);
+  }
+
+  lastRevision(chatId: string): number {
+    const list = this.events.get(chatId);
+    return list && list.length > 0 ? list[list.length - 1]!.revision : -1;
+  }
+
+  /** Resolves with the first frame from index `from` on that matches. */
+  waitFor<T extends ServerFrame>(pred: (f: ServerFrame) => f is T, timeoutMs?: number, from?: number): Promise<T>;
+  waitFor(pred: (f: ServerFrame) => boolean, timeoutMs?: number, from?: number): Promise<ServerFrame>;
+  waitFor(pred: (f: ServerFrame) => boolean, timeoutMs = 10_000, from = 0): Promise<ServerFrame> {
+    return new Promise((resolve, reject) => {
+      let i = from;
+      const check = (): void => {
+        for (; i < this.frames.length; i++) {
+          const f = this.frames[i]!;
+          if (pred(f)) {
+            done();
+            resolve(f);
+            return;
+          }
+        }
+        if (this.isClosed) {
+          done();
+          reject(new Error('socket closed while waiting'));
+        }
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for a frame`));
+      }, timeoutMs);
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#waiters.delete(check);
+      };
+      this.#waiters.add(check);
+      check();
+    });
+  }
+
+  async until(label: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+    await waitUntil(label, cond, timeoutMs);
+  }
+
+  raw(data: string | Buffer, binary = false): void {
+    this.ws.send(data, { binary });
+  }
+
+  async resume(chats: Record<string, number>, timeoutMs = 15_000): Promise<ServerFrame> {
+    const ref = `r${++this.#seq}`;
+    const from = this.frames.length;
+    this.raw(JSON.stringify({ type: 'resume', ref, chats }));
+    return this.waitFor((f) => f.type === 'resumed' && f.ref === ref, timeoutMs, from);
+  }
+
+  /** Sends a message; resolves with the ack or error frame answering it. */
+  async send(chatId: string, body: string, clientMessageId = `c-${randomUUID()}`): Promise<AckFrame | ErrorFrame> {
+    const ref = `s${++this.#seq}`;
+    const from = this.frames.length;
+    this.raw(JSON.stringify({ type: 'send', ref, chatId, body, clientMessageId }));
+    const f = await this.waitFor((x) => (x.type === 'ack' || x.type === 'error') && x.ref === ref, 10_000, from);
+    return f as AckFrame | ErrorFrame;
+  }
+
+  async close(): Promise<void> {
+    if (!this.isClosed) this.ws.close(1000);
+    await Promise.race([this.closed, sleep(2000).then(() => this.ws.terminate())]);
+  }
+}
+
+function headersOf(c: Credentials): Record<string, string> {
+  const h: Record<string, string> = {};
+  if (c.token) h['authorization'] = `Bearer ${c.token}`;
+  if (c.authorization) h['authorization'] = c.authorization;
+  if (c.cookie) h['cookie'] = c.cookie;
+  if (c.origin) h['origin'] = c.origin;
+  return h;
+}
+
+/** Opens a socket; the HTTP status instead when the upgrade is refused. */
+export function tryConnect(url: string, c: Credentials = {}): Promise<{ client: TestClient } | { status: number; body: string }> {
+  const full = c.ticket ? `${url}${url.includes('?') ? '&' : '?'}ticket=${encodeURIComponent(c.ticket)}` : url;
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(full, { headers: headersOf(c) });
+    const client = new TestClient(ws);
+    ws.once('open', () => resolve({ client }));
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => { body += d.toString(); });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    ws.once('error', (err) => reject(err));
+  });
+}
+
+export async function connect(url: string, c: Credentials): Promise<TestClient> {
+  const r = await tryConnect(url, c);
+  if ('status' in r) throw new Error(`upgrade refused: ${r.status} ${r.body}`);
+  return r.client;
+}
+
+/** Every revision from `from` to `to` once, in order. */
+export function range(from: number, to: number): number[] {
+  const out: number[] = [];
+  for (let i = from; i <= to; i++) out.push(i);
+  return out;
+}
+
+// ---- gateway child processes ----
+
+export interface GatewayProcess {
+  child: ChildProcess;
+  port: number;
+  output: string[];
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Starts gateways/ws/run.ts on the fixture's schema; resolves once it listens. */
+export async function spawnGateway(fx: Pick<Fixture, 'ts' | 'settle'>, env: Record<string, string> = {}): Promise<GatewayProcess> {
+  await fx.settle();
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'gateways/ws/run.ts')], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      DATABASE_URL: fx.ts.url, DATABASE_SCHEMA: fx.ts.schema, REDIS_URL: '', EVENTSTORE_URL: '', LOG_LEVEL: 'info',
+      WS_PORT: '0', WS_RATE_PER_SEC: '1000', WS_RATE_BURST: '1000',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error(`gateway did not start: ${output.join('')}`)), 30_000);
+    const onLine = (line: string): void => {
+      output.push(line);
+      if (!line.includes('ws gateway listening')) return;
+      const port = (JSON.parse(line) as { port: number }).port;
+      clearTimeout(timer);
+      resolve({
+        child, port, output,
+        async stop(signal = 'SIGTERM') {
+          if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+          return exited;
+        },
+      });
+    };
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        onLine(buf.slice(0, nl));
+        buf = buf.slice(nl + 1);
+      }
+    });
+    child.stderr!.on('data', (d: Buffer) => output.push(d.toString()));
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`gateway exited with ${code}: ${output.join('\n')}`));
+    });
+  });
+}
+
+// ---- the typed client over the ws package ----
+
+export interface WsTransportFactory {
+  connect: Connect;
+  /** Every socket opened so far, newest last (tests cut them to simulate network drops). */
+  sockets: WebSocket[];
+}
+
+export function wsTransport(headers: Record<string, string> = {}): WsTransportFactory {
+  const sockets: WebSocket[] = [];
+  const connect: Connect = (url, h) => {
+    const ws = new WebSocket(url, { headers });
+    sockets.push(ws);
+    ws.on('open', () => h.open());
+    ws.on('message', (d: Buffer, isBinary: boolean) => {
+      if (!isBinary) h.message(d.toString('utf8'));
+    });
+    ws.on('close', (code: number, reason: Buffer) => h.close(code, reason.toString()));
+    ws.on('error', () => undefined); // a refused upgrade: 'close' follows and the client reconnects
+    return {
+      send: (d) => { if (ws.readyState === WebSocket.OPEN) ws.send(d); },
+      close: (c, r) => ws.close(c, r),
+    };
+  };
+  return { connect, sockets };
+}
