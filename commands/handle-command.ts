@@ -18,7 +18,7 @@ export interface CommandBus {
 }
 
 export function createCommandBus(store: EventStore, opts: { maxRetries?: number; cacheSize?: number } = {}): CommandBus {
-  return { store, maxRetries: opts.maxRetries ?? 5, cache: new StateCache(opts.cacheSize), mutex: new KeyedMutex() };
+  return { store, maxRetries: opts.maxRetries ?? 10, cache: new StateCache(opts.cacheSize), mutex: new KeyedMutex() };
 }
 
 export interface AppendedEvent<E> {
@@ -41,6 +41,8 @@ export class ConcurrencyRetriesExhaustedError extends Error {
 }
 
 const PAGE = 1000;
+const MAX_BACKOFF_MS = 50;
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function catchUp<C, S, E extends DomainEvent>(bus: CommandBus, streamId: string, decider: Decider<C, S, E>): Promise<{ state: S; revision: number }> {
   const cached = bus.cache.get<S>(streamId);
@@ -91,7 +93,9 @@ export function handleCommand<C, S, E extends DomainEvent>(
         return { ok: true, state, appended, revision };
       } catch (err) {
         if (!(err instanceof WrongExpectedRevisionError)) throw err;
-        // Another process wrote first: the next attempt folds its events and decides again.
+        // Another process wrote first: the next attempt folds its events and decides again. A short,
+        // random, growing pause keeps two busy writers from colliding on every attempt (livelock).
+        await sleep(Math.random() * Math.min(MAX_BACKOFF_MS, 2 ** attempt));
       }
     }
     throw new ConcurrencyRetriesExhaustedError(streamId, bus.maxRetries + 1);

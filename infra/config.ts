@@ -153,6 +153,6 @@ export function loadConfig(env: Env = process.env): Config {
       parallelism: int(env, 'ARGON2_PARALLELISM', 1, 1, 16),
       maxConcurrent: int(env, 'ARGON2_MAX_CONCURRENT', 4, 1, 256),
     },
-    commandMaxRetries: int(env, 'COMMAND_MAX_RETRIES', 5, 0, 100),
+    commandMaxRetries: int(env, 'COMMAND_MAX_RETRIES', 10, 0, 100),
   };
 }

@@ -15,7 +15,7 @@ import { createArgon2Hasher } from '../../infra/password-hasher.js';
 
 const hasher = createArgon2Hasher({ memoryKiB: 19456, timeCost: 2, parallelism: 1, maxConcurrent: 4 });
 
-export function depsFor(store: EventStore, maxRetries = 5): CommandDeps {
+export function depsFor(store: EventStore, maxRetries = 10): CommandDeps {
   return { bus: createCommandBus(store, { maxRetries }), hasher, clock: () => new Date('2026-01-01T00:00:00Z'), newId: randomUUID };
 }
 
