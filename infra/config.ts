@@ -26,10 +26,31 @@ export interface Config {
   projector: { prefetch: number; deliveryLimit: number; batchSize: number };
   http: { host: string; port: number };
   sessions: { idleMinutes: number; absoluteHours: number };
+  /** WebSocket gateway settings given in the environment; unset ones keep gateways/ws/config.ts defaults. */
+  ws: WsEnv;
   web: { cookieSecure: boolean; allowedOrigins: string[]; trustProxy: boolean };
   loginThrottle: { perAccount: number; perAddress: number; windowMinutes: number };
   argon2: { memoryKiB: number; timeCost: number; parallelism: number; maxConcurrent: number };
   commandMaxRetries: number;
+}
+
+export interface WsEnv {
+  host?: string;
+  port?: number;
+  path?: string;
+  allowedOrigins: string[];
+  sessionCookie?: string;
+  maxPayloadBytes?: number;
+  idleTimeoutSec?: number;
+  maxBackpressureBytes?: number;
+  ratePerSec?: number;
+  rateBurst?: number;
+  maxInFlightSends?: number;
+  sessionCheckMs?: number;
+  maxPendingUpgrades?: number;
+  maxConcurrentFills?: number;
+  maxResumeChats?: number;
+  listenRetryMs?: number;
 }
 
 export class ConfigError extends Error {
@@ -101,6 +122,33 @@ function origins(env: Env, name: string): string[] {
   });
 }
 
+function optionalInt(env: Env, name: string, min: number, max: number): number | undefined {
+  return text(env, name) === undefined ? undefined : int(env, name, 0, min, max);
+}
+
+function wsEnv(env: Env): WsEnv {
+  const ws: WsEnv = { allowedOrigins: origins(env, 'WS_ALLOWED_ORIGINS') };
+  const put = <K extends keyof WsEnv>(key: K, value: WsEnv[K] | undefined) => { if (value !== undefined) ws[key] = value; };
+  put('host', text(env, 'WS_HOST'));
+  put('port', optionalInt(env, 'WS_PORT', 0, 65535));
+  const wsPath = text(env, 'WS_PATH');
+  if (wsPath !== undefined && !/^\/[A-Za-z0-9/_-]*$/.test(wsPath)) throw new ConfigError('WS_PATH', 'must be a URL path like /ws');
+  put('path', wsPath);
+  put('sessionCookie', text(env, 'WS_SESSION_COOKIE'));
+  put('maxPayloadBytes', optionalInt(env, 'WS_MAX_PAYLOAD_BYTES', 1024, 16 * 1024));
+  put('idleTimeoutSec', optionalInt(env, 'WS_IDLE_TIMEOUT_SEC', 0, 960));
+  put('maxBackpressureBytes', optionalInt(env, 'WS_MAX_BACKPRESSURE_BYTES', 16 * 1024, 64 * 1024 * 1024));
+  put('ratePerSec', optionalInt(env, 'WS_RATE_PER_SEC', 1, 1_000_000));
+  put('rateBurst', optionalInt(env, 'WS_RATE_BURST', 1, 1_000_000));
+  put('maxInFlightSends', optionalInt(env, 'WS_MAX_INFLIGHT_SENDS', 1, 10_000));
+  put('sessionCheckMs', optionalInt(env, 'WS_SESSION_CHECK_MS', 50, 60_000));
+  put('maxPendingUpgrades', optionalInt(env, 'WS_MAX_PENDING_UPGRADES', 1, 100_000));
+  put('maxConcurrentFills', optionalInt(env, 'WS_MAX_CONCURRENT_FILLS', 1, 1000));
+  put('maxResumeChats', optionalInt(env, 'WS_MAX_RESUME_CHATS', 1, 100_000));
+  put('listenRetryMs', optionalInt(env, 'WS_LISTEN_RETRY_MS', 0, 600_000));
+  return ws;
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export function loadConfig(env: Env = process.env): Config {
@@ -132,6 +180,7 @@ export function loadConfig(env: Env = process.env): Config {
       batchSize: int(env, 'PROJECTOR_BATCH_SIZE', 200, 1, 5000),
     },
     http: { host: text(env, 'HTTP_HOST') ?? '127.0.0.1', port: int(env, 'HTTP_PORT', 3000, 0, 65535) },
+    ws: wsEnv(env),
     sessions: {
       idleMinutes: int(env, 'SESSION_IDLE_MINUTES', 30, 1, 7 * 24 * 60),
       absoluteHours: int(env, 'SESSION_ABSOLUTE_HOURS', 12, 1, 24 * 90),

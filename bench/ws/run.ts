@@ -6,7 +6,7 @@
 // sockets. Prints a summary and writes test-artifacts/bench-ws-<time>.json.
 // Env: BENCH_DATABASE_URL, BENCH_REDIS_URL, BENCH_PAIRS (500), BENCH_IDLE_SOCKETS (10000),
 // BENCH_MEASURE_MS (3000), BENCH_MODES (raw,socketio,ours), BENCH_RATES (the offered steps, comma-separated),
-// BENCH_PARTS (load,idle).
+// BENCH_PARTS (load,idle), BENCH_GATEWAYS (2).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -30,8 +30,10 @@ const PAIRS = Number(process.env['BENCH_PAIRS'] ?? 500);
 const IDLE = Number(process.env['BENCH_IDLE_SOCKETS'] ?? 10_000);
 const MEASURE_MS = Number(process.env['BENCH_MEASURE_MS'] ?? 3000);
 const MODES = (process.env['BENCH_MODES'] ?? 'raw,socketio,ours').split(',') as Mode[];
-const RATES = process.env['BENCH_RATES'] ? process.env['BENCH_RATES'].split(',').map(Number) : [500, 1000, 1500, 2000, 3000, 4000, 5000, 6000, 8000, 10_000, 12_500, 15_000, 20_000, 25_000, 30_000, 40_000, 50_000, 60_000];
+const RATES = process.env['BENCH_RATES'] ? process.env['BENCH_RATES'].split(',').map(Number) : [500, 1000, 1500, 2000, 2500, 3000, 3500, 4000, 4500, 5000, 6000, 8000, 10_000, 12_500, 15_000, 20_000, 25_000, 30_000, 35_000, 40_000, 45_000, 50_000, 60_000];
 const P99_LIMIT_MS = 50;
+/** Gateway processes for `ours` (the brief: two on this machine). */
+const GATEWAYS = Number(process.env['BENCH_GATEWAYS'] ?? 2);
 const PARTS = (process.env['BENCH_PARTS'] ?? 'load,idle').split(',');
 
 const log = (msg: string): void => {
@@ -115,7 +117,7 @@ async function startServers(mode: Mode, schema: string, redisPrefix: string): Pr
     };
     // BENCH_GATEWAY_NODE_ARGS: e.g. --cpu-prof, to profile the gateways under load.
     const nodeArgs = process.env['BENCH_GATEWAY_NODE_ARGS'] ?? '';
-    const gws = [startNode('gateways/ws/run.ts', [], { ...env, LOG_LEVEL: 'info' }, nodeArgs), startNode('gateways/ws/run.ts', [], { ...env, LOG_LEVEL: 'info' }, nodeArgs)];
+    const gws = Array.from({ length: GATEWAYS }, () => startNode('gateways/ws/run.ts', [], { ...env, LOG_LEVEL: 'info' }, nodeArgs));
     const ports = await Promise.all(gws.map(async (g) => {
       const line = await g.waitLine((l) => l.includes('ws gateway listening'));
       const parsed = JSON.parse(line) as { port: number; uws: string };
@@ -161,9 +163,9 @@ async function loadRun(mode: Mode, schema: string, redisPrefix: string, pairs: B
       gen.onLine((line) => {
         if (line.includes('"event":"server-error"')) log(`${mode}: ${line}`);
         if (!line.includes('"event":"stage"')) return;
-        const st = JSON.parse(line) as StageResult;
+        const st = JSON.parse(line) as StageResult & { retry?: boolean };
         stages.push(st);
-        log(`${mode.padEnd(8)} offered ${String(st.offered).padStart(6)}/s  delivered ${String(st.deliveredPerSec).padStart(6)}/s  p50 ${st.p50} ms  p99 ${st.p99} ms  (ack p50 ${st.ackP50} p99 ${st.ackP99})  lost ${st.lost}  acks ${(st.ackRate * 100).toFixed(1)}%  server CPU ${st.serverCpuPct}%  pg+redis CPU ${st.backingCpuPct}%  loadgen CPU ${st.loadgenCpuPct}%  RSS ${st.serverRssMiB} MiB${st.ok ? '' : '  <- over the limit'}`);
+        log(`${mode.padEnd(8)} offered ${String(st.offered).padStart(6)}/s  delivered ${String(st.deliveredPerSec).padStart(6)}/s  p50 ${st.p50} ms  p99 ${st.p99} ms  (ack p50 ${st.ackP50} p99 ${st.ackP99})  lost ${st.lost}  acks ${(st.ackRate * 100).toFixed(1)}%  server CPU ${st.serverCpuPct}%  pg+redis CPU ${st.backingCpuPct}%  loadgen CPU ${st.loadgenCpuPct}%  RSS ${st.serverRssMiB} MiB${st.ok ? '' : '  <- over the limit'}${st.retry ? ' (second try)' : ''}`);
       });
       void gen.exited.then(() => resolve());
     });

@@ -2,7 +2,7 @@
  * Settings of the WebSocket gateway, with defaults. The composition root fills them from the
  * environment (WS_* variables, see wsConfigFromEnv); tests pass overrides directly.
  */
-import { ConfigError } from '../../infra/config.js';
+import { ConfigError, loadConfig } from '../../infra/config.js';
 
 export interface WsConfig {
   host: string;
@@ -72,49 +72,8 @@ export function wsConfig(overrides: Partial<WsConfig> = {}): WsConfig {
 
 type Env = Record<string, string | undefined>;
 
-function int(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name]?.trim();
-  if (raw === undefined || raw === '') return fallback;
-  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`);
-  const n = Number(raw);
-  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
-  return n;
-}
-
-function origins(env: Env, name: string): string[] {
-  const raw = env[name]?.trim();
-  if (!raw) return [];
-  return raw.split(',').map((s) => s.trim()).filter((s) => s !== '').map((s) => {
-    let u: URL;
-    try {
-      u = new URL(s);
-    } catch {
-      throw new ConfigError(name, `has an invalid origin "${s}"`);
-    }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ConfigError(name, `origins must be http(s), got "${s}"`);
-    return u.origin;
-  });
-}
-
-/** The WS_* variables (to move into infra/config.ts when the gateway is wired into `chat start`). */
+/** The gateway's settings from the environment; the variables are read and validated by infra/config.ts. */
 export function wsConfigFromEnv(env: Env = process.env): WsConfig {
-  const d = DEFAULT_WS_CONFIG;
-  return wsConfig({
-    host: env['WS_HOST']?.trim() || d.host,
-    port: int(env, 'WS_PORT', d.port, 0, 65535),
-    path: env['WS_PATH']?.trim() || d.path,
-    allowedOrigins: origins(env, 'WS_ALLOWED_ORIGINS'),
-    sessionCookie: env['WS_SESSION_COOKIE']?.trim() || d.sessionCookie,
-    maxPayloadBytes: int(env, 'WS_MAX_PAYLOAD_BYTES', d.maxPayloadBytes, 1024, MAX_PAYLOAD_CAP),
-    idleTimeoutSec: int(env, 'WS_IDLE_TIMEOUT_SEC', d.idleTimeoutSec, 0, 960),
-    maxBackpressureBytes: int(env, 'WS_MAX_BACKPRESSURE_BYTES', d.maxBackpressureBytes, 16 * 1024, 64 * 1024 * 1024),
-    ratePerSec: int(env, 'WS_RATE_PER_SEC', d.ratePerSec, 1, 1_000_000),
-    rateBurst: int(env, 'WS_RATE_BURST', d.rateBurst, 1, 1_000_000),
-    maxInFlightSends: int(env, 'WS_MAX_INFLIGHT_SENDS', d.maxInFlightSends, 1, 10_000),
-    sessionCheckMs: int(env, 'WS_SESSION_CHECK_MS', d.sessionCheckMs, 50, 60_000),
-    maxPendingUpgrades: int(env, 'WS_MAX_PENDING_UPGRADES', d.maxPendingUpgrades, 1, 100_000),
-    maxConcurrentFills: int(env, 'WS_MAX_CONCURRENT_FILLS', d.maxConcurrentFills, 1, 1000),
-    maxResumeChats: int(env, 'WS_MAX_RESUME_CHATS', d.maxResumeChats, 1, 100_000),
-    listenRetryMs: int(env, 'WS_LISTEN_RETRY_MS', d.listenRetryMs, 0, 600_000),
-  });
+  const { allowedOrigins, ...given } = loadConfig(env).ws;
+  return wsConfig({ ...given, allowedOrigins });
 }

@@ -107,11 +107,6 @@ export class Outbox {
     }
   }
 
-  /** Frames queued but not yet handed to uWS, for a socket. */
-  queued(conn: Conn): number {
-    return conn.queue?.length ?? 0;
-  }
-
   /** Sends a socket's queued frames now (before a close frame, which must come last). */
   flushNow(conn: Conn): void {
     const frames = conn.queue;

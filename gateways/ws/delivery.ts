@@ -14,7 +14,7 @@ import type { EventStore } from '../../infra/event-store/port.js';
 import type { PublicRecord } from '../../infra/event-store/public-record.js';
 import type { LastMessagesView } from '../../infra/last-messages/port.js';
 import type { Logger } from '../../infra/logger.js';
-import { readBacklog } from './backlog.js';
+import { VIEW_PAGE, readBacklog } from './backlog.js';
 import type { ChatCursor, Conn, FillOutcome, Outbox } from './connection.js';
 import { encodeEvent } from './protocol.js';
 import type { Semaphore } from './semaphore.js';
@@ -36,6 +36,11 @@ export interface DeliveryDeps {
   /** A fill pauses while the socket has more than this buffered, and goes on when it drains. */
   fillHighWater: number;
   bufferedAmount: (conn: Conn) => number;
+  /**
+   * Closes a socket whose chat cannot be brought up to date now (the store is unreachable): better
+   * than leaving it silently behind; the client reconnects and resumes.
+   */
+  abandon: (conn: Conn) => void;
 }
 
 /** How long a fill waits for the store to show a revision the live feed already showed (should not happen). */
@@ -118,6 +123,7 @@ export class Delivery {
         // The store is unreachable: the socket cannot be kept exact, so it is closed; the client
         // reconnects and resumes once the store is back.
         this.d.logger.warn({ err: err instanceof Error ? err.message : String(err), chatId, conn: conn.id }, 'backlog read failed; closing socket');
+        this.d.abandon(conn);
         return 'closed';
       }
       if (conn.closed) return 'closed';
@@ -126,7 +132,7 @@ export class Delivery {
       if (page.source === 'view') {
         this.d.counters.backlogFromView += page.records.length;
         // A view page shorter than asked means the view has nothing newer: go to the store next.
-        if (page.records.length < 100) tryView = false;
+        if (page.records.length < VIEW_PAGE) tryView = false;
       } else {
         this.d.counters.backlogFromStore += page.records.length;
       }
@@ -138,8 +144,9 @@ export class Delivery {
         // The live feed showed a revision the store does not return yet (or the page did not join
         // up with what was sent): give it a moment, but never spin for ever.
         if (++stalls > CATCH_UP_RETRIES) {
-          this.d.logger.error({ chatId, delivered: c.delivered, wanted: c.wantUpTo }, 'store does not show a revision the log delivered');
-          return 'done';
+          this.d.logger.error({ chatId, delivered: c.delivered, wanted: c.wantUpTo }, 'store does not show a revision the log delivered; closing socket');
+          this.d.abandon(conn);
+          return 'closed';
         }
         await sleep(CATCH_UP_WAIT_MS);
       }

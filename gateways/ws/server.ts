@@ -7,21 +7,17 @@
  */
 import uWS from 'uWebSockets.js';
 import type { CommandDeps } from '../../commands/deps.js';
-import { sendMessage } from '../../commands/send-message.js';
 import type { EventStore, RecordedEvent } from '../../infra/event-store/port.js';
 import { toPublicRecord } from '../../infra/event-store/public-record.js';
 import type { LastMessagesView } from '../../infra/last-messages/port.js';
 import type { Logger } from '../../infra/logger.js';
 import { identify, originAllowed, originSet, pickCredential, type Identity, type WsSessionPort } from './auth.js';
 import { wsConfig, type WsConfig } from './config.js';
-import { Conn, Outbox, type FillOutcome, type SocketData } from './connection.js';
+import { createFrameHandler } from './client-frames.js';
+import { Conn, Outbox, type SocketData } from './connection.js';
 import { Delivery, type DeliveryCounters } from './delivery.js';
 import { followLog } from './log-feed.js';
-import {
-  encodeAck, encodeError, encodeEvent, encodeResumed, parseClientFrame, participantsOf,
-  type ResumeFrame, type SendFrame, type WsErrorCode,
-} from './protocol.js';
-import { take } from './rate-limit.js';
+import { encodeEvent, participantsOf } from './protocol.js';
 import { Semaphore } from './semaphore.js';
 import { SessionWatch } from './session-watch.js';
 import { uwsRuntime, type UwsRuntime } from './uws-runtime.js';
@@ -74,17 +70,6 @@ const REFUSALS = {
   403: ['403 Forbidden', refusal('FORBIDDEN', 'This origin may not open a socket.')],
   503: ['503 Service Unavailable', refusal('SERVICE_UNAVAILABLE', 'Too many connection attempts or a backing service is down; try again shortly.')],
 } as const;
-
-/** Codes of errors that mean "the database or network is down", not a bug. */
-const UNAVAILABLE = /^(ECONN|ETIMEDOUT|ENOTFOUND|EPIPE|57P|08|53)/;
-
-function errorCodeOf(err: unknown): WsErrorCode {
-  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
-  if (code === 'CONCURRENCY_CONFLICT') return 'CONCURRENCY_CONFLICT';
-  if (typeof code === 'string' && UNAVAILABLE.test(code)) return 'SERVICE_UNAVAILABLE';
-  if (err instanceof Error && /pool|closed|terminat|connect/i.test(err.message)) return 'SERVICE_UNAVAILABLE';
-  return 'INTERNAL';
-}
 
 const errText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
@@ -151,6 +136,10 @@ export async function startWsGateway(deps: WsDeps): Promise<WsGateway> {
     limiter: new Semaphore(config.maxConcurrentFills),
     fillHighWater,
     bufferedAmount: (conn) => (conn.ws && !conn.closed ? conn.ws.getBufferedAmount() : 0),
+    abandon: (conn) => {
+      outbox.flushNow(conn);
+      end(conn, 1011, 'BACKLOG_UNAVAILABLE');
+    },
   });
 
   const watch = new SessionWatch({
@@ -188,122 +177,10 @@ export async function startWsGateway(deps: WsDeps): Promise<WsGateway> {
   const feed = followLog(store, head, onEvent, logger);
 
   // ---- client frames ----
-  const reply = (conn: Conn, frame: string): void => outbox.send(conn, frame);
-
-  const handleSend = async (conn: Conn, f: SendFrame): Promise<void> => {
-    const pair = participantsOf(f.chatId);
-    // Membership is a property of the id (the sorted pair), so an outsider is refused without a read.
-    if (!pair) return reply(conn, encodeError('CHAT_NOT_FOUND', { ref: f.ref }));
-    if (pair[0] !== conn.userId && pair[1] !== conn.userId) return reply(conn, encodeError('NOT_A_PARTICIPANT', { ref: f.ref }));
-    if (conn.inFlight >= config.maxInFlightSends) {
-      return reply(conn, encodeError('RATE_LIMITED', { ref: f.ref, detail: 'too many sends awaiting their ack' }));
-    }
-    conn.inFlight++;
-    try {
-      const r = await sendMessage(commands, { senderId: conn.userId, chatId: f.chatId, body: f.body, clientMessageId: f.clientMessageId });
-      if (r.ok) {
-        counters.sendsAccepted++;
-        const v = r.value;
-        reply(conn, encodeAck({ ref: f.ref, chatId: v.chatId, messageId: v.messageId, revision: v.revision, position: v.position.toString(), duplicate: v.duplicate }));
-      } else {
-        counters.sendsRejected++;
-        reply(conn, encodeError(r.error.code, { ref: f.ref }));
-      }
-    } catch (err) {
-      counters.sendsRejected++;
-      const code = errorCodeOf(err);
-      // The chat and user only: never the body (user content) or anything secret.
-      logger.error({ err: errText(err), code, chatId: f.chatId, userId: conn.userId }, 'ws send failed');
-      reply(conn, encodeError(code, { ref: f.ref }));
-    } finally {
-      conn.inFlight--;
-    }
-  };
-
-  const handleResume = async (conn: Conn, f: ResumeFrame): Promise<void> => {
-    const entries = Object.entries(f.chats);
-    if (entries.length > config.maxResumeChats) {
-      return reply(conn, encodeError('VALIDATION_FAILED', { ref: f.ref, detail: `at most ${config.maxResumeChats} chats per resume` }));
-    }
-    // One resume at a time per socket: each may cost up to maxResumeChats store reads, and the
-    // rate limit alone would let one socket queue them faster than the store serves them.
-    if (conn.resuming) return reply(conn, encodeError('RATE_LIMITED', { ref: f.ref, detail: 'one resume at a time; wait for resumed' }));
-    conn.resuming = true;
-    try {
-      await resume(conn, f, entries);
-    } finally {
-      conn.resuming = false;
-    }
-  };
-
-  const resume = async (conn: Conn, f: ResumeFrame, entries: Array<[string, number]>): Promise<void> => {
-    const first = !conn.resumed;
-    conn.resumed = true;
-    const jobs: Array<{ chatId: string; outcome: Promise<FillOutcome> }> = [];
-    const named = new Set<string>();
-    for (const [chatId, claimed] of entries) {
-      // Keys are at most 200 characters (parseClientFrame), so echoing them is cheap.
-      const pair = participantsOf(chatId);
-      if (!pair) {
-        reply(conn, encodeError('CHAT_NOT_FOUND', { ref: f.ref, chatId }));
-        continue;
-      }
-      if (pair[0] !== conn.userId && pair[1] !== conn.userId) {
-        reply(conn, encodeError('NOT_A_PARTICIPANT', { ref: f.ref, chatId }));
-        continue;
-      }
-      named.add(chatId);
-      jobs.push({ chatId, outcome: delivery.resumeChat(conn, chatId, claimed) });
-    }
-    if (first && conn.firstSeen) {
-      // Chats whose live events arrived between the upgrade and this first resume, not named in it:
-      // sent from the first of those events, so nothing that came in meanwhile is lost.
-      for (const [chatId, rev] of conn.firstSeen) {
-        if (!named.has(chatId)) jobs.push({ chatId, outcome: delivery.resumeChat(conn, chatId, rev - 1) });
-      }
-      conn.firstSeen = null;
-    }
-    const outcomes = await Promise.all(jobs.map((j) => j.outcome));
-    if (conn.closed) return;
-    const chats = Object.create(null) as Record<string, number>;
-    jobs.forEach(({ chatId }, i) => {
-      const cursor = conn.cursor(chatId);
-      if (outcomes[i] === 'not-found') {
-        reply(conn, encodeError('CHAT_NOT_FOUND', { ref: f.ref, chatId }));
-        // Forget it, so that if the chat starts later its events are followed from ChatStarted.
-        if (cursor && !cursor.fill && cursor.delivered === -1) conn.cursors?.delete(chatId);
-        return;
-      }
-      if (cursor) chats[chatId] = cursor.delivered;
-    });
-    reply(conn, encodeResumed(f.ref, chats));
-  };
-
-  const onMessage = (conn: Conn, message: ArrayBuffer, isBinary: boolean): void => {
-    if (conn.closed) return;
-    if (!take(conn.bucket, config.ratePerSec, config.rateBurst, performance.now())) {
-      counters.rateLimitedClosed++;
-      // The error frame goes out before the close frame; then the socket is gone (policy violation).
-      outbox.send(conn, encodeError('RATE_LIMITED'));
-      outbox.flushNow(conn);
-      end(conn, 1008, 'RATE_LIMITED');
-      return;
-    }
-    if (isBinary) {
-      counters.badFrames++;
-      return reply(conn, encodeError('BAD_REQUEST', { detail: 'binary frames are not supported' }));
-    }
-    // Decoded at once: uWS invalidates the buffer when this callback returns. uWS has already
-    // checked the UTF-8 (it drops the connection on invalid text).
-    const parsed = parseClientFrame(Buffer.from(message).toString('utf8'));
-    if (!parsed.ok) {
-      counters.badFrames++;
-      return reply(conn, encodeError(parsed.code, { ref: parsed.ref, detail: parsed.detail }));
-    }
-    const frame = parsed.frame;
-    if (frame.type === 'send') void track(handleSend(conn, frame));
-    else void track(handleResume(conn, frame));
-  };
+  const onMessage = createFrameHandler({
+    config, commands, outbox, delivery, counters, logger, track,
+    end: (conn) => end(conn, 1008, 'RATE_LIMITED'),
+  });
 
   // ---- registry ----
   const register = (conn: Conn): void => {
@@ -336,7 +213,6 @@ export async function startWsGateway(deps: WsDeps): Promise<WsGateway> {
     upgrade: (res, req, context) => {
       // Everything needed from req is read now: it is invalid after this function returns or awaits.
       const key = req.getHeader('sec-websocket-key');
-      const protocol = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');
       const headers = {
         origin: req.getHeader('origin'),
@@ -386,7 +262,8 @@ export async function startWsGateway(deps: WsDeps): Promise<WsGateway> {
           }
           counters.upgrades.accepted++;
           const conn = new Conn(nextConnId++, identity, config.rateBurst, performance.now());
-          res.upgrade<SocketData>({ conn }, key, protocol, extensions, context);
+          // No subprotocol is negotiated: the protocol is the one in docs/websocket.md.
+          res.upgrade<SocketData>({ conn }, key, '', extensions, context);
         });
       });
     },

@@ -120,6 +120,7 @@ for (const mode of ['log events (the port as it is)', 'bulk session check (liveS
     else t.ok(true, 'without it, ticket sockets of the user are closed on any logout of theirs and reconnect (documented)');
     const r = await tryConnect(fx.url(), { token: alice.token });
     t.ok('status' in r && r.status === 401, 'the revoked token cannot reconnect');
+    t.notOk(fx.logs.join('').includes(alice.token) || fx.logs.join('').includes(other), 'no token in any log line');
     for (const c of [otherToken, otherTicket]) await c.close();
   });
 }

@@ -4,7 +4,9 @@
 import t from 'tap';
 import { ChatSocket } from '../../gateways/ws/client/chat-socket.js';
 import type { EventFrame } from '../../gateways/ws/protocol.js';
-import { connect, openFixture, range, sleep, waitUntil, wsTransport, type TestClient } from './support.js';
+import { startWsGateway } from '../../gateways/ws/server.js';
+import type { EventStore } from '../../infra/event-store/port.js';
+import { connect, memoryLogger, openFixture, range, sleep, waitUntil, wsTransport, type TestClient } from './support.js';
 
 t.test('reconnects with gaps of every size while messages keep flowing', async (t) => {
   const fx = await openFixture({ view: true });
@@ -182,4 +184,36 @@ t.test('typed client: following a chat while its messages flow gets it whole, in
   t.same(events.map((e) => e.revision), range(0, 50), 'from ChatStarted to the last message, once each');
   t.equal(socket.duplicatesIgnored, 0);
   socket.close();
+});
+
+t.test('a backlog that cannot be read closes the socket (1011) rather than leave it behind', async (t) => {
+  const fx = await openFixture();
+  t.teardown(() => fx.close());
+  const [alice, bob] = [await fx.user('alice'), await fx.user('bob')];
+  const chatId = await fx.chat(alice, bob);
+  await fx.append(alice, chatId, 3);
+  await fx.settle();
+  let failReads = false;
+  const real = fx.store;
+  const store: EventStore = {
+    kind: real.kind,
+    append: (...a) => real.append(...a),
+    readStream: (...a) => (failReads ? Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })) : real.readStream(...a)),
+    readAll: (...a) => real.readAll(...a),
+    subscribeToAll: (...a) => real.subscribeToAll(...a),
+    headPosition: () => real.headPosition(),
+    close: async () => undefined,
+  };
+  const gw = await startWsGateway({ store, commands: fx.commands, sessions: fx.sessions, lastMessages: null, logger: memoryLogger().logger, config: { port: 0 } });
+  t.teardown(() => gw.close());
+  const url = `ws://127.0.0.1:${gw.port}/ws`;
+  const b = await connect(url, { token: bob.token });
+  failReads = true;
+  b.raw(JSON.stringify({ type: 'resume', chats: { [chatId]: 0 } }));
+  t.match(await b.closed, { code: 1011, reason: 'BACKLOG_UNAVAILABLE' }, 'closed, so the client knows to come back');
+  failReads = false;
+  const again = await connect(url, { token: bob.token });
+  await again.resume({ [chatId]: 0 });
+  t.same(again.revisionsOf(chatId), [1, 2, 3], 'and once the store answers, the resume is exact');
+  await again.close();
 });

@@ -1,0 +1,172 @@
+/**
+ * What the gateway does with each frame a client sends: rate limit, parse and validate, then `send`
+ * (through the sendMessage command) or `resume` (through Delivery). Every answer leaves through the
+ * outbox, so it is ordered with the socket's events.
+ */
+import type { CommandDeps } from '../../commands/deps.js';
+import { sendMessage } from '../../commands/send-message.js';
+import type { Logger } from '../../infra/logger.js';
+import type { WsConfig } from './config.js';
+import type { Conn, FillOutcome, Outbox } from './connection.js';
+import type { Delivery } from './delivery.js';
+import {
+  encodeAck, encodeError, encodeResumed, parseClientFrame, participantsOf,
+  type ResumeFrame, type SendFrame, type WsErrorCode,
+} from './protocol.js';
+import { take } from './rate-limit.js';
+
+export interface FrameCounters {
+  rateLimitedClosed: number;
+  sendsAccepted: number;
+  sendsRejected: number;
+  badFrames: number;
+}
+
+export interface FrameHandlerDeps {
+  config: WsConfig;
+  commands: CommandDeps;
+  outbox: Outbox;
+  delivery: Delivery;
+  counters: FrameCounters;
+  logger: Logger;
+  /** Registers work in flight, so closing the gateway can wait for it. */
+  track: <T>(p: Promise<T>) => Promise<T>;
+  /** Ends a socket that broke the rate limit (close 1008). */
+  end: (conn: Conn) => void;
+}
+
+/** Codes of errors that mean "the database or network is down", not a bug. */
+const UNAVAILABLE = /^(ECONN|ETIMEDOUT|ENOTFOUND|EPIPE|57P|08|53)/;
+
+function errorCodeOf(err: unknown): WsErrorCode {
+  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+  if (code === 'CONCURRENCY_CONFLICT') return 'CONCURRENCY_CONFLICT';
+  if (typeof code === 'string' && UNAVAILABLE.test(code)) return 'SERVICE_UNAVAILABLE';
+  if (err instanceof Error && /pool|closed|terminat|connect/i.test(err.message)) return 'SERVICE_UNAVAILABLE';
+  return 'INTERNAL';
+}
+
+const errText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+export function createFrameHandler(d: FrameHandlerDeps): (conn: Conn, message: ArrayBuffer, isBinary: boolean) => void {
+  const { config, commands, outbox, delivery, counters, logger, track } = d;
+  const reply = (conn: Conn, frame: string): void => outbox.send(conn, frame);
+
+  const handleSend = async (conn: Conn, f: SendFrame): Promise<void> => {
+    const pair = participantsOf(f.chatId);
+    // Membership is a property of the id (the sorted pair), so an outsider is refused without a read.
+    if (!pair) return reply(conn, encodeError('CHAT_NOT_FOUND', { ref: f.ref }));
+    if (pair[0] !== conn.userId && pair[1] !== conn.userId) return reply(conn, encodeError('NOT_A_PARTICIPANT', { ref: f.ref }));
+    if (conn.inFlight >= config.maxInFlightSends) {
+      return reply(conn, encodeError('RATE_LIMITED', { ref: f.ref, detail: 'too many sends awaiting their ack' }));
+    }
+    conn.inFlight++;
+    try {
+      const r = await sendMessage(commands, { senderId: conn.userId, chatId: f.chatId, body: f.body, clientMessageId: f.clientMessageId });
+      if (r.ok) {
+        counters.sendsAccepted++;
+        const v = r.value;
+        reply(conn, encodeAck({ ref: f.ref, chatId: v.chatId, messageId: v.messageId, revision: v.revision, position: v.position.toString(), duplicate: v.duplicate }));
+      } else {
+        counters.sendsRejected++;
+        reply(conn, encodeError(r.error.code, { ref: f.ref }));
+      }
+    } catch (err) {
+      counters.sendsRejected++;
+      const code = errorCodeOf(err);
+      // The chat and user only: never the body (user content) or anything secret.
+      // A conflict or an outage is expected now and then (warn); anything else is a bug (error).
+      logger[code === 'INTERNAL' ? 'error' : 'warn']({ err: errText(err), code, chatId: f.chatId, userId: conn.userId }, 'ws send failed');
+      reply(conn, encodeError(code, { ref: f.ref }));
+    } finally {
+      conn.inFlight--;
+    }
+  };
+
+  const handleResume = async (conn: Conn, f: ResumeFrame): Promise<void> => {
+    const entries = Object.entries(f.chats);
+    if (entries.length > config.maxResumeChats) {
+      return reply(conn, encodeError('VALIDATION_FAILED', { ref: f.ref, detail: `at most ${config.maxResumeChats} chats per resume` }));
+    }
+    // One resume at a time per socket: each may cost up to maxResumeChats store reads, and the
+    // rate limit alone would let one socket queue them faster than the store serves them.
+    if (conn.resuming) return reply(conn, encodeError('RATE_LIMITED', { ref: f.ref, detail: 'one resume at a time; wait for resumed' }));
+    conn.resuming = true;
+    try {
+      await resume(conn, f, entries);
+    } finally {
+      conn.resuming = false;
+    }
+  };
+
+  const resume = async (conn: Conn, f: ResumeFrame, entries: Array<[string, number]>): Promise<void> => {
+    const first = !conn.resumed;
+    conn.resumed = true;
+    const jobs: Array<{ chatId: string; outcome: Promise<FillOutcome> }> = [];
+    const named = new Set<string>();
+    for (const [chatId, claimed] of entries) {
+      // Keys are at most 200 characters (parseClientFrame), so echoing them is cheap.
+      const pair = participantsOf(chatId);
+      if (!pair) {
+        reply(conn, encodeError('CHAT_NOT_FOUND', { ref: f.ref, chatId }));
+        continue;
+      }
+      if (pair[0] !== conn.userId && pair[1] !== conn.userId) {
+        reply(conn, encodeError('NOT_A_PARTICIPANT', { ref: f.ref, chatId }));
+        continue;
+      }
+      named.add(chatId);
+      jobs.push({ chatId, outcome: delivery.resumeChat(conn, chatId, claimed) });
+    }
+    if (first && conn.firstSeen) {
+      // Chats whose live events arrived between the upgrade and this first resume, not named in it:
+      // sent from the first of those events, so nothing that came in meanwhile is lost.
+      for (const [chatId, rev] of conn.firstSeen) {
+        if (!named.has(chatId)) jobs.push({ chatId, outcome: delivery.resumeChat(conn, chatId, rev - 1) });
+      }
+      conn.firstSeen = null;
+    }
+    const outcomes = await Promise.all(jobs.map((j) => j.outcome));
+    if (conn.closed) return;
+    const chats = Object.create(null) as Record<string, number>;
+    jobs.forEach(({ chatId }, i) => {
+      const cursor = conn.cursor(chatId);
+      if (outcomes[i] === 'not-found') {
+        reply(conn, encodeError('CHAT_NOT_FOUND', { ref: f.ref, chatId }));
+        // Forget it, so that if the chat starts later its events are followed from ChatStarted.
+        if (cursor && !cursor.fill && cursor.delivered === -1) conn.cursors?.delete(chatId);
+        return;
+      }
+      if (cursor) chats[chatId] = cursor.delivered;
+    });
+    reply(conn, encodeResumed(f.ref, chats));
+  };
+
+  const onMessage = (conn: Conn, message: ArrayBuffer, isBinary: boolean): void => {
+    if (conn.closed) return;
+    if (!take(conn.bucket, config.ratePerSec, config.rateBurst, performance.now())) {
+      counters.rateLimitedClosed++;
+      // The error frame goes out before the close frame; then the socket is gone (policy violation).
+      outbox.send(conn, encodeError('RATE_LIMITED'));
+      outbox.flushNow(conn);
+      d.end(conn);
+      return;
+    }
+    if (isBinary) {
+      counters.badFrames++;
+      return reply(conn, encodeError('BAD_REQUEST', { detail: 'binary frames are not supported' }));
+    }
+    // Decoded at once: uWS invalidates the buffer when this callback returns. uWS has already
+    // checked the UTF-8 (it drops the connection on invalid text).
+    const parsed = parseClientFrame(Buffer.from(message).toString('utf8'));
+    if (!parsed.ok) {
+      counters.badFrames++;
+      return reply(conn, encodeError(parsed.code, { ref: parsed.ref, detail: parsed.detail }));
+    }
+    const frame = parsed.frame;
+    if (frame.type === 'send') void track(handleSend(conn, frame));
+    else void track(handleResume(conn, frame));
+  };
+
+  return onMessage;
+}
