@@ -4,14 +4,14 @@
 //   BENCH_DATABASE_URL=postgres://… BENCH_REDIS_URL=redis://… node --import tsx bench/http/run.ts
 //   BENCH_SECONDS=10 BENCH_CONCURRENCY=32 …
 //
-// autocannon is not a dependency, so this drives the server itself: Node's http client with a
-// keep-alive agent and a fixed number of workers, each sending its next request as soon as the
-// previous one answers (closed loop). The app listens on a real port, so parsing, hooks and the
-// socket are all measured. Sends spread over 16 chats (one chat serializes its writers by design);
+// The load comes from autocannon (fixed concurrency, keep-alive connections, each sending its next
+// request as soon as the previous one answers). The app listens on a real port, so parsing, hooks
+// and the socket are all measured. Sends spread over 16 chats (one chat serializes its writers by design);
 // history reads cover the first page (served by the last-messages view) and an older page (SQL).
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import autocannon, { type RawRequest } from 'autocannon';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -152,31 +152,38 @@ interface Result {
   sources: Record<string, number>;
 }
 
-const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 
-/** Closed loop: `concurrency` workers, each firing its next request when the last one answered. */
-async function load(name: string, fire: (worker: number, n: number) => Promise<{ status: number; headers: http.IncomingHttpHeaders }>, okStatus: number[]): Promise<Result> {
-  const warmUntil = Date.now() + 500;
-  while (Date.now() < warmUntil) await fire(0, -1);
-  const latencies: number[] = [];
+/** autocannon at `concurrency` connections for `seconds`; `next` shapes each request (auth, body). */
+async function load(name: string, port: number, next: (n: number) => RawRequest): Promise<Result> {
+  let n = 0;
   const sources: Record<string, number> = {};
-  let errors = 0;
-  const started = performance.now();
-  const until = started + seconds * 1000;
-  await Promise.all(Array.from({ length: concurrency }, async (_, w) => {
-    for (let n = 0; performance.now() < until; n++) {
-      const t0 = performance.now();
-      const res = await fire(w, n);
-      latencies.push(performance.now() - t0);
-      if (!okStatus.includes(res.status)) errors++;
-      const src = res.headers['x-history-source'];
-      if (typeof src === 'string') sources[src] = (sources[src] ?? 0) + 1;
-    }
-  }));
-  const elapsed = (performance.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
-  return { name, requests: latencies.length, errors, rps: latencies.length / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), sources };
+  const r = await autocannon({
+    url: `http://127.0.0.1:${port}`,
+    connections: concurrency,
+    duration: seconds,
+    requests: [{
+      setupRequest: () => next(n++),
+      onResponse: (_status, _body, _ctx, headers) => {
+        // Raw headers come as a flat [name, value, …] list or as an object, by autocannon version.
+        let src: string | undefined;
+        if (Array.isArray(headers)) {
+          const i = headers.findIndex((h) => h.toLowerCase() === 'x-history-source');
+          src = i >= 0 ? headers[i + 1] : undefined;
+        } else if (headers) {
+          src = headers['x-history-source'];
+        }
+        if (src) sources[src] = (sources[src] ?? 0) + 1;
+      },
+    }],
+  });
+  return { name, requests: r.requests.total, errors: r.errors + r.timeouts + r.non2xx, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, sources };
 }
+
+const authed = (method: string, path: string, token: string, body?: unknown): RawRequest => ({
+  method, path,
+  headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+  ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+});
 
 async function main(): Promise<void> {
   const sys = await compose();
@@ -208,19 +215,19 @@ async function main(): Promise<void> {
     out('');
     const results: Result[] = [];
     const run = Date.now().toString(36);
-    results.push(await load('POST message', (w, n) => {
-      const chat = w % CHATS;
-      const sender = users[2 * chat + (w % 2)]!;
-      return request(port, 'POST', `/api/chats/${chats[chat]}/messages`, sender.token, { body: `bench message ${n}`, clientMessageId: `b${run}-${w}-${n}` });
-    }, [200, 201]));
+    results.push(await load('POST message', port, (n) => {
+      const chat = n % CHATS;
+      const sender = users[2 * chat + (Math.floor(n / CHATS) % 2)]!;
+      return authed('POST', `/api/chats/${chats[chat]}/messages`, sender.token, { body: `bench message ${n}`, clientMessageId: `b${run}-${n}` });
+    }));
     await sys.feed.waitFor(await sys.store.headPosition(), 60_000).catch(() => undefined);
     // The sends above added messages to chat 0 too; read its newest page and a page older than the view's 100.
     const reader = users[0]!.token;
     const headPage = JSON.parse((await request(port, 'GET', `/api/chats/${chats[0]}/messages?limit=50`, reader)).body) as { messages: Array<{ revision: number }> };
     const newest = headPage.messages[0]?.revision ?? SEEDED;
     const old = Math.max(2, newest - 120);
-    results.push(await load('GET history, newest 50', () => request(port, 'GET', `/api/chats/${chats[0]}/messages?limit=50`, reader), [200]));
-    results.push(await load('GET history, older 50', () => request(port, 'GET', `/api/chats/${chats[0]}/messages?limit=50&before=${old}`, reader), [200]));
+    results.push(await load('GET history, newest 50', port, () => authed('GET', `/api/chats/${chats[0]}/messages?limit=50`, reader)));
+    results.push(await load('GET history, older 50', port, () => authed('GET', `/api/chats/${chats[0]}/messages?limit=50&before=${old}`, reader)));
 
     out('| case | requests | errors | req/s | p50 ms | p99 ms | source |');
     out('|---|---|---|---|---|---|---|');
