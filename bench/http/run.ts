@@ -108,6 +108,8 @@ async function compose() {
     app, store, commands, feed, projection,
     port: (app.server.address() as AddressInfo).port,
     async close() {
+      // autocannon resolves at the deadline while its last requests may still be in flight.
+      await new Promise((r) => setTimeout(r, 1000));
       await app.close();
       await projection.stop();
       await feed.stop();
