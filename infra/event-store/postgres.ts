@@ -211,6 +211,20 @@ function statements(schema: string, channel: string) {
     readForwards: `SELECT ${COLUMNS} FROM ${events} WHERE stream_id = $1 AND revision >= $2 ORDER BY revision ASC LIMIT $3`,
     readBackwards: `SELECT ${COLUMNS} FROM ${events} WHERE stream_id = $1 AND revision <= $2 ORDER BY revision DESC LIMIT $3`,
     readAll: `SELECT ${COLUMNS} FROM ${events} WHERE position > $1 AND ${visible} ORDER BY position ASC LIMIT $2`,
+    // A subscription's page and its held-back flag in one statement, so from one snapshot: the rows of
+    // readAll (held_back NULL) followed by one row with only held_back set, true when committed events
+    // past $1 wait behind an older open transaction (as in tail). The outer ORDER BY keeps the page in
+    // position order and puts the flag row last (NULLS LAST).
+    subscribePage: `WITH page AS (
+        SELECT ${COLUMNS} FROM ${events} WHERE position > $1 AND ${visible} ORDER BY position ASC LIMIT $2
+      )
+      SELECT ${COLUMNS}, NULL::boolean AS held_back FROM page
+      UNION ALL
+      SELECT NULL::uuid, NULL::text, NULL::text, NULL::int, NULL::bigint, NULL::jsonb, NULL::jsonb, NULL::timestamptz,
+             t.tail > $1::bigint AND t.tail >= t.bound
+      FROM (SELECT coalesce((SELECT max(position) FROM ${events}), 0) AS tail,
+                   pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16 AS bound) AS t
+      ORDER BY position ASC NULLS LAST`,
     // The newest committed event, visible or not, and the visibility bound, from one snapshot: when
     // tail >= bound, committed events wait behind an older open transaction.
     tail: `SELECT coalesce((SELECT max(position) FROM ${events}), 0) AS tail,
@@ -491,18 +505,29 @@ export class PostgresEventStore implements EventStore {
     return { tail: BigInt(row.tail), bound: BigInt(row.bound) };
   }
 
-  /** Whether committed events past `after` are waiting behind an older open transaction. */
-  async #heldBack(after: bigint): Promise<boolean> {
-    const { tail, bound } = await this.#tail();
-    return tail > after && tail >= bound;
+  /**
+   * A subscription's page (as readAll's, without the settle wait) and, from the same snapshot, whether
+   * committed events past `after` are waiting behind an older open transaction: one statement.
+   */
+  async #readSubscriptionPage(after: bigint, maxCount: number): Promise<SubscriptionPage> {
+    const res = await this.#pool.query<EventRow & { held_back: boolean | null }>({
+      name: 'es_subscribe_page',
+      text: this.#sql.subscribePage,
+      values: [after.toString(), maxCount],
+    });
+    const flag = res.rows[res.rows.length - 1];
+    if (!flag || flag.position !== null || flag.held_back === null) throw new Error('event store: subscription page without its held-back row');
+    const events: RecordedEvent[] = [];
+    for (let i = 0; i < res.rows.length - 1; i++) events.push(toRecorded(res.rows[i]!));
+    return { events, heldBack: flag.held_back };
   }
 
   subscribeToAll(options: { after?: bigint } = {}): Subscription {
     this.#ensureOpen();
     const sub = new PgSubscription(
       {
-        readPage: (after) => this.#readPage(after, DEFAULT_PAGE),
-        heldBack: (after) => this.#heldBack(after),
+        readPage: (after) => this.#readSubscriptionPage(after, DEFAULT_PAGE),
+        pageSize: DEFAULT_PAGE,
         forget: (s) => this.#subscriptions.delete(s),
         logger: this.#logger,
       },
@@ -608,16 +633,27 @@ class Listener {
   }
 }
 
+interface SubscriptionPage {
+  events: RecordedEvent[];
+  /** Committed events past the page's start wait behind an older open transaction. */
+  heldBack: boolean;
+}
+
 interface SubscriptionSource {
-  readPage(after: bigint): Promise<RecordedEvent[]>;
-  heldBack(after: bigint): Promise<boolean>;
+  readPage(after: bigint): Promise<SubscriptionPage>;
+  /** A page shorter than this means the read reached what is visible. */
+  pageSize: number;
   forget(sub: PgSubscription): void;
   logger: PostgresEventStoreLogger;
 }
 
 const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
 
-/** Pages readAll until caught up, then sleeps until a notification or the fallback poll. */
+/**
+ * Pages through the store until a short page (caught up), then, once that page is handed out, sleeps
+ * until a notification or the fallback poll: one read per wake-up. Each read also says whether
+ * committed events are held back, and if so the wait is the held-back poll instead.
+ */
 class PgSubscription implements Subscription {
   readonly #source: SubscriptionSource;
   /** Position of the last event handed out; only ever moves forward. */
@@ -628,6 +664,11 @@ class PgSubscription implements Subscription {
   #wakes = 0;
   /** The current sleep: ended by stop(), and by a notification if it listens for them. */
   #sleeper: { listens: boolean; end: () => void } | null = null;
+  /**
+   * Set by a short page: once its events are handed out, wait before reading again. `wakes` is the
+   * notification count taken before that read, so a notification that landed during it is not slept through.
+   */
+  #caughtUp: { heldBack: boolean; wakes: number } | null = null;
   /** Serializes next() calls, so two concurrent callers never receive the same event. */
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -675,24 +716,26 @@ class PgSubscription implements Subscription {
         this.#after = next.position;
         return { done: false, value: next };
       }
-      const wakesBefore = this.#wakes;
-      let page: RecordedEvent[];
-      let heldBack = false;
-      try {
-        page = await this.#source.readPage(this.#after);
-        if (page.length === 0) heldBack = await this.#source.heldBack(this.#after);
-      } catch (err) {
-        if (this.#stopped) return DONE;
-        // A failed read (database restart, network) must not end the subscription; try again.
-        this.#source.logger.warn({ ...errorInfo(err), retryInMs: RETRY_MS }, 'event store: subscription read failed');
-        await this.#sleep(RETRY_MS, this.#wakes);
+      const caughtUp = this.#caughtUp;
+      if (caughtUp === null) {
+        const wakesBefore = this.#wakes;
+        let page: SubscriptionPage;
+        try {
+          page = await this.#source.readPage(this.#after);
+        } catch (err) {
+          if (this.#stopped) return DONE;
+          // A failed read (database restart, network) must not end the subscription; try again.
+          this.#source.logger.warn({ ...errorInfo(err), retryInMs: RETRY_MS }, 'event store: subscription read failed');
+          await this.#sleep(RETRY_MS, this.#wakes);
+          continue;
+        }
+        this.#buffer = page.events;
+        // A full page: read on at once. A short one: hand it out, then wait (below) before reading again.
+        if (page.events.length < this.#source.pageSize) this.#caughtUp = { heldBack: page.heldBack, wakes: wakesBefore };
         continue;
       }
-      if (page.length > 0) {
-        this.#buffer = page;
-        continue;
-      }
-      if (heldBack) {
+      this.#caughtUp = null;
+      if (caughtUp.heldBack) {
         // Committed events wait behind an older open transaction. Its commit notifies (if it is an
         // append), but other transactions hold xmin back silently, so poll too, backing off. Under
         // steady writes notifications come constantly and cannot help until the blocker ends, so
@@ -702,7 +745,7 @@ class PgSubscription implements Subscription {
         await this.#sleep(heldBackMs - HELD_BACK_MIN_MS, since);
         heldBackMs = Math.min(heldBackMs * 2, POLL_MS);
       } else {
-        await this.#sleep(POLL_MS, wakesBefore);
+        await this.#sleep(POLL_MS, caughtUp.wakes);
       }
     }
   }
