@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { ACTIVITY_ACTIONS } from '../../infra/read-models/entities/activity-log.js';
 import { isActivityAction, queryActivity } from '../../infra/read-models/queries/activity.js';
-import { formatTable, parseFormat, parseLimit, parseTime, toJson, withReadModels } from './read-models.js';
+import { parseFormat, parseLimit, parseTime, printPage, withReadModels } from './read-models.js';
 import { CliInputError } from './shared.js';
 
 interface ActivityOptions {
@@ -45,13 +45,6 @@ export function registerActivityCommand(program: Command): void {
           limit,
         }),
       );
-      if (format === 'json') {
-        process.stdout.write(`${toJson(page)}\n`);
-        return;
-      }
-      process.stdout.write(
-        formatTable(['at', 'user', 'action', 'target'], page.items.map((a) => [a.at.toISOString(), a.userId, a.action, a.target ?? ''])),
-      );
-      if (page.nextCursor) process.stderr.write(`more: --cursor ${page.nextCursor}\n`);
+      printPage(page, format, ['at', 'user', 'action', 'target'], (a) => [a.at.toISOString(), a.userId, a.action, a.target ?? '']);
     });
 }

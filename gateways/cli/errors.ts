@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { LOG_LEVELS, queryErrors } from '../../infra/read-models/queries/errors.js';
-import { formatTable, parseFormat, parseLimit, parseTime, toJson, withReadModels } from './read-models.js';
+import { parseFormat, parseLimit, parseTime, printPage, withReadModels } from './read-models.js';
 import { CliInputError } from './shared.js';
 
 interface ErrorsOptions {
@@ -49,14 +49,7 @@ export function registerErrorsCommand(program: Command): void {
           limit,
         }),
       );
-      if (format === 'json') {
-        process.stdout.write(`${toJson(page)}\n`);
-        return;
-      }
       const levelName = (n: number): string => Object.entries(LOG_LEVELS).find(([, v]) => v === n)?.[0] ?? String(n);
-      process.stdout.write(
-        formatTable(['at', 'level', 'process', 'message'], page.items.map((e) => [e.at.toISOString(), levelName(e.level), e.process, e.message])),
-      );
-      if (page.nextCursor) process.stderr.write(`more: --cursor ${page.nextCursor}\n`);
+      printPage(page, format, ['at', 'level', 'process', 'message'], (e) => [e.at.toISOString(), levelName(e.level), e.process, e.message]);
     });
 }

@@ -54,3 +54,13 @@ export function formatTable(headers: string[], rows: string[][]): string {
 /** JSON with bigints and Dates as strings. */
 export const toJson = (value: unknown): string =>
   JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+
+/** Prints one page of a query: JSON as is, or a table with a hint for the next page on stderr. */
+export function printPage<T>(page: { items: T[]; nextCursor: string | null }, format: Format, headers: string[], row: (item: T) => string[]): void {
+  if (format === 'json') {
+    process.stdout.write(`${toJson(page)}\n`);
+    return;
+  }
+  process.stdout.write(formatTable(headers, page.items.map(row)));
+  if (page.nextCursor) process.stderr.write(`more: --cursor ${page.nextCursor}\n`);
+}
