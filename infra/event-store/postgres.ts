@@ -20,16 +20,22 @@
 // (stream_id, revision) backs this up. Idempotency rides on UNIQUE(event_id): the happy path pays
 // nothing for it, and a retry is recognized when the append fails.
 //
+// Group commit (append-batcher.ts): appends that arrive while earlier ones are being written go
+// together in one transaction, so one WAL flush covers them all; each keeps its own expected-revision
+// check and outcome. The batch statement locks the streams rows it touches in stream id order, so
+// batches from several processes cannot deadlock on them. Should a batch fail as a whole (one append
+// retried with event ids already stored fails the statement), its appends are written one by one.
+//
 // Live subscriptions: one LISTEN connection per store, woken by pg_notify, with a fallback poll.
-// The notify is sent just after the append commits, not inside its transaction: PostgreSQL serializes
-// the commits of all notifying transactions on one cluster-wide lock held through the WAL flush, which
-// defeats group commit and capped appends at ~5k/s whatever the number of writers (23% of plain
-// INSERTs at 32 writers, against 73% without it; bench/append/run.ts). Notifies are coalesced: at most
-// one is in flight per store, and appends that commit meanwhile get one more, a few ms later, so every
-// commit is still followed by a notify. Should the process die between the two, readers elsewhere
-// catch up on their next fallback poll. Subscriptions in this process are woken directly.
+// Each append statement notifies inside its own transaction, so every commit is announced by the
+// commit itself: no extra round trip, and no window where a process dies between the two. PostgreSQL
+// serializes the commits of notifying transactions on one cluster-wide lock held through the WAL
+// flush; one transaction per append made that cap appends at ~5k/s (23% of plain INSERTs at 32
+// writers), but under load group commit turns many appends into one transaction, and while the lock
+// is busy batches simply grow. Subscriptions in this process are woken directly after the commit.
 import { createHash } from 'node:crypto';
 import pg from 'pg';
+import { AppendBatcher, type BatchOutcome, type BatchedAppend } from './append-batcher.js';
 import {
   WrongExpectedRevisionError,
   expectedAsNumber,
@@ -60,21 +66,31 @@ export interface PostgresEventStoreOptions {
    * BEGIN/COMMIT explicitly, which costs two extra round trips.
    */
   beforeCommit?: (client: pg.PoolClient, append: { streamId: string; events: readonly EventData[] }) => Promise<void>;
+  /** Batches of appends written at once (group commit); 0 writes every append alone. Default 2. */
+  appendBatchesInFlight?: number;
 }
 
 const DEFAULT_PAGE = 1000;
 const MAX_EVENTS_PER_APPEND = 0xffff;
+/** Appends per group-commit batch; events per batch share the 16 bits of the position's index. */
+const MAX_APPENDS_PER_BATCH = 500;
+/** Expected revision codes in the batch statement's per-stream array (exact revisions are >= 0). */
+const EXPECT_ANY = -2;
+const EXPECT_NO_STREAM = -1;
 /** Fallback poll when no notification comes (lost LISTEN connection, notify from an older version). */
 const POLL_MS = 1000;
 /** Re-poll while committed events are held back by an older open transaction; doubles up to POLL_MS. */
 const HELD_BACK_POLL_MS = 50;
-/** Floor between reads while held back, however many notifications arrive. */
-const HELD_BACK_MIN_MS = 10;
+/**
+ * Floor between reads while held back, however many notifications arrive: it starts low (the blocker
+ * is most often another append, done within a few ms) and doubles while reads make no progress (a
+ * long transaction elsewhere, while notifications keep coming).
+ */
+const HELD_BACK_FLOOR_MIN_MS = 1;
+const HELD_BACK_FLOOR_MAX_MS = 10;
 const RETRY_MS = 1000;
 /** How long readAll waits at the tail for already-committed events held back by an older transaction. */
 const READ_ALL_SETTLE_MS = 1000;
-/** While appends keep coming, at most one cross-process notify per this interval (the first goes at once). */
-const NOTIFY_COALESCE_MS = 5;
 const LISTEN_RETRY_MIN_MS = 100;
 const LISTEN_RETRY_MAX_MS = 5000;
 
@@ -157,6 +173,8 @@ function toRecorded(row: EventRow): RecordedEvent {
 function statements(schema: string, channel: string) {
   const s = quoteIdent(schema);
   const events = `${s}.events`;
+  // Sent by each append statement, so within its transaction: delivered exactly when it commits.
+  const notify = `pg_notify(${quoteLiteral(channel)}, '')`;
   const streams = `${s}.streams`;
   // Rows below the snapshot's xmin are final (see the top of the file). pg_current_snapshot() is the
   // statement's own snapshot, the one the scan sees rows with, so nothing can commit between taking the
@@ -176,7 +194,7 @@ function statements(schema: string, channel: string) {
       FROM s CROSS JOIN unnest($3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[]) WITH ORDINALITY AS u(id, type, data, metadata, ord)
       RETURNING position
     )
-    SELECT s.revision, (SELECT max(position) FROM ins) AS position FROM s`;
+    SELECT s.revision, (SELECT max(position) FROM ins) AS position, ${notify}::text AS notified FROM s`;
   return {
     schema: `
       CREATE SCHEMA IF NOT EXISTS ${s};
@@ -206,6 +224,57 @@ function statements(schema: string, channel: string) {
       ON CONFLICT (stream_id) DO UPDATE SET revision = st.revision + $2::int RETURNING revision`),
     appendExact: append(`UPDATE ${streams} SET revision = revision + $2::int
       WHERE stream_id = $1 AND revision = $7::int RETURNING revision`),
+    // Group commit: several streams' appends in one statement. $1 stream ids, $2 event counts, $3 expected
+    // (EXPECT_ANY, EXPECT_NO_STREAM or the exact revision), per stream; $4 the stream's index (1-based)
+    // and $5 the event's index within its append (1-based), $6..$9 as in append, per event. Existing
+    // streams rows are locked first in stream id order (no deadlock between batches), then each stream
+    // whose expectation holds is created (in stream id order as well) or moved on. A row comes back per stream: written or not, its
+    // revision (new, or current as locked: null when it did not exist), and for one not written
+    // whether some of its event ids are already stored (a retried append), so that a plain conflict
+    // needs no further query.
+    appendBatch: `
+    WITH req AS (
+      SELECT r.stream_id, r.n, r.expected, r.si::int AS si
+      FROM unnest($1::text[], $2::int[], $3::int[]) WITH ORDINALITY AS r(stream_id, n, expected, si)
+    ),
+    locked AS MATERIALIZED (
+      SELECT st.stream_id, st.revision FROM ${streams} st WHERE st.stream_id = ANY($1::text[]) ORDER BY st.stream_id FOR UPDATE
+    ),
+    created AS (
+      INSERT INTO ${streams} (stream_id, revision)
+      SELECT req.stream_id, req.n - 1 FROM req
+      WHERE req.expected < 0 AND NOT EXISTS (SELECT 1 FROM locked l WHERE l.stream_id = req.stream_id)
+      -- In id order too: ON CONFLICT waits for another transaction's insert of the same row.
+      ORDER BY req.stream_id
+      ON CONFLICT (stream_id) DO NOTHING
+      RETURNING stream_id, revision
+    ),
+    updated AS (
+      UPDATE ${streams} st SET revision = st.revision + req.n
+      FROM req JOIN locked l ON l.stream_id = req.stream_id
+      WHERE st.stream_id = req.stream_id AND req.expected <> ${EXPECT_NO_STREAM}
+        AND (req.expected = ${EXPECT_ANY} OR st.revision = req.expected)
+      RETURNING st.stream_id, st.revision
+    ),
+    ok AS (SELECT stream_id, revision FROM created UNION ALL SELECT stream_id, revision FROM updated),
+    ins AS (
+      INSERT INTO ${events} (stream_id, revision, position, event_id, type, data, metadata)
+      SELECT ok.stream_id, ok.revision - req.n + e.k, (pg_current_xact_id()::text::bigint << 16) | e.ord,
+             e.id, e.type, e.data, e.metadata
+      FROM unnest($4::int[], $5::int[], $6::uuid[], $7::text[], $8::jsonb[], $9::jsonb[])
+             WITH ORDINALITY AS e(si, k, id, type, data, metadata, ord)
+      JOIN req ON req.si = e.si
+      JOIN ok ON ok.stream_id = req.stream_id
+      RETURNING stream_id, position
+    )
+    SELECT req.stream_id, ok.revision IS NOT NULL AS written,
+           coalesce(ok.revision, l.revision) AS revision,
+           (SELECT max(i.position) FROM ins i WHERE i.stream_id = ok.stream_id) AS position,
+           ok.revision IS NULL AND EXISTS (
+             SELECT 1 FROM unnest($4::int[], $6::uuid[]) AS e(si, id) JOIN ${events} ev ON ev.event_id = e.id WHERE e.si = req.si
+           ) AS stored,
+           (SELECT ${notify} WHERE EXISTS (SELECT 1 FROM ok))::text AS notified
+    FROM req LEFT JOIN ok ON ok.stream_id = req.stream_id LEFT JOIN locked l ON l.stream_id = req.stream_id`,
     streamRevision: `SELECT revision FROM ${streams} WHERE stream_id = $1`,
     byIds: `SELECT event_id, stream_id, revision, position FROM ${events} WHERE event_id = ANY($1::uuid[])`,
     readForwards: `SELECT ${COLUMNS} FROM ${events} WHERE stream_id = $1 AND revision >= $2 ORDER BY revision ASC LIMIT $3`,
@@ -231,13 +300,46 @@ function statements(schema: string, channel: string) {
       pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16 AS bound`,
     bound: `SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16 AS bound`,
     head: `SELECT coalesce(max(position), 0) AS position FROM ${events} WHERE ${visible}`,
-    // NOTIFY assigns a transaction id, so its commit would wait for a WAL flush: skip the wait, a
-    // notification is worthless after a crash anyway.
-    notify: `SELECT set_config('synchronous_commit', 'off', true), pg_notify(${quoteLiteral(channel)}, '')`,
   };
 }
 
 type Statements = ReturnType<typeof statements>;
+
+interface AppendRow {
+  revision: number;
+  position: string;
+}
+
+/**
+ * An append's result in a batch: written, or not (its expected revision failed) with what the batch
+ * saw: the stream's current revision (null: no stream; undefined: not known) and whether some of its
+ * event ids are already stored (undefined: not known).
+ */
+type BatchResult = ({ written: true } & AppendRow) | { written: false; current?: number | null; stored?: boolean };
+
+interface AppendQuery {
+  name: string;
+  text: string;
+  values: unknown[];
+}
+
+/** One append as the batcher carries it: its own statement (to write it alone) and its batch parts. */
+interface PendingAppend {
+  query: AppendQuery;
+  expected: number;
+  ids: string[];
+  types: string[];
+  data: string[];
+  metadata: string[];
+}
+
+interface BatchRow {
+  stream_id: string;
+  written: boolean;
+  revision: number | null;
+  position: string | null;
+  stored: boolean;
+}
 
 interface IdRow {
   event_id: string;
@@ -255,9 +357,8 @@ export class PostgresEventStore implements EventStore {
   readonly #listener: Listener;
   readonly #subscriptions = new Set<PgSubscription>();
   #closed = false;
-  /** The notify in flight, if any, and whether another append committed since it was sent. */
-  #notifying: Promise<void> | null = null;
-  #notifyAgain = false;
+  /** Group commit; null when appends are written one per transaction (option, or the test hook). */
+  readonly #batcher: AppendBatcher<PendingAppend, BatchResult> | null;
 
   private constructor(pool: pg.Pool, sql: Statements, listener: Listener, opts: PostgresEventStoreOptions, logger: PostgresEventStoreLogger) {
     this.#pool = pool;
@@ -265,6 +366,21 @@ export class PostgresEventStore implements EventStore {
     this.#listener = listener;
     this.#logger = logger;
     this.#beforeCommit = opts.beforeCommit;
+    const inFlight = opts.appendBatchesInFlight ?? 2;
+    this.#batcher =
+      inFlight > 0 && !opts.beforeCommit
+        ? new AppendBatcher({
+            write: (batch) => this.#writeBatch(batch),
+            maxInFlight: inFlight,
+            maxAppends: MAX_APPENDS_PER_BATCH,
+            maxEvents: MAX_EVENTS_PER_APPEND,
+          })
+        : null;
+  }
+
+  /** Group-commit counters: batches written, appends they held, the largest batch. */
+  get appendBatchStats(): { batches: number; appends: number; largest: number; writeMs: number } {
+    return { ...(this.#batcher?.stats ?? { batches: 0, appends: 0, largest: 0, writeMs: 0 }) };
   }
 
   /** Connects and creates the schema and tables if missing; safe when several processes start at once. */
@@ -304,26 +420,23 @@ export class PostgresEventStore implements EventStore {
   async append(streamId: string, events: EventData[], expected: ExpectedRevision): Promise<AppendResult> {
     this.#ensureOpen();
     const want = checkExpected(expected);
-    const ids = new Set<string>();
+    const seen = new Set<string>();
     for (const e of events) {
       if (typeof e.id !== 'string' || e.id === '') throw new Error(`Stream ${streamId}: every event needs an id`);
       if (typeof e.type !== 'string' || e.type === '') throw new Error(`Stream ${streamId}: event ${e.id} has no type`);
-      if (ids.has(e.id)) throw new Error(`Stream ${streamId}: event id ${e.id} appears twice in one append`);
-      ids.add(e.id);
+      if (seen.has(e.id)) throw new Error(`Stream ${streamId}: event id ${e.id} appears twice in one append`);
+      seen.add(e.id);
     }
     if (events.length > MAX_EVENTS_PER_APPEND) {
       throw new RangeError(`Stream ${streamId}: at most ${MAX_EVENTS_PER_APPEND} events per append (got ${events.length})`);
     }
     if (events.length === 0) return this.#appendNothing(streamId, want, expected);
 
-    const values: unknown[] = [
-      streamId,
-      events.length,
-      events.map((e) => e.id),
-      events.map((e) => e.type),
-      events.map((e) => toJson(e.data ?? null, e)),
-      events.map((e) => toJson(e.metadata ?? {}, e)),
-    ];
+    const ids = events.map((e) => e.id);
+    const types = events.map((e) => e.type);
+    const data = events.map((e) => toJson(e.data ?? null, e));
+    const metadata = events.map((e) => toJson(e.metadata ?? {}, e));
+    const values: unknown[] = [streamId, events.length, ids, types, data, metadata];
     let name: string;
     let text: string;
     if (want === 'any') [name, text] = ['es_append_any', this.#sql.appendAny];
@@ -332,10 +445,32 @@ export class PostgresEventStore implements EventStore {
       [name, text] = ['es_append_exact', this.#sql.appendExact];
       values.push(want);
     }
+    const query: AppendQuery = { name, text, values };
 
-    let row: { revision: number; position: string } | undefined;
+    if (this.#batcher) return this.#appendBatched(streamId, events, expected, {
+      query,
+      expected: want === 'any' ? EXPECT_ANY : want === 'no_stream' ? EXPECT_NO_STREAM : want,
+      ids,
+      types,
+      data,
+      metadata,
+    });
+    return this.#settle(streamId, events, expected, () => this.#runAppend(streamId, events, query));
+  }
+
+  /**
+   * Runs a write of one append and turns its outcome into the append's result: the row when written;
+   * when not, the original result if it is a retry of an append already stored, else a conflict.
+   */
+  async #settle(
+    streamId: string,
+    events: readonly EventData[],
+    expected: ExpectedRevision,
+    write: () => Promise<AppendRow | undefined>,
+  ): Promise<AppendResult> {
+    let row: AppendRow | undefined;
     try {
-      row = await this.#runAppend(streamId, events, { name, text, values });
+      row = await write();
     } catch (err) {
       if (isUniqueViolation(err, EVENT_ID_KEY)) {
         const retried = await this.#alreadyAppended(streamId, events);
@@ -356,20 +491,96 @@ export class PostgresEventStore implements EventStore {
     throw await this.#conflict(streamId, expected);
   }
 
-  async #runAppend(
-    streamId: string,
-    events: readonly EventData[],
-    query: { name: string; text: string; values: unknown[] },
-  ): Promise<{ revision: number; position: string } | undefined> {
-    const hook = this.#beforeCommit;
-    if (!hook) {
-      const res = await this.#pool.query<{ revision: number; position: string }>(query);
-      return res.rows[0];
+  /** Through group commit (see the top of the file). */
+  async #appendBatched(streamId: string, events: readonly EventData[], expected: ExpectedRevision, pending: PendingAppend): Promise<AppendResult> {
+    const outcome = await this.#batcher!.submit({ streamId, eventCount: events.length, item: pending });
+    const result = outcome.kind === 'done' ? outcome.result : null;
+    if (result?.written) {
+      this.#committed();
+      return { nextRevision: result.revision, position: BigInt(result.position) };
     }
+    // A plain conflict on a stream the batch saw: no further query. (A stream it did not see may have
+    // been created meanwhile by another transaction; the single-append path asks.)
+    if (result && result.stored === false && typeof result.current === 'number' && pending.expected !== EXPECT_ANY) {
+      throw new WrongExpectedRevisionError(streamId, expected, result.current);
+    }
+    // Anything else takes the single-append path's answers. 'any' cannot fail on a revision: in a batch
+    // it misses only a stream created by a transaction that committed after the batch's snapshot;
+    // alone, its upsert waits for and sees that row.
+    return this.#settle(streamId, events, expected, async () => {
+      if (outcome.kind === 'failed') throw outcome.error;
+      return pending.expected === EXPECT_ANY ? this.#writeAlone(pending) : undefined;
+    });
+  }
+
+  async #writeAlone(pending: PendingAppend): Promise<AppendRow | undefined> {
+    const res = await this.#pool.query<AppendRow>(pending.query);
+    return res.rows[0];
+  }
+
+  /** Writes a batch in one transaction; a batch of one runs the single-append statement. */
+  async #writeBatch(batch: readonly BatchedAppend<PendingAppend>[]): Promise<BatchOutcome<BatchResult>[]> {
+    const alone = async (b: BatchedAppend<PendingAppend>): Promise<BatchOutcome<BatchResult>> => {
+      try {
+        const row = await this.#writeAlone(b.item);
+        return { kind: 'done', result: row ? { written: true, ...row } : { written: false } };
+      } catch (error) {
+        return { kind: 'failed', error };
+      }
+    };
+    if (batch.length === 1) return [await alone(batch[0]!)];
+    const streamIds: string[] = [];
+    const counts: number[] = [];
+    const expected: number[] = [];
+    const streamIndex: number[] = [];
+    const indexInAppend: number[] = [];
+    const ids: string[] = [];
+    const types: string[] = [];
+    const data: string[] = [];
+    const metadata: string[] = [];
+    batch.forEach((b, i) => {
+      streamIds.push(b.streamId);
+      counts.push(b.eventCount);
+      expected.push(b.item.expected);
+      for (let k = 0; k < b.eventCount; k++) {
+        streamIndex.push(i + 1);
+        indexInAppend.push(k + 1);
+        ids.push(b.item.ids[k]!);
+        types.push(b.item.types[k]!);
+        data.push(b.item.data[k]!);
+        metadata.push(b.item.metadata[k]!);
+      }
+    });
+    let rows: BatchRow[];
+    try {
+      const res = await this.#pool.query<BatchRow>({
+        name: 'es_append_batch',
+        text: this.#sql.appendBatch,
+        values: [streamIds, counts, expected, streamIndex, indexInAppend, ids, types, data, metadata],
+      });
+      rows = res.rows;
+    } catch (err) {
+      // One append's error (an event id already stored: a retry) or a deadlock fails the whole
+      // statement: write each alone, so each gets its own outcome.
+      this.#logger.warn({ ...errorInfo(err), appends: batch.length }, 'event store: append batch failed; writing its appends one by one');
+      return Promise.all(batch.map(alone));
+    }
+    const byStream = new Map(rows.map((r) => [r.stream_id, r]));
+    return batch.map((b): BatchOutcome<BatchResult> => {
+      const r = byStream.get(b.streamId);
+      if (!r) return { kind: 'done', result: { written: false } };
+      if (r.written) return { kind: 'done', result: { written: true, revision: r.revision!, position: r.position! } };
+      return { kind: 'done', result: { written: false, current: r.revision, stored: r.stored } };
+    });
+  }
+
+  async #runAppend(streamId: string, events: readonly EventData[], query: AppendQuery): Promise<AppendRow | undefined> {
+    const hook = this.#beforeCommit;
+    if (!hook) return (await this.#pool.query<AppendRow>(query)).rows[0];
     const client = await this.#pool.connect();
     try {
       await client.query('BEGIN');
-      const res = await client.query<{ revision: number; position: string }>(query);
+      const res = await client.query<AppendRow>(query);
       const row = res.rows[0];
       if (row) await hook(client, { streamId, events });
       await client.query('COMMIT');
@@ -386,29 +597,9 @@ export class PostgresEventStore implements EventStore {
     for (const sub of this.#subscriptions) sub.wake();
   }
 
-  /** After a commit: wake local subscriptions now, and other processes through one coalesced notify. */
+  /** After a commit: wake this process's subscriptions now (other processes heard the commit's notify). */
   #committed(): void {
     this.#wakeAll();
-    if (this.#closed) return; // an append that was in flight during close(); the pool is going away
-    if (this.#notifying) {
-      this.#notifyAgain = true;
-      return;
-    }
-    this.#notifying = (async () => {
-      try {
-        do {
-          this.#notifyAgain = false;
-          await this.#pool.query({ name: 'es_notify', text: this.#sql.notify });
-          // Under load, let a few more appends commit and cover them all with the next notify.
-          if (this.#notifyAgain) await new Promise((r) => setTimeout(r, NOTIFY_COALESCE_MS));
-        } while (this.#notifyAgain && !this.#closed);
-      } catch (err) {
-        // Readers elsewhere fall back to polling; the append itself has committed and stands.
-        this.#logger.warn(errorInfo(err), 'event store: could not notify subscribers');
-      } finally {
-        this.#notifying = null;
-      }
-    })();
   }
 
   /** The original result when every event of this append is already stored in this stream; null when none is. */
@@ -549,7 +740,6 @@ export class PostgresEventStore implements EventStore {
     this.#closed = true;
     await Promise.all([...this.#subscriptions].map((s) => s.stop()));
     await this.#listener.close();
-    await this.#notifying;
     // end() waits for checked-out connections, so a subscription's in-flight read finishes first.
     await this.#pool.end();
   }
@@ -708,6 +898,7 @@ class PgSubscription implements Subscription {
 
   async #pull(): Promise<IteratorResult<RecordedEvent>> {
     let heldBackMs = HELD_BACK_POLL_MS;
+    let heldBackFloorMs = HELD_BACK_FLOOR_MIN_MS;
     for (;;) {
       if (this.#stopped) return DONE;
       const next = this.#buffer.shift();
@@ -739,11 +930,13 @@ class PgSubscription implements Subscription {
         // Committed events wait behind an older open transaction. Its commit notifies (if it is an
         // append), but other transactions hold xmin back silently, so poll too, backing off. Under
         // steady writes notifications come constantly and cannot help until the blocker ends, so
-        // take at most one read per HELD_BACK_MIN_MS instead of one per notification.
+        // take at most one read per floor (growing while reads find nothing) instead of one per
+        // notification.
         const since = this.#wakes;
-        await this.#sleep(HELD_BACK_MIN_MS, null);
-        await this.#sleep(heldBackMs - HELD_BACK_MIN_MS, since);
+        await this.#sleep(heldBackFloorMs, null);
+        await this.#sleep(heldBackMs - heldBackFloorMs, since);
         heldBackMs = Math.min(heldBackMs * 2, POLL_MS);
+        heldBackFloorMs = Math.min(heldBackFloorMs * 2, HELD_BACK_FLOOR_MAX_MS);
       } else {
         await this.#sleep(POLL_MS, caughtUp.wakes);
       }
