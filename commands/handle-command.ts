@@ -1,24 +1,58 @@
 /**
  * The one generic command handler: read the stream, fold, decide, append with the expected
  * revision, and on a concurrency conflict fold what the winner wrote and decide again.
+ *
+ * A bus whose cache is kept fresh from the event log (a gateway follows the log anyway: keepFresh)
+ * skips the read when it holds the stream: it decides on the cached state and appends with the cached
+ * revision, which the store checks, so a stale state costs a conflict and a read, never a wrong
+ * write. Only a write is trusted that way: a rejection, or a decision to write nothing, decided on
+ * an unread state is decided again on a read one before it is returned.
  */
 import type { Decider } from '../domain/decider.js';
 import type { DomainError } from '../domain/errors.js';
 import type { DomainEvent } from '../domain/events.js';
 import { toDomainEvent, toEventData } from '../infra/event-store/codec.js';
-import { WrongExpectedRevisionError, type EventStore } from '../infra/event-store/port.js';
+import { WrongExpectedRevisionError, type EventStore, type RecordedEvent } from '../infra/event-store/port.js';
 import { KeyedMutex } from './keyed-mutex.js';
-import { StateCache } from './state-cache.js';
+import { StateCache, type FoldRecorded } from './state-cache.js';
 
 export interface CommandBus {
   store: EventStore;
   maxRetries: number;
   cache: StateCache;
   mutex: KeyedMutex;
+  /** Set by keepFresh: every committed event reaches the cache, so a cached state may be decided on unread. */
+  cacheFollowsLog: boolean;
+  /** Commands decided on an unread cached state, and those that then met a conflict (metrics). */
+  readonly stats: { unreadDecisions: number; unreadConflicts: number };
 }
 
 export function createCommandBus(store: EventStore, opts: { maxRetries?: number; cacheSize?: number } = {}): CommandBus {
-  return { store, maxRetries: opts.maxRetries ?? 10, cache: new StateCache(opts.cacheSize), mutex: new KeyedMutex() };
+  return {
+    store,
+    maxRetries: opts.maxRetries ?? 10,
+    cache: new StateCache(opts.cacheSize),
+    mutex: new KeyedMutex(),
+    cacheFollowsLog: false,
+    stats: { unreadDecisions: 0, unreadConflicts: 0 },
+  };
+}
+
+/**
+ * Hands the bus every committed event, in log order, from its caller's subscription: from now on
+ * commands on cached streams skip their read. Returns the observer to call per event.
+ */
+export function keepFresh(bus: CommandBus): (recorded: RecordedEvent) => void {
+  bus.cacheFollowsLog = true;
+  return (recorded) => bus.cache.observe(recorded);
+}
+
+function folder<S, E extends DomainEvent>(decider: Decider<unknown, S, E>): FoldRecorded<S> {
+  return (state, recorded) => {
+    const event = toDomainEvent(recorded);
+    // An event type this version of the code does not know cannot change what it decides.
+    return event ? decider.evolve(state, event as E, { revision: recorded.revision, position: recorded.position }) : state;
+  };
 }
 
 export interface AppendedEvent<E> {
@@ -48,17 +82,17 @@ async function catchUp<C, S, E extends DomainEvent>(bus: CommandBus, streamId: s
   const cached = bus.cache.get<S>(streamId);
   let state = cached?.state ?? decider.initialState;
   let revision = cached?.revision ?? -1;
+  const fold = folder(decider);
   for (;;) {
     const page = await bus.store.readStream(streamId, { fromRevision: revision + 1, maxCount: PAGE });
     for (const recorded of page) {
-      const event = toDomainEvent(recorded);
-      // An event type this version of the code does not know cannot change what it decides.
-      if (event) state = decider.evolve(state, event as E, { revision: recorded.revision, position: recorded.position });
+      state = fold(state, recorded);
       revision = recorded.revision;
     }
     if (page.length < PAGE) break;
   }
-  bus.cache.set(streamId, { state, revision });
+  // The log may have moved the entry on meanwhile (keepFresh); never put it back.
+  if ((bus.cache.get<S>(streamId)?.revision ?? -1) <= revision) bus.cache.set(streamId, { state, revision }, fold);
   return { state, revision };
 }
 
@@ -73,11 +107,19 @@ export function handleCommand<C, S, E extends DomainEvent>(
 ): Promise<CommandOutcome<S, E>> {
   const { streamId, decider, command } = args;
   return bus.mutex.run(streamId, async () => {
+    // First attempt on a log-fed cached state: no read (see the top of the file).
+    let unread = bus.cacheFollowsLog ? bus.cache.get<S>(streamId) : undefined;
     for (let attempt = 1; attempt <= bus.maxRetries + 1; attempt++) {
-      let { state, revision } = await catchUp(bus, streamId, decider);
+      let { state, revision } = unread ? { state: unread.state, revision: unread.revision } : await catchUp(bus, streamId, decider);
       const decision = decider.decide(command, state);
+      if (unread && (!decision.ok || decision.events.length === 0)) {
+        unread = undefined;
+        attempt--;
+        continue;
+      }
       if (!decision.ok) return { ok: false, error: decision.error };
       if (decision.events.length === 0) return { ok: true, state, appended: [], revision };
+      if (unread) bus.stats.unreadDecisions++;
       const ids = decision.events.map((e, i) => args.eventIds(e, i));
       try {
         const result = await bus.store.append(
@@ -89,10 +131,17 @@ export function handleCommand<C, S, E extends DomainEvent>(
         const appended = decision.events.map((event, i) => ({ event, id: ids[i]!, revision: first + i, position: result.position }));
         for (const a of appended) state = decider.evolve(state, a.event, { revision: a.revision, position: a.position });
         revision = result.nextRevision;
-        bus.cache.set(streamId, { state, revision });
+        if ((bus.cache.get<S>(streamId)?.revision ?? -1) <= revision) bus.cache.set(streamId, { state, revision }, folder(decider));
         return { ok: true, state, appended, revision };
       } catch (err) {
         if (!(err instanceof WrongExpectedRevisionError)) throw err;
+        if (unread) {
+          // Only the cache was behind: read and decide again at once, no pause.
+          bus.stats.unreadConflicts++;
+          unread = undefined;
+          attempt--;
+          continue;
+        }
         // Another process wrote first: the next attempt folds its events and decides again. A short,
         // random, growing pause keeps two busy writers from colliding on every attempt (livelock).
         await sleep(Math.random() * Math.min(MAX_BACKOFF_MS, 2 ** attempt));

@@ -41,4 +41,7 @@ const stop = (signal: string): void => {
 process.on('SIGTERM', () => stop('SIGTERM'));
 process.on('SIGINT', () => stop('SIGINT'));
 // The benchmark and tests ask for counters without stopping the process.
-process.on('SIGUSR2', () => logger.info({ stats: gateway.stats() }, 'ws gateway stats'));
+process.on('SIGUSR2', () => {
+  const appendBatches = 'appendBatchStats' in rt.store ? rt.store.appendBatchStats : undefined;
+  logger.info({ stats: gateway.stats(), appendBatches }, 'ws gateway stats');
+});

@@ -7,6 +7,7 @@
  */
 import uWS from 'uWebSockets.js';
 import type { CommandDeps } from '../../commands/deps.js';
+import { keepFresh } from '../../commands/handle-command.js';
 import type { EventStore, RecordedEvent } from '../../infra/event-store/port.js';
 import { toPublicRecord } from '../../infra/event-store/public-record.js';
 import type { LastMessagesView } from '../../infra/last-messages/port.js';
@@ -55,6 +56,8 @@ export interface WsStats {
   logPosition: string;
   logRestarts: number;
   logLastEventAt: string | null;
+  /** Sends decided on the log-fed command cache without a read, and how many of those met a conflict. */
+  commands: { unreadDecisions: number; unreadConflicts: number };
 }
 
 export interface WsGateway {
@@ -156,8 +159,11 @@ export async function startWsGateway(deps: WsDeps): Promise<WsGateway> {
   });
 
   // ---- fan-out from the log ----
+  // The same feed keeps the command cache current, so a send on a chat it holds skips its read.
+  const refreshCommandState = keepFresh(commands.bus);
   const onEvent = (e: RecordedEvent): void => {
     counters.eventsSeen++;
+    refreshCommandState(e);
     if (e.streamId.startsWith('chat-')) {
       const chatId = e.streamId.slice(5);
       const pair = participantsOf(chatId);
@@ -334,6 +340,7 @@ export async function startWsGateway(deps: WsDeps): Promise<WsGateway> {
       logPosition: String(feed.position()),
       logRestarts: feed.restarts(),
       logLastEventAt: ((at) => (at === null ? null : new Date(at).toISOString()))(feed.lastEventAt()),
+      commands: { ...commands.bus.stats },
     }),
     async close() {
       if (closing) return;
