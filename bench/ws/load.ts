@@ -136,6 +136,7 @@ interface InFlight {
 async function load(): Promise<void> {
   const pending = new Map<number, InFlight>();
   const latencies: number[] = [];
+  const slowAt: number[] = [];
   let delivered = 0;
   let acked = 0;
   let duplicates = 0;
@@ -153,7 +154,10 @@ async function load(): Promise<void> {
       }
       pending.delete(seq);
       if (p.measured) {
-        latencies.push(performance.now() - p.sentAt);
+        const latency = performance.now() - p.sentAt;
+        latencies.push(latency);
+        // Slow deliveries by send time (100 ms buckets): clustered means a stall somewhere, spread means load.
+        if (latency > config.p99LimitMs) slowAt.push(Math.floor(p.sentAt / 100));
         delivered++;
       }
     },
@@ -185,6 +189,7 @@ async function load(): Promise<void> {
     const rate = config.rates[r]!;
     // Reset per stage.
     latencies.length = 0;
+    slowAt.length = 0;
     ackLatencies.length = 0;
     sentAt.clear();
     delivered = 0;
@@ -274,7 +279,10 @@ async function load(): Promise<void> {
       serverRssMiB: Math.round(rss / 1024 / 1024),
       ok: lost === 0 && p99 <= config.p99LimitMs && deliveredInWindow >= 0.95 * measuredSent,
     };
-    out({ event: 'stage', ...result, duplicates, conflictRetries: retried.count, retry: retriedRate === rate });
+    const slowBuckets = new Map<number, number>();
+    for (const b of slowAt) slowBuckets.set(b, (slowBuckets.get(b) ?? 0) + 1);
+    const slowestBuckets = [...slowBuckets.values()].sort((x, y) => y - x).slice(0, 5);
+    out({ event: 'stage', ...result, duplicates, conflictRetries: retried.count, retry: retriedRate === rate, slow: slowAt.length, slowBuckets: slowBuckets.size, slowestBuckets });
     if (!result.ok) {
       if (retriedRate === rate) break;
       retriedRate = rate;
