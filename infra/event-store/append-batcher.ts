@@ -40,7 +40,7 @@ export class AppendBatcher<T, R> {
   #queue: Waiting<T, R>[] = [];
   #inFlight = 0;
   /** Batches written and appends they held, for metrics and the benchmark. */
-  readonly stats = { batches: 0, appends: 0, largest: 0, writeMs: 0 };
+  readonly stats = { batches: 0, appends: 0, largest: 0, writeMs: 0, maxWriteMs: 0 };
 
   constructor(opts: AppendBatcherOptions<T, R>) {
     this.#opts = opts;
@@ -99,7 +99,9 @@ export class AppendBatcher<T, R> {
       for (const w of batch) w.reject(err);
       return;
     } finally {
-      this.stats.writeMs += performance.now() - started;
+      const ms = performance.now() - started;
+      this.stats.writeMs += ms;
+      if (ms > this.stats.maxWriteMs) this.stats.maxWriteMs = ms;
     }
     batch.forEach((w, i) => {
       const o = outcomes[i];

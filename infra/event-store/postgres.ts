@@ -266,15 +266,18 @@ function statements(schema: string, channel: string) {
       JOIN req ON req.si = e.si
       JOIN ok ON ok.stream_id = req.stream_id
       RETURNING stream_id, position
-    )
+    ),
+    -- Grouped once: a per-row subquery over ins would make the statement quadratic in the batch size.
+    last AS (SELECT stream_id, max(position) AS position FROM ins GROUP BY stream_id)
     SELECT req.stream_id, ok.revision IS NOT NULL AS written,
            coalesce(ok.revision, l.revision) AS revision,
-           (SELECT max(i.position) FROM ins i WHERE i.stream_id = ok.stream_id) AS position,
+           last.position,
            ok.revision IS NULL AND EXISTS (
              SELECT 1 FROM unnest($4::int[], $6::uuid[]) AS e(si, id) JOIN ${events} ev ON ev.event_id = e.id WHERE e.si = req.si
            ) AS stored,
            (SELECT ${notify} WHERE EXISTS (SELECT 1 FROM ok))::text AS notified
-    FROM req LEFT JOIN ok ON ok.stream_id = req.stream_id LEFT JOIN locked l ON l.stream_id = req.stream_id`,
+    FROM req LEFT JOIN ok ON ok.stream_id = req.stream_id LEFT JOIN locked l ON l.stream_id = req.stream_id
+      LEFT JOIN last ON last.stream_id = req.stream_id`,
     streamRevision: `SELECT revision FROM ${streams} WHERE stream_id = $1`,
     byIds: `SELECT event_id, stream_id, revision, position FROM ${events} WHERE event_id = ANY($1::uuid[])`,
     readForwards: `SELECT ${COLUMNS} FROM ${events} WHERE stream_id = $1 AND revision >= $2 ORDER BY revision ASC LIMIT $3`,
@@ -379,8 +382,8 @@ export class PostgresEventStore implements EventStore {
   }
 
   /** Group-commit counters: batches written, appends they held, the largest batch. */
-  get appendBatchStats(): { batches: number; appends: number; largest: number; writeMs: number } {
-    return { ...(this.#batcher?.stats ?? { batches: 0, appends: 0, largest: 0, writeMs: 0 }) };
+  get appendBatchStats(): { batches: number; appends: number; largest: number; writeMs: number; maxWriteMs: number } {
+    return { ...(this.#batcher?.stats ?? { batches: 0, appends: 0, largest: 0, writeMs: 0, maxWriteMs: 0 }) };
   }
 
   /** Connects and creates the schema and tables if missing; safe when several processes start at once. */

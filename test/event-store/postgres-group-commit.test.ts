@@ -398,7 +398,7 @@ t.test('appendBatchesInFlight: 0 writes every append alone', async (t) => {
   const settled = await fire(store, [...distinct, ...same]);
   t.equal(settled.filter((r) => r.status === 'rejected').length, 0, 'every append succeeded');
   const results = settled.map(fulfilled);
-  t.same(store.appendBatchStats, { batches: 0, appends: 0, largest: 0, writeMs: 0 }, 'no batching');
+  t.same(store.appendBatchStats, { batches: 0, appends: 0, largest: 0, writeMs: 0, maxWriteMs: 0 }, 'no batching');
   t.equal(new Set(results.map((r) => txOf(r.position))).size, results.length, 'each append in a transaction of its own');
   t.same(
     results.slice(distinct.length).map((r) => r.nextRevision).sort((p, q) => p - q),
