@@ -8,6 +8,8 @@ import { io, type Socket as IoSocket } from 'socket.io-client';
 import WebSocket from 'ws';
 import { cpuSeconds, percentile, pidsNamed, rssBytes, type BenchUser, type LoadConfig, type Mode, type StageResult } from './common.js';
 
+/** Messages/s during the warm-up. */
+const WARMUP_RATE = 1000;
 const config = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as LoadConfig;
 const out = (obj: Record<string, unknown>): void => {
   process.stdout.write(`${JSON.stringify(obj)}\n`);
@@ -182,6 +184,26 @@ async function load(): Promise<void> {
   out({ event: 'connected', pairs: ends.length });
   const body = 'x'.repeat(config.bodyBytes);
   let seq = 0;
+  // Warm-up, not measured, the same for every server: a few messages each way in every chat at a
+  // modest rate, so that no stage pays for first-time work (JIT, pools, per-chat state) and the
+  // search does not stop at a low rate on a cold start.
+  const warmupMessages = ends.length * 4;
+  const warmupStart = performance.now();
+  for (let sent = 0; sent < warmupMessages; ) {
+    const due = Math.min(warmupMessages, Math.floor(((performance.now() - warmupStart) / 1000) * WARMUP_RATE));
+    for (; sent < due; sent++) {
+      const pair = ends[seq % ends.length]!;
+      const s = seq++;
+      pending.set(s, { sentAt: performance.now(), measured: false });
+      (Math.floor(s / ends.length) % 2 === 0 ? pair.a : pair.b).send(pair.chatId, s, body);
+    }
+    await new Promise((res) => setTimeout(res, 2));
+  }
+  const warmupUntil = performance.now() + 10_000;
+  while (pending.size > 0 && performance.now() < warmupUntil) await new Promise((res) => setTimeout(res, 20));
+  pending.clear();
+  await new Promise((res) => setTimeout(res, 1000));
+  out({ event: 'warmed-up', messages: warmupMessages, ms: Math.round(performance.now() - warmupStart) });
   // A stage over the limit is run once more before stepping stops: on a shared machine one hiccup
   // (another process's burst) must not end the search.
   let retriedRate = -1;
