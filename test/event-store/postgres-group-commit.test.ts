@@ -13,19 +13,10 @@ import {
   type Subscription,
 } from '../../infra/event-store/port.js';
 import { PostgresEventStore, type PostgresEventStoreOptions } from '../../infra/event-store/postgres.js';
-import { TEST_DATABASE_URL, createTestSchema, type TestSchema } from '../support/pg.js';
+import { TEST_DATABASE_URL, createTestSchema, shareOrderingLock, type TestSchema } from '../support/pg.js';
 
-/**
- * postgres-ordering.test.ts holds transactions open for seconds, which hides fresh appends from every
- * reader in the cluster; it takes this advisory lock exclusively, we take it shared for our whole run.
- */
-const ORDERING_LOCK = 7_420_311_001;
-
-const lock = new pg.Client({ connectionString: TEST_DATABASE_URL });
-lock.on('error', () => undefined); // the lock dies with the session; nothing else to do
-await lock.connect();
-await lock.query('SELECT pg_advisory_lock_shared($1)', [ORDERING_LOCK]);
-t.teardown(() => lock.end());
+// Readers of the log must not run beside postgres-ordering.test.ts's long transactions.
+t.teardown(await shareOrderingLock());
 
 const ev = (type: string, data: unknown = {}): EventData => ({ id: randomUUID(), type, data });
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

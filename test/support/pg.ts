@@ -27,3 +27,18 @@ export async function createTestSchema(label = 't'): Promise<TestSchema> {
     },
   };
 }
+
+/**
+ * postgres-ordering.test.ts holds transactions open for seconds, which hides fresh appends from every
+ * reader in the cluster; it takes this advisory lock exclusively. A test that reads the log takes it
+ * shared for its whole run; the returned function releases it.
+ */
+export const ORDERING_LOCK = 7_420_311_001;
+
+export async function shareOrderingLock(): Promise<() => Promise<void>> {
+  const lock = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  lock.on('error', () => undefined); // the lock dies with the session; nothing else to do
+  await lock.connect();
+  await lock.query('SELECT pg_advisory_lock_shared($1)', [ORDERING_LOCK]);
+  return () => lock.end();
+}
