@@ -204,9 +204,11 @@ async function load(): Promise<void> {
   pending.clear();
   await new Promise((res) => setTimeout(res, 1000));
   out({ event: 'warmed-up', messages: warmupMessages, ms: Math.round(performance.now() - warmupStart) });
-  // A stage over the limit is run once more before stepping stops: on a shared machine one hiccup
-  // (another process's burst) must not end the search.
+  // A stage over the limit is run once more: on a shared machine one hiccup (another process's
+  // burst, a GC pause) must not decide a stage. A rate that fails both tries does not end the search
+  // either; two such rates in a row do, and so does a stage that could not keep up at all.
   let retriedRate = -1;
+  let failedRatesInARow = 0;
   for (let r = 0; r < config.rates.length; r++) {
     const rate = config.rates[r]!;
     // Reset per stage.
@@ -305,10 +307,16 @@ async function load(): Promise<void> {
     for (const b of slowAt) slowBuckets.set(b, (slowBuckets.get(b) ?? 0) + 1);
     const slowestBuckets = [...slowBuckets.values()].sort((x, y) => y - x).slice(0, 5);
     out({ event: 'stage', ...result, duplicates, conflictRetries: retried.count, retry: retriedRate === rate, slow: slowAt.length, slowBuckets: slowBuckets.size, slowestBuckets });
-    if (!result.ok) {
-      if (retriedRate === rate) break;
+    if (result.ok) {
+      failedRatesInARow = 0;
+    } else if (retriedRate !== rate) {
       retriedRate = rate;
       r--;
+      await new Promise((res) => setTimeout(res, 1000));
+    } else {
+      failedRatesInARow++;
+      const swamped = result.deliveredPerSec < 0.8 * rate;
+      if (failedRatesInARow >= 2 || swamped) break;
       await new Promise((res) => setTimeout(res, 1000));
     }
   }
