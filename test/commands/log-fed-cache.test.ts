@@ -2,7 +2,6 @@
 // store stand in for two processes: bus A is the gateway's (its cache follows the log, or, to make it
 // stale on purpose, is told it does but never fed), bus B a plain one sharing nothing but the store.
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
 import t, { type Test } from 'tap';
 import { createCommandBus, keepFresh, type CommandBus } from '../../commands/handle-command.js';
 import type { CommandDeps } from '../../commands/deps.js';
@@ -15,10 +14,8 @@ import { toDomainEvent } from '../../infra/event-store/codec.js';
 import type { EventStore, RecordedEvent, Subscription } from '../../infra/event-store/port.js';
 import { PostgresEventStore } from '../../infra/event-store/postgres.js';
 import type { PasswordHasher } from '../../infra/password-hasher.js';
-import { TEST_DATABASE_URL, createTestSchema, type TestSchema } from '../support/pg.js';
+import { createTestSchema, holdOrderingLockShared, type TestSchema } from '../support/pg.js';
 
-/** postgres-ordering.test.ts holds transactions open that hide fresh appends; it takes this lock exclusively. */
-const ORDERING_LOCK = 7_420_311_001;
 
 const stubHasher: PasswordHasher = {
   hash: async () => '$stub$',
@@ -66,7 +63,8 @@ function ok<T>(r: { ok: true; value: T } | { ok: false; error: { code: string } 
 
 const unique = (base: string): string => `${base}${randomUUID().slice(0, 8)}`;
 
-let lock: pg.Client;
+/** postgres-ordering.test.ts holds transactions open that hide fresh appends: held shared meanwhile. */
+let releaseOrderingLock: (() => Promise<void>) | undefined;
 let ts: TestSchema;
 let store: PostgresEventStore;
 let sub: Subscription;
@@ -77,10 +75,7 @@ const fed = new Set<(e: RecordedEvent) => void>();
 const seen = new Map<string, number>();
 
 t.before(async () => {
-  lock = new pg.Client({ connectionString: TEST_DATABASE_URL });
-  lock.on('error', () => undefined);
-  await lock.connect();
-  await lock.query('SELECT pg_advisory_lock_shared($1)', [ORDERING_LOCK]);
+  releaseOrderingLock = await holdOrderingLockShared();
   ts = await createTestSchema('logfed');
   store = await PostgresEventStore.open({ connectionString: ts.url, schema: ts.schema });
   sub = store.subscribeToAll({ after: await store.headPosition() });
@@ -97,7 +92,7 @@ t.teardown(async () => {
   await feeding;
   await store?.close();
   await ts?.drop();
-  await lock?.end();
+  await releaseOrderingLock?.();
 });
 
 /** Two registered users and their chat, started through `deps`. */

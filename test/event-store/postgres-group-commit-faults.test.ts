@@ -18,10 +18,10 @@ import pg from 'pg';
 import t from 'tap';
 import { WrongExpectedRevisionError, type AppendResult, type EventData, type ExpectedRevision, type RecordedEvent } from '../../infra/event-store/port.js';
 import { PostgresEventStore } from '../../infra/event-store/postgres.js';
-import { TEST_DATABASE_URL, createTestSchema, shareOrderingLock } from '../support/pg.js';
+import { TEST_DATABASE_URL, createTestSchema, holdOrderingLockShared } from '../support/pg.js';
 
 // Readers of the log must not run beside postgres-ordering.test.ts's long transactions.
-t.teardown(await shareOrderingLock());
+t.teardown(await holdOrderingLockShared());
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

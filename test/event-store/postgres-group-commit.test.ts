@@ -13,10 +13,10 @@ import {
   type Subscription,
 } from '../../infra/event-store/port.js';
 import { PostgresEventStore, type PostgresEventStoreOptions } from '../../infra/event-store/postgres.js';
-import { TEST_DATABASE_URL, createTestSchema, shareOrderingLock, type TestSchema } from '../support/pg.js';
+import { TEST_DATABASE_URL, createTestSchema, holdOrderingLockShared, type TestSchema } from '../support/pg.js';
 
 // Readers of the log must not run beside postgres-ordering.test.ts's long transactions.
-t.teardown(await shareOrderingLock());
+t.teardown(await holdOrderingLockShared());
 
 const ev = (type: string, data: unknown = {}): EventData => ({ id: randomUUID(), type, data });
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -6,14 +6,13 @@ import pg from 'pg';
 import t from 'tap';
 import type { EventData, RecordedEvent, Subscription } from '../../infra/event-store/port.js';
 import { PostgresEventStore, type PostgresEventStoreOptions } from '../../infra/event-store/postgres.js';
-import { TEST_DATABASE_URL, createTestSchema } from '../support/pg.js';
+import { ORDERING_LOCK, TEST_DATABASE_URL, createTestSchema } from '../support/pg.js';
 
 /**
  * Readers see nothing above the cluster-wide xmin, so the transactions this file holds open (2 s, longer
  * than readAll's settle wait) would hide fresh appends from postgres.contract.test.ts if tap ran both at
- * once. That file takes this advisory lock shared; we hold it exclusively for our whole run.
+ * once. That file takes this advisory lock (ORDERING_LOCK) shared; we hold it exclusively for our whole run.
  */
-const ORDERING_LOCK = 7_420_311_001;
 
 const ev = (type: string, data: unknown = {}): EventData => ({ id: randomUUID(), type, data });
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

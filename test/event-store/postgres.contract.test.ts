@@ -4,24 +4,8 @@ import pg from 'pg';
 import t, { type Test } from 'tap';
 import { WrongExpectedRevisionError, type EventData } from '../../infra/event-store/port.js';
 import { PostgresEventStore } from '../../infra/event-store/postgres.js';
-import { TEST_DATABASE_URL, createTestSchema } from '../support/pg.js';
+import { createTestSchema, holdOrderingLockShared } from '../support/pg.js';
 import { eventStoreContract } from './contract.js';
-
-/**
- * Readers only see events below the cluster-wide xmin, so postgres-ordering.test.ts, which keeps
- * transactions open on purpose, would hide this suite's fresh appends from readAll if both ran at
- * once (tap runs files in parallel). That file holds this advisory lock exclusively; we take it
- * shared. A session waiting on or holding an advisory lock has no transaction id, so it holds back nobody.
- */
-const ORDERING_LOCK = 7_420_311_001;
-
-async function holdOrderingLockShared(): Promise<() => Promise<void>> {
-  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
-  client.on('error', () => undefined); // the lock dies with the session; nothing else to do
-  await client.connect();
-  await client.query('SELECT pg_advisory_lock_shared($1)', [ORDERING_LOCK]);
-  return () => client.end();
-}
 
 t.test('postgres event store: contract', async (t) => {
   eventStoreContract(t, async () => {

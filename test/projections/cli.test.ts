@@ -1,26 +1,13 @@
 // The read-model commands of the CLI: bad input exits 2 with a clear message before anything is
 // opened; good input works against the zero-setup default (SQLite read models in DATA_DIR).
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
+import { chat as runChat, type CliResult } from '../audit/support.js';
 
-const root = path.resolve(import.meta.dirname, '../..');
-
-function chat(dataDir: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
-  for (const k of ['DATABASE_URL', 'EVENTSTORE_URL', 'REDIS_URL', 'AMQP_URL']) delete env[k];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(root, 'bin/chat.js'), ...args], { cwd: root, env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+/** The real CLI in a child process, on the zero-setup default in `dataDir`. */
+const chat = (dataDir: string, args: string[]): Promise<CliResult> => runChat({ kind: 'embedded', dataDir }, args);
 
 t.test('bad input: exit 2 and a message, nothing opened', async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'cli-bad-'));

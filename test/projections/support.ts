@@ -4,7 +4,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
 import { createCommandBus } from '../../commands/handle-command.js';
 import type { CommandDeps } from '../../commands/deps.js';
 import { login } from '../../commands/login.js';
@@ -19,7 +18,7 @@ import { toPublicRecord, type PublicRecord } from '../../infra/event-store/publi
 import { createLogger, type Logger } from '../../infra/logger.js';
 import { createArgon2Hasher } from '../../infra/password-hasher.js';
 import { emOf, openReadModelOrm, sqlOf, type ReadModelOrm } from '../../infra/read-models/orm.js';
-import { TEST_DATABASE_URL, createTestSchema } from '../support/pg.js';
+import { createTestSchema } from '../support/pg.js';
 
 export const silentLogger: Logger = createLogger({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent', name: 'test' });
 
@@ -129,19 +128,7 @@ export async function sqliteReadModels(): Promise<TestReadModels> {
   };
 }
 
-/**
- * PostgreSQL event-store readers see only what is below the cluster-wide xmin; the ordering test
- * holds transactions open on purpose and takes this lock exclusively. Tests reading a PostgreSQL
- * store take it shared, as the store's contract test does.
- */
-const ORDERING_LOCK = 7_420_311_001;
-export async function holdOrderingLockShared(): Promise<() => Promise<void>> {
-  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
-  client.on('error', () => undefined);
-  await client.connect();
-  await client.query('SELECT pg_advisory_lock_shared($1)', [ORDERING_LOCK]);
-  return () => client.end();
-}
+export { holdOrderingLockShared } from '../support/pg.js';
 
 export const READ_MODEL_TABLES = [
   'users', 'chats', 'messages', 'activity_log', 'message_counts', 'counted_messages', 'projection_inbox', 'projection_checkpoints', 'dead_letters',

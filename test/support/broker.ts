@@ -9,13 +9,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import amqp, { type Channel, type ConsumeMessage } from 'amqplib';
-import pg from 'pg';
 import pino from 'pino';
 import { BrokerConnection } from '../../infra/broker/connection.js';
 import { deleteTopology, topologyNames, type Topology } from '../../infra/broker/topology.js';
 import type { EventData, EventStore } from '../../infra/event-store/port.js';
 import { createLogger, type Logger } from '../../infra/logger.js';
-import { TEST_DATABASE_URL } from './pg.js';
 
 export const TEST_AMQP_URL = process.env['TEST_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
 
@@ -26,20 +24,7 @@ export function testLogger(name: string): Logger {
   return createLogger({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent', name }, pino.destination({ fd: 2, sync: true }));
 }
 
-/**
- * The PostgreSQL store only shows events below the cluster-wide xmin; a test that keeps transactions
- * open on purpose (postgres-ordering.test.ts) holds this advisory lock exclusively, and suites that
- * need fresh appends to become visible quickly take it shared (see postgres.contract.test.ts).
- */
-const ORDERING_LOCK = 7_420_311_001;
-
-export async function holdOrderingLockShared(): Promise<() => Promise<void>> {
-  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
-  client.on('error', () => undefined);
-  await client.connect();
-  await client.query('SELECT pg_advisory_lock_shared($1)', [ORDERING_LOCK]);
-  return () => client.end();
-}
+export { holdOrderingLockShared } from './pg.js';
 
 /** Runs fn on a short-lived channel, retrying if a parallel test's close_all_connections hits it. */
 export async function withChannel<T>(fn: (ch: Channel) => Promise<T>): Promise<T> {

@@ -35,7 +35,7 @@ export async function createTestSchema(label = 't'): Promise<TestSchema> {
  */
 export const ORDERING_LOCK = 7_420_311_001;
 
-export async function shareOrderingLock(): Promise<() => Promise<void>> {
+export async function holdOrderingLockShared(): Promise<() => Promise<void>> {
   const lock = new pg.Client({ connectionString: TEST_DATABASE_URL });
   lock.on('error', () => undefined); // the lock dies with the session; nothing else to do
   await lock.connect();

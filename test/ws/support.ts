@@ -27,15 +27,10 @@ import type { WsConfig } from '../../gateways/ws/config.js';
 import { AckFrame, ErrorFrame, EventFrame, ResumedFrame, type ServerFrame } from '../../gateways/ws/protocol.js';
 import { startWsGateway, type WsGateway } from '../../gateways/ws/server.js';
 import type { Connect } from '../../gateways/ws/client/chat-socket.js';
-import { TEST_DATABASE_URL, createTestSchema, type TestSchema } from '../support/pg.js';
+import { createTestSchema, holdOrderingLockShared, type TestSchema } from '../support/pg.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
-/**
- * postgres-ordering.test.ts holds transactions open on purpose, which hides fresh appends from every
- * subscription in the cluster; it takes this advisory lock exclusively, we take it shared.
- */
-const ORDERING_LOCK = 7_420_311_001;
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -98,10 +93,8 @@ export interface Fixture {
 }
 
 export async function openFixture(opts: FixtureOptions = {}): Promise<Fixture> {
-  const lockClient = new pg.Client({ connectionString: TEST_DATABASE_URL });
-  lockClient.on('error', () => undefined);
-  await lockClient.connect();
-  await lockClient.query('SELECT pg_advisory_lock_shared($1)', [ORDERING_LOCK]);
+  // postgres-ordering.test.ts's long transactions would hide fresh appends from the gateway's feed.
+  const releaseOrderingLock = await holdOrderingLockShared();
   const ts = await createTestSchema('ws');
   const { logger, lines } = memoryLogger(process.env['WS_TEST_LOG'] ?? 'info');
   const store = await PostgresEventStore.open({ connectionString: ts.url, schema: ts.schema, poolSize: 6, logger });
@@ -207,7 +200,7 @@ export async function openFixture(opts: FixtureOptions = {}): Promise<Fixture> {
       await sessions.close();
       await store.close();
       await ts.drop();
-      await lockClient.end();
+      await releaseOrderingLock();
     },
   };
   return fx;
