@@ -512,12 +512,13 @@ export class PostgresEventStore implements EventStore {
     // alone, its upsert waits for and sees that row.
     return this.#settle(streamId, events, expected, async () => {
       if (outcome.kind === 'failed') throw outcome.error;
-      return pending.expected === EXPECT_ANY ? this.#writeAlone(pending) : undefined;
+      return pending.expected === EXPECT_ANY ? this.#writeAlone(pending.query) : undefined;
     });
   }
 
-  async #writeAlone(pending: PendingAppend): Promise<AppendRow | undefined> {
-    const res = await this.#pool.query<AppendRow>(pending.query);
+  /** One append in its own transaction, through the single-append statement. */
+  async #writeAlone(query: AppendQuery): Promise<AppendRow | undefined> {
+    const res = await this.#pool.query<AppendRow>(query);
     return res.rows[0];
   }
 
@@ -525,7 +526,7 @@ export class PostgresEventStore implements EventStore {
   async #writeBatch(batch: readonly BatchedAppend<PendingAppend>[]): Promise<BatchOutcome<BatchResult>[]> {
     const alone = async (b: BatchedAppend<PendingAppend>): Promise<BatchOutcome<BatchResult>> => {
       try {
-        const row = await this.#writeAlone(b.item);
+        const row = await this.#writeAlone(b.item.query);
         return { kind: 'done', result: row ? { written: true, ...row } : { written: false } };
       } catch (error) {
         return { kind: 'failed', error };
@@ -579,7 +580,7 @@ export class PostgresEventStore implements EventStore {
 
   async #runAppend(streamId: string, events: readonly EventData[], query: AppendQuery): Promise<AppendRow | undefined> {
     const hook = this.#beforeCommit;
-    if (!hook) return (await this.#pool.query<AppendRow>(query)).rows[0];
+    if (!hook) return this.#writeAlone(query);
     const client = await this.#pool.connect();
     try {
       await client.query('BEGIN');
