@@ -10,6 +10,7 @@ import { SQL_PROJECTIONS } from '../../projections/index.js';
 import { createSqlProjector } from '../../projections/runtime/sql-projector.js';
 import { createStoreFeed } from '../../projections/runtime/store-feed.js';
 import { TEST_DATABASE_URL } from '../support/pg.js';
+import { settledHead, tracked } from '../support/tracked-store.js';
 import { silentLogger } from '../projections/support.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -43,9 +44,9 @@ export function chat(where: Where, args: string[], extraEnv: NodeJS.ProcessEnv =
 
 /** The event store and read models the CLI would open for `where`, for a test to prepare. */
 export async function openWhere(where: Where): Promise<{ store: EventStore; orm: ReadModelOrm; close(): Promise<void> }> {
-  const store: EventStore = where.kind === 'embedded'
+  const store: EventStore = tracked(where.kind === 'embedded'
     ? EmbeddedEventStore.open({ file: path.join(where.dataDir, 'events.sqlite') })
-    : await PostgresEventStore.open({ connectionString: TEST_DATABASE_URL, schema: where.schema, poolSize: 2 });
+    : await PostgresEventStore.open({ connectionString: TEST_DATABASE_URL, schema: where.schema, poolSize: 2 }));
   const orm = await openReadModelOrm(
     where.kind === 'embedded'
       ? { kind: 'sqlite', file: path.join(where.dataDir, 'read-models.sqlite') }
@@ -55,13 +56,13 @@ export async function openWhere(where: Where): Promise<{ store: EventStore; orm:
   return { store, orm, close: async () => { await orm.close(); await store.close(); } };
 }
 
-/** Runs every SQL projection over the log until it has caught up with the head. */
+/** Runs every SQL projection over the log until it has processed every append made through `store`. */
 export async function project(store: EventStore, orm: ReadModelOrm): Promise<void> {
   const projector = createSqlProjector({ orm, projections: SQL_PROJECTIONS, logger: silentLogger });
   const feed = createStoreFeed({ store, projector, logger: silentLogger, lingerMs: 2, maxAttempts: 1, retryMinMs: 5 });
   await feed.start();
   try {
-    await feed.waitFor(await store.headPosition(), 20_000);
+    await feed.waitFor(await settledHead(store), 20_000);
   } finally {
     await feed.stop();
   }

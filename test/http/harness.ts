@@ -24,6 +24,7 @@ import type { SessionPolicy, SessionStore } from '../../infra/sessions/port.js';
 import { PostgresSessionStore } from '../../infra/sessions/postgres.js';
 import { SqliteSessionStore } from '../../infra/sessions/sqlite.js';
 import { createTestSchema } from '../support/pg.js';
+import { newestAppended, tracked } from '../support/tracked-store.js';
 import { openTestReads, type TestReads } from './reads.js';
 
 export const TEST_REDIS_URL = process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
@@ -107,25 +108,12 @@ export async function startHarness(kind: Kind, opts: HarnessOptions = {}): Promi
     sessions = SqliteSessionStore.open({ file: path.join(dir, 'sessions.sqlite'), policy });
     readsTarget = { kind: 'sqlite', file: path.join(dir, 'read-models.sqlite') };
   }
-  // headPosition() may trail a fresh append on PostgreSQL (it waits for older transactions anywhere in
-  // the database), so settle() waits for the newest position an append returned instead.
-  let newest = 0n;
+  // settle() waits for the newest position an append returned, not the head (test/support/tracked-store.ts).
   const rawStore = store;
-  store = {
-    kind: rawStore.kind,
-    async append(...args) {
-      const r = await rawStore.append(...args);
-      if (r.position > newest) newest = r.position;
-      return r;
-    },
-    readStream: (...args) => rawStore.readStream(...args),
-    readAll: (...args) => rawStore.readAll(...args),
-    subscribeToAll: (...args) => rawStore.subscribeToAll(...args),
-    headPosition: () => rawStore.headPosition(),
-    close: () => rawStore.close(),
-  };
+  store = tracked(rawStore);
+  const appendedStore = store;
   const commands: CommandDeps = { bus: createCommandBus(store), hasher, clock: () => new Date(), newId: randomUUID };
-  const reads = await openTestReads(readsTarget, rawStore, logger, opts.view ?? 'none', redisPrefix, () => newest);
+  const reads = await openTestReads(readsTarget, rawStore, logger, opts.view ?? 'none', redisPrefix, () => newestAppended(appendedStore));
 
   let rateLimitRedis: Redis | null = null;
   if (opts.throttleRedisUrl) {

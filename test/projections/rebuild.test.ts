@@ -16,6 +16,7 @@ import { rebuildProjection, type RebuildProgress } from '../../projections/runti
 import { createSqlProjector } from '../../projections/runtime/sql-projector.js';
 import { createStoreFeed } from '../../projections/runtime/store-feed.js';
 import { createTestSchema } from '../support/pg.js';
+import { settledHead, tracked } from '../support/tracked-store.js';
 import {
   depsWithClock, dumpAll, holdOrderingLockShared, pgReadModels, readAllRecords, silentLogger, sqliteReadModels, writeHistory, type TestReadModels,
 } from './support.js';
@@ -46,7 +47,7 @@ async function rebuildSuite(t: Test, env: Env): Promise<void> {
   const feed = createStoreFeed({ store, projector, logger: silentLogger, batchSize: 7, lingerMs: 5 });
   await feed.start();
   t.teardown(() => feed.stop());
-  await feed.waitFor(await store.headPosition());
+  await feed.waitFor(await settledHead(store));
   const live = await dumpAll(rm.orm);
   const indexes = await indexNames(rm);
 
@@ -88,7 +89,7 @@ async function rebuildSuite(t: Test, env: Env): Promise<void> {
     }
     sending = false;
     await sender;
-    await feed.waitFor(await store.headPosition());
+    await feed.waitFor(await settledHead(store));
     const reference = await env.fresh();
     t.teardown(() => reference.close());
     await createSqlProjector({ orm: reference.orm, projections: SQL_PROJECTIONS, logger: silentLogger }).applyBatch(await readAllRecords(store));
@@ -118,7 +119,7 @@ async function rebuildSuite(t: Test, env: Env): Promise<void> {
 t.test('postgresql: rebuild equals live', async (t) => {
   const release = await holdOrderingLockShared();
   const es = await createTestSchema('rbes');
-  const store = await PostgresEventStore.open({ connectionString: es.url, schema: es.schema, poolSize: 4 });
+  const store = tracked(await PostgresEventStore.open({ connectionString: es.url, schema: es.schema, poolSize: 4 }));
   const rm = await pgReadModels('rb');
   t.teardown(async () => {
     await store.close();

@@ -14,6 +14,7 @@ import { toPublicRecord } from '../../infra/event-store/public-record.js';
 import { messageCountsPerDay } from '../../infra/read-models/queries/message-counts.js';
 import { auditActivity } from '../../projections/audit/export.js';
 import { createTestSchema } from '../support/pg.js';
+import { settledHead, tracked } from '../support/tracked-store.js';
 import { project } from '../audit/support.js';
 import { m } from './kit-events.js';
 import { depsWithClock, dumpTable, holdOrderingLockShared, pgReadModels, sqliteReadModels, type TestReadModels } from './support.js';
@@ -40,10 +41,10 @@ async function versionOneLog(t: Test, store: EventStore, rm: TestReadModels): Pr
   t.same(stored.map((e) => toPublicRecord(e).version), [2, 2]);
 
   // The command handler folds the upcast events: a retry of a v1 message is recognised by its id.
-  const head = await store.headPosition();
+  const head = await settledHead(store);
   const retry = await sendMessage(deps, { senderId: 'alice', chatId: 'alice:bob', body: 'written by v1', clientMessageId: m(1) });
   t.match(retry, { ok: true, value: { duplicate: true, messageId: m(1), revision: 1 } }, 'sendMessage de-duplicates against the v1 message');
-  t.equal(await store.headPosition(), head, 'nothing appended');
+  t.equal(await settledHead(store), head, 'nothing appended');
   const other = await sendMessage(deps, { senderId: 'bob', chatId: 'alice:bob', body: 'new', clientMessageId: m(1) });
   t.match(other, { ok: true, value: { duplicate: false, revision: 3 } }, 'the same id from the other sender is a new message (v2)');
   const v2 = (await store.readStream(stream)).at(-1)!;
@@ -75,7 +76,7 @@ t.test('embedded store, SQLite read models', async (t) => {
 t.test('postgresql store and read models', async (t) => {
   const release = await holdOrderingLockShared();
   const es = await createTestSchema('v1log');
-  const store = await PostgresEventStore.open({ connectionString: es.url, schema: es.schema, poolSize: 3 });
+  const store = tracked(await PostgresEventStore.open({ connectionString: es.url, schema: es.schema, poolSize: 3 }));
   const rm = await pgReadModels('v1rm');
   t.teardown(async () => {
     await store.close();

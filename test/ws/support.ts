@@ -14,7 +14,6 @@ import type { CommandDeps } from '../../commands/deps.js';
 import { register } from '../../commands/register.js';
 import { sendMessage } from '../../commands/send-message.js';
 import { startChat } from '../../commands/start-chat.js';
-import type { EventStore } from '../../infra/event-store/port.js';
 import { PostgresEventStore } from '../../infra/event-store/postgres.js';
 import { MemoryLastMessagesView } from '../../infra/last-messages/memory.js';
 import { createLogger, type Logger } from '../../infra/logger.js';
@@ -28,6 +27,7 @@ import { AckFrame, ErrorFrame, EventFrame, ResumedFrame, type ServerFrame } from
 import { startWsGateway, type WsGateway } from '../../gateways/ws/server.js';
 import type { Connect } from '../../gateways/ws/client/chat-socket.js';
 import { createTestSchema, holdOrderingLockShared, type TestSchema } from '../support/pg.js';
+import { settledHead, tracked } from '../support/tracked-store.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -99,23 +99,9 @@ export async function openFixture(opts: FixtureOptions = {}): Promise<Fixture> {
   const { logger, lines } = memoryLogger(process.env['WS_TEST_LOG'] ?? 'info');
   const store = await PostgresEventStore.open({ connectionString: ts.url, schema: ts.schema, poolSize: 6, logger });
   const sessions = await PostgresSessionStore.open({ connectionString: ts.url, schema: ts.schema, ...(opts.policy ? { policy: opts.policy } : {}) });
-  // headPosition() can trail a fresh append while any transaction in the cluster is open (tests run in
-  // parallel), so the fixture remembers the newest position its appends returned and can wait for it.
-  let newest = 0n;
-  const tracked: EventStore = {
-    kind: store.kind,
-    async append(...args) {
-      const r = await store.append(...args);
-      if (r.position > newest) newest = r.position;
-      return r;
-    },
-    readStream: (...args) => store.readStream(...args),
-    readAll: (...args) => store.readAll(...args),
-    subscribeToAll: (...args) => store.subscribeToAll(...args),
-    headPosition: () => store.headPosition(),
-    close: () => store.close(),
-  };
-  const commands: CommandDeps = { bus: createCommandBus(tracked), hasher: stubHasher, clock: () => new Date(), newId: randomUUID };
+  // Appends are tracked so that settle() can wait for them (test/support/tracked-store.ts).
+  const appending = tracked(store);
+  const commands: CommandDeps = { bus: createCommandBus(appending), hasher: stubHasher, clock: () => new Date(), newId: randomUUID };
   let view: MemoryLastMessagesView | null = null;
   let projection: LastMessagesProjection | null = null;
   if (opts.view) {
@@ -130,8 +116,7 @@ export async function openFixture(opts: FixtureOptions = {}): Promise<Fixture> {
   const fx: Fixture = {
     ts, store, sessions, commands, view, logs: lines, gateway: null,
     async settle() {
-      const target = newest;
-      await waitUntil('the log head includes every append so far', async () => (await store.headPosition()) >= target, 20_000);
+      await settledHead(appending);
     },
     async startGateway(config = {}, sessionsPort = sessions) {
       if (fx.gateway) await fx.stopGateway();
