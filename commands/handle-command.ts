@@ -14,7 +14,7 @@ import type { DomainEvent } from '../domain/events.js';
 import { toDomainEvent, toEventData } from '../infra/event-store/codec.js';
 import { WrongExpectedRevisionError, type EventStore, type RecordedEvent } from '../infra/event-store/port.js';
 import { KeyedMutex } from './keyed-mutex.js';
-import { StateCache, type FoldRecorded } from './state-cache.js';
+import { StateCache, type Folding } from './state-cache.js';
 
 export interface CommandBus {
   store: EventStore;
@@ -27,11 +27,11 @@ export interface CommandBus {
   readonly stats: { unreadDecisions: number; unreadConflicts: number };
 }
 
-export function createCommandBus(store: EventStore, opts: { maxRetries?: number; cacheSize?: number } = {}): CommandBus {
+export function createCommandBus(store: EventStore, opts: { maxRetries?: number; /** Cache budget in remembered items (state-cache.ts). */ cacheWeight?: number } = {}): CommandBus {
   return {
     store,
     maxRetries: opts.maxRetries ?? 10,
-    cache: new StateCache(opts.cacheSize),
+    cache: new StateCache(opts.cacheWeight),
     mutex: new KeyedMutex(),
     cacheFollowsLog: false,
     stats: { unreadDecisions: 0, unreadConflicts: 0 },
@@ -47,12 +47,23 @@ export function keepFresh(bus: CommandBus): (recorded: RecordedEvent) => void {
   return (recorded) => bus.cache.observe(recorded);
 }
 
-function folder<S, E extends DomainEvent>(decider: Decider<unknown, S, E>): FoldRecorded<S> {
-  return (state, recorded) => {
-    const event = toDomainEvent(recorded);
-    // An event type this version of the code does not know cannot change what it decides.
-    return event ? decider.evolve(state, event as E, { revision: recorded.revision, position: recorded.position }) : state;
-  };
+const foldings = new WeakMap<object, Folding<unknown>>();
+
+/** The cache's view of a decider: fold recorded events (through the codec), weigh states. */
+function folder<S, E extends DomainEvent>(decider: Decider<unknown, S, E>): Folding<S> {
+  let f = foldings.get(decider) as Folding<S> | undefined;
+  if (!f) {
+    f = {
+      fold: (state, recorded) => {
+        const event = toDomainEvent(recorded);
+        // An event type this version of the code does not know cannot change what it decides.
+        return event ? decider.evolve(state, event as E, { revision: recorded.revision, position: recorded.position }) : state;
+      },
+      weigh: decider.weight ?? (() => 1),
+    };
+    foldings.set(decider, f as Folding<unknown>);
+  }
+  return f;
 }
 
 export interface AppendedEvent<E> {
@@ -82,17 +93,17 @@ async function catchUp<C, S, E extends DomainEvent>(bus: CommandBus, streamId: s
   const cached = bus.cache.get<S>(streamId);
   let state = cached?.state ?? decider.initialState;
   let revision = cached?.revision ?? -1;
-  const fold = folder(decider);
+  const folding = folder(decider);
   for (;;) {
     const page = await bus.store.readStream(streamId, { fromRevision: revision + 1, maxCount: PAGE });
     for (const recorded of page) {
-      state = fold(state, recorded);
+      state = folding.fold(state, recorded);
       revision = recorded.revision;
     }
     if (page.length < PAGE) break;
   }
   // The log may have moved the entry on meanwhile (keepFresh); never put it back.
-  if ((bus.cache.get<S>(streamId)?.revision ?? -1) <= revision) bus.cache.set(streamId, { state, revision }, fold);
+  if ((bus.cache.get<S>(streamId)?.revision ?? -1) <= revision) bus.cache.set(streamId, { state, revision }, folding);
   return { state, revision };
 }
 

@@ -1,6 +1,11 @@
 /**
  * Folded aggregate states by stream, least recently used dropped first. A state folded up to
  * revision r stays valid forever (events are immutable), so a command only reads what came after.
+ *
+ * Bounded by weight, not by entry count: a chat state remembers up to DEDUPE_WINDOW recent
+ * clientMessageIds, so ten thousand busy chats would hold far more memory than ten thousand users.
+ * Each stream kind weighs its states (domain Decider.weight, in remembered items of a few hundred
+ * bytes each); the cache keeps the sum under its budget.
  */
 import type { RecordedEvent } from '../infra/event-store/port.js';
 
@@ -13,13 +18,29 @@ export interface CachedState<S> {
 /** Folds one more recorded event into a state (the stream's decider, behind the codec). */
 export type FoldRecorded<S> = (state: S, recorded: RecordedEvent) => S;
 
-interface Entry extends CachedState<unknown> {
-  fold: FoldRecorded<unknown>;
+/** How a stream's state is folded from the log and what it weighs in the cache. */
+export interface Folding<S> {
+  fold: FoldRecorded<S>;
+  weigh(state: S): number;
 }
+
+interface Entry extends CachedState<unknown> {
+  folding: Folding<unknown>;
+  weight: number;
+}
+
+/** Default budget: about 200,000 remembered items, some tens of MB. */
+export const DEFAULT_CACHE_WEIGHT = 200_000;
 
 export class StateCache {
   private readonly entries = new Map<string, Entry>();
-  constructor(private readonly capacity = 10_000) {}
+  private total = 0;
+  constructor(private readonly budget = DEFAULT_CACHE_WEIGHT) {}
+
+  /** Number of cached streams, and their summed weight (metrics). */
+  get size(): { streams: number; weight: number } {
+    return { streams: this.entries.size, weight: this.total };
+  }
 
   get<S>(streamId: string): CachedState<S> | undefined {
     const hit = this.entries.get(streamId);
@@ -30,10 +51,12 @@ export class StateCache {
     return hit as CachedState<S> | undefined;
   }
 
-  set<S>(streamId: string, value: CachedState<S>, fold: FoldRecorded<S>): void {
-    this.entries.delete(streamId);
-    this.entries.set(streamId, { state: value.state, revision: value.revision, fold: fold as FoldRecorded<unknown> });
-    if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value as string);
+  set<S>(streamId: string, value: CachedState<S>, folding: Folding<S>): void {
+    this.delete(streamId);
+    const weight = Math.max(1, folding.weigh(value.state));
+    this.entries.set(streamId, { state: value.state, revision: value.revision, folding: folding as Folding<unknown>, weight });
+    this.total += weight;
+    this.#evict();
   }
 
   /**
@@ -44,11 +67,23 @@ export class StateCache {
   observe(recorded: RecordedEvent): void {
     const hit = this.entries.get(recorded.streamId);
     if (!hit || hit.revision !== recorded.revision - 1) return;
-    hit.state = hit.fold(hit.state, recorded);
+    hit.state = hit.folding.fold(hit.state, recorded);
     hit.revision = recorded.revision;
+    const weight = Math.max(1, hit.folding.weigh(hit.state));
+    this.total += weight - hit.weight;
+    hit.weight = weight;
+    this.#evict();
   }
 
   delete(streamId: string): void {
+    const hit = this.entries.get(streamId);
+    if (!hit) return;
     this.entries.delete(streamId);
+    this.total -= hit.weight;
+  }
+
+  #evict(): void {
+    // The newest entry stays even if it alone is over the budget: a command is using it.
+    while (this.total > this.budget && this.entries.size > 1) this.delete(this.entries.keys().next().value as string);
   }
 }

@@ -86,4 +86,7 @@ function evolve(state: ChatState, event: ChatEvent, meta: EventMeta): ChatState 
   }
 }
 
-export const chatDecider: Decider<ChatCommand, ChatState, ChatEvent> = { initialState: initialChatState, decide, evolve };
+/** One for the chat, one per remembered clientMessageId (up to DEDUPE_WINDOW). */
+const weight = (state: ChatState): number => 1 + (state.started ? state.recentClientIds.size : 0);
+
+export const chatDecider: Decider<ChatCommand, ChatState, ChatEvent> = { initialState: initialChatState, decide, evolve, weight };

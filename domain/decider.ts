@@ -11,6 +11,11 @@ export interface Decider<Command, State, Event> {
   initialState: State;
   decide(command: Command, state: State): Decision<Event>;
   evolve(state: State, event: Event, meta: EventMeta): State;
+  /**
+   * What a state holds, in remembered items (a state that keeps a list weighs its length): lets a
+   * cache of states bound its memory rather than its entry count. Absent: every state weighs 1.
+   */
+  weight?(state: State): number;
 }
 
 export function fold<State, Event>(

@@ -56,8 +56,8 @@ export interface WsStats {
   logPosition: string;
   logRestarts: number;
   logLastEventAt: string | null;
-  /** Sends decided on the log-fed command cache without a read, and how many of those met a conflict. */
-  commands: { unreadDecisions: number; unreadConflicts: number };
+  /** Sends decided on the log-fed command cache without a read, how many of those met a conflict; what the cache holds. */
+  commands: { unreadDecisions: number; unreadConflicts: number; cachedStreams: number; cachedWeight: number };
 }
 
 export interface WsGateway {
@@ -340,7 +340,7 @@ export async function startWsGateway(deps: WsDeps): Promise<WsGateway> {
       logPosition: String(feed.position()),
       logRestarts: feed.restarts(),
       logLastEventAt: ((at) => (at === null ? null : new Date(at).toISOString()))(feed.lastEventAt()),
-      commands: { ...commands.bus.stats },
+      commands: { ...commands.bus.stats, cachedStreams: commands.bus.cache.size.streams, cachedWeight: commands.bus.cache.size.weight },
     }),
     async close() {
       if (closing) return;

@@ -1,0 +1,63 @@
+// The command handler's state cache is bounded by what its states weigh, not by how many there are:
+// a chat remembering a thousand clientMessageIds must not count as much as a user.
+import t from 'tap';
+import { chatDecider, DEDUPE_WINDOW, type ChatState } from '../../domain/chat.js';
+import { fold } from '../../domain/decider.js';
+import type { ChatEvent } from '../../domain/events.js';
+import type { RecordedEvent } from '../../infra/event-store/port.js';
+import { StateCache, type Folding } from '../../commands/state-cache.js';
+
+/** A state that is a list: it weighs its length; each recorded event appends its type. */
+const lists: Folding<string[]> = { fold: (s, r) => [...s, r.type], weigh: (s) => s.length };
+const recorded = (streamId: string, revision: number, type = 'E'): RecordedEvent =>
+  ({ id: `${streamId}-${revision}`, streamId, revision, position: BigInt(revision), type, data: {}, metadata: {}, createdAt: new Date(0) });
+
+t.test('the summed weight stays under the budget; least recently used go first', async (t) => {
+  const cache = new StateCache(10);
+  cache.set('a', { state: ['x', 'x', 'x'], revision: 2 }, lists);
+  cache.set('b', { state: ['x', 'x', 'x'], revision: 2 }, lists);
+  cache.set('c', { state: ['x', 'x', 'x'], revision: 2 }, lists);
+  t.same(cache.size, { streams: 3, weight: 9 });
+  cache.get('a'); // used: b is now the oldest
+  cache.set('d', { state: ['x', 'x'], revision: 1 }, lists);
+  t.same(cache.size, { streams: 3, weight: 8 }, 'one entry dropped to make room');
+  t.equal(cache.get('b'), undefined, 'the least recently used one');
+  t.ok(cache.get('a') && cache.get('c') && cache.get('d'));
+});
+
+t.test('a state that grows through the log pushes others out; an empty state still weighs 1', async (t) => {
+  const cache = new StateCache(6);
+  cache.set('a', { state: [], revision: -1 }, lists);
+  cache.set('b', { state: ['x'], revision: 0 }, lists);
+  t.same(cache.size, { streams: 2, weight: 2 });
+  for (let r = 1; r <= 5; r++) cache.observe(recorded('b', r));
+  const b = cache.get<string[]>('b');
+  t.same([b?.state, b?.revision], [['x', 'E', 'E', 'E', 'E', 'E'], 5], 'folded event by event');
+  t.equal(cache.get('a'), undefined, 'the other entry made way');
+  t.same(cache.size, { streams: 1, weight: 6 });
+  cache.observe(recorded('b', 6));
+  t.same(cache.size, { streams: 1, weight: 7 }, 'one entry alone over the budget stays (a command is using it)');
+  cache.delete('b');
+  t.same(cache.size, { streams: 0, weight: 0 });
+});
+
+t.test('replacing an entry counts its new weight only', async (t) => {
+  const cache = new StateCache(100);
+  cache.set('a', { state: ['x', 'x'], revision: 1 }, lists);
+  cache.set('a', { state: ['x', 'x', 'x'], revision: 2 }, lists);
+  t.same(cache.size, { streams: 1, weight: 3 });
+});
+
+t.test('a chat weighs one plus the clientMessageIds it remembers, at most the window', async (t) => {
+  const chatId = 'alice:bob';
+  const at = '2026-01-01T00:00:00.000Z';
+  const events: ChatEvent[] = [{ type: 'ChatStarted', version: 1, data: { chatId, participants: ['alice', 'bob'], startedBy: 'alice', at } }];
+  for (let i = 0; i < DEDUPE_WINDOW + 50; i++) {
+    events.push({ type: 'MessageSent', version: 2, data: { chatId, messageId: `m${i}`, senderId: 'alice', clientMessageId: `c${i}`, body: 'b', sentAt: at } });
+  }
+  const state = (n: number): ChatState => fold(chatDecider, events.slice(0, n).map((event, revision) => ({ event, meta: { revision, position: BigInt(revision) } })));
+  t.equal(chatDecider.weight!(chatDecider.initialState), 1, 'not started');
+  t.equal(chatDecider.weight!(state(1)), 1, 'started, nothing sent');
+  t.equal(chatDecider.weight!(state(11)), 11, 'ten messages');
+  t.equal(chatDecider.weight!(state(events.length)), 1 + DEDUPE_WINDOW, 'capped by the de-duplication window');
+});
