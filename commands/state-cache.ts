@@ -29,8 +29,12 @@ interface Entry extends CachedState<unknown> {
   weight: number;
 }
 
-/** Default budget: about 200,000 remembered items, some tens of MB. */
-export const DEFAULT_CACHE_WEIGHT = 200_000;
+/**
+ * Default budget: a million remembered items, about 250 MB at worst (240 bytes each, measured).
+ * Enough for a thousand chats with full windows: past the budget, a workload that cycles through
+ * more streams than fit misses on every command (LRU), and each miss reads the whole stream again.
+ */
+export const DEFAULT_CACHE_WEIGHT = 1_000_000;
 
 export class StateCache {
   private readonly entries = new Map<string, Entry>();

@@ -32,6 +32,8 @@ export interface Config {
   loginThrottle: { perAccount: number; perAddress: number; windowMinutes: number };
   argon2: { memoryKiB: number; timeCost: number; parallelism: number; maxConcurrent: number };
   commandMaxRetries: number;
+  /** Budget of the command handler's state cache, in remembered items (commands/state-cache.ts). */
+  commandCacheItems: number;
 }
 
 export interface WsEnv {
@@ -203,5 +205,6 @@ export function loadConfig(env: Env = process.env): Config {
       maxConcurrent: int(env, 'ARGON2_MAX_CONCURRENT', 4, 1, 256),
     },
     commandMaxRetries: int(env, 'COMMAND_MAX_RETRIES', 10, 0, 100),
+    commandCacheItems: int(env, 'COMMAND_CACHE_ITEMS', 1_000_000, 1_000, 100_000_000),
   };
 }

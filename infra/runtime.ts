@@ -23,7 +23,7 @@ export async function openRuntime(config: Config, logger: Logger): Promise<Runti
   const store = await openEventStore(config.eventStore, logger);
   logger.info({ eventStore: store.kind }, 'event store open');
   const commands: CommandDeps = {
-    bus: createCommandBus(store, { maxRetries: config.commandMaxRetries }),
+    bus: createCommandBus(store, { maxRetries: config.commandMaxRetries, cacheWeight: config.commandCacheItems }),
     hasher: createArgon2Hasher(config.argon2),
     clock: () => new Date(),
     newId: randomUUID,

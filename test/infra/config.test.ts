@@ -6,6 +6,8 @@ t.test('defaults: the embedded store under ./data, OWASP argon2 minimum', async 
   t.equal(c.eventStore.kind, 'embedded');
   t.match(c.eventStore, { file: /data\/events\.sqlite$/ });
   t.same(c.argon2, { memoryKiB: 19456, timeCost: 2, parallelism: 1, maxConcurrent: 4 });
+  t.equal(c.commandCacheItems, 1_000_000);
+  t.equal(loadConfig({ COMMAND_CACHE_ITEMS: '50000' }).commandCacheItems, 50_000);
 });
 
 t.test('the configuration picks the adapter', async (t) => {
@@ -21,6 +23,7 @@ t.test('bad values fail naming the variable', async (t) => {
     [{ HTTP_PORT: '70000' }, /HTTP_PORT must be between/],
     [{ ARGON2_MEMORY_KIB: '1024' }, /ARGON2_MEMORY_KIB must be between 19456/],
     [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL must be one of/],
+    [{ COMMAND_CACHE_ITEMS: '10' }, /COMMAND_CACHE_ITEMS must be between 1000/],
     [{ DATABASE_SCHEMA: 'Robert"); drop' }, /DATABASE_SCHEMA must be a lower-case SQL identifier/],
     [{ REDIS_URL: 'http://x' }, /REDIS_URL must use redis/],
   ];
