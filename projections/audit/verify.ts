@@ -105,6 +105,8 @@ export interface VerifyOptions {
   /** How long to wait for a live projection behind the replay to catch up; default 5 s. */
   waitMs?: number;
   onProgress?: (progress: Readonly<VerifyProgress>) => void;
+  /** SQLite: where the scratch copy's temporary directory goes; default the system's temporary directory. */
+  scratchDir?: string;
 }
 
 export class VerifyError extends Error {
@@ -123,7 +125,7 @@ export async function verifyReadModels(opts: VerifyOptions): Promise<VerifyRepor
   const started = performance.now();
   const waitMs = opts.waitMs ?? 5_000;
   const shapes = new Map(projections.map((p) => [p.name, p.entities.map((e) => tableShape(orm, e.meta.className))]));
-  const scratch = await createScratch(orm, sql, log);
+  const scratch = await createScratch(orm, sql, log, opts.scratchDir ?? tmpdir());
   try {
     const head = await store.headPosition();
     const replay = createLogReplay({
@@ -320,9 +322,9 @@ interface Scratch {
 const newId = (): string => `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
 const ATTACHED = 'verify_scratch';
 
-async function createScratch(orm: ReadModelOrm, sql: SqlDialect, log: Logger): Promise<Scratch> {
+async function createScratch(orm: ReadModelOrm, sql: SqlDialect, log: Logger, scratchDir: string): Promise<Scratch> {
   if (sql.name === 'postgresql') return createPgScratch(orm, sql, log);
-  const dir = mkdtempSync(path.join(tmpdir(), 'chat-verify-'));
+  const dir = mkdtempSync(path.join(scratchDir, 'chat-verify-'));
   const file = path.join(dir, 'scratch.sqlite');
   let attached = false;
   const drop = async (): Promise<void> => {

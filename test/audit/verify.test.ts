@@ -16,7 +16,6 @@ import { TEST_DATABASE_URL, createTestSchema } from '../support/pg.js';
 import { holdOrderingLockShared, silentLogger, sqliteReadModels, writeHistory } from '../projections/support.js';
 import { chat, openWhere, project, type Where } from './support.js';
 
-const verifyTempDirs = (): string[] => readdirSync(tmpdir()).filter((d) => d.startsWith('chat-verify-'));
 
 t.test('embedded default: passes unmodified, catches a changed, a missing and an extra row', async (t) => {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'audit-verify-'));
@@ -105,8 +104,10 @@ t.test('in process: a projection behind the log; an event parked live is left ou
     await rm.close();
   });
   const { chats } = await writeHistory(store);
-  const before = verifyTempDirs();
-  const never = await verifyReadModels({ orm: rm.orm, store, projections: SQL_PROJECTIONS, logger: silentLogger, waitMs: 0 });
+  // Its own scratch directory: other tests (and other runs) may be verifying in the system's at the same time.
+  const scratchDir = mkdtempSync(path.join(tmpdir(), 'verify-scratch-'));
+  t.teardown(() => rmSync(scratchDir, { recursive: true, force: true }));
+  const never = await verifyReadModels({ orm: rm.orm, store, projections: SQL_PROJECTIONS, logger: silentLogger, waitMs: 0, scratchDir });
   t.equal(never.ok, false, 'never projected: not what the log says');
   t.same(never.projections.map((p) => [p.verdict, p.liveCheckpoint]), SQL_PROJECTIONS.map(() => ['behind', '0']));
   t.equal(never.projections[0]!.tables[0]!.missing, 4, 'and the rows it lacks are counted');
@@ -115,10 +116,10 @@ t.test('in process: a projection behind the log; an event parked live is left ou
   const poison = randomUUID();
   await store.append(chatStreamId(chats[0]!), [{ id: poison, type: 'MessageSent', data: { ...(model.data as object), messageId: randomUUID(), body: 42 }, metadata: { schemaVersion: 2 } }], 'any');
   await project(store, rm.orm);
-  const report = await verifyReadModels({ orm: rm.orm, store, projections: SQL_PROJECTIONS, logger: silentLogger, batchSize: 5 });
+  const report = await verifyReadModels({ orm: rm.orm, store, projections: SQL_PROJECTIONS, logger: silentLogger, batchSize: 5, scratchDir });
   t.equal(report.ok, true, 'equal: the live runtime parked it, the replay left it out');
   t.same(report.projections.map((p) => p.verdict), SQL_PROJECTIONS.map(() => 'equal'));
   t.same(report.replayFailures.map((f) => [f.projection, f.eventId]).sort(), [['chats', poison], ['messages', poison]]);
   t.equal(report.events, 28);
-  t.same(verifyTempDirs(), before, 'the temporary SQLite copy is gone');
+  t.same(readdirSync(scratchDir), [], 'the temporary SQLite copies are gone');
 });
