@@ -74,7 +74,14 @@ export interface AppendedEvent<E> {
 }
 
 export type CommandOutcome<S, E> =
-  | { ok: true; state: S; appended: AppendedEvent<E>[]; revision: number }
+  | {
+      ok: true;
+      state: S;
+      appended: AppendedEvent<E>[];
+      revision: number;
+      /** Set when the store already held every event id of the decision: where the last of them is. Nothing was appended. */
+      alreadyStored?: { revision: number; position: bigint };
+    }
   | { ok: false; error: DomainError };
 
 export class ConcurrencyRetriesExhaustedError extends Error {
@@ -138,6 +145,12 @@ export function handleCommand<C, S, E extends DomainEvent>(
           decision.events.map((e, i) => toEventData(e, ids[i]!)),
           revision < 0 ? 'no_stream' : revision,
         );
+        if (result.alreadyStored === true || result.nextRevision < revision + decision.events.length) {
+          // The store answered with events it already held (their ids are derived from the command):
+          // a resend older than what the state remembers, or one another process wrote since the state
+          // was read. Nothing was written; the state is as read.
+          return { ok: true, state, appended: [], revision, alreadyStored: { revision: result.nextRevision, position: result.position } };
+        }
         const first = result.nextRevision - decision.events.length + 1;
         const appended = decision.events.map((event, i) => ({ event, id: ids[i]!, revision: first + i, position: result.position }));
         for (const a of appended) state = decider.evolve(state, a.event, { revision: a.revision, position: a.position });

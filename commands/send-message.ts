@@ -3,6 +3,7 @@ import { domainError } from '../domain/errors.js';
 import { chatStreamId } from '../domain/events.js';
 import { fail, succeed, type CommandDeps, type CommandResult } from './deps.js';
 import { handleCommand } from './handle-command.js';
+import { messageIdFor } from './message-id.js';
 
 export interface MessageAccepted {
   chatId: string;
@@ -17,17 +18,18 @@ export async function sendMessage(
   deps: CommandDeps,
   input: { senderId: string; chatId: string; body: string; clientMessageId: string },
 ): Promise<CommandResult<MessageAccepted>> {
-  const messageId = deps.newId();
+  const messageId = messageIdFor(input.chatId, input.senderId, input.clientMessageId);
   const outcome = await handleCommand(deps.bus, {
     streamId: chatStreamId(input.chatId),
     decider: chatDecider,
     command: { type: 'SendMessage', chatId: input.chatId, messageId, senderId: input.senderId, clientMessageId: input.clientMessageId, body: input.body, at: deps.clock().toISOString() },
-    // The message id doubles as the event id, so a replayed append is also de-duplicated by the store.
+    // The message id doubles as the event id: a resend the chat no longer remembers meets the store's unique id.
     eventIds: () => messageId,
   });
   if (!outcome.ok) return fail(outcome.error);
   const appended = outcome.appended[0];
   if (appended) return succeed({ chatId: input.chatId, messageId, revision: appended.revision, position: appended.position, duplicate: false });
+  if (outcome.alreadyStored) return succeed({ chatId: input.chatId, messageId, ...outcome.alreadyStored, duplicate: true });
   const first = findSentMessage(outcome.state, input.senderId, input.clientMessageId);
   if (!first) return fail(domainError('CHAT_NOT_FOUND'));
   return succeed({ chatId: input.chatId, messageId: first.messageId, revision: first.revision, position: first.position, duplicate: true });

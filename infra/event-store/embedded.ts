@@ -199,7 +199,7 @@ export class EmbeddedEventStore implements EventStore {
         );
       }
       const last = found[found.length - 1]!;
-      return { nextRevision: Number(last.revision), position: last.position };
+      return { nextRevision: Number(last.revision), position: last.position, alreadyStored: true };
     }
 
     const head = this.#streamHead.get(streamId)?.revision ?? null;

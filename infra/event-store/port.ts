@@ -32,6 +32,11 @@ export interface AppendResult {
   nextRevision: number;
   /** Position of the last event appended (or, for a fully de-duplicated append, of the existing one). */
   position: bigint;
+  /**
+   * True when the store already held every event of the append (ids seen before this call): nothing
+   * was written, and the result is the original one. EventStoreDB cannot tell, and leaves it unset.
+   */
+  alreadyStored?: boolean;
 }
 
 export interface ReadStreamOptions {

@@ -623,7 +623,7 @@ export class PostgresEventStore implements EventStore {
     // uuid comes back in canonical lower case; the caller's spelling may differ.
     const lastId = events[events.length - 1]!.id.toLowerCase();
     const last = res.rows.find((r) => r.event_id === lastId) ?? res.rows.reduce((a, b) => (b.revision > a.revision ? b : a));
-    return { nextRevision: last.revision, position: BigInt(last.position) };
+    return { nextRevision: last.revision, position: BigInt(last.position), alreadyStored: true };
   }
 
   async #currentRevision(streamId: string): Promise<number> {

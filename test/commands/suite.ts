@@ -9,6 +9,7 @@ import { logout } from '../../commands/logout.js';
 import { startChat } from '../../commands/start-chat.js';
 import { openChat } from '../../commands/open-chat.js';
 import { sendMessage } from '../../commands/send-message.js';
+import { DEDUPE_WINDOW } from '../../domain/chat.js';
 import { chatStreamId, userStreamId } from '../../domain/events.js';
 import { WrongExpectedRevisionError, type EventStore } from '../../infra/event-store/port.js';
 import { createArgon2Hasher } from '../../infra/password-hasher.js';
@@ -117,6 +118,27 @@ export function commandSuite(t: Test, openStore: () => Promise<{ store: EventSto
     const events = await store.readStream(chatStreamId(chat.chatId));
     t.equal(events.length, 22);
     t.same(events.map((e) => e.revision), Array.from({ length: 22 }, (_, i) => i));
+  });
+
+  t.test('send message: a resend older than the de-duplication window is answered from the store', async (t) => {
+    const deps = depsFor(store);
+    const [a, b] = [unique('gil'), unique('hal')];
+    for (const u of [a, b]) value(t, await register(deps, { username: u, password: 'password1' }));
+    const chat = value(t, await startChat(deps, { initiatorId: a, otherUsername: b }));
+    const first = value(t, await sendMessage(deps, { senderId: a, chatId: chat.chatId, body: 'the first', clientMessageId: 'old' }));
+    for (let i = 0; i < DEDUPE_WINDOW; i++) {
+      value(t, await sendMessage(deps, { senderId: i % 2 ? a : b, chatId: chat.chatId, body: `m${i}`, clientMessageId: `w${i}` }));
+    }
+    const stream = chatStreamId(chat.chatId);
+    const before = (await store.readStream(stream, { direction: 'backwards', maxCount: 1 }))[0]!.revision;
+    for (const d of [deps, depsFor(store)]) {
+      const again = value(t, await sendMessage(d, { senderId: a, chatId: chat.chatId, body: 'the first', clientMessageId: 'old' }));
+      t.same(again, { ...first, duplicate: true }, 'the first message, marked as a duplicate (warm and cold cache)');
+    }
+    t.equal((await store.readStream(stream, { direction: 'backwards', maxCount: 1 }))[0]!.revision, before, 'nothing appended');
+    const otherSender = value(t, await sendMessage(deps, { senderId: b, chatId: chat.chatId, body: 'mine', clientMessageId: 'old' }));
+    t.equal(otherSender.duplicate, false, 'the same key from the other participant is another message');
+    t.not(otherSender.messageId, first.messageId);
   });
 
   t.test('open chat: recorded for participants only', async (t) => {

@@ -67,6 +67,8 @@ export function eventStoreContract(t: Test, make: () => Promise<StoreFixture>): 
     const again = await fx.store.append(s, [e], 'no_stream');
     t.equal(again.nextRevision, first.nextRevision);
     t.equal(again.position, first.position);
+    t.notOk(first.alreadyStored, 'the first append wrote');
+    if (fx.store.kind !== 'eventstoredb') t.equal(again.alreadyStored, true, 'the second says it wrote nothing');
     t.equal((await fx.store.readStream(s)).length, 1, 'one event stored');
     const all = await readAllOf(fx.store, prefix);
     t.equal(all.filter((x) => x.id === e.id).length, 1, 'one event in the log');

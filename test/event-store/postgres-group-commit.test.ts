@@ -241,7 +241,7 @@ t.test('idempotent retries inside a batch', async (t) => {
       { stream: 'o', events: o1, expected: 0 },
     ]);
     t.equal(store.appendBatchStats.largest, 3, 'the retry and its batch-mates went as one batch');
-    t.same(fulfilled(settled[1]!), original, 'the retry returns the original result');
+    t.same(fulfilled(settled[1]!), { ...original, alreadyStored: true }, 'the retry returns the original result');
     const rn1 = fulfilled(settled[2]!);
     const ro = fulfilled(settled[3]!);
     t.equal(rn1.nextRevision, 0);
@@ -262,7 +262,7 @@ t.test('idempotent retries inside a batch', async (t) => {
       { stream: 'o', events: o2, expected: 1 },
     ]);
     t.equal(store.appendBatchStats.largest, 4, 'all four went as one batch');
-    t.same(fulfilled(settled[1]!), original, 'the retry returns the original result');
+    t.same(fulfilled(settled[1]!), { ...original, alreadyStored: true }, 'the retry returns the original result');
     t.equal(fulfilled(settled[2]!).nextRevision, 0, 'a new stream in the same batch committed');
     t.equal(fulfilled(settled[4]!).nextRevision, 2, 'an exact append in the same batch committed');
     const bad = settled[3]!;
