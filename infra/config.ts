@@ -48,6 +48,7 @@ export interface WsEnv {
   ratePerSec?: number;
   rateBurst?: number;
   maxInFlightSends?: number;
+  maxProcessInFlightSends?: number;
   sessionCheckMs?: number;
   maxPendingUpgrades?: number;
   maxConcurrentFills?: number;
@@ -143,6 +144,7 @@ function wsEnv(env: Env): WsEnv {
   put('ratePerSec', optionalInt(env, 'WS_RATE_PER_SEC', 1, 1_000_000));
   put('rateBurst', optionalInt(env, 'WS_RATE_BURST', 1, 1_000_000));
   put('maxInFlightSends', optionalInt(env, 'WS_MAX_INFLIGHT_SENDS', 1, 10_000));
+  put('maxProcessInFlightSends', optionalInt(env, 'WS_MAX_PROCESS_INFLIGHT_SENDS', 1, 1_000_000));
   put('sessionCheckMs', optionalInt(env, 'WS_SESSION_CHECK_MS', 50, 60_000));
   put('maxPendingUpgrades', optionalInt(env, 'WS_MAX_PENDING_UPGRADES', 1, 100_000));
   put('maxConcurrentFills', optionalInt(env, 'WS_MAX_CONCURRENT_FILLS', 1, 1000));

@@ -30,6 +30,8 @@ const seqOf = (clientMessageId: unknown): number => (typeof clientMessageId === 
 
 /** Sends the gateway answered with CONCURRENCY_CONFLICT are sent again, as a client would (the clientMessageId makes it safe). */
 export const retried = { count: 0 };
+/** Sends a gateway at capacity refused (SERVICE_UNAVAILABLE): counted, not resent (they show as lost). */
+export const refused = { count: 0 };
 
 function openOurs(url: string, user: BenchUser, chatId: string | null, h: Handlers): Promise<Endpoint> {
   return new Promise((resolve, reject) => {
@@ -47,7 +49,8 @@ function openOurs(url: string, user: BenchUser, chatId: string | null, h: Handle
         retried.count++;
         const frame = unacked.get(Number(f.ref))!;
         setTimeout(() => ws.send(frame), 2 + Math.random() * 10);
-      } else if (f.type === 'error') out({ event: 'server-error', frame: f });
+      } else if (f.type === 'error' && f.code === 'SERVICE_UNAVAILABLE') refused.count++;
+      else if (f.type === 'error') out({ event: 'server-error', frame: f });
     });
     const endpoint: Endpoint = {
       send: (chat, seq, body) => {
@@ -306,7 +309,7 @@ async function load(): Promise<void> {
     const slowBuckets = new Map<number, number>();
     for (const b of slowAt) slowBuckets.set(b, (slowBuckets.get(b) ?? 0) + 1);
     const slowestBuckets = [...slowBuckets.values()].sort((x, y) => y - x).slice(0, 5);
-    out({ event: 'stage', ...result, duplicates, conflictRetries: retried.count, retry: retriedRate === rate, slow: slowAt.length, slowBuckets: slowBuckets.size, slowestBuckets });
+    out({ event: 'stage', ...result, duplicates, conflictRetries: retried.count, refusedAtCapacity: refused.count, retry: retriedRate === rate, slow: slowAt.length, slowBuckets: slowBuckets.size, slowestBuckets });
     if (result.ok) {
       failedRatesInARow = 0;
     } else if (retriedRate !== rate) {

@@ -19,6 +19,9 @@ export interface FrameCounters {
   rateLimitedClosed: number;
   sendsAccepted: number;
   sendsRejected: number;
+  /** Sends awaiting their result now, and those refused because too many were (WsConfig.maxProcessInFlightSends). */
+  sendsInFlight: number;
+  sendsShed: number;
   badFrames: number;
 }
 
@@ -60,7 +63,12 @@ export function createFrameHandler(d: FrameHandlerDeps): (conn: Conn, message: A
     if (conn.inFlight >= config.maxInFlightSends) {
       return reply(conn, encodeError('RATE_LIMITED', { ref: f.ref, detail: 'too many sends awaiting their ack' }));
     }
+    if (counters.sendsInFlight >= config.maxProcessInFlightSends) {
+      counters.sendsShed++;
+      return reply(conn, encodeError('SERVICE_UNAVAILABLE', { ref: f.ref, detail: 'the gateway is at capacity; send again shortly' }));
+    }
     conn.inFlight++;
+    counters.sendsInFlight++;
     try {
       const r = await sendMessage(commands, { senderId: conn.userId, chatId: f.chatId, body: f.body, clientMessageId: f.clientMessageId });
       if (r.ok) {
@@ -80,6 +88,7 @@ export function createFrameHandler(d: FrameHandlerDeps): (conn: Conn, message: A
       reply(conn, encodeError(code, { ref: f.ref }));
     } finally {
       conn.inFlight--;
+      counters.sendsInFlight--;
     }
   };
 

@@ -29,6 +29,11 @@ export interface WsConfig {
   rateBurst: number;
   /** Sends of one socket awaiting their result at once; more get RATE_LIMITED. */
   maxInFlightSends: number;
+  /**
+   * Sends of the whole process awaiting their result at once; more get SERVICE_UNAVAILABLE at once.
+   * Past its capacity a gateway then refuses work it cannot do soon, instead of queueing it.
+   */
+  maxProcessInFlightSends: number;
   /** How often the sessions of open sockets are re-checked (logout, revocation, expiry). */
   sessionCheckMs: number;
   /** Upgrades being authenticated at once; more get 503 (a flood must not queue unbounded work). */
@@ -55,6 +60,7 @@ export const DEFAULT_WS_CONFIG: WsConfig = {
   ratePerSec: 20,
   rateBurst: 60,
   maxInFlightSends: 32,
+  maxProcessInFlightSends: 4096,
   sessionCheckMs: 500,
   maxPendingUpgrades: 512,
   maxConcurrentFills: 16,

@@ -51,6 +51,9 @@ export interface WsStats {
   sessionClosed: number;
   sendsAccepted: number;
   sendsRejected: number;
+  /** Sends awaiting their result now; sends refused because the process had too many (WS_MAX_PROCESS_INFLIGHT_SENDS). */
+  sendsInFlight: number;
+  sendsShed: number;
   badFrames: number;
   /** Last log position the subscription delivered, decimal string. */
   logPosition: string;
@@ -111,7 +114,7 @@ export async function startWsGateway(deps: WsDeps): Promise<WsGateway> {
 
   const counters = {
     framesSent: 0, slowClosed: 0, eventsSeen: 0, rateLimitedClosed: 0, sessionClosed: 0,
-    sendsAccepted: 0, sendsRejected: 0, badFrames: 0,
+    sendsAccepted: 0, sendsRejected: 0, sendsInFlight: 0, sendsShed: 0, badFrames: 0,
     upgrades: { accepted: 0, unauthorized: 0, forbidden: 0, unavailable: 0 },
   };
   const deliveryCounters: DeliveryCounters = { fills: 0, backlogFromView: 0, backlogFromStore: 0, liveDuplicatesDropped: 0 };
@@ -336,6 +339,8 @@ export async function startWsGateway(deps: WsDeps): Promise<WsGateway> {
       sessionClosed: counters.sessionClosed,
       sendsAccepted: counters.sendsAccepted,
       sendsRejected: counters.sendsRejected,
+      sendsInFlight: counters.sendsInFlight,
+      sendsShed: counters.sendsShed,
       badFrames: counters.badFrames,
       logPosition: String(feed.position()),
       logRestarts: feed.restarts(),

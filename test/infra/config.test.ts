@@ -42,8 +42,9 @@ t.test('web, session and throttle settings', async (t) => {
 });
 
 t.test('WebSocket settings are read here too', async (t) => {
-  const c = loadConfig({ WS_PORT: '4001', WS_PATH: '/live', WS_ALLOWED_ORIGINS: 'http://localhost:3000', WS_RATE_PER_SEC: '5' });
-  t.match(c.ws, { port: 4001, path: '/live', allowedOrigins: ['http://localhost:3000'], ratePerSec: 5 });
+  const c = loadConfig({ WS_PORT: '4001', WS_PATH: '/live', WS_ALLOWED_ORIGINS: 'http://localhost:3000', WS_RATE_PER_SEC: '5', WS_MAX_PROCESS_INFLIGHT_SENDS: '100' });
+  t.match(c.ws, { port: 4001, path: '/live', allowedOrigins: ['http://localhost:3000'], ratePerSec: 5, maxProcessInFlightSends: 100 });
+  t.throws(() => loadConfig({ WS_MAX_PROCESS_INFLIGHT_SENDS: '0' }), { message: /WS_MAX_PROCESS_INFLIGHT_SENDS must be between 1/ });
   t.notOk('host' in c.ws, 'unset values are left to the gateway defaults');
   t.throws(() => loadConfig({ WS_MAX_PAYLOAD_BYTES: '70000' }), { message: /WS_MAX_PAYLOAD_BYTES must be between/ });
   t.throws(() => loadConfig({ WS_PATH: 'ws' }), { message: /WS_PATH must be a URL path/ });
