@@ -109,8 +109,7 @@ async function catchUp<C, S, E extends DomainEvent>(bus: CommandBus, streamId: s
     }
     if (page.length < PAGE) break;
   }
-  // The log may have moved the entry on meanwhile (keepFresh); never put it back.
-  if ((bus.cache.get<S>(streamId)?.revision ?? -1) <= revision) bus.cache.set(streamId, { state, revision }, folding);
+  bus.cache.set(streamId, { state, revision }, folding);
   return { state, revision };
 }
 
@@ -155,7 +154,7 @@ export function handleCommand<C, S, E extends DomainEvent>(
         const appended = decision.events.map((event, i) => ({ event, id: ids[i]!, revision: first + i, position: result.position }));
         for (const a of appended) state = decider.evolve(state, a.event, { revision: a.revision, position: a.position });
         revision = result.nextRevision;
-        if ((bus.cache.get<S>(streamId)?.revision ?? -1) <= revision) bus.cache.set(streamId, { state, revision }, folder(decider));
+        bus.cache.set(streamId, { state, revision }, folder(decider));
         return { ok: true, state, appended, revision };
       } catch (err) {
         if (!(err instanceof WrongExpectedRevisionError)) throw err;

@@ -55,7 +55,9 @@ export class StateCache {
     return hit as CachedState<S> | undefined;
   }
 
+  /** Caches a state; one older than what is cached (the log moved the entry on meanwhile) is dropped. */
   set<S>(streamId: string, value: CachedState<S>, folding: Folding<S>): void {
+    if ((this.entries.get(streamId)?.revision ?? -1) > value.revision) return;
     this.delete(streamId);
     const weight = Math.max(1, folding.weigh(value.state));
     this.entries.set(streamId, { state: value.state, revision: value.revision, folding: folding as Folding<unknown>, weight });

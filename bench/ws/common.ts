@@ -56,6 +56,20 @@ export interface StageResult {
   ok: boolean;
 }
 
+/** What the load generator prints per stage: the result, and what run.ts reports beside it. */
+export interface StageReport extends StageResult {
+  duplicates: number;
+  /** Sends answered CONCURRENCY_CONFLICT and sent again, and sends refused by a gateway at capacity, so far. */
+  conflictRetries: number;
+  refusedAtCapacity: number;
+  /** The second try of a rate. */
+  retry: boolean;
+  /** Deliveries over the p99 limit, the distinct 100 ms send windows they fall in, and the fullest windows. */
+  slow: number;
+  slowBuckets: number;
+  slowestBuckets: number[];
+}
+
 const CLK_TCK = 100; // sysconf(_SC_CLK_TCK) on Linux x86-64
 
 /** utime + stime of a process, in seconds; 0 when it is gone. */

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { io, type Socket as IoSocket } from 'socket.io-client';
 import WebSocket from 'ws';
-import { cpuSeconds, percentile, pidsNamed, rssBytes, type BenchUser, type LoadConfig, type Mode, type StageResult } from './common.js';
+import { cpuSeconds, percentile, pidsNamed, rssBytes, type BenchUser, type LoadConfig, type Mode, type StageReport, type StageResult } from './common.js';
 
 /** Messages/s during the warm-up. */
 const WARMUP_RATE = 1000;
@@ -187,6 +187,15 @@ async function load(): Promise<void> {
   out({ event: 'connected', pairs: ends.length });
   const body = 'x'.repeat(config.bodyBytes);
   let seq = 0;
+  /** Sends the next message, round-robin over the pairs; returns its sequence number. */
+  const sendNext = (measured: boolean): number => {
+    const pair = ends[seq % ends.length]!;
+    const s = seq++;
+    pending.set(s, { sentAt: performance.now(), measured });
+    // Alternate the direction per round over the pairs, so both processes write.
+    (Math.floor(s / ends.length) % 2 === 0 ? pair.a : pair.b).send(pair.chatId, s, body);
+    return s;
+  };
   // Warm-up, not measured, the same for every server: a few messages each way in every chat at a
   // modest rate, so that no stage pays for first-time work (JIT, pools, per-chat state) and the
   // search does not stop at a low rate on a cold start.
@@ -194,12 +203,7 @@ async function load(): Promise<void> {
   const warmupStart = performance.now();
   for (let sent = 0; sent < warmupMessages; ) {
     const due = Math.min(warmupMessages, Math.floor(((performance.now() - warmupStart) / 1000) * WARMUP_RATE));
-    for (; sent < due; sent++) {
-      const pair = ends[seq % ends.length]!;
-      const s = seq++;
-      pending.set(s, { sentAt: performance.now(), measured: false });
-      (Math.floor(s / ends.length) % 2 === 0 ? pair.a : pair.b).send(pair.chatId, s, body);
-    }
+    for (; sent < due; sent++) sendNext(false);
     await new Promise((res) => setTimeout(res, 2));
   }
   const warmupUntil = performance.now() + 10_000;
@@ -251,17 +255,12 @@ async function load(): Promise<void> {
         const due = Math.floor(((now - start) / 1000) * rate);
         const measured = now >= measureFrom;
         for (; sentThisStage < due; sentThisStage++) {
-          const pair = ends[seq % ends.length]!;
-          const s = seq++;
-          // Alternate the direction per round over the pairs, so both processes write.
-          const fromA = Math.floor(s / ends.length) % 2 === 0;
-          pending.set(s, { sentAt: performance.now(), measured });
+          const s = sendNext(measured);
           if (measured) {
-            sentAt.set(s, performance.now());
+            sentAt.set(s, pending.get(s)!.sentAt);
             measuredSent++;
             measuredSeqs.push(s);
           }
-          (fromA ? pair.a : pair.b).send(pair.chatId, s, body);
         }
       };
       const timer = setInterval(tick, 2);
@@ -309,7 +308,11 @@ async function load(): Promise<void> {
     const slowBuckets = new Map<number, number>();
     for (const b of slowAt) slowBuckets.set(b, (slowBuckets.get(b) ?? 0) + 1);
     const slowestBuckets = [...slowBuckets.values()].sort((x, y) => y - x).slice(0, 5);
-    out({ event: 'stage', ...result, duplicates, conflictRetries: retried.count, refusedAtCapacity: refused.count, retry: retriedRate === rate, slow: slowAt.length, slowBuckets: slowBuckets.size, slowestBuckets });
+    const report: StageReport = {
+      ...result, duplicates, conflictRetries: retried.count, refusedAtCapacity: refused.count, retry: retriedRate === rate,
+      slow: slowAt.length, slowBuckets: slowBuckets.size, slowestBuckets,
+    };
+    out({ event: 'stage', ...report });
     if (result.ok) {
       failedRatesInARow = 0;
     } else if (retriedRate !== rate) {

@@ -21,7 +21,7 @@ import { register } from '../../commands/register.js';
 import { startChat } from '../../commands/start-chat.js';
 import { PostgresEventStore } from '../../infra/event-store/postgres.js';
 import { PostgresSessionStore } from '../../infra/sessions/postgres.js';
-import { rssBytes, type BenchPair, type LoadConfig, type Mode, type StageResult } from './common.js';
+import { rssBytes, type BenchPair, type LoadConfig, type Mode, type StageReport, type StageResult } from './common.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const DB = process.env['BENCH_DATABASE_URL'] ?? process.env['TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -171,11 +171,11 @@ async function loadRun(mode: Mode, schema: string, redisPrefix: string, pairs: B
         // --trace-gc in BENCH_LOADGEN_NODE_ARGS: the generator's own pauses, which its latencies include.
         if (process.env['BENCH_DEBUG'] && /Scavenge|Mark-Compact/.test(line) && / (\d{2,}\.\d+) \/ /.test(line)) log(`  loadgen GC: ${line.slice(0, 160)}`);
         if (!line.includes('"event":"stage"')) return;
-        const st = JSON.parse(line) as StageResult & { retry?: boolean; slow?: number; slowBuckets?: number; slowestBuckets?: number[]; conflictRetries?: number; refusedAtCapacity?: number };
+        const st = JSON.parse(line) as StageReport;
         stages.push(st);
         log(`${mode.padEnd(8)} offered ${String(st.offered).padStart(6)}/s  delivered ${String(st.deliveredPerSec).padStart(6)}/s  p50 ${st.p50} ms  p99 ${st.p99} ms  (ack p50 ${st.ackP50} p99 ${st.ackP99})  lost ${st.lost}  acks ${(st.ackRate * 100).toFixed(1)}%  server CPU ${st.serverCpuPct}%  pg+redis CPU ${st.backingCpuPct}%  loadgen CPU ${st.loadgenCpuPct}%  RSS ${st.serverRssMiB} MiB${st.ok ? '' : '  <- over the limit'}${st.retry ? ' (second try)' : ''}`);
         if (st.refusedAtCapacity) log(`  sends refused by a gateway at capacity so far: ${st.refusedAtCapacity}`);
-        if (process.env['BENCH_DEBUG'] && st.slow) log(`  ${st.slow} deliveries over ${P99_LIMIT_MS} ms, sent in ${st.slowBuckets} distinct 100 ms windows; the worst windows hold ${st.slowestBuckets?.join(', ')}; sends answered CONCURRENCY_CONFLICT and sent again so far: ${st.conflictRetries}`);
+        if (process.env['BENCH_DEBUG'] && st.slow) log(`  ${st.slow} deliveries over ${P99_LIMIT_MS} ms, sent in ${st.slowBuckets} distinct 100 ms windows; the worst windows hold ${st.slowestBuckets.join(', ')}; sends answered CONCURRENCY_CONFLICT and sent again so far: ${st.conflictRetries}`);
       });
       void gen.exited.then(() => resolve());
     });

@@ -485,7 +485,7 @@ export class PostgresEventStore implements EventStore {
       throw err;
     }
     if (row) {
-      this.#committed();
+      this.#wakeAll(); // other processes heard the commit's own notify
       return { nextRevision: row.revision, position: BigInt(row.position) };
     }
     // Expected revision did not hold. A retry of an append that already went through is not a conflict.
@@ -499,7 +499,7 @@ export class PostgresEventStore implements EventStore {
     const outcome = await this.#batcher!.submit({ streamId, eventCount: events.length, item: pending });
     const result = outcome.kind === 'done' ? outcome.result : null;
     if (result?.written) {
-      this.#committed();
+      this.#wakeAll(); // other processes heard the commit's own notify
       return { nextRevision: result.revision, position: BigInt(result.position) };
     }
     // A plain conflict on a stream the batch saw: no further query. (A stream it did not see may have
@@ -599,11 +599,6 @@ export class PostgresEventStore implements EventStore {
 
   #wakeAll(): void {
     for (const sub of this.#subscriptions) sub.wake();
-  }
-
-  /** After a commit: wake this process's subscriptions now (other processes heard the commit's notify). */
-  #committed(): void {
-    this.#wakeAll();
   }
 
   /** The original result when every event of this append is already stored in this stream; null when none is. */

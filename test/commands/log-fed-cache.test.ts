@@ -13,16 +13,9 @@ import { chatStreamId, type ChatEvent } from '../../domain/events.js';
 import { toDomainEvent } from '../../infra/event-store/codec.js';
 import type { EventStore, RecordedEvent, Subscription } from '../../infra/event-store/port.js';
 import { PostgresEventStore } from '../../infra/event-store/postgres.js';
-import type { PasswordHasher } from '../../infra/password-hasher.js';
 import { createTestSchema, holdOrderingLockShared, type TestSchema } from '../support/pg.js';
-
-
-const stubHasher: PasswordHasher = {
-  hash: async () => '$stub$',
-  verify: async () => false,
-  needsRehash: () => false,
-  verifyDummy: async () => undefined,
-};
+import { stubHasher } from '../support/stub-hasher.js';
+import { wrapStore } from '../support/tracked-store.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -37,18 +30,12 @@ async function waitUntil(label: string, cond: () => boolean, timeoutMs = 5_000):
 /** The store with its readStream calls counted per stream. */
 function countingStore(inner: EventStore): { store: EventStore; reads: Map<string, number>; total(): number } {
   const reads = new Map<string, number>();
-  const store: EventStore = {
-    kind: inner.kind,
-    append: (...args) => inner.append(...args),
+  const store = wrapStore(inner, {
     readStream: (streamId, options) => {
       reads.set(streamId, (reads.get(streamId) ?? 0) + 1);
       return inner.readStream(streamId, options);
     },
-    readAll: (...args) => inner.readAll(...args),
-    subscribeToAll: (...args) => inner.subscribeToAll(...args),
-    headPosition: () => inner.headPosition(),
-    close: () => inner.close(),
-  };
+  });
   return { store, reads, total: () => [...reads.values()].reduce((x, y) => x + y, 0) };
 }
 

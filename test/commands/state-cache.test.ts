@@ -41,10 +41,13 @@ t.test('a state that grows through the log pushes others out; an empty state sti
   t.same(cache.size, { streams: 0, weight: 0 });
 });
 
-t.test('replacing an entry counts its new weight only', async (t) => {
+t.test('replacing an entry counts its new weight only; an older state never replaces a newer one', async (t) => {
   const cache = new StateCache(100);
   cache.set('a', { state: ['x', 'x'], revision: 1 }, lists);
   cache.set('a', { state: ['x', 'x', 'x'], revision: 2 }, lists);
+  t.same(cache.size, { streams: 1, weight: 3 });
+  cache.set('a', { state: ['x'], revision: 0 }, lists); // read before the log moved the entry on
+  t.equal(cache.get('a')?.revision, 2, 'the newer state stays');
   t.same(cache.size, { streams: 1, weight: 3 });
 });
 

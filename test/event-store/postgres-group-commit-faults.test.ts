@@ -16,9 +16,10 @@ import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import pg from 'pg';
 import t from 'tap';
-import { WrongExpectedRevisionError, type AppendResult, type EventData, type ExpectedRevision, type RecordedEvent } from '../../infra/event-store/port.js';
+import { WrongExpectedRevisionError, type AppendResult, type EventData, type ExpectedRevision } from '../../infra/event-store/port.js';
 import { PostgresEventStore } from '../../infra/event-store/postgres.js';
 import { TEST_DATABASE_URL, createTestSchema, holdOrderingLockShared } from '../support/pg.js';
+import { readWholeLog } from '../support/read-log.js';
 
 // Readers of the log must not run beside postgres-ordering.test.ts's long transactions.
 t.teardown(await holdOrderingLockShared());
@@ -453,19 +454,8 @@ t.test('appends under killed connections: each succeeded append stored exactly o
   t.same(await store.readStream('after-faults').then((e) => e.map((x) => x.id)), [fresh.id], 'and can be read back');
 
   // The log as readAll hands it out: the same events, in strictly increasing position order.
-  const log: RecordedEvent[] = [];
   const want = rows.length + 2 + 20;
-  for (const deadline = Date.now() + 5000; ; await sleep(50)) {
-    log.length = 0;
-    let after = 0n;
-    for (;;) {
-      const page = await store.readAll({ after, maxCount: 5000 });
-      log.push(...page);
-      if (page.length < 5000) break;
-      after = page[page.length - 1]!.position;
-    }
-    if (log.length >= want || Date.now() > deadline) break;
-  }
+  const log = await readWholeLog(store, want);
   t.equal(log.length, want, 'readAll returns every stored event');
   t.ok(
     log.every((e, i) => i === 0 || e.position > log[i - 1]!.position),

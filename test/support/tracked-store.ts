@@ -7,21 +7,29 @@ import type { EventStore } from '../../infra/event-store/port.js';
 
 const newest = new WeakMap<EventStore, bigint>();
 
+/** The store with some of its methods replaced; the rest forward to it. */
+export function wrapStore(inner: EventStore, overrides: Partial<Omit<EventStore, 'kind'>>): EventStore {
+  return {
+    kind: inner.kind,
+    append: (...args) => inner.append(...args),
+    readStream: (...args) => inner.readStream(...args),
+    readAll: (...args) => inner.readAll(...args),
+    subscribeToAll: (...args) => inner.subscribeToAll(...args),
+    headPosition: () => inner.headPosition(),
+    close: () => inner.close(),
+    ...overrides,
+  };
+}
+
 /** The store, remembering the newest position any append through it returned. */
 export function tracked(store: EventStore): EventStore {
-  const wrapper: EventStore = {
-    kind: store.kind,
+  const wrapper: EventStore = wrapStore(store, {
     async append(...args) {
       const r = await store.append(...args);
       if (r.position > (newest.get(wrapper) ?? 0n)) newest.set(wrapper, r.position);
       return r;
     },
-    readStream: (...args) => store.readStream(...args),
-    readAll: (...args) => store.readAll(...args),
-    subscribeToAll: (...args) => store.subscribeToAll(...args),
-    headPosition: () => store.headPosition(),
-    close: () => store.close(),
-  };
+  });
   return wrapper;
 }
 

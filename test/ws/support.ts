@@ -17,7 +17,6 @@ import { startChat } from '../../commands/start-chat.js';
 import { PostgresEventStore } from '../../infra/event-store/postgres.js';
 import { MemoryLastMessagesView } from '../../infra/last-messages/memory.js';
 import { createLogger, type Logger } from '../../infra/logger.js';
-import type { PasswordHasher } from '../../infra/password-hasher.js';
 import type { SessionPolicy } from '../../infra/sessions/port.js';
 import { PostgresSessionStore } from '../../infra/sessions/postgres.js';
 import { LastMessagesProjection } from '../../projections/last-messages.js';
@@ -27,6 +26,7 @@ import { AckFrame, ErrorFrame, EventFrame, ResumedFrame, type ServerFrame } from
 import { startWsGateway, type WsGateway } from '../../gateways/ws/server.js';
 import type { Connect } from '../../gateways/ws/client/chat-socket.js';
 import { createTestSchema, holdOrderingLockShared, type TestSchema } from '../support/pg.js';
+import { stubHasher } from '../support/stub-hasher.js';
 import { settledHead, tracked } from '../support/tracked-store.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -42,14 +42,6 @@ export async function waitUntil(label: string, cond: () => boolean | Promise<boo
     await sleep(10);
   }
 }
-
-/** Registration only stores the hash; the gateway never sees it. A stub keeps the tests fast. */
-const stubHasher: PasswordHasher = {
-  hash: async (p) => `$stub$${p.length}`,
-  verify: async () => false,
-  needsRehash: () => false,
-  verifyDummy: async () => undefined,
-};
 
 export function memoryLogger(level = 'info'): { logger: Logger; lines: string[] } {
   const lines: string[] = [];

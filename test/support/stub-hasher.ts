@@ -1,0 +1,9 @@
+// Tests that register users but never check passwords: argon2 at the real cost would only slow them.
+import type { PasswordHasher } from '../../infra/password-hasher.js';
+
+export const stubHasher: PasswordHasher = {
+  hash: async (p) => `$stub$${p.length}`,
+  verify: async () => false,
+  needsRehash: () => false,
+  verifyDummy: async () => undefined,
+};
