@@ -87,7 +87,7 @@ export async function openReadModelOrm(target: ReadModelTarget, logger: Logger):
     };
     orm = (await MikroORM.init(options as Options)) as unknown as ReadModelOrm;
     try {
-      await migratePostgres(target.connectionString, schema, () => orm.getMigrator().up());
+      await migratePostgres(target.connectionString, schema, () => withRetries(() => orm.getMigrator().up(), log, droppedMeanwhile));
     } catch (err) {
       await orm.close();
       throw err;
@@ -112,7 +112,8 @@ export async function openReadModelOrm(target: ReadModelTarget, logger: Logger):
       },
     } as Options)) as unknown as ReadModelOrm;
     try {
-      await migrateSqlite(orm, log);
+      // The SQLite migrator creates its table outside the transaction: the loser of a race retries.
+      await withRetries(() => orm.getMigrator().up(), log, () => true);
     } catch (err) {
       await orm.close();
       throw err;
@@ -140,13 +141,24 @@ async function migratePostgres(connectionString: string, schema: string, migrate
   }
 }
 
-async function migrateSqlite(orm: ReadModelOrm, log: Logger): Promise<void> {
+/**
+ * MikroORM's migrator lists the tables of every schema in the database (casting each name to
+ * regclass); a schema or table dropped meanwhile by someone else (another deployment's, a finished
+ * `audit verify` scratch copy, a test) fails that listing with 3F000 or 42P01. Nothing has run yet:
+ * try again.
+ */
+export const droppedMeanwhile = (err: unknown): boolean => {
+  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+  return code === '3F000' || code === '42P01';
+};
+
+/** Runs a migration, again (up to 5 attempts, backing off) while it fails in a way `retryable` calls a race. */
+export async function withRetries<T>(migrate: () => Promise<T>, log: Logger, retryable: (err: unknown) => boolean): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      await orm.getMigrator().up();
-      return;
+      return await migrate();
     } catch (err) {
-      if (attempt >= 5) throw err;
+      if (attempt >= 5 || !retryable(err)) throw err;
       log.debug({ err, attempt }, 'read-model migration raced another process; retrying');
       await new Promise((r) => setTimeout(r, 100 * attempt));
     }

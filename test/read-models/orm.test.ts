@@ -1,10 +1,12 @@
 // Opening the read models migrates them once, however many processes start at the same moment.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
+import pg from 'pg';
 import t from 'tap';
-import { emOf, openReadModelOrm, sqlOf, sqlQuery, type ReadModelOrm } from '../../infra/read-models/orm.js';
-import { createTestSchema } from '../support/pg.js';
+import { droppedMeanwhile, emOf, openReadModelOrm, sqlOf, sqlQuery, withRetries, type ReadModelOrm } from '../../infra/read-models/orm.js';
+import { TEST_DATABASE_URL, createTestSchema } from '../support/pg.js';
 import { silentLogger } from '../projections/support.js';
 
 async function migrations(orm: ReadModelOrm): Promise<string[]> {
@@ -36,4 +38,46 @@ t.test('sqlite: concurrent opens of one file', async (t) => {
   t.same(await migrations(orms[1]!), ['0001-initial', '0002-message-counts']);
   t.same(await sqlQuery(emOf(orms[0]!), 'PRAGMA journal_mode'), [{ journal_mode: 'wal' }]);
   await Promise.all(orms.map((o) => o.close()));
+});
+
+t.test('postgresql: opening while other schemas are created and dropped all around', async (t) => {
+  // The migrator lists every schema's tables; one dropped meanwhile failed that listing (seen in CI).
+  const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await admin.connect();
+  t.teardown(() => admin.end());
+  const churnPrefix = `orm_churn_${randomUUID().replace(/-/g, '').slice(0, 8)}`;
+  let churning = true;
+  const churn = (async () => {
+    for (let i = 0; churning; i++) {
+      const s = `${churnPrefix}_${i}`;
+      await admin.query(`CREATE SCHEMA "${s}"; CREATE TABLE "${s}".a (x int); CREATE TABLE "${s}".b (x int)`);
+      await admin.query(`DROP SCHEMA "${s}" CASCADE`);
+    }
+  })();
+  const schemas = await Promise.all(Array.from({ length: 6 }, () => createTestSchema('orm_churn')));
+  t.teardown(() => Promise.all(schemas.map((s) => s.drop())));
+  try {
+    for (const ts of schemas) {
+      const orm = await openReadModelOrm({ kind: 'postgresql', connectionString: ts.url, schema: ts.schema, poolSize: 2 }, silentLogger);
+      t.same(await migrations(orm), ['0001-initial', '0002-message-counts'], `${ts.schema} migrated`);
+      await orm.close();
+    }
+  } finally {
+    churning = false;
+    await churn;
+  }
+});
+
+t.test('a migration that met a concurrent drop is run again; any other failure is not', async (t) => {
+  const dropped = Object.assign(new Error('schema "gone" does not exist'), { code: '3F000' });
+  let calls = 0;
+  t.equal(await withRetries(async () => (++calls < 3 ? Promise.reject(dropped) : 'done'), silentLogger, droppedMeanwhile), 'done');
+  t.equal(calls, 3, 'twice failed, then through');
+  const other = Object.assign(new Error('permission denied'), { code: '42501' });
+  calls = 0;
+  await t.rejects(withRetries(async () => { calls++; throw other; }, silentLogger, droppedMeanwhile), other);
+  t.equal(calls, 1, 'not retried');
+  calls = 0;
+  await t.rejects(withRetries(async () => { calls++; throw dropped; }, silentLogger, droppedMeanwhile), dropped);
+  t.equal(calls, 5, 'at most five attempts');
 });
