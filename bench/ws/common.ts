@@ -52,6 +52,13 @@ export interface StageResult {
   /** CPU of every postgres and redis-server process on the machine, % of one core. */
   backingCpuPct: number;
   loadgenCpuPct: number;
+  /**
+   * Share of the window the servers' event-loop threads were ready to run but waited for a core
+   * (mean per process), and the same for the generator: where this is high, the machine's cores,
+   * not the server's own work, set the latency.
+   */
+  serverCpuWaitPct: number;
+  loadgenCpuWaitPct: number;
   serverRssMiB: number;
   ok: boolean;
 }
@@ -79,6 +86,19 @@ export function cpuSeconds(pid: number): number {
     // Fields after the command name (which may contain spaces) start after the last ')'.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * How long a process's main thread (for Node, the event loop) has been runnable but waiting for a
+ * core, in seconds: the run delay of /proc/<pid>/schedstat. 0 when it is gone or the kernel does not say.
+ */
+export function cpuWaitSeconds(pid: number): number {
+  try {
+    const waitNs = Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').trim().split(' ')[1]);
+    return Number.isFinite(waitNs) ? waitNs / 1e9 : 0;
   } catch {
     return 0;
   }

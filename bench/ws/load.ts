@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { io, type Socket as IoSocket } from 'socket.io-client';
 import WebSocket from 'ws';
-import { cpuSeconds, percentile, pidsNamed, rssBytes, type BenchUser, type LoadConfig, type Mode, type StageReport, type StageResult } from './common.js';
+import { cpuSeconds, cpuWaitSeconds, percentile, pidsNamed, rssBytes, type BenchUser, type LoadConfig, type Mode, type StageReport, type StageResult } from './common.js';
 
 /** Messages/s during the warm-up. */
 const WARMUP_RATE = 1000;
@@ -235,6 +235,8 @@ async function load(): Promise<void> {
     let cpu0 = 0;
     let backingAtStart = new Map<number, number>();
     let self0 = 0;
+    let wait0 = 0;
+    let selfWait0 = 0;
     let cpuTaken = false;
     await new Promise<void>((resolve) => {
       const tick = (): void => {
@@ -245,6 +247,8 @@ async function load(): Promise<void> {
           // Re-listed per stage: connection pools open backends as they grow.
           backingAtStart = new Map(pidsNamed(['postgres', 'redis-server']).map((pid) => [pid, cpuSeconds(pid)]));
           self0 = process.cpuUsage().user + process.cpuUsage().system;
+          wait0 = config.serverPids.reduce((s, pid) => s + cpuWaitSeconds(pid), 0);
+          selfWait0 = cpuWaitSeconds(process.pid);
         }
         if (now >= measureTo) {
           clearInterval(timer);
@@ -275,6 +279,8 @@ async function load(): Promise<void> {
     }
     const backingCpu = (backingSeconds / seconds) * 100;
     const selfCpu = ((process.cpuUsage().user + process.cpuUsage().system - self0) / 1e6 / seconds) * 100;
+    const serverWait = ((config.serverPids.reduce((s, pid) => s + cpuWaitSeconds(pid), 0) - wait0) / seconds / config.serverPids.length) * 100;
+    const selfWait = ((cpuWaitSeconds(process.pid) - selfWait0) / seconds) * 100;
     const rss = config.serverPids.reduce((s, pid) => s + rssBytes(pid), 0);
     const deliveredInWindow = delivered;
     // Drain: stragglers still count as delivered (with their latency); what never comes is lost.
@@ -302,6 +308,8 @@ async function load(): Promise<void> {
       serverCpuPct: Math.round(serverCpu),
       backingCpuPct: Math.round(backingCpu),
       loadgenCpuPct: Math.round(selfCpu),
+      serverCpuWaitPct: Math.round(serverWait),
+      loadgenCpuWaitPct: Math.round(selfWait),
       serverRssMiB: Math.round(rss / 1024 / 1024),
       ok: lost === 0 && p99 <= config.p99LimitMs && deliveredInWindow >= 0.95 * measuredSent,
     };
