@@ -43,5 +43,6 @@ process.on('SIGINT', () => stop('SIGINT'));
 // The benchmark and tests ask for counters without stopping the process.
 process.on('SIGUSR2', () => {
   const appendBatches = 'appendBatchStats' in rt.store ? rt.store.appendBatchStats : undefined;
-  logger.info({ stats: gateway.stats(), appendBatches }, 'ws gateway stats');
+  const logReads = 'subscriptionCounts' in rt.store ? rt.store.subscriptionCounts : undefined;
+  logger.info({ stats: gateway.stats(), appendBatches, logReads }, 'ws gateway stats');
 });

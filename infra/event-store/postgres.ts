@@ -33,6 +33,8 @@
 // flush; one transaction per append made that cap appends at ~5k/s (23% of plain INSERTs at 32
 // writers), but under load group commit turns many appends into one transaction, and while the lock
 // is busy batches simply grow. Subscriptions in this process are woken directly after the commit.
+// The notify carries the commit's highest position, so the second wake-up of a process's own append
+// (its notify) costs no read when the first one has read it already.
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { AppendBatcher, type BatchOutcome, type BatchedAppend } from './append-batcher.js';
@@ -173,8 +175,10 @@ function toRecorded(row: EventRow): RecordedEvent {
 function statements(schema: string, channel: string) {
   const s = quoteIdent(schema);
   const events = `${s}.events`;
-  // Sent by each append statement, so within its transaction: delivered exactly when it commits.
-  const notify = `pg_notify(${quoteLiteral(channel)}, '')`;
+  // Sent by each append statement, so within its transaction: delivered exactly when it commits. The
+  // payload is the commit's highest position, so a subscription that has already read that far skips
+  // the read (see PgSubscription.wake).
+  const notify = `pg_notify(${quoteLiteral(channel)}, (SELECT max(position) FROM ins)::text)`;
   const streams = `${s}.streams`;
   // Rows below the snapshot's xmin are final (see the top of the file). pg_current_snapshot() is the
   // statement's own snapshot, the one the scan sees rows with, so nothing can commit between taking the
@@ -381,6 +385,17 @@ export class PostgresEventStore implements EventStore {
         : null;
   }
 
+  /** Live subscriptions' pages read, and notifications they skipped as already read (PgSubscription.wake). */
+  get subscriptionCounts(): { reads: number; wakesSkipped: number } {
+    let reads = 0;
+    let wakesSkipped = 0;
+    for (const sub of this.#subscriptions) {
+      reads += sub.counts.reads;
+      wakesSkipped += sub.counts.wakesSkipped;
+    }
+    return { reads, wakesSkipped };
+  }
+
   /** Group-commit counters: batches written, appends they held, the largest batch. */
   get appendBatchStats(): { batches: number; appends: number; largest: number; writeMs: number; maxWriteMs: number } {
     return { ...(this.#batcher?.stats ?? { batches: 0, appends: 0, largest: 0, writeMs: 0, maxWriteMs: 0 }) };
@@ -416,7 +431,7 @@ export class PostgresEventStore implements EventStore {
     }
     const listener = new Listener(opts.connectionString, channelFor(schema), logger);
     const store = new PostgresEventStore(pool, sql, listener, opts, logger);
-    listener.onNotify = () => store.#wakeAll();
+    listener.onNotify = (committedThrough) => store.#wakeAll(committedThrough);
     return store;
   }
 
@@ -485,8 +500,9 @@ export class PostgresEventStore implements EventStore {
       throw err;
     }
     if (row) {
-      this.#wakeAll(); // other processes heard the commit's own notify
-      return { nextRevision: row.revision, position: BigInt(row.position) };
+      const position = BigInt(row.position);
+      this.#wakeAll(position); // other processes heard the commit's own notify
+      return { nextRevision: row.revision, position };
     }
     // Expected revision did not hold. A retry of an append that already went through is not a conflict.
     const retried = await this.#alreadyAppended(streamId, events);
@@ -499,8 +515,9 @@ export class PostgresEventStore implements EventStore {
     const outcome = await this.#batcher!.submit({ streamId, eventCount: events.length, item: pending });
     const result = outcome.kind === 'done' ? outcome.result : null;
     if (result?.written) {
-      this.#wakeAll(); // other processes heard the commit's own notify
-      return { nextRevision: result.revision, position: BigInt(result.position) };
+      const position = BigInt(result.position);
+      this.#wakeAll(position); // other processes heard the commit's own notify
+      return { nextRevision: result.revision, position };
     }
     // A plain conflict on a stream the batch saw: no further query. (A stream it did not see may have
     // been created meanwhile by another transaction; the single-append path asks.)
@@ -597,8 +614,9 @@ export class PostgresEventStore implements EventStore {
     }
   }
 
-  #wakeAll(): void {
-    for (const sub of this.#subscriptions) sub.wake();
+  /** `committedThrough`: the highest position of the commit that woke us, when known. */
+  #wakeAll(committedThrough: bigint | null): void {
+    for (const sub of this.#subscriptions) sub.wake(committedThrough);
   }
 
   /** The original result when every event of this append is already stored in this stream; null when none is. */
@@ -754,7 +772,8 @@ export class PostgresEventStore implements EventStore {
  * it was down are lost. Errors are logged, never thrown: the fallback poll keeps subscriptions going.
  */
 class Listener {
-  onNotify: () => void = () => undefined;
+  /** `committedThrough`: the position a notification carries, or null when it carries none we can read. */
+  onNotify: (committedThrough: bigint | null) => void = () => undefined;
   readonly #connectionString: string;
   readonly #channel: string;
   readonly #logger: PostgresEventStoreLogger;
@@ -800,7 +819,7 @@ class Listener {
     };
     client.on('error', (err) => fail(err, 'event store: LISTEN connection failed'));
     client.on('end', () => fail(new Error('connection ended'), 'event store: LISTEN connection closed'));
-    client.on('notification', () => this.onNotify());
+    client.on('notification', (msg) => this.onNotify(positionIn(msg.payload)));
     try {
       await client.connect();
       await client.query(`LISTEN ${quoteIdent(this.#channel)}`);
@@ -810,7 +829,7 @@ class Listener {
     }
     if (failed || this.#closed) return;
     this.#retryMs = LISTEN_RETRY_MIN_MS;
-    this.onNotify(); // whatever was appended while we were not listening
+    this.onNotify(null); // whatever was appended while we were not listening
   }
 
   async close(): Promise<void> {
@@ -820,6 +839,11 @@ class Listener {
     this.#client = null;
     if (client) await client.end().catch(() => undefined);
   }
+}
+
+/** The position a notification carries; null for anything else (an empty payload from an older version). */
+function positionIn(payload: string | undefined): bigint | null {
+  return payload !== undefined && /^[0-9]{1,19}$/.test(payload) ? BigInt(payload) : null;
 }
 
 interface SubscriptionPage {
@@ -847,6 +871,13 @@ class PgSubscription implements Subscription {
   readonly #source: SubscriptionSource;
   /** Position of the last event handed out; only ever moves forward. */
   #after: bigint;
+  /**
+   * The highest position read so far (handed out or still buffered). Reads go in position order and
+   * only below the visibility bound, so every commit at or below it has been read in full.
+   */
+  #readThrough: bigint;
+  /** Pages read, and notifications skipped because their commit had been read already (for tests and stats). */
+  readonly counts = { reads: 0, wakesSkipped: 0 };
   #buffer: RecordedEvent[] = [];
   #stopped = false;
   /** Counts notifications, so one that lands while a read is in flight is not slept through. */
@@ -864,6 +895,7 @@ class PgSubscription implements Subscription {
   constructor(source: SubscriptionSource, after: bigint) {
     this.#source = source;
     this.#after = after;
+    this.#readThrough = after;
   }
 
   [Symbol.asyncIterator](): AsyncIterator<RecordedEvent> {
@@ -877,7 +909,16 @@ class PgSubscription implements Subscription {
     };
   }
 
-  wake(): void {
+  /**
+   * A commit happened. When it says how far (`committedThrough`) and that much is already read,
+   * nothing new can come of a read: the common case for a process's own appends, which wake it
+   * directly and then again through their notify.
+   */
+  wake(committedThrough: bigint | null = null): void {
+    if (committedThrough !== null && committedThrough <= this.#readThrough) {
+      this.counts.wakesSkipped++;
+      return;
+    }
     this.#wakes += 1;
     if (this.#sleeper?.listens) this.#sleeper.end();
   }
@@ -911,6 +952,7 @@ class PgSubscription implements Subscription {
         const wakesBefore = this.#wakes;
         let page: SubscriptionPage;
         try {
+          this.counts.reads++;
           page = await this.#source.readPage(this.#after);
         } catch (err) {
           if (this.#stopped) return DONE;
@@ -920,6 +962,8 @@ class PgSubscription implements Subscription {
           continue;
         }
         this.#buffer = page.events;
+        const last = page.events.at(-1);
+        if (last && last.position > this.#readThrough) this.#readThrough = last.position;
         // A full page: read on at once. A short one: hand it out, then wait (below) before reading again.
         if (page.events.length < this.#source.pageSize) this.#caughtUp = { heldBack: page.heldBack, wakes: wakesBefore };
         continue;

@@ -1,0 +1,73 @@
+// Notifications of the PostgreSQL event store carry the commit's highest position, so a subscription
+// that has already read that far skips the read: a process's own appends wake it directly and then
+// again through their notify, and only the first needs a read.
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import t from 'tap';
+import type { RecordedEvent } from '../../infra/event-store/port.js';
+import { PostgresEventStore } from '../../infra/event-store/postgres.js';
+import { createTestSchema } from '../support/pg.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(cond: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+t.test('a notification for a commit already read wakes no read; any other does', async (t) => {
+  const ts = await createTestSchema('notify');
+  const store = await PostgresEventStore.open({ connectionString: ts.url, schema: ts.schema, poolSize: 4 });
+  const other = await PostgresEventStore.open({ connectionString: ts.url, schema: ts.schema, poolSize: 2 });
+  const client = new pg.Client({ connectionString: ts.url });
+  await client.connect();
+  const sub = store.subscribeToAll({ after: 0n });
+  t.teardown(async () => {
+    await sub.stop();
+    await client.end();
+    await other.close();
+    await store.close();
+    await ts.drop();
+  });
+  const seen: RecordedEvent[] = [];
+  void (async () => {
+    for await (const e of sub) seen.push(e);
+  })();
+
+  // Appended by another store (another process): only the notify can tell this one.
+  const first = await other.append('chat-a', [{ id: randomUUID(), type: 'MessageSent', data: { n: 1 } }], 'no_stream');
+  await waitFor(() => seen.length === 1, 'the first event');
+  t.equal(seen[0]!.position, first.position, 'delivered through the notify of another process');
+
+  const channel = `events_${ts.schema}`;
+  const notify = (payload: string): Promise<unknown> => client.query('SELECT pg_notify($1, $2)', [channel, payload]);
+  const skippedBefore = store.subscriptionCounts.wakesSkipped;
+  for (let i = 0; i < 20; i++) await notify(String(first.position));
+  await notify(String(first.position - 1n));
+  await waitFor(() => store.subscriptionCounts.wakesSkipped === skippedBefore + 21, 'the stale notifications to be skipped');
+  t.pass('a notification at or below what was read is skipped');
+
+  const readsBefore = store.subscriptionCounts.reads;
+  await notify('');
+  await waitFor(() => store.subscriptionCounts.reads > readsBefore, 'a read after a notification without a position');
+  t.equal(store.subscriptionCounts.wakesSkipped, skippedBefore + 21, 'one without a position (an older version) is not skipped');
+
+  const readsThen = store.subscriptionCounts.reads;
+  await notify(String(first.position + 1n));
+  await waitFor(() => store.subscriptionCounts.reads > readsThen, 'a read after a notification past what was read');
+  t.equal(store.subscriptionCounts.wakesSkipped, skippedBefore + 21, 'one past what was read is not skipped');
+
+  // Own appends: the direct wake reads them; everything arrives once, in order, whatever is skipped.
+  const mine = [];
+  for (let i = 0; i < 10; i++) mine.push(await store.append('chat-b', [{ id: randomUUID(), type: 'MessageSent', data: { n: i } }], i === 0 ? 'no_stream' : i - 1));
+  const last = await other.append('chat-a', [{ id: randomUUID(), type: 'MessageSent', data: { n: 2 } }], 0);
+  await waitFor(() => seen.length === 12, 'every event');
+  t.same(
+    seen.map((e) => e.position),
+    [first.position, ...mine.map((m) => m.position), last.position],
+    'every event once, in position order',
+  );
+});
