@@ -6,6 +6,7 @@ import { openReadModels } from '../../infra/read-models/open.js';
 import type { ReadModelOrm } from '../../infra/read-models/orm.js';
 import { listDeadLetters } from '../../infra/read-models/queries/dead-letters.js';
 import { SQL_PROJECTIONS, sqlProjectionNamed } from '../../projections/index.js';
+import { compactInbox } from '../../projections/runtime/inbox-compaction.js';
 import { rebuildProjection, type RebuildProgress } from '../../projections/runtime/rebuild.js';
 import { createSqlProjector } from '../../projections/runtime/sql-projector.js';
 import { projectionStatus } from '../../projections/runtime/status.js';
@@ -39,7 +40,7 @@ const reloadFrom = (store: EventStore) => async (record: PublicRecord): Promise<
 };
 
 export function registerProjectionsCommands(program: Command): void {
-  const projections = program.command('projections').description(`SQL read models (${KNOWN}): rebuild, status, dead letters`);
+  const projections = program.command('projections').description(`SQL read models (${KNOWN}): rebuild, status, inbox compaction, dead letters`);
 
   projections
     .command('rebuild <name>')
@@ -78,6 +79,31 @@ export function registerProjectionsCommands(program: Command): void {
           throw err;
         }
       });
+    });
+
+  projections
+    .command('compact')
+    .description('drop inbox rows below each projection\'s applied prefix of the log (the projector also does this every minute)')
+    .option('--projection <name>', 'only this projection')
+    .option('--format <format>', 'table or json', 'table')
+    .action(async (opts: { projection?: string; format?: string }) => {
+      checkProjection(opts.projection);
+      const format = parseFormat(opts.format);
+      const chosen = opts.projection ? SQL_PROJECTIONS.filter((p) => p.name === opts.projection) : SQL_PROJECTIONS;
+      // No page limit: a manual run goes as far as it can.
+      const results = await withStoreAndReadModels((rt, orm) =>
+        compactInbox({ orm, store: rt.store, projections: chosen, logger: rt.logger, maxPages: Number.MAX_SAFE_INTEGER }),
+      );
+      if (format === 'json') {
+        process.stdout.write(`${toJson(results)}\n`);
+        return;
+      }
+      process.stdout.write(
+        formatTable(
+          ['projection', 'floor', 'rows removed', 'stopped at', 'why'],
+          results.map((r) => [r.projection, r.floor, String(r.removed), r.stoppedAt?.position ?? '-', r.stoppedAt?.reason ?? 'end of the log']),
+        ),
+      );
     });
 
   projections

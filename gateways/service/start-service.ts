@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import pino from 'pino';
 import { SQL_PROJECTIONS } from '../../projections/index.js';
 import { LastMessagesProjection } from '../../projections/last-messages.js';
+import { scheduleInboxCompaction } from '../../projections/runtime/inbox-compaction.js';
 import { createSqlProjector } from '../../projections/runtime/sql-projector.js';
 import { createStoreFeed } from '../../projections/runtime/store-feed.js';
 import { projectionStatus } from '../../projections/runtime/status.js';
@@ -94,6 +95,9 @@ export async function startService(config: Config, role: Role): Promise<RunningS
         stoppers.push({ name: 'projection feed', stop: () => feed.stop() });
       }
       readiness['projections'] = projectionsReadiness(status);
+      // Stopped before the feed or consumer (stoppers run in reverse), so no page is left half done.
+      const compaction = scheduleInboxCompaction({ orm, store: rt.store, projections: SQL_PROJECTIONS, logger });
+      stoppers.push({ name: 'inbox compaction', stop: () => compaction.stop() });
     }
     if (parts.relay && config.amqpUrl) {
       const relay = startRelay(config, rt.store, logger);

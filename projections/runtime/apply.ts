@@ -155,8 +155,9 @@ export async function claim(em: SqlEntityManager, sql: SqlDialect, pairs: Readon
 }
 
 /**
- * Positions through which each projection was rebuilt: every event at or below was applied by the
- * rebuild (it read the whole log up to there), so such an event is a duplicate without asking the inbox.
+ * Each projection's floor: every event at or below it was applied, as a rebuild (which read the whole
+ * log up to there) or the inbox compaction (which checked the inbox for every one) found, so such an
+ * event is a duplicate without asking the inbox.
  */
 export async function readFloors(em: SqlEntityManager, sql: SqlDialect, names: ReadonlyArray<string>): Promise<Map<string, bigint>> {
   if (names.length === 0) return new Map();
@@ -230,4 +231,14 @@ export async function lockProjections(em: SqlEntityManager, sql: SqlDialect, nam
     `SELECT ${names.map(() => `${fn}(hashtext(?), hashtext(?))`).join(', ')}`,
     names.flatMap((n) => [`read-models:${sql.schema ?? ''}`, n]),
   );
+}
+
+/**
+ * Inside a transaction: pauses live application of one projection until the transaction ends.
+ * PostgreSQL: the projection's lock, exclusive, against the shared one every live batch holds.
+ * SQLite: a write first, so the database's single write lock is ours before anything is read.
+ */
+export async function pauseLiveApplication(em: SqlEntityManager, sql: SqlDialect, name: string): Promise<void> {
+  await lockProjections(em, sql, [name], 'exclusive');
+  if (sql.name === 'sqlite') await sqlQuery(em, `UPDATE ${sql.table(CHECKPOINTS)} SET version = version WHERE projection = ?`, [name]);
 }

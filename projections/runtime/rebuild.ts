@@ -40,7 +40,7 @@ import {
   ProjectionApplyError,
   applyEvents,
   ensureCheckpoints,
-  lockProjections,
+  pauseLiveApplication,
   tablesOf,
   toItem,
   type Target,
@@ -198,9 +198,8 @@ export async function rebuildProjection(opts: RebuildOptions): Promise<RebuildRe
 
     // 3. Pause live application, catch up with the head, swap.
     await emOf(orm).transactional(async (em) => {
-      await lockProjections(em, sql, [name], 'exclusive');
-      // SQLite: a write first, so the database's write lock is ours before the head is read.
-      if (sql.name === 'sqlite') await sqlQuery(em, `UPDATE ${sql.table(CHECKPOINTS)} SET version = version WHERE projection = ?`, [name]);
+      // Before the head is read, so nothing live is applied past it.
+      await pauseLiveApplication(em, sql, name);
       head = await store.headPosition();
       while (after < head) {
         const page = await store.readAll({ after, maxCount: batchSize });

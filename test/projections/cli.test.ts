@@ -17,6 +17,7 @@ t.test('bad input: exit 2 and a message, nothing opened', async (t) => {
     [['activity', '--from', 'yesterday'], /--from must be an ISO-8601 time/],
     [['errors', '--level', 'loud'], /--level must be a number or one of/],
     [['projections', 'rebuild', 'nope'], /unknown projection "nope"; known: users, chats, messages, activity-log/],
+    [['projections', 'compact', '--projection', 'nope'], /unknown projection "nope"; known: users, chats, messages, activity-log/],
   ];
   const results = await Promise.all(cases.map(([args]) => chat(dir, args)));
   results.forEach((r, i) => {
@@ -41,4 +42,11 @@ t.test('good input against the embedded default', async (t) => {
   ]);
   t.equal(rebuild.code, 0, rebuild.stderr);
   t.match(rebuild.stdout, /^rebuilt users: 0 events .* events\/s\n$/);
+  const compact = await chat(dir, ['projections', 'compact', '--format', 'json']);
+  t.equal(compact.code, 0, compact.stderr);
+  t.same(
+    (JSON.parse(compact.stdout) as Array<{ projection: string; removed: number; stoppedAt: unknown }>).map((r) => [r.projection, r.removed, r.stoppedAt]),
+    [['users', 0, null], ['chats', 0, null], ['messages', 0, null], ['activity-log', 0, null], ['messages-per-user-per-day', 0, null]],
+    'an empty log: nothing to compact, nothing in the way',
+  );
 });

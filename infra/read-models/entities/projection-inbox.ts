@@ -2,8 +2,8 @@ import { EntitySchema } from '@mikro-orm/core';
 
 /**
  * projection_inbox: (projection, event) pairs already applied, written in the same transaction as the
- * effect. Events at or below the projection's rebuilt_through checkpoint are not listed: the rebuild
- * applied all of them.
+ * effect. Events at or below the projection's rebuilt_through checkpoint need no row: a rebuild or
+ * the inbox compaction (projections/runtime/inbox-compaction.ts) has seen all of them applied.
  */
 export interface InboxRow {
   projection: string;

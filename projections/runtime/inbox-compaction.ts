@@ -1,0 +1,162 @@
+/**
+ * Inbox compaction: keeps projection_inbox from growing with the log.
+ *
+ * The inbox holds a row per (projection, event) applied or parked, so that a redelivery is recognized.
+ * At or below a projection's floor (its checkpoint's rebuilt_through) a redelivery is recognized by
+ * position instead, and those rows are no longer needed. Compaction raises the floor over the longest
+ * prefix of the log after it in which every event the projection handles is marked done in its inbox,
+ * and deletes those rows, a page at a time. It stops
+ * - at an event the projection handles but has not applied yet (not delivered, in flight, or delivered
+ *   out of order after a requeue): the inbox must still catch its redelivery;
+ * - at a record no code here can read (parked for every projection): a retry after a fix must find it
+ *   above the floor, or it would be skipped as already applied.
+ * Each page's check, floor update and deletion run in one transaction that pauses live application of
+ * the projection (as a rebuild's swap does), so no live batch reads the old floor and then misses a
+ * deleted row. The floor only moves from the value the page was read against: a rebuild in between wins.
+ */
+import type { SqlEntityManager } from '@mikro-orm/knex';
+import type { EventStore } from '../../infra/event-store/port.js';
+import { toPublicRecord } from '../../infra/event-store/public-record.js';
+import type { Logger } from '../../infra/logger.js';
+import { emOf, sqlOf, sqlQuery, type ReadModelOrm } from '../../infra/read-models/orm.js';
+import type { SqlDialect } from '../../infra/read-models/sql.js';
+import type { SqlProjection } from '../projection.js';
+import { CHECKPOINTS, INBOX, handles, normalizeId, pauseLiveApplication, readFloors, toItem, type Item } from './apply.js';
+
+export interface InboxCompactionOptions {
+  orm: ReadModelOrm;
+  store: EventStore;
+  projections: ReadonlyArray<SqlProjection>;
+  logger: Logger;
+  /** Log events per page (one transaction each). Default 1,000. */
+  pageSize?: number;
+  /** Pages per projection per call, so one call stays short however far behind compaction is. Default 100. */
+  maxPages?: number;
+}
+
+export interface InboxCompactionResult {
+  projection: string;
+  /** The floor after this call (decimal position). */
+  floor: string;
+  /** Inbox rows deleted. */
+  removed: number;
+  /** Why it stopped short of the log's end, if it did. */
+  stoppedAt: { position: string; reason: 'not-applied' | 'unreadable' | 'page-limit' | 'floor-moved' | 'no-checkpoint' } | null;
+}
+
+type PageOutcome =
+  | { kind: 'advanced'; through: bigint; removed: number; whole: boolean }
+  | { kind: 'blocked'; at: bigint }
+  | { kind: 'floor-moved'; floor: bigint }
+  | { kind: 'no-checkpoint' };
+
+export async function compactInbox(opts: InboxCompactionOptions): Promise<InboxCompactionResult[]> {
+  const results: InboxCompactionResult[] = [];
+  for (const p of opts.projections) results.push(await compactOne(opts, p));
+  return results;
+}
+
+async function compactOne(opts: InboxCompactionOptions, p: SqlProjection): Promise<InboxCompactionResult> {
+  const { orm, store } = opts;
+  const pageSize = opts.pageSize ?? 1000;
+  const maxPages = opts.maxPages ?? 100;
+  const sql = sqlOf(orm);
+  let floor = (await readFloors(emOf(orm), sql, [p.name])).get(p.name) ?? 0n;
+  let removed = 0;
+  const result = (stoppedAt: InboxCompactionResult['stoppedAt']): InboxCompactionResult => ({ projection: p.name, floor: floor.toString(), removed, stoppedAt });
+  for (let n = 0; n < maxPages; n++) {
+    const events = await store.readAll({ after: floor, maxCount: pageSize });
+    if (events.length === 0) return result(null);
+    const items = events.map((e) => toItem(toPublicRecord(e)));
+    const unreadable = items.findIndex((i) => i.event === null);
+    const readable = unreadable === -1 ? items : items.slice(0, unreadable);
+    if (readable.length === 0) return result({ position: String(events[0]!.position), reason: 'unreadable' });
+    const from = floor;
+    const outcome = await emOf(orm).transactional((em) => compactPage(em, sql, p, from, readable));
+    // Without a checkpoint row there is no floor to raise (the projector creates it on start).
+    if (outcome.kind === 'no-checkpoint') return result({ position: floor.toString(), reason: 'no-checkpoint' });
+    if (outcome.kind === 'floor-moved') {
+      floor = outcome.floor;
+      return result({ position: floor.toString(), reason: 'floor-moved' });
+    }
+    if (outcome.kind === 'blocked') return result({ position: outcome.at.toString(), reason: 'not-applied' });
+    floor = outcome.through;
+    removed += outcome.removed;
+    if (!outcome.whole) {
+      const next = readable.find((i) => BigInt(i.record.position) > floor);
+      return result({ position: String(next?.record.position ?? floor), reason: 'not-applied' });
+    }
+    if (unreadable !== -1) return result({ position: String(events[unreadable]!.position), reason: 'unreadable' });
+  }
+  return result({ position: floor.toString(), reason: 'page-limit' });
+}
+
+/** One page, in one transaction with live application of the projection paused. */
+async function compactPage(em: SqlEntityManager, sql: SqlDialect, p: SqlProjection, from: bigint, items: readonly Item[]): Promise<PageOutcome> {
+  await pauseLiveApplication(em, sql, p.name);
+  const current = (await readFloors(em, sql, [p.name])).get(p.name);
+  if (current === undefined) return { kind: 'no-checkpoint' };
+  if (current !== from) return { kind: 'floor-moved', floor: current };
+  const ids = items.filter((i) => handles(p, i)).map((i) => i.event!.id);
+  const done = new Set<string>();
+  if (ids.length > 0) {
+    const rows = await sqlQuery<{ event_id: string }>(
+      em,
+      `SELECT event_id FROM ${sql.table(INBOX)} WHERE projection = ? AND event_id IN (${ids.map(() => '?').join(', ')})`,
+      [p.name, ...ids],
+    );
+    for (const r of rows) done.add(normalizeId(r.event_id));
+  }
+  let through: bigint | null = null;
+  const compacted: string[] = [];
+  for (const i of items) {
+    if (handles(p, i)) {
+      if (!done.has(i.event!.id)) break;
+      compacted.push(i.event!.id);
+    }
+    through = BigInt(i.record.position);
+  }
+  if (through === null) return { kind: 'blocked', at: BigInt(items[0]!.record.position) };
+  await sqlQuery(em, `UPDATE ${sql.table(CHECKPOINTS)} SET rebuilt_through = ${sql.position()} WHERE projection = ?`, [through.toString(), p.name]);
+  if (compacted.length > 0) {
+    await sqlQuery(em, `DELETE FROM ${sql.table(INBOX)} WHERE projection = ? AND event_id IN (${compacted.map(() => '?').join(', ')})`, [p.name, ...compacted]);
+  }
+  return { kind: 'advanced', through, removed: compacted.length, whole: through === BigInt(items[items.length - 1]!.record.position) };
+}
+
+export interface InboxCompactionSchedule {
+  /** Stops the timer and waits for a run in progress. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Compacts every `intervalMs` (default a minute) in the projector process. Several projectors may
+ * run it at once: pages serialize on the projection's lock and a floor another one moved ends a run.
+ * A failed run is logged and the next one tries again; it never stops the projector.
+ */
+export function scheduleInboxCompaction(opts: InboxCompactionOptions & { intervalMs?: number }): InboxCompactionSchedule {
+  const log = opts.logger.child({ component: 'inbox-compaction' });
+  let running: Promise<void> | null = null;
+  const run = (): void => {
+    if (running) return;
+    running = compactInbox(opts)
+      .then((results) => {
+        const removed = results.reduce((n, r) => n + r.removed, 0);
+        if (removed > 0) log.info({ removed, projections: results.map((r) => ({ projection: r.projection, floor: r.floor, removed: r.removed })) }, 'inbox compacted');
+      })
+      .catch((err: unknown) => {
+        log.warn({ err: err instanceof Error ? err.message : String(err) }, 'inbox compaction failed; trying again later');
+      })
+      .finally(() => {
+        running = null;
+      });
+  };
+  const timer = setInterval(run, opts.intervalMs ?? 60_000);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}

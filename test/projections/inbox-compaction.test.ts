@@ -1,0 +1,118 @@
+// Inbox compaction, on PostgreSQL and on SQLite read models: the floor rises over what every
+// projection has applied and its inbox rows go, redeliveries below the floor still change nothing,
+// and it stops at an event not applied yet and at a record no code here can read.
+import { randomUUID } from 'node:crypto';
+import t, { type Test } from 'tap';
+import { EmbeddedEventStore } from '../../infra/event-store/embedded.js';
+import type { PublicRecord } from '../../infra/event-store/public-record.js';
+import { emOf, sqlOf, sqlQuery } from '../../infra/read-models/orm.js';
+import { SQL_PROJECTIONS } from '../../projections/index.js';
+import { INBOX } from '../../projections/runtime/apply.js';
+import { compactInbox } from '../../projections/runtime/inbox-compaction.js';
+import { createSqlProjector } from '../../projections/runtime/sql-projector.js';
+import { dumpAll, pgReadModels, readAllRecords, silentLogger, sqliteReadModels, writeHistory, type TestReadModels } from './support.js';
+
+/** The read models proper: bookkeeping tables differ by design once compacted. */
+const MODEL_TABLES = ['users', 'chats', 'messages', 'activity_log', 'message_counts', 'counted_messages'];
+
+async function inboxRows(rm: TestReadModels): Promise<number> {
+  const rows = await sqlQuery<{ n: number | string }>(emOf(rm.orm), `SELECT COUNT(*) AS n FROM ${sqlOf(rm.orm).table(INBOX)}`);
+  return Number(rows[0]!.n);
+}
+
+async function setup(t: Test, open: () => Promise<TestReadModels>) {
+  const store = await EmbeddedEventStore.open({ file: ':memory:' });
+  const rm = await open();
+  t.teardown(async () => {
+    await rm.close();
+    await store.close();
+  });
+  await writeHistory(store);
+  const projector = createSqlProjector({ orm: rm.orm, projections: SQL_PROJECTIONS, logger: silentLogger });
+  const compact = () => compactInbox({ orm: rm.orm, store, projections: SQL_PROJECTIONS, logger: silentLogger, pageSize: 7 });
+  return { store, rm, projector, compact, records: await readAllRecords(store) };
+}
+
+async function cases(t: Test, open: () => Promise<TestReadModels>): Promise<void> {
+  await t.test('over a fully applied log: floor at its end, inbox empty, redelivery changes nothing', async (t) => {
+    const { rm, projector, compact, records } = await setup(t, open);
+    await projector.applyBatch(records);
+    const before = await dumpAll(rm.orm, MODEL_TABLES);
+    t.ok((await inboxRows(rm)) > 0, 'the inbox holds the applied events');
+
+    const results = await compact();
+    const last = records.at(-1)!.position;
+    for (const r of results) t.same({ floor: r.floor, stoppedAt: r.stoppedAt }, { floor: last, stoppedAt: null }, `${r.projection}: floor at the log's end`);
+    t.ok(results.reduce((n, r) => n + r.removed, 0) > 0, 'rows removed');
+    t.equal(await inboxRows(rm), 0, 'inbox empty');
+
+    const again = await projector.applyBatch(records);
+    t.same({ applied: again.applied, failed: again.failed.length }, { applied: 0, failed: 0 }, 'a redelivery below the floor applies nothing');
+    t.same(await dumpAll(rm.orm, MODEL_TABLES), before, 'read models unchanged');
+    t.same((await compact()).map((r) => r.removed), SQL_PROJECTIONS.map(() => 0), 'a second run finds nothing to do');
+  });
+
+  await t.test('stops at an event not applied yet, and goes on once it is', async (t) => {
+    const { rm, projector, compact, records } = await setup(t, open);
+    const gapAt = records.findIndex((r, i) => i > 10 && r.type === 'MessageSent');
+    const missing = records[gapAt]!;
+    await projector.applyBatch([...records.slice(0, gapAt), ...records.slice(gapAt + 1)]);
+
+    const results = await compact();
+    const messages = results.find((r) => r.projection === 'messages')!;
+    t.same(messages.stoppedAt, { position: missing.position, reason: 'not-applied' }, 'messages stops at the missing message');
+    t.equal(messages.floor, records[gapAt - 1]!.position, 'its floor is just before it');
+    t.ok((await inboxRows(rm)) > 0, 'rows after the gap stay');
+
+    await projector.applyBatch([missing]);
+    await projector.applyBatch(records); // late redeliveries on both sides of the old floor
+    for (const r of await compact()) t.equal(r.floor, records.at(-1)!.position, `${r.projection}: at the log's end once the gap is filled`);
+    t.equal(await inboxRows(rm), 0);
+
+    const fresh = await open();
+    t.teardown(() => fresh.close());
+    await createSqlProjector({ orm: fresh.orm, projections: SQL_PROJECTIONS, logger: silentLogger }).applyBatch(records);
+    t.same(await dumpAll(rm.orm, MODEL_TABLES), await dumpAll(fresh.orm, MODEL_TABLES), 'the same read models as an in-order apply of the same log');
+  });
+
+  await t.test('stops before a record no code here can read', async (t) => {
+    const { store, projector, compact } = await setup(t, open);
+    await store.append(`chat-${randomUUID()}`, [{ id: randomUUID(), type: 'ChatArchivedInTheFuture', data: {} }], 'any');
+    const records: PublicRecord[] = await readAllRecords(store);
+    const unknown = records.at(-1)!;
+    await projector.applyBatch(records);
+    for (const r of await compact()) {
+      t.same(r.stoppedAt, { position: unknown.position, reason: 'unreadable' }, `${r.projection}: stops at it`);
+      t.equal(r.floor, records.at(-2)!.position, `${r.projection}: floor just before it`);
+    }
+  });
+}
+
+t.test('PostgreSQL read models', (t) => cases(t, () => pgReadModels('compact')));
+
+t.test('PostgreSQL: compaction running beside live application and redeliveries changes no read model', async (t) => {
+  const open = () => pgReadModels('compact_live');
+  const { rm, projector, compact, records } = await setup(t, open);
+  // Live batches of three, each redelivering the batch before it, while compaction runs in a loop.
+  let done = false;
+  const compacting = (async () => {
+    let runs = 0;
+    while (!done || runs === 0) {
+      await compact();
+      runs++;
+    }
+    return runs;
+  })();
+  for (let i = 0; i < records.length; i += 3) await projector.applyBatch(records.slice(Math.max(0, i - 3), i + 3));
+  done = true;
+  t.ok((await compacting) > 0, 'compaction ran');
+  await compact();
+  t.equal(await inboxRows(rm), 0, 'inbox empty at the end');
+  const again = await projector.applyBatch(records);
+  t.equal(again.applied, 0, 'a full redelivery applies nothing');
+  const fresh = await open();
+  t.teardown(() => fresh.close());
+  await createSqlProjector({ orm: fresh.orm, projections: SQL_PROJECTIONS, logger: silentLogger }).applyBatch(records);
+  t.same(await dumpAll(rm.orm, MODEL_TABLES), await dumpAll(fresh.orm, MODEL_TABLES), 'the same read models as an in-order apply');
+});
+t.test('SQLite read models', (t) => cases(t, sqliteReadModels));
