@@ -1,4 +1,5 @@
-// Append throughput of the PostgreSQL event store against plain INSERTs of the same rows.
+// Append throughput of the PostgreSQL event store against plain INSERTs of the same rows, and the
+// CPU each append costs (this process, and all postgres processes).
 //
 //   npm run bench:append                       (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test)
 //   BENCH_SECONDS=10 BENCH_WRITERS=1,8,32 npm run bench:append
@@ -12,6 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { availableParallelism, loadavg } from 'node:os';
 import pg from 'pg';
 import { PostgresEventStore } from '../../infra/event-store/postgres.js';
+import { cpuSeconds, pidsNamed } from '../ws/common.js';
 
 const url = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 const seconds = Number(process.env['BENCH_SECONDS'] ?? process.argv[2] ?? 5);
@@ -33,7 +35,16 @@ function payload(n: number): { type: string; data: unknown; metadata: Record<str
 interface Sample {
   count: number;
   seconds: number;
+  /** CPU spent while counting: this process, and every postgres process on the machine. */
+  clientCpuSeconds: number;
+  postgresCpuSeconds: number;
 }
+
+const postgresCpu = (): number => pidsNamed(['postgres']).reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+const ownCpu = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
 
 let seq = 0;
 
@@ -44,9 +55,13 @@ async function measure(writers: number, ms: number, op: (n: number) => Promise<v
   const warmupEnd = Date.now() + WARMUP_MS;
   const end = warmupEnd + ms;
   let startedAt = 0;
+  let client0 = 0;
+  let postgres0 = 0;
   setTimeout(() => {
     counting = true;
     startedAt = performance.now();
+    client0 = ownCpu();
+    postgres0 = postgresCpu();
   }, WARMUP_MS);
   await Promise.all(
     Array.from({ length: writers }, async () => {
@@ -56,8 +71,17 @@ async function measure(writers: number, ms: number, op: (n: number) => Promise<v
       }
     }),
   );
-  return { count, seconds: (performance.now() - startedAt) / 1000 };
+  return { count, seconds: (performance.now() - startedAt) / 1000, clientCpuSeconds: ownCpu() - client0, postgresCpuSeconds: postgresCpu() - postgres0 };
 }
+
+/** Microseconds of CPU per operation: client, postgres. */
+const cpuPerOp = (samples: Sample[]): [number, number] => {
+  const n = samples.reduce((a, s) => a + s.count, 0);
+  return [
+    (samples.reduce((a, s) => a + s.clientCpuSeconds, 0) / n) * 1e6,
+    (samples.reduce((a, s) => a + s.postgresCpuSeconds, 0) / n) * 1e6,
+  ];
+};
 
 const rate = (samples: Sample[]): number => samples.reduce((a, s) => a + s.count, 0) / samples.reduce((a, s) => a + s.seconds, 0);
 
@@ -109,6 +133,9 @@ async function main(): Promise<void> {
       out(`writers: ${writers}`);
       out('  store appends/s   raw inserts/s   ratio');
       out(`  ${storeRate.toFixed(0).padStart(15)}   ${rawRate.toFixed(0).padStart(13)}   ${((storeRate / rawRate) * 100).toFixed(1).padStart(4)}%`);
+      const [storeClient, storePg] = cpuPerOp(storeSamples);
+      const [rawClient, rawPg] = cpuPerOp(rawSamples);
+      out(`  CPU per append: store ${storeClient.toFixed(0)} µs here + ${storePg.toFixed(0)} µs postgres; raw insert ${rawClient.toFixed(0)} + ${rawPg.toFixed(0)} µs`);
     }
   } finally {
     await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
