@@ -50,45 +50,69 @@ type PageOutcome =
   | { kind: 'floor-moved'; floor: bigint }
   | { kind: 'no-checkpoint' };
 
+/**
+ * Compacts every projection's inbox. The projections go through the log in step, from the lowest
+ * floor, so each page of the log is read once for all of them.
+ */
 export async function compactInbox(opts: InboxCompactionOptions): Promise<InboxCompactionResult[]> {
-  const results: InboxCompactionResult[] = [];
-  for (const p of opts.projections) results.push(await compactOne(opts, p));
-  return results;
-}
-
-async function compactOne(opts: InboxCompactionOptions, p: SqlProjection): Promise<InboxCompactionResult> {
   const { orm, store } = opts;
   const pageSize = opts.pageSize ?? 1000;
   const maxPages = opts.maxPages ?? 100;
   const sql = sqlOf(orm);
-  let floor = (await readFloors(emOf(orm), sql, [p.name])).get(p.name) ?? 0n;
-  let removed = 0;
-  const result = (stoppedAt: InboxCompactionResult['stoppedAt']): InboxCompactionResult => ({ projection: p.name, floor: floor.toString(), removed, stoppedAt });
+  const floors = await readFloors(emOf(orm), sql, opts.projections.map((p) => p.name));
+  const runs = opts.projections.map((p) => ({
+    p,
+    floor: floors.get(p.name) ?? 0n,
+    removed: 0,
+    stoppedAt: null as InboxCompactionResult['stoppedAt'],
+    done: false,
+  }));
+  const stop = (run: (typeof runs)[number], stoppedAt: InboxCompactionResult['stoppedAt']): void => {
+    run.stoppedAt = stoppedAt;
+    run.done = true;
+  };
   for (let n = 0; n < maxPages; n++) {
-    const events = await store.readAll({ after: floor, maxCount: pageSize });
-    if (events.length === 0) return result(null);
+    const active = runs.filter((r) => !r.done);
+    if (active.length === 0) break;
+    const from = active.reduce((min, r) => (r.floor < min ? r.floor : min), active[0]!.floor);
+    const events = await store.readAll({ after: from, maxCount: pageSize });
+    if (events.length === 0) {
+      for (const r of active) stop(r, null);
+      break;
+    }
     const items = events.map((e) => toItem(toPublicRecord(e)));
     const unreadable = items.findIndex((i) => i.event === null);
     const readable = unreadable === -1 ? items : items.slice(0, unreadable);
-    if (readable.length === 0) return result({ position: String(events[0]!.position), reason: 'unreadable' });
-    const from = floor;
-    const outcome = await emOf(orm).transactional((em) => compactPage(em, sql, p, from, readable));
-    // Without a checkpoint row there is no floor to raise (the projector creates it on start).
-    if (outcome.kind === 'no-checkpoint') return result({ position: floor.toString(), reason: 'no-checkpoint' });
-    if (outcome.kind === 'floor-moved') {
-      floor = outcome.floor;
-      return result({ position: floor.toString(), reason: 'floor-moved' });
+    for (const run of active) {
+      const mine = readable.filter((i) => BigInt(i.record.position) > run.floor);
+      if (mine.length === 0) {
+        // Ahead of this page: wait for a later one, unless an unreadable record is next for it.
+        if (unreadable !== -1 && BigInt(events[unreadable]!.position) > run.floor) stop(run, { position: String(events[unreadable]!.position), reason: 'unreadable' });
+        continue;
+      }
+      const outcome = await emOf(orm).transactional((em) => compactPage(em, sql, run.p, run.floor, mine));
+      // Without a checkpoint row there is no floor to raise (the projector creates it on start).
+      if (outcome.kind === 'no-checkpoint') {
+        stop(run, { position: run.floor.toString(), reason: 'no-checkpoint' });
+      } else if (outcome.kind === 'floor-moved') {
+        run.floor = outcome.floor;
+        stop(run, { position: run.floor.toString(), reason: 'floor-moved' });
+      } else if (outcome.kind === 'blocked') {
+        stop(run, { position: outcome.at.toString(), reason: 'not-applied' });
+      } else {
+        run.floor = outcome.through;
+        run.removed += outcome.removed;
+        if (!outcome.whole) {
+          const next = mine.find((i) => BigInt(i.record.position) > run.floor);
+          stop(run, { position: String(next?.record.position ?? run.floor), reason: 'not-applied' });
+        } else if (unreadable !== -1) {
+          stop(run, { position: String(events[unreadable]!.position), reason: 'unreadable' });
+        }
+      }
     }
-    if (outcome.kind === 'blocked') return result({ position: outcome.at.toString(), reason: 'not-applied' });
-    floor = outcome.through;
-    removed += outcome.removed;
-    if (!outcome.whole) {
-      const next = readable.find((i) => BigInt(i.record.position) > floor);
-      return result({ position: String(next?.record.position ?? floor), reason: 'not-applied' });
-    }
-    if (unreadable !== -1) return result({ position: String(events[unreadable]!.position), reason: 'unreadable' });
   }
-  return result({ position: floor.toString(), reason: 'page-limit' });
+  for (const r of runs) if (!r.done) stop(r, { position: r.floor.toString(), reason: 'page-limit' });
+  return runs.map((r) => ({ projection: r.p.name, floor: r.floor.toString(), removed: r.removed, stoppedAt: r.stoppedAt }));
 }
 
 /** One page, in one transaction with live application of the projection paused. */

@@ -9,6 +9,7 @@ import { emOf, sqlOf, sqlQuery } from '../../infra/read-models/orm.js';
 import { SQL_PROJECTIONS } from '../../projections/index.js';
 import { INBOX } from '../../projections/runtime/apply.js';
 import { compactInbox } from '../../projections/runtime/inbox-compaction.js';
+import { rebuildProjection } from '../../projections/runtime/rebuild.js';
 import { createSqlProjector } from '../../projections/runtime/sql-projector.js';
 import { dumpAll, pgReadModels, readAllRecords, silentLogger, sqliteReadModels, writeHistory, type TestReadModels } from './support.js';
 
@@ -35,10 +36,13 @@ async function setup(t: Test, open: () => Promise<TestReadModels>) {
 
 async function cases(t: Test, open: () => Promise<TestReadModels>): Promise<void> {
   await t.test('over a fully applied log: floor at its end, inbox empty, redelivery changes nothing', async (t) => {
-    const { rm, projector, compact, records } = await setup(t, open);
+    const { rm, store, projector, compact, records } = await setup(t, open);
     await projector.applyBatch(records);
     const before = await dumpAll(rm.orm, MODEL_TABLES);
     t.ok((await inboxRows(rm)) > 0, 'the inbox holds the applied events');
+
+    const first = await compactInbox({ orm: rm.orm, store, projections: SQL_PROJECTIONS, logger: silentLogger, pageSize: 7, maxPages: 1 });
+    for (const r of first) t.same(r.stoppedAt, { position: records[6]!.position, reason: 'page-limit' }, `${r.projection}: one page, then it stops`);
 
     const results = await compact();
     const last = records.at(-1)!.position;
@@ -62,6 +66,7 @@ async function cases(t: Test, open: () => Promise<TestReadModels>): Promise<void
     const messages = results.find((r) => r.projection === 'messages')!;
     t.same(messages.stoppedAt, { position: missing.position, reason: 'not-applied' }, 'messages stops at the missing message');
     t.equal(messages.floor, records[gapAt - 1]!.position, 'its floor is just before it');
+    t.same(results.find((r) => r.projection === 'users'), { projection: 'users', floor: records.at(-1)!.position, removed: results.find((r) => r.projection === 'users')!.removed, stoppedAt: null }, 'users, which handles no message, goes on to the end');
     t.ok((await inboxRows(rm)) > 0, 'rows after the gap stay');
 
     await projector.applyBatch([missing]);
@@ -73,6 +78,16 @@ async function cases(t: Test, open: () => Promise<TestReadModels>): Promise<void
     t.teardown(() => fresh.close());
     await createSqlProjector({ orm: fresh.orm, projections: SQL_PROJECTIONS, logger: silentLogger }).applyBatch(records);
     t.same(await dumpAll(rm.orm, MODEL_TABLES), await dumpAll(fresh.orm, MODEL_TABLES), 'the same read models as an in-order apply of the same log');
+  });
+
+  await t.test('projections at different floors (one just rebuilt) all reach the end', async (t) => {
+    const { rm, store, projector, compact, records } = await setup(t, open);
+    await projector.applyBatch(records);
+    await rebuildProjection({ orm: rm.orm, store, projections: SQL_PROJECTIONS, name: 'chats', logger: silentLogger });
+    const results = await compact();
+    for (const r of results) t.same({ floor: r.floor, stoppedAt: r.stoppedAt }, { floor: records.at(-1)!.position, stoppedAt: null }, `${r.projection}: at the log's end`);
+    t.equal(results.find((r) => r.projection === 'chats')!.removed, 0, 'the rebuilt one had nothing left to remove');
+    t.equal(await inboxRows(rm), 0);
   });
 
   await t.test('stops before a record no code here can read', async (t) => {
