@@ -7,16 +7,8 @@ import t from 'tap';
 import type { RecordedEvent } from '../../infra/event-store/port.js';
 import { PostgresEventStore } from '../../infra/event-store/postgres.js';
 import { createTestSchema } from '../support/pg.js';
+import { waitFor } from '../support/wait.js';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(cond: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 t.test('a notification for a commit already read wakes no read; any other does', async (t) => {
   const ts = await createTestSchema('notify');
@@ -39,7 +31,7 @@ t.test('a notification for a commit already read wakes no read; any other does',
 
   // Appended by another store (another process): only the notify can tell this one.
   const first = await other.append('chat-a', [{ id: randomUUID(), type: 'MessageSent', data: { n: 1 } }], 'no_stream');
-  await waitFor(() => seen.length === 1, 'the first event');
+  await waitFor('the first event', () => seen.length === 1);
   t.equal(seen[0]!.position, first.position, 'delivered through the notify of another process');
 
   const channel = `events_${ts.schema}`;
@@ -47,24 +39,24 @@ t.test('a notification for a commit already read wakes no read; any other does',
   const skippedBefore = store.subscriptionCounts.wakesSkipped;
   for (let i = 0; i < 20; i++) await notify(String(first.position));
   await notify(String(first.position - 1n));
-  await waitFor(() => store.subscriptionCounts.wakesSkipped === skippedBefore + 21, 'the stale notifications to be skipped');
-  t.pass('a notification at or below what was read is skipped');
+  await waitFor('the stale notifications to be counted', () => store.subscriptionCounts.wakesSkipped >= skippedBefore + 21);
+  t.equal(store.subscriptionCounts.wakesSkipped, skippedBefore + 21, 'each notification at or below what was read is skipped');
 
   const readsBefore = store.subscriptionCounts.reads;
   await notify('');
-  await waitFor(() => store.subscriptionCounts.reads > readsBefore, 'a read after a notification without a position');
+  await waitFor('a read after a notification without a position', () => store.subscriptionCounts.reads > readsBefore);
   t.equal(store.subscriptionCounts.wakesSkipped, skippedBefore + 21, 'one without a position (an older version) is not skipped');
 
   const readsThen = store.subscriptionCounts.reads;
   await notify(String(first.position + 1n));
-  await waitFor(() => store.subscriptionCounts.reads > readsThen, 'a read after a notification past what was read');
+  await waitFor('a read after a notification past what was read', () => store.subscriptionCounts.reads > readsThen);
   t.equal(store.subscriptionCounts.wakesSkipped, skippedBefore + 21, 'one past what was read is not skipped');
 
   // Own appends: the direct wake reads them; everything arrives once, in order, whatever is skipped.
   const mine = [];
   for (let i = 0; i < 10; i++) mine.push(await store.append('chat-b', [{ id: randomUUID(), type: 'MessageSent', data: { n: i } }], i === 0 ? 'no_stream' : i - 1));
   const last = await other.append('chat-a', [{ id: randomUUID(), type: 'MessageSent', data: { n: 2 } }], 0);
-  await waitFor(() => seen.length === 12, 'every event');
+  await waitFor('every event', () => seen.length === 12);
   t.same(
     seen.map((e) => e.position),
     [first.position, ...mine.map((m) => m.position), last.position],

@@ -71,17 +71,7 @@ export function messageSent(chatId: string, revision: number, body = `message ${
   };
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Polls until cond() holds; fails with the label after timeoutMs. */
-export async function waitFor(label: string, cond: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    if (await cond()) return;
-    if (Date.now() > until) throw new Error(`timed out waiting for: ${label}`);
-    await sleep(25);
-  }
-}
+export { sleep, waitFor } from './wait.js';
 
 /**
  * A TCP proxy in front of the real Redis. 'down' refuses connections and drops the open ones (Redis
