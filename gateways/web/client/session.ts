@@ -10,12 +10,6 @@ export function loginUrl(next = location.pathname + location.search): string {
   return `/login?next=${encodeURIComponent(next)}`;
 }
 
-/** A same-origin path only: ?next= must not send anyone to another site after logging in. */
-export function safeNext(raw: string | null, fallback = '/profile'): string {
-  if (!raw || !raw.startsWith('/') || raw.startsWith('//') || raw.startsWith('/\\')) return fallback;
-  return raw;
-}
-
 export async function fetchMe(): Promise<MeResponse | null> {
   try {
     return await api<MeResponse>('GET', '/api/me');

@@ -2,11 +2,13 @@
 import { api, setCsrfToken } from '../api.js';
 import { byId, show } from '../dom.js';
 import { FormErrors } from '../form-errors.js';
-import { fetchMe, safeNext } from '../session.js';
+import { DEFAULT_NEXT, safeNext } from '../safe-next.js';
+import { fetchMe } from '../session.js';
 import type { LoginResponse } from '../types.js';
 
 const params = new URLSearchParams(location.search);
-const next = safeNext(params.get('next'));
+// Only the parsed, same-origin path is ever navigated to (safe-next.ts), never the raw parameter.
+const next = safeNext(params.get('next'), location.origin);
 const form = byId('login-form', HTMLFormElement);
 const username = byId('username', HTMLInputElement);
 const password = byId('password', HTMLInputElement);
@@ -16,6 +18,8 @@ if (params.get('registered') === '1') show(byId('notice', HTMLElement), 'Your ac
 if (params.get('loggedOut') === '1') show(byId('notice', HTMLElement), 'You are logged out.');
 username.value = params.get('username') ?? '';
 (username.value ? password : username).focus();
+// Someone sent here from a page who has no account yet comes back to that page after registering.
+if (next !== DEFAULT_NEXT) byId('register-link', HTMLAnchorElement).href = `/register?next=${encodeURIComponent(next)}`;
 
 // Already logged in (a bookmark, the back button): go straight on.
 void fetchMe().then((me) => { if (me) location.replace(next); }, () => undefined);

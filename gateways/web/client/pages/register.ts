@@ -1,8 +1,14 @@
-/** The registration page: creates the account, logs in with it and opens the profile. */
+/** The registration page: creates the account, logs in with it and goes on to ?next= (or the profile). */
 import { api, setCsrfToken } from '../api.js';
 import { byId } from '../dom.js';
 import { FormErrors } from '../form-errors.js';
+import { DEFAULT_NEXT, safeNext } from '../safe-next.js';
 import type { LoginResponse } from '../types.js';
+
+// Only the parsed, same-origin path is ever navigated to (safe-next.ts), never the raw parameter.
+const next = safeNext(new URLSearchParams(location.search).get('next'), location.origin);
+const nextParam = next === DEFAULT_NEXT ? '' : `&next=${encodeURIComponent(next)}`;
+if (next !== DEFAULT_NEXT) byId('login-link', HTMLAnchorElement).href = `/login?next=${encodeURIComponent(next)}`;
 
 const form = byId('register-form', HTMLFormElement);
 const username = byId('username', HTMLInputElement);
@@ -36,9 +42,9 @@ async function submit(): Promise<void> {
   try {
     const res = await api<LoginResponse>('POST', '/api/login', { username: name, password: password.value });
     setCsrfToken(res.csrfToken ?? null);
-    location.assign('/profile');
+    location.assign(next);
   } catch {
     // The account exists; a throttled or failed login is finished on the login page.
-    location.assign(`/login?registered=1&username=${encodeURIComponent(name)}`);
+    location.assign(`/login?registered=1&username=${encodeURIComponent(name)}${nextParam}`);
   }
 }
