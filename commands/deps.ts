@@ -8,6 +8,8 @@ export interface CommandDeps {
   hasher: PasswordHasher;
   clock: () => Date;
   newId: () => string;
+  /** CHAT_MESSAGE_EDIT_WINDOW_SECONDS in ms; absent: 24 h (domain/message-changes.ts). */
+  messageEditWindowMs?: number;
 }
 
 export type CommandResult<T> = { ok: true; value: T } | { ok: false; error: DomainError };

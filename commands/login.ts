@@ -24,7 +24,8 @@ export async function login(deps: CommandDeps, input: { username: string; passwo
   const { state } = isValidUsername(username)
     ? await loadState(deps.bus, userStreamId(username), userDecider)
     : { state: userDecider.initialState };
-  if (!state.registered) {
+  // An erased account has no hash left: the same answer, after the same work, as an unknown user.
+  if (!state.registered || state.erased) {
     await deps.hasher.verifyDummy(input.password);
     return invalid;
   }

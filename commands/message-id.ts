@@ -4,15 +4,13 @@
  * the chat's de-duplication window no longer remembers (it holds the last 1,000) still meets the
  * store's unique event id and is answered with the first message instead of appending it twice.
  */
-import { createHash } from 'node:crypto';
+import { v5 as uuidv5 } from 'uuid';
 
 /** This project's UUID namespace for message ids (random, fixed forever: changing it changes every id). */
-const NAMESPACE = Buffer.from('6f1c2b7e9a4d4c1f8e35b0d7a2c94e61', 'hex');
+const NAMESPACE = '6f1c2b7e-9a4d-4c1f-8e35-b0d7a2c94e61';
 
 export function messageIdFor(chatId: string, senderId: string, clientMessageId: string): string {
-  const hash = createHash('sha1').update(NAMESPACE).update(`${chatId}\u0000${senderId}\u0000${clientMessageId}`, 'utf8').digest();
-  hash[6] = (hash[6]! & 0x0f) | 0x50;
-  hash[8] = (hash[8]! & 0x3f) | 0x80;
-  const hex = hash.subarray(0, 16).toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  // The name goes in as UTF-8 bytes: given a string, uuid encodes it with encodeURIComponent, which
+  // throws on a lone surrogate, where Buffer writes U+FFFD as the ids stored so far were derived.
+  return uuidv5(Buffer.from(`${chatId}\u0000${senderId}\u0000${clientMessageId}`, 'utf8'), NAMESPACE);
 }

@@ -3,6 +3,7 @@ import { domainError } from '../domain/errors.js';
 import { chatStreamId } from '../domain/events.js';
 import { fail, succeed, type CommandDeps, type CommandResult } from './deps.js';
 import { handleCommand } from './handle-command.js';
+import { KeyErasedError } from '../infra/keys/port.js';
 import { messageIdFor } from './message-id.js';
 
 export interface MessageAccepted {
@@ -19,12 +20,16 @@ export async function sendMessage(
   input: { senderId: string; chatId: string; body: string; clientMessageId: string },
 ): Promise<CommandResult<MessageAccepted>> {
   const messageId = messageIdFor(input.chatId, input.senderId, input.clientMessageId);
+  // A send racing the sender's erasure: the store refuses to seal under a destroyed key (infra/keys/).
   const outcome = await handleCommand(deps.bus, {
     streamId: chatStreamId(input.chatId),
     decider: chatDecider,
     command: { type: 'SendMessage', chatId: input.chatId, messageId, senderId: input.senderId, clientMessageId: input.clientMessageId, body: input.body, at: deps.clock().toISOString() },
     // The message id doubles as the event id: a resend the chat no longer remembers meets the store's unique id.
     eventIds: () => messageId,
+  }).catch((err: unknown) => {
+    if (err instanceof KeyErasedError) return { ok: false as const, error: domainError('USER_ERASED') };
+    throw err;
   });
   if (!outcome.ok) return fail(outcome.error);
   const appended = outcome.appended[0];

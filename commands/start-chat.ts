@@ -1,8 +1,9 @@
 import { chatDecider } from '../domain/chat.js';
 import { chatIdFor } from '../domain/chat-id.js';
+import { domainError } from '../domain/errors.js';
 import { chatStreamId, userStreamId } from '../domain/events.js';
 import { userDecider } from '../domain/user.js';
-import { normalizeUsername } from '../domain/username.js';
+import { isValidUsername, normalizeUsername } from '../domain/username.js';
 import { fail, succeed, type CommandDeps, type CommandResult } from './deps.js';
 import { handleCommand, loadState } from './handle-command.js';
 
@@ -19,6 +20,8 @@ export interface ChatRef {
  */
 export async function startChat(deps: CommandDeps, input: { initiatorId: string; otherUsername: string }): Promise<CommandResult<ChatRef>> {
   const otherId = normalizeUsername(input.otherUsername);
+  // No user can have an invalid name, and such a name may hold what no store can (U+0000): nothing to read.
+  if (!isValidUsername(otherId)) return fail(domainError('USER_NOT_FOUND'));
   const chatId = chatIdFor(input.initiatorId, otherId);
   // Users are never deleted, so reading their existence before the chat's append cannot go stale.
   const [initiator, other] = await Promise.all([

@@ -7,6 +7,7 @@
  * Each stream kind weighs its states (domain Decider.weight, in remembered items of a few hundred
  * bytes each); the cache keeps the sum under its budget.
  */
+import { LRUCache } from 'lru-cache';
 import type { RecordedEvent } from '../infra/event-store/port.js';
 
 export interface CachedState<S> {
@@ -27,6 +28,8 @@ export interface Folding<S> {
 interface Entry extends CachedState<unknown> {
   folding: Folding<unknown>;
   weight: number;
+  /** The size lru-cache was given for this entry when it was set (see `#unsized`). */
+  sized: number;
 }
 
 /**
@@ -37,31 +40,45 @@ interface Entry extends CachedState<unknown> {
 export const DEFAULT_CACHE_WEIGHT = 1_000_000;
 
 export class StateCache {
-  private readonly entries = new Map<string, Entry>();
-  private total = 0;
-  constructor(private readonly budget = DEFAULT_CACHE_WEIGHT) {}
+  readonly #budget: number;
+  readonly #entries: LRUCache<string, Entry>;
+  /**
+   * Weight lru-cache does not know of: what entries gained through observe() since they were set,
+   * and the part of an entry heavier than the whole budget. lru-cache learns a size only through
+   * set(), which also marks the entry used, and observe() must not; and it refuses an entry larger
+   * than maxSize, where the newest entry must stay. So it gets min(weight, budget) at set(), and
+   * the rest is counted here and evicted for by #evict().
+   */
+  #unsized = 0;
+
+  constructor(budget = DEFAULT_CACHE_WEIGHT) {
+    this.#budget = budget;
+    this.#entries = new LRUCache<string, Entry>({
+      maxSize: budget,
+      sizeCalculation: (entry) => entry.sized,
+      dispose: (entry) => {
+        this.#unsized -= entry.weight - entry.sized;
+      },
+    });
+  }
 
   /** Number of cached streams, and their summed weight (metrics). */
   get size(): { streams: number; weight: number } {
-    return { streams: this.entries.size, weight: this.total };
+    return { streams: this.#entries.size, weight: this.#entries.calculatedSize + this.#unsized };
   }
 
   get<S>(streamId: string): CachedState<S> | undefined {
-    const hit = this.entries.get(streamId);
-    if (hit) {
-      this.entries.delete(streamId);
-      this.entries.set(streamId, hit);
-    }
-    return hit as CachedState<S> | undefined;
+    return this.#entries.get(streamId) as CachedState<S> | undefined;
   }
 
   /** Caches a state; one older than what is cached (the log moved the entry on meanwhile) is dropped. */
   set<S>(streamId: string, value: CachedState<S>, folding: Folding<S>): void {
-    if ((this.entries.get(streamId)?.revision ?? -1) > value.revision) return;
-    this.delete(streamId);
+    if ((this.#entries.peek(streamId)?.revision ?? -1) > value.revision) return;
     const weight = Math.max(1, folding.weigh(value.state));
-    this.entries.set(streamId, { state: value.state, revision: value.revision, folding: folding as Folding<unknown>, weight });
-    this.total += weight;
+    // A whole number for lru-cache; at most the budget, so that it keeps this entry (evicting all others).
+    const sized = Math.min(this.#budget, Math.ceil(weight));
+    this.#entries.set(streamId, { state: value.state, revision: value.revision, folding: folding as Folding<unknown>, weight, sized });
+    this.#unsized += weight - sized;
     this.#evict();
   }
 
@@ -71,25 +88,23 @@ export class StateCache {
    * stale, which a command's expected revision catches. Does not count as a use for the LRU order.
    */
   observe(recorded: RecordedEvent): void {
-    const hit = this.entries.get(recorded.streamId);
+    const hit = this.#entries.peek(recorded.streamId);
     if (!hit || hit.revision !== recorded.revision - 1) return;
     hit.state = hit.folding.fold(hit.state, recorded);
     hit.revision = recorded.revision;
     const weight = Math.max(1, hit.folding.weigh(hit.state));
-    this.total += weight - hit.weight;
+    this.#unsized += weight - hit.weight;
     hit.weight = weight;
     this.#evict();
   }
 
   delete(streamId: string): void {
-    const hit = this.entries.get(streamId);
-    if (!hit) return;
-    this.entries.delete(streamId);
-    this.total -= hit.weight;
+    this.#entries.delete(streamId);
   }
 
+  /** lru-cache has kept its own part of the budget; this drops the least recently used for the rest. */
   #evict(): void {
     // The newest entry stays even if it alone is over the budget: a command is using it.
-    while (this.total > this.budget && this.entries.size > 1) this.delete(this.entries.keys().next().value as string);
+    while (this.size.weight > this.#budget && this.#entries.size > 1) this.#entries.pop();
   }
 }

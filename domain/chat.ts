@@ -1,6 +1,8 @@
 import type { Decider, EventMeta } from './decider.js';
 import { domainError } from './errors.js';
 import type { ChatEvent } from './events.js';
+import { isStorableText } from './text.js';
+import { decideDelete, decideEdit, evolveChanges, type DeleteMessageCommand, type EditMessageCommand, type MessageChangeState } from './message-changes.js';
 import { accept, reject, type Decision } from './result.js';
 
 export const MESSAGE_MAX_CHARS = 4000;
@@ -19,7 +21,9 @@ export type ChatCommand =
       otherExists: boolean;
       at: string;
     }
-  | { type: 'SendMessage'; chatId: string; messageId: string; senderId: string; clientMessageId: string; body: string; at: string };
+  | { type: 'SendMessage'; chatId: string; messageId: string; senderId: string; clientMessageId: string; body: string; at: string }
+  | EditMessageCommand
+  | DeleteMessageCommand;
 
 export interface SentMessageRef {
   messageId: string;
@@ -35,7 +39,7 @@ export type ChatState =
       participants: [string, string];
       /** key `${senderId}\u0000${clientMessageId}`, insertion-ordered so the oldest is dropped first. */
       recentClientIds: Map<string, SentMessageRef>;
-    };
+    } & MessageChangeState;
 
 export const initialChatState: ChatState = { started: false };
 
@@ -64,9 +68,17 @@ function decide(command: ChatCommand, state: ChatState): Decision<ChatEvent> {
       if (findSentMessage(state, command.senderId, command.clientMessageId)) return accept([]);
       const body = command.body.trim();
       if (body.length === 0) return reject(domainError('MESSAGE_EMPTY'));
+      if (!isStorableText(body)) return reject(domainError('MESSAGE_INVALID_CHARACTERS'));
       if ([...body].length > MESSAGE_MAX_CHARS) return reject(domainError('MESSAGE_TOO_LONG'));
       const { chatId, messageId, senderId, clientMessageId, at } = command;
       return accept([{ type: 'MessageSent', version: 2, data: { chatId, messageId, senderId, clientMessageId, body, sentAt: at } }]);
+    }
+    case 'EditMessage':
+    case 'DeleteMessage': {
+      if (!state.started) return reject(domainError('CHAT_NOT_FOUND'));
+      const actor = command.type === 'EditMessage' ? command.editorId : command.deleterId;
+      if (!state.participants.includes(actor)) return reject(domainError('NOT_A_PARTICIPANT'));
+      return command.type === 'EditMessage' ? decideEdit(command, state, MESSAGE_MAX_CHARS) : decideDelete(command, state);
     }
   }
 }
@@ -74,19 +86,41 @@ function decide(command: ChatCommand, state: ChatState): Decision<ChatEvent> {
 function evolve(state: ChatState, event: ChatEvent, meta: EventMeta): ChatState {
   switch (event.type) {
     case 'ChatStarted':
-      return { started: true, chatId: event.data.chatId, participants: event.data.participants, recentClientIds: new Map() };
+      return { started: true, chatId: event.data.chatId, participants: event.data.participants, recentClientIds: new Map(), messages: new Map(), recentEdits: new Map() };
     case 'MessageSent': {
       if (!state.started) return state;
       // Mutated in place: state is owned by one fold, and copying a 1,000-entry map per event would make folds quadratic.
       const ids = state.recentClientIds;
       ids.set(dedupeKey(event.data.senderId, event.data.clientMessageId), { messageId: event.data.messageId, revision: meta.revision, position: meta.position });
       if (ids.size > DEDUPE_WINDOW) ids.delete(ids.keys().next().value as string);
+      evolveChanges(state, event, meta, DEDUPE_WINDOW);
       return state;
     }
+    case 'MessageEdited':
+    case 'MessageDeleted':
+      if (state.started) evolveChanges(state, event, meta, DEDUPE_WINDOW);
+      return state;
   }
 }
 
-/** One for the chat, one per remembered clientMessageId (up to DEDUPE_WINDOW). */
-const weight = (state: ChatState): number => 1 + (state.started ? state.recentClientIds.size : 0);
+/** One for the chat, one per remembered clientMessageId (up to DEDUPE_WINDOW), edit id (likewise) and message. */
+const weight = (state: ChatState): number =>
+  1 + (state.started ? state.recentClientIds.size + state.recentEdits.size + state.messages.size : 0);
 
 export const chatDecider: Decider<ChatCommand, ChatState, ChatEvent> = { initialState: initialChatState, decide, evolve, weight };
+
+/**
+ * How many messages after `afterRevision` were sent by someone other than `readerId`, from what the
+ * state remembers (the last DEDUPE_WINDOW messages); null when that does not reach back far enough.
+ * Lets a gateway count a reader's unread messages from a cached state without reading the stream.
+ */
+export function countOthersAfter(state: ChatState, revision: number, afterRevision: number, readerId: string): number | null {
+  if (!state.started) return null;
+  if (afterRevision >= revision) return 0;
+  if (revision - afterRevision > state.recentClientIds.size) return null;
+  let count = 0;
+  for (const [key, ref] of state.recentClientIds) {
+    if (ref.revision > afterRevision && key.slice(0, key.indexOf('\u0000')) !== readerId) count++;
+  }
+  return count;
+}

@@ -1,4 +1,5 @@
 import { domainError, type DomainError } from './errors.js';
+import { isStorableText } from './text.js';
 
 export const PASSWORD_MIN_CHARS = 8;
 /** Capped in bytes, not characters, because the byte length is what the hash function has to chew. */
@@ -13,9 +14,15 @@ function utf8Length(text: string): number {
   return bytes;
 }
 
-/** Checked before any hashing, so an oversized password costs nothing. */
+/**
+ * Checked before any hashing, so an oversized password costs nothing. Only new passwords (register)
+ * come here; login checks just the size, so an account made before a rule was added can still log in.
+ */
 export function checkPassword(password: string): DomainError | null {
   if ([...password].length < PASSWORD_MIN_CHARS) return domainError('PASSWORD_TOO_SHORT');
   if (utf8Length(password) > PASSWORD_MAX_BYTES) return domainError('PASSWORD_TOO_LONG');
+  // NUL ends a password wherever it passes as a C string (a terminal, another hasher); an unpaired
+  // surrogate has no UTF-8 form, so the hasher would see U+FFFD and distinct passwords would hash alike.
+  if (!isStorableText(password)) return domainError('PASSWORD_INVALID_CHARACTERS');
   return null;
 }

@@ -18,7 +18,8 @@ export function toPublicEvent(event: DomainEvent): PublicEvent {
   return event;
 }
 
-const SECRET_KEYS = new Set(['passwordHash', 'password', 'token', 'sessionToken']);
+// passwordHashSealed: a sealed record read without keys (the relay's) still never carries the hash, even encrypted.
+const SECRET_KEYS = new Set(['passwordHash', 'passwordHashSealed', 'password', 'token', 'sessionToken']);
 
 /** For payloads whose type is not known (an unknown or future event): drop any secret-named key, deeply. */
 export function redactUnknown(value: unknown): unknown {

@@ -9,11 +9,13 @@ export type UserCommand =
   | { type: 'RecordLogin'; userId: string; at: string }
   | { type: 'RecordLogout'; userId: string; at: string }
   /** chatParticipants is null when the chat does not exist; the caller reads it from the chat stream. */
-  | { type: 'RecordChatOpened'; userId: string; chatId: string; chatParticipants: readonly string[] | null; at: string };
+  | { type: 'RecordChatOpened'; userId: string; chatId: string; chatParticipants: readonly string[] | null; at: string }
+  /** Erasure (docs/privacy.md): the caller destroys the data key; this records that it happened. */
+  | { type: 'Erase'; userId: string; by: 'self' | 'operator'; at: string };
 
 export type UserState =
   | { registered: false }
-  | { registered: true; userId: string; username: string; passwordHash: string; role: Role; logins: number };
+  | { registered: true; userId: string; username: string; passwordHash: string; role: Role; logins: number; erased?: true };
 
 export const initialUserState: UserState = { registered: false };
 
@@ -27,6 +29,8 @@ function decide(command: UserCommand, state: UserState): Decision<UserEvent> {
     return accept([{ type: 'UserRegistered', version: 1, data: { userId, username, passwordHash, role, registeredAt: at } }]);
   }
   if (!state.registered) return reject(domainError('USER_NOT_FOUND'));
+  // An erased account keeps its name reserved (the stream exists) and does nothing more; erasing it again is a no-op.
+  if (state.erased) return command.type === 'Erase' ? accept([]) : reject(domainError('USER_NOT_FOUND'));
   switch (command.type) {
     case 'RecordLogin':
       return accept([{ type: 'UserLoggedIn', version: 1, data: { userId: state.userId, at: command.at } }]);
@@ -36,15 +40,20 @@ function decide(command: UserCommand, state: UserState): Decision<UserEvent> {
       if (command.chatParticipants === null) return reject(domainError('CHAT_NOT_FOUND'));
       if (!command.chatParticipants.includes(state.userId)) return reject(domainError('NOT_A_PARTICIPANT'));
       return accept([{ type: 'ChatOpened', version: 1, data: { userId: state.userId, chatId: command.chatId, at: command.at } }]);
+    case 'Erase':
+      return accept([{ type: 'UserErased', version: 1, data: { userId: state.userId, at: command.at, by: command.by } }]);
   }
 }
 
 function evolve(state: UserState, event: UserEvent): UserState {
   switch (event.type) {
     case 'UserRegistered': {
-      const { userId, username, passwordHash, role } = event.data;
-      return { registered: true, userId, username, passwordHash, role, logins: 0 };
+      const { userId, username, passwordHash, role, erased } = event.data;
+      // A hash read after erasure ('') must never be verified against: the state is erased from the start.
+      return erased ? { registered: true, userId, username, passwordHash: '', role, logins: 0, erased } : { registered: true, userId, username, passwordHash, role, logins: 0 };
     }
+    case 'UserErased':
+      return state.registered ? { ...state, passwordHash: '', erased: true } : state;
     case 'UserLoggedIn':
       return state.registered ? { ...state, logins: state.logins + 1 } : state;
     case 'UserLoggedOut':

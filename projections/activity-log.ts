@@ -21,6 +21,9 @@ export const activityLogProjection: SqlProjection = {
   name: 'activity-log',
   version: 1,
   handles: ACTIVITY_EVENT_TYPES,
+  // One row per event, keyed by event id: the retry inserts the missing row in its place (rows are read
+  // in (at, position) order). Auditors' exports read the log itself, not this table.
+  onUnknown: 'park-and-continue',
   entities: [ActivityEntity],
   async apply(tx, events) {
     const rows = events.map((e) => {

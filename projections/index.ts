@@ -4,6 +4,7 @@ import { chatsProjection } from './chats.js';
 import { messagesPerUserPerDayProjection } from './messages-per-user-per-day.js';
 import { messagesProjection } from './messages.js';
 import type { SqlProjection } from './projection.js';
+import { readsProjection } from './reads.js';
 import { usersProjection } from './users.js';
 
 export const SQL_PROJECTIONS: ReadonlyArray<SqlProjection> = [
@@ -12,6 +13,7 @@ export const SQL_PROJECTIONS: ReadonlyArray<SqlProjection> = [
   messagesProjection,
   activityLogProjection,
   messagesPerUserPerDayProjection,
+  readsProjection,
 ];
 
 export function sqlProjectionNamed(name: string): SqlProjection | undefined {

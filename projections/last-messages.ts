@@ -3,19 +3,27 @@
  *
  * - Live: a subscription from the view's checkpoint; ChatStarted/MessageSent go to the view, whose
  *   per-chat revision guard makes re-delivery harmless (so the checkpoint is saved only best effort,
- *   once per heartbeat).
+ *   once per heartbeat). The events the subscription already holds go in one round trip (up to
+ *   batchSize): a view that fell behind (a slow or paused Redis) catches up in a few calls instead of
+ *   one per event, and never falls further behind than one batch's latency.
  * - Gap (the view missed revisions of a chat, e.g. its keys were evicted): the chat is backfilled from
  *   its stream (the newest 100 messages, replaced atomically) and the projection goes on.
  * - Lost view (FLUSHALL, or a restart without persistence, detected by the missing epoch on the
  *   heartbeat, on reconnect, or at start): state 'rebuilding' under a new epoch, replay of the whole
  *   log in batches (one round trip per page, not per event) up to the head, then 'ready' and live.
+ * - Reconnect (a failover to a promoted replica, or a restart from a snapshot, may have lost the
+ *   latest writes, so the view may have gone back in time under the same epoch): the live pass ends,
+ *   the view is suspended ('rebuilding', same epoch, readers fall back) and replayed from its own
+ *   checkpoint, which replication keeps no newer than the writes it covers, then it is ready again.
  * - Outage: any failure ends the current pass; the loop retries with capped exponential backoff from
  *   the view's own checkpoint. It never throws out of start() and never spins.
  */
 import { CHAT_EVENT_TYPES, chatStreamId } from '../domain/events.js';
+import { schemaVersionOf, toDomainEvent } from '../infra/event-store/codec.js';
 import type { EventStore, RecordedEvent, Subscription } from '../infra/event-store/port.js';
+import { batchesOf } from '../infra/event-store/subscription-batches.js';
 import { toPublicRecord, type PublicRecord } from '../infra/event-store/public-record.js';
-import { chatChangeOf, type BatchProgress, type LastMessagesViewAdmin, type ViewMessage } from '../infra/last-messages/port.js';
+import { chatChangeOf, patchMessage, type BatchProgress, type LastMessagesViewAdmin, type ViewMessage } from '../infra/last-messages/port.js';
 import type { Logger } from '../infra/logger.js';
 
 export interface LastMessagesProjectionOptions {
@@ -24,7 +32,7 @@ export interface LastMessagesProjectionOptions {
   logger: Logger;
   /** How often the epoch is checked and the checkpoint saved. */
   epochCheckMs?: number;
-  /** Events per readAll page during rebuild and catch-up. */
+  /** Events per readAll page during rebuild and catch-up, and most events per live write. */
   batchSize?: number;
   retryInitialMs?: number;
   retryMaxMs?: number;
@@ -75,6 +83,8 @@ export class LastMessagesProjection {
   readonly #pendingBackfills = new Set<string>();
   #wake: (() => void) | null = null;
   #offReconnect: (() => void) | null = null;
+  /** The connection was re-established while live: the view must be replayed from its own checkpoint. */
+  #resync = false;
 
   constructor(opts: LastMessagesProjectionOptions) {
     this.#store = opts.store;
@@ -83,7 +93,9 @@ export class LastMessagesProjection {
     this.#epochCheckMs = opts.epochCheckMs ?? 1_000;
     this.#batchSize = opts.batchSize ?? 500;
     this.#retryInitialMs = opts.retryInitialMs ?? 100;
-    this.#retryMaxMs = opts.retryMaxMs ?? 5_000;
+    // Short: a retry is one cheap state read, and a paused Redis (no reconnect to wake the loop) is
+    // noticed this long after it answers again at worst.
+    this.#retryMaxMs = opts.retryMaxMs ?? 1_000;
     this.#delay = this.#retryInitialMs;
   }
 
@@ -92,7 +104,11 @@ export class LastMessagesProjection {
     if (this.#loop) return;
     this.#stopping = false;
     // A reconnect ends the backoff pause at once: no need to wait out the full delay.
-    this.#offReconnect = this.#view.onReconnect(() => this.#wake?.());
+    // It also marks the view for a replay from its own checkpoint: the server may have lost writes.
+    this.#offReconnect = this.#view.onReconnect(() => {
+      this.#resync = true;
+      this.#wake?.();
+    });
     this.#loop = this.#run();
   }
 
@@ -126,8 +142,17 @@ export class LastMessagesProjection {
     while (!this.#stopping) {
       try {
         this.#phase = 'starting';
-        const s = await this.#view.state();
+        const resync = this.#resync;
+        this.#resync = false;
+        let s = await this.#view.state();
         const checkpoint = parsePosition(s.checkpoint);
+        if (resync && s.epoch !== null && s.epoch === this.#epoch && s.state === 'ready' && checkpoint !== null && this.#view.suspend) {
+          // Suspended before the replay, so no reader takes a view that lost writes for the whole truth.
+          if (await this.#view.suspend(s.epoch)) {
+            this.#log.info({ epoch: s.epoch, from: checkpoint.toString() }, 'last-messages view reconnected: replaying from its own checkpoint');
+            s = { ...s, state: 'rebuilding' };
+          }
+        }
         let epoch: string;
         let from: bigint;
         if (s.epoch !== null && s.state === 'ready' && checkpoint !== null) {
@@ -197,7 +222,7 @@ export class LastMessagesProjection {
     this.#phase = 'catching-up';
     await this.#backfillPending();
     const pos = await this.#replay(epoch, from, null);
-    if (this.#stopping) return;
+    if (this.#stopping || this.#resync) return; // reconnected meanwhile: start the pass over
     this.#delay = this.#retryInitialMs; // the view and the store both answer: the outage, if any, is over
 
     const sub = this.#store.subscribeToAll({ after: pos });
@@ -206,7 +231,8 @@ export class LastMessagesProjection {
     let epochLost = false;
     let heartbeatError: unknown = null;
     const tick = async (): Promise<void> => {
-      if (ticking || this.#stopping || epochLost || heartbeatError !== null) return;
+      // After a reconnect our checkpoint may be ahead of what the (new) server holds: never save it there.
+      if (ticking || this.#stopping || epochLost || this.#resync || heartbeatError !== null) return;
       ticking = true;
       try {
         if (!(await this.#view.heartbeat(epoch, this.#checkpoint.toString()))) {
@@ -225,14 +251,19 @@ export class LastMessagesProjection {
     };
     const timer = setInterval(() => void tick(), this.#epochCheckMs);
     timer.unref();
-    // A reconnect may mean a restarted, empty Redis: check at once rather than at the next tick.
-    const offReconnect = this.#view.onReconnect(() => void tick());
+    // A reconnect may mean a restarted, empty Redis, or a promoted replica behind us: leave live mode
+    // at once and let the pass start over from the view's state (rebuild, or replay from its checkpoint).
+    const offReconnect = this.#view.onReconnect(() => {
+      this.#resync = true;
+      void sub.stop();
+    });
     this.#phase = 'live';
     try {
-      for await (const event of sub) {
-        if (this.#stopping || epochLost || heartbeatError !== null) break;
-        await this.#applyPage([event]);
-        this.#checkpoint = event.position;
+      // Linger 0: no waiting for company; a batch is whatever arrived while the previous one was written.
+      for await (const batch of batchesOf(sub, this.#batchSize, 0)) {
+        if (this.#stopping || epochLost || this.#resync || heartbeatError !== null) break;
+        await this.#applyPage(batch);
+        this.#checkpoint = batch[batch.length - 1]!.position;
       }
     } finally {
       clearInterval(timer);
@@ -267,6 +298,12 @@ export class LastMessagesProjection {
       const r = this.#publicRecord(e);
       if (r) records.push(r);
     }
+    // Erasure (docs/privacy.md): the view forgets the user's chats, so a body it took in before the key
+    // was destroyed goes; their next message is a gap, backfilled from the log where the bodies read as erased.
+    for (const e of events) {
+      const userId = e.type === 'UserErased' ? (e.data as { userId?: unknown } | null)?.userId : undefined;
+      if (typeof userId === 'string') await this.#view.forgetChatsOf?.(userId);
+    }
     if (records.length === 0 && !progress) return;
     const results = await this.#view.applyBatch(records, progress);
     results.forEach((result, i) => {
@@ -294,19 +331,32 @@ export class LastMessagesProjection {
     if (events.length === 0) return;
     const lastRevision = Math.max(...events.map((e) => e.revision));
     const messages: ViewMessage[] = [];
-    for (const e of events) {
+    // Oldest first, so an edit or delete among the events reaches its message (docs/projections.md).
+    for (const e of [...events].sort((a, b) => a.revision - b.revision)) {
       const r = this.#publicRecord(e);
       const change = r ? chatChangeOf(r) : null;
       if (change?.kind === 'message') messages.push(change.message);
+      if (change?.kind === 'patch') {
+        const i = messages.findIndex((m) => m.messageId === change.patch.messageId);
+        if (i >= 0) messages[i] = patchMessage(messages[i]!, change.patch);
+      }
     }
     const result = await this.#view.replaceChat(chatId, messages, lastRevision);
     this.#backfills += 1;
     this.#log.info({ chatId, lastRevision, messages: messages.length, result }, 'last-messages chat backfilled after a gap');
   }
 
-  /** Bad data is skipped with a warning, never thrown: one broken event must not stop the view. */
+  /**
+   * Bad data is skipped with a warning, never thrown: one broken event must not stop the view. So is a
+   * schema version this release cannot read (a newer release wrote it): never guessed at. It stays out
+   * of the view until a release that reads it backfills that chat (after a gap) or rebuilds the view.
+   */
   #publicRecord(e: RecordedEvent): PublicRecord | null {
     try {
+      if (toDomainEvent(e) === null) {
+        this.#log.warn({ eventId: e.id, type: e.type, version: schemaVersionOf(e) }, 'last-messages: event of a version this release cannot read skipped');
+        return null;
+      }
       return toPublicRecord(e);
     } catch (err) {
       this.#log.warn({ eventId: e.id, streamId: e.streamId, revision: e.revision, err: errText(err) }, 'last-messages: unreadable event skipped');

@@ -47,6 +47,10 @@ export const messagesPerUserPerDayProjection: SqlProjection = {
   name: 'messages-per-user-per-day',
   version: 1,
   handles: ['MessageSent'],
+  // Counts are aggregates: one silently short by a parked message is wrong with no way for a reader to
+  // tell. Stopped, the counts stay those of a complete prefix of the log, stale only for the length
+  // of the upgrade, and `chat projections status` says where they stopped.
+  onUnknown: 'park-and-stop',
   entities: [MessageCountEntity, CountedMessageEntity],
   async apply(tx, events) {
     const ids = new Map<string, Counted>();

@@ -1,8 +1,13 @@
 /** messages: every message of every chat, keyed by (chat, stream revision); re-inserting one is a no-op. */
-import { MessageEntity } from '../infra/read-models/entities/messages.js';
+import { MessageChangeEntity, MessageEntity } from '../infra/read-models/entities/messages.js';
 import type { Columns } from '../infra/read-models/sql.js';
 import { anyText, text, time } from './fields.js';
-import { byKey, eventsOfType, type SqlProjection } from './projection.js';
+import { applyMessageChanges } from './message-changes.js';
+import { byKey, eventsOfType, type ProjectionEvent, type SqlProjection } from './projection.js';
+
+/** The users a batch erases (UserErased), each once, in a fixed order. */
+export const erasedUsers = (events: readonly ProjectionEvent[]): string[] =>
+  [...new Set(eventsOfType(events, 'UserErased').map((e) => text(e.event.data, 'userId')))].sort();
 
 const COLUMNS: Columns = [
   ['chat_id', 'text'],
@@ -18,8 +23,12 @@ const COLUMNS: Columns = [
 export const messagesProjection: SqlProjection = {
   name: 'messages',
   version: 1,
-  handles: ['MessageSent'],
-  entities: [MessageEntity],
+  // UserErased: the sender's bodies go at once (docs/privacy.md); replays read them as erased anyway.
+  handles: ['MessageSent', 'MessageEdited', 'MessageDeleted', 'UserErased'],
+  // Rows are keyed by (chat, revision): a parked message leaves only its own slot empty until the
+  // retry fills it, while every chat's history keeps flowing through a rolling upgrade.
+  onUnknown: 'park-and-continue',
+  entities: [MessageEntity, MessageChangeEntity],
   async apply(tx, events) {
     const rows = eventsOfType(events, 'MessageSent').map((e) => {
       const d = e.event.data;
@@ -34,12 +43,19 @@ export const messagesProjection: SqlProjection = {
         position: e.position.toString(),
       };
     });
-    if (rows.length === 0) return;
-    await tx.run(
-      `INSERT INTO ${tx.table('messages')} (${COLUMNS.map(([c]) => c).join(', ')})
-       ${tx.sql.rowsFrom(COLUMNS)}
-       ON CONFLICT DO NOTHING`,
-      [tx.sql.encodeRows(COLUMNS, byKey(rows, 'message_id'))],
-    );
+    if (rows.length > 0) {
+      await tx.run(
+        `INSERT INTO ${tx.table('messages')} (${COLUMNS.map(([c]) => c).join(', ')})
+         ${tx.sql.rowsFrom(COLUMNS)}
+         ON CONFLICT DO NOTHING`,
+        [tx.sql.encodeRows(COLUMNS, byKey(rows, 'message_id'))],
+      );
+    }
+    await applyMessageChanges(tx, events, rows.map((r) => r.message_id));
+    // After the inserts: a body opened before the key was destroyed, in this batch or an earlier one, goes too.
+    for (const userId of erasedUsers(events)) {
+      await tx.run(`UPDATE ${tx.table('messages')} SET body = '' WHERE sender_id = ? AND body <> ''`, [userId]);
+      await tx.run(`UPDATE ${tx.table('message_changes')} SET body = '' WHERE sender_id = ? AND body <> ''`, [userId]);
+    }
   },
 };

@@ -38,11 +38,25 @@ export interface ProjectionTx {
   run(sql: string, params?: ReadonlyArray<SqlParam>): Promise<void>;
 }
 
+export type UnknownEventPolicy = 'park-and-continue' | 'park-and-stop';
+
 export interface SqlProjection {
   name: string;
   /** Bump when apply changes meaning; `chat projections status` then asks for a rebuild. */
   version: number;
   handles: ReadonlyArray<PublicEvent['type']>;
+  /**
+   * What to do with an event of a type it handles at a schema version this release cannot read (a newer
+   * release wrote it). Either way the event is parked as a dead letter and retried by a release that
+   * reads it (automatically when the projector starts); the policy decides what happens meanwhile:
+   * - 'park-and-continue': apply the events after it. Right for a projection whose result does not
+   *   depend on order (every projection here must be): the retried event lands later, as a redelivery would.
+   * - 'park-and-stop': apply nothing of this projection after it until it is retried; the projection
+   *   keeps a complete prefix of the log, and `chat projections status` shows where it stopped.
+   * Events of a type this release does not know at all are parked once (projection '*') and every
+   * projection goes on: a projection only handles types it names, so none of them can need it yet.
+   */
+  onUnknown: UnknownEventPolicy;
   /**
    * The tables this projection owns (entity schemas without decorators); a rebuild replaces exactly
    * these. (`any`: MikroORM's EntitySchema generic, at the boundary only.)

@@ -31,6 +31,9 @@ export const usersProjection: SqlProjection = {
   name: 'users',
   version: 1,
   handles: ['UserRegistered', 'UserLoggedIn'],
+  // A login applied before its registration already makes a partial row the registration completes:
+  // a registration retried after an upgrade lands the same way.
+  onUnknown: 'park-and-continue',
   entities: [UserEntity],
   async apply(tx: ProjectionTx, events) {
     // One row per user per batch: PostgreSQL refuses an upsert that touches a row twice.

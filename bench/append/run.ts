@@ -3,6 +3,7 @@
 //
 //   npm run bench:append                       (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test)
 //   BENCH_SECONDS=10 BENCH_WRITERS=1,8,32 npm run bench:append
+//   BENCH_ENCRYPT=1 npm run bench:append       (the store as the service runs it: bodies sealed per sender, docs/privacy.md)
 //
 // Each case runs N writers for a fixed time, one event per append to a fresh stream ('no_stream'),
 // split in four slices run store, raw, raw, store so that drift in machine load hits both sides alike,
@@ -12,23 +13,34 @@
 import { randomUUID } from 'node:crypto';
 import { availableParallelism, loadavg } from 'node:os';
 import pg from 'pg';
+import { randomBytes } from 'node:crypto';
 import { PostgresEventStore } from '../../infra/event-store/postgres.js';
+import type { EventStore } from '../../infra/event-store/port.js';
+import { PostgresKeyStore } from '../../infra/keys/postgres.js';
+import { KeyRing } from '../../infra/keys/ring.js';
+import { SealedEventStore } from '../../infra/keys/sealed-store.js';
 import { cpuSeconds, pidsNamed } from '../ws/common.js';
 
 const url = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 const seconds = Number(process.env['BENCH_SECONDS'] ?? process.argv[2] ?? 5);
 const writerCounts = (process.env['BENCH_WRITERS'] ?? '1,8,32').split(',').map(Number);
 const WARMUP_MS = 500;
+const encrypt = ['1', 'true', 'on'].includes((process.env['BENCH_ENCRYPT'] ?? '').toLowerCase());
+/** Senders the messages come from: their data keys are created once, then cached, as in the service. */
+const SENDERS = Array.from({ length: 1000 }, (_, i) => `sender${i}`);
 const schema = `bench_append_${randomUUID().replace(/-/g, '').slice(0, 10)}`;
 
 const out = (line = ''): void => void process.stdout.write(`${line}\n`);
 
-/** A chat-message-sized payload, the same for both sides. */
+/** A chat-message-sized payload (MessageSent v2, what the domain writes), the same for both sides. */
 function payload(n: number): { type: string; data: unknown; metadata: Record<string, unknown> } {
   return {
     type: 'MessageSent',
-    data: { conversationId: randomUUID(), senderId: randomUUID(), text: `message ${n} `.padEnd(160, 'x'), sentAt: new Date().toISOString() },
-    metadata: { schemaVersion: 1, correlationId: randomUUID() },
+    data: {
+      chatId: randomUUID(), messageId: randomUUID(), senderId: SENDERS[n % SENDERS.length], clientMessageId: `c${n}`,
+      body: `message ${n} `.padEnd(160, 'x'), sentAt: new Date().toISOString(),
+    },
+    metadata: { schemaVersion: 2, correlationId: randomUUID() },
   };
 }
 
@@ -99,10 +111,15 @@ async function main(): Promise<void> {
     const insertRaw = `INSERT INTO "${schema}".raw_events (stream_id, revision, position, event_id, type, data, metadata)
       VALUES ($1, 0, $2, $3, $4, $5, $6)`;
 
-    out(`PostgreSQL event store append benchmark: ${seconds}s per side and case, one event per append, schema ${schema}`);
+    out(`PostgreSQL event store append benchmark: ${seconds}s per side and case, one event per append, schema ${schema}, encryption ${encrypt ? 'on' : 'off'}`);
+    const keys = encrypt ? await PostgresKeyStore.open({ connectionString: url, schema }) : null;
+    const ring = keys ? new KeyRing({ store: keys, kek: randomBytes(32) }) : null;
+    // Keys are created once per user (at registration, in the service): create them before measuring.
+    await ring?.keysForSealing(SENDERS);
     out(`load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')} on ${availableParallelism()} CPUs`);
     for (const writers of writerCounts) {
-      const store = await PostgresEventStore.open({ connectionString: url, schema, poolSize: writers });
+      const rawStore = await PostgresEventStore.open({ connectionString: url, schema, poolSize: writers });
+      const store: EventStore = ring ? new SealedEventStore(rawStore, ring) : rawStore;
       const pool = new pg.Pool({ connectionString: url, max: writers });
       const appendOne = async (n: number): Promise<void> => {
         const p = payload(n);
@@ -123,7 +140,7 @@ async function main(): Promise<void> {
       rawSamples.push(await measure(writers, slice, insertOne));
       rawSamples.push(await measure(writers, slice, insertOne));
       storeSamples.push(await measure(writers, slice, appendOne));
-      await store.close();
+      await rawStore.close();
       await pool.end();
       const storeRate = rate(storeSamples);
       const rawRate = rate(rawSamples);
@@ -137,6 +154,7 @@ async function main(): Promise<void> {
       const [rawClient, rawPg] = cpuPerOp(rawSamples);
       out(`  CPU per append: store ${storeClient.toFixed(0)} µs here + ${storePg.toFixed(0)} µs postgres; raw insert ${rawClient.toFixed(0)} + ${rawPg.toFixed(0)} µs`);
     }
+    await keys?.close();
   } finally {
     await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
     await admin.end();

@@ -2,7 +2,19 @@
 // configuration handed to the generator, what it reports, and process accounting from /proc.
 import { readFileSync, readdirSync } from 'node:fs';
 
-export type Mode = 'ours' | 'socketio' | 'raw';
+/** `seed`: the seed's own architecture (bench/baselines/seed-server.ts), spoken to like `socketio`. */
+export type Mode = 'ours' | 'socketio' | 'raw' | 'seed';
+
+/** Offered total send rates (messages/s) both benchmarks step through by default. */
+export const DEFAULT_RATES = [500, 1000, 1500, 2000, 2500, 3000, 3500, 4000, 4500, 5000, 6000, 8000, 10_000, 12_500, 15_000, 20_000, 25_000, 30_000, 35_000, 40_000, 45_000, 50_000, 60_000];
+/** A stage counts only if the partner receives 99 % of the messages within this many ms of the send. */
+export const P99_LIMIT_MS = 50;
+/**
+ * Client pairs (one chat each). 2,000: at 4,000 msg/s each chat then gets a message every 0.5 s,
+ * alternating sides, already far busier than people type; with 500, every chat would take one every
+ * 125 ms, and the benchmark would measure write contention on single chats more than throughput.
+ */
+export const DEFAULT_PAIRS = 2000;
 
 export interface BenchUser {
   userId: string;
@@ -30,6 +42,12 @@ export interface LoadConfig {
   serverPids: number[];
   p99LimitMs: number;
   bodyBytes: number;
+  /** bench/e2e: print the running count of acks every this many ms ({"event":"acks","t":epochMs,"n":N}). */
+  ackReportMs?: number;
+  /** bench/e2e: write every acknowledged sequence number here (JSON array) before exiting. */
+  ackedFile?: string;
+  /** bench/e2e: a line on stdin ends the stepping after the current stage (the read side fell behind). */
+  stopOnStdin?: boolean;
 }
 
 export interface StageResult {

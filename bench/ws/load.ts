@@ -3,7 +3,7 @@
 // measures in this one process the time from each send to the partner's receipt. It steps the rate
 // up and reports one JSON line per stage on stdout; `idle` mode instead opens N sockets and holds
 // them (memory per idle socket). Usage: node --import tsx bench/ws/load.ts <config.json> [idle N]
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { io, type Socket as IoSocket } from 'socket.io-client';
 import WebSocket from 'ws';
 import { cpuSeconds, cpuWaitSeconds, percentile, pidsNamed, rssBytes, type BenchUser, type LoadConfig, type Mode, type StageReport, type StageResult } from './common.js';
@@ -30,21 +30,48 @@ const seqOf = (clientMessageId: unknown): number => (typeof clientMessageId === 
 
 /** Sends the gateway answered with CONCURRENCY_CONFLICT are sent again, as a client would (the clientMessageId makes it safe). */
 export const retried = { count: 0 };
+/** Sockets opened again after the server closed or refused them while connecting. */
+export const reopened = { count: 0 };
+/** Resume frames the gateway left unanswered for 5 s (and that were sent again). */
+export const unansweredResumes = { count: 0 };
 /** Sends a gateway at capacity refused (SERVICE_UNAVAILABLE): counted, not resent (they show as lost). */
 export const refused = { count: 0 };
+/**
+ * BENCH_WS_RECEIPTS=1 (ours only): every recipient marks each message read as it arrives (a `read`
+ * frame up to its revision), as a chat page in view would; `readsSent` counts them.
+ */
+const RECEIPTS = process.env['BENCH_WS_RECEIPTS'] === '1';
+export const readsSent = { count: 0 };
 
 function openOurs(url: string, user: BenchUser, chatId: string | null, h: Handlers): Promise<Endpoint> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`${url}/ws`, { headers: { authorization: `Bearer ${user.token}` }, perMessageDeflate: false });
     const unacked = new Map<number, string>();
+    let resumed = false;
     ws.once('error', reject);
+    // Closed by the server before it answered the resume: said, and rejected, so the caller may retry.
+    ws.once('close', (code: number, reason: Buffer) => {
+      if (resumed || !chatId) return;
+      out({ event: 'closed-before-ready', user: user.userId, code, reason: reason.toString() });
+      reject(new Error(`closed before ready: ${code}`));
+    });
     ws.on('message', (data: Buffer) => {
-      const f = JSON.parse(data.toString()) as { type: string; ref?: string; code?: string; record?: { data: Record<string, unknown> } };
-      if (f.type === 'event' && f.record) h.received(seqOf(f.record.data['clientMessageId']), String(f.record.data['senderId']));
+      const f = JSON.parse(data.toString()) as { type: string; ref?: string; code?: string; chatId?: string; revision?: number; record?: { data: Record<string, unknown> } };
+      if (f.type === 'event' && f.record) {
+        const sender = String(f.record.data['senderId']);
+        h.received(seqOf(f.record.data['clientMessageId']), sender);
+        if (RECEIPTS && sender !== user.userId && f.chatId && f.revision !== undefined) {
+          readsSent.count++;
+          ws.send(`{"type":"read","chatId":${JSON.stringify(f.chatId)},"revision":${f.revision}}`);
+        }
+      }
       else if (f.type === 'ack' && f.ref) {
         unacked.delete(Number(f.ref));
         h.acked(Number(f.ref));
-      } else if (f.type === 'resumed') resolve(endpoint);
+      } else if (f.type === 'resumed') {
+        resumed = true;
+        resolve(endpoint);
+      }
       else if (f.type === 'error' && f.code === 'CONCURRENCY_CONFLICT' && f.ref && unacked.has(Number(f.ref))) {
         retried.count++;
         const frame = unacked.get(Number(f.ref))!;
@@ -62,8 +89,16 @@ function openOurs(url: string, user: BenchUser, chatId: string | null, h: Handle
     };
     ws.once('open', () => {
       // Live events flow once the socket has said what it has (revision 0: ChatStarted).
-      if (chatId) ws.send(JSON.stringify({ type: 'resume', chats: { [chatId]: 0 } }));
-      else resolve(endpoint);
+      if (!chatId) return resolve(endpoint);
+      const resume = JSON.stringify({ type: 'resume', chats: { [chatId]: 0 } });
+      ws.send(resume);
+      // A resume left unanswered is asked again, as a client would, and counted: the gateway should
+      // answer every one, so a count above 0 in the `connected` line is worth a look.
+      const again = setInterval(() => {
+        if (resumed || ws.readyState !== WebSocket.OPEN) return clearInterval(again);
+        unansweredResumes.count++;
+        ws.send(resume);
+      }, 5000);
     });
   });
 }
@@ -102,7 +137,7 @@ function openRaw(url: string, user: BenchUser, chatId: string | null, h: Handler
   });
 }
 
-const OPENERS: Record<Mode, typeof openOurs> = { ours: openOurs, socketio: openSocketIo, raw: openRaw };
+const OPENERS: Record<Mode, typeof openOurs> = { ours: openOurs, socketio: openSocketIo, raw: openRaw, seed: openSocketIo };
 
 async function inBatches<T>(n: number, batch: number, make: (i: number) => Promise<T>): Promise<T[]> {
   const all: T[] = [];
@@ -149,6 +184,12 @@ async function load(): Promise<void> {
   /** Send times of measured messages not yet acked (the ack latency: the write path alone). */
   const sentAt = new Map<number, number>();
   const ackLatencies: number[] = [];
+  const ackedSeqs: number[] = [];
+  let stopRequested = false;
+  if (config.stopOnStdin) {
+    process.stdin.on('data', () => { stopRequested = true; });
+    process.stdin.resume();
+  }
   const handlersFor = (self: BenchUser): Handlers => ({
     received(seq, senderId) {
       if (senderId === self.userId) return; // our own message echoed to us (for other devices)
@@ -168,6 +209,7 @@ async function load(): Promise<void> {
     },
     acked(seq) {
       acked++;
+      if (config.ackedFile) ackedSeqs.push(seq);
       measuredAcked.add(seq);
       const at = sentAt.get(seq);
       if (at !== undefined) {
@@ -176,7 +218,19 @@ async function load(): Promise<void> {
       }
     },
   });
-  const open = OPENERS[config.mode];
+  const opener = OPENERS[config.mode];
+  // A socket the server closed or refused while connecting is opened again (counted), up to 3 times.
+  const open: typeof opener = async (url, user, chatId, h) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await opener(url, user, chatId, h);
+      } catch (err) {
+        if (attempt >= 3) throw err;
+        reopened.count++;
+        await new Promise((res) => setTimeout(res, 500));
+      }
+    }
+  };
   const n = config.urls.length;
   const ends = await inBatches(config.pairs.length, 50, async (i) => {
     const p = config.pairs[i]!;
@@ -184,7 +238,8 @@ async function load(): Promise<void> {
     const b = await open(config.urls[1 % n]!, p.b, p.chatId, handlersFor(p.b));
     return { chatId: p.chatId, a, b };
   });
-  out({ event: 'connected', pairs: ends.length });
+  out({ event: 'connected', pairs: ends.length, unansweredResumes: unansweredResumes.count, reopened: reopened.count });
+  const ackTimer = config.ackReportMs ? setInterval(() => out({ event: 'acks', t: Date.now(), n: acked }), config.ackReportMs) : null;
   const body = 'x'.repeat(config.bodyBytes);
   let seq = 0;
   /** Sends the next message, round-robin over the pairs; returns its sequence number. */
@@ -216,8 +271,9 @@ async function load(): Promise<void> {
   // either; two such rates in a row do, and so does a stage that could not keep up at all.
   let retriedRate = -1;
   let failedRatesInARow = 0;
-  for (let r = 0; r < config.rates.length; r++) {
+  for (let r = 0; r < config.rates.length && !stopRequested; r++) {
     const rate = config.rates[r]!;
+    out({ event: 'stage-start', offered: rate, t: Date.now() });
     // Reset per stage.
     latencies.length = 0;
     slowAt.length = 0;
@@ -249,9 +305,11 @@ async function load(): Promise<void> {
           self0 = process.cpuUsage().user + process.cpuUsage().system;
           wait0 = config.serverPids.reduce((s, pid) => s + cpuWaitSeconds(pid), 0);
           selfWait0 = cpuWaitSeconds(process.pid);
+          out({ event: 'measure-start', offered: rate, t: Date.now() });
         }
         if (now >= measureTo) {
           clearInterval(timer);
+          out({ event: 'measure-end', offered: rate, t: Date.now() });
           resolve();
           return;
         }
@@ -320,7 +378,7 @@ async function load(): Promise<void> {
       ...result, duplicates, conflictRetries: retried.count, refusedAtCapacity: refused.count, retry: retriedRate === rate,
       slow: slowAt.length, slowBuckets: slowBuckets.size, slowestBuckets,
     };
-    out({ event: 'stage', ...report });
+    out({ event: 'stage', ...report, ...(RECEIPTS ? { readsSent: readsSent.count } : {}) });
     if (result.ok) {
       failedRatesInARow = 0;
     } else if (retriedRate !== rate) {
@@ -334,6 +392,9 @@ async function load(): Promise<void> {
       await new Promise((res) => setTimeout(res, 1000));
     }
   }
+  if (ackTimer) clearInterval(ackTimer);
+  out({ event: 'acks', t: Date.now(), n: acked });
+  if (config.ackedFile) writeFileSync(config.ackedFile, JSON.stringify(ackedSeqs));
   for (const e of ends) {
     e.a.close();
     e.b.close();

@@ -6,37 +6,22 @@
 // sockets. Prints a summary and writes test-artifacts/bench-ws-<time>.json.
 // Env: BENCH_DATABASE_URL, BENCH_REDIS_URL, BENCH_PAIRS (2000), BENCH_IDLE_SOCKETS (10000),
 // BENCH_MEASURE_MS (3000), BENCH_MODES (raw,socketio,ours), BENCH_RATES (the offered steps, comma-separated),
-// BENCH_PARTS (load,idle), BENCH_GATEWAYS (2).
-import { spawn, type ChildProcess } from 'node:child_process';
+// BENCH_PARTS (load,idle), BENCH_GATEWAYS (2), BENCH_WS_RECEIPTS=1 (ours: every recipient marks each
+// message read as it arrives; compare with a run without it).
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
-import pg from 'pg';
-import { createCommandBus } from '../../commands/handle-command.js';
-import type { CommandDeps } from '../../commands/deps.js';
-import { register } from '../../commands/register.js';
-import { startChat } from '../../commands/start-chat.js';
-import { PostgresEventStore } from '../../infra/event-store/postgres.js';
-import { PostgresSessionStore } from '../../infra/sessions/postgres.js';
-import { rssBytes, type BenchPair, type LoadConfig, type Mode, type StageReport, type StageResult } from './common.js';
+import { DEFAULT_PAIRS, DEFAULT_RATES, P99_LIMIT_MS, rssBytes, type BenchPair, type LoadConfig, type Mode, type StageReport, type StageResult } from './common.js';
+import { ROOT, deleteRedisPrefix, settledRssBytes, sleep, startNode, writeConfig } from './procs.js';
+import { setupPairs } from './setup.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const DB = process.env['BENCH_DATABASE_URL'] ?? process.env['TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 const REDIS = process.env['BENCH_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
-/**
- * Client pairs (one chat each). 2,000: at 4,000 msg/s each chat then gets a message every 0.5 s,
- * alternating sides, already far busier than people type; with 500, every chat would take one every
- * 125 ms, and the benchmark would measure write contention on single chats more than throughput.
- */
-const PAIRS = Number(process.env['BENCH_PAIRS'] ?? 2000);
+const PAIRS = Number(process.env['BENCH_PAIRS'] ?? DEFAULT_PAIRS);
 const IDLE = Number(process.env['BENCH_IDLE_SOCKETS'] ?? 10_000);
 const MEASURE_MS = Number(process.env['BENCH_MEASURE_MS'] ?? 3000);
 const MODES = (process.env['BENCH_MODES'] ?? 'raw,socketio,ours').split(',') as Mode[];
-const RATES = process.env['BENCH_RATES'] ? process.env['BENCH_RATES'].split(',').map(Number) : [500, 1000, 1500, 2000, 2500, 3000, 3500, 4000, 4500, 5000, 6000, 8000, 10_000, 12_500, 15_000, 20_000, 25_000, 30_000, 35_000, 40_000, 45_000, 50_000, 60_000];
-const P99_LIMIT_MS = 50;
+const RATES = process.env['BENCH_RATES'] ? process.env['BENCH_RATES'].split(',').map(Number) : DEFAULT_RATES;
 /** Gateway processes for `ours` (the brief: two on this machine). */
 const GATEWAYS = Number(process.env['BENCH_GATEWAYS'] ?? 2);
 const PARTS = (process.env['BENCH_PARTS'] ?? 'load,idle').split(',');
@@ -44,69 +29,6 @@ const PARTS = (process.env['BENCH_PARTS'] ?? 'load,idle').split(',');
 const log = (msg: string): void => {
   process.stdout.write(`[bench:ws ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 };
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-// ---- processes ----
-
-interface Proc {
-  child: ChildProcess;
-  pid: number;
-  lines: string[];
-  waitLine(pred: (line: string) => boolean, timeoutMs?: number): Promise<string>;
-  onLine(listener: (line: string) => void): void;
-  exited: Promise<void>;
-  stop(): Promise<void>;
-}
-
-/** Node with the fd limit raised to the hard limit (10,000 sockets need more than the usual 1024). */
-function startNode(script: string, args: string[], env: Record<string, string>, nodeArgs = ''): Proc {
-  const cmd = `ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "${process.execPath}" ${nodeArgs} --import tsx "${script}" ${args.map((a) => `"${a}"`).join(' ')}`;
-  const child = spawn('bash', ['-c', cmd], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  const listeners = new Set<(line: string) => void>();
-  let buf = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      lines.push(line);
-      for (const l of listeners) l(line);
-    }
-  });
-  child.stderr!.on('data', (d: Buffer) => { lines.push(d.toString()); });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  return {
-    child,
-    pid: child.pid!,
-    lines,
-    exited,
-    onLine: (l) => { listeners.add(l); },
-    waitLine(pred, timeoutMs = 60_000) {
-      const found = lines.find(pred);
-      if (found) return Promise.resolve(found);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`timeout waiting for output of ${script}:\n${lines.slice(-20).join('\n')}`)), timeoutMs);
-        const l = (line: string): void => {
-          if (!pred(line)) return;
-          clearTimeout(timer);
-          listeners.delete(l);
-          resolve(line);
-        };
-        listeners.add(l);
-        void exited.then(() => {
-          clearTimeout(timer);
-          reject(new Error(`${script} exited:\n${lines.slice(-20).join('\n')}`));
-        });
-      });
-    },
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      await Promise.race([exited, sleep(5000).then(() => child.kill('SIGKILL'))]);
-    },
-  };
-}
 
 interface Servers {
   urls: string[];
@@ -144,12 +66,6 @@ async function startServers(mode: Mode, schema: string, redisPrefix: string): Pr
   const line = await p.waitLine((l) => l.includes('"listening"'));
   const port = (JSON.parse(line) as { port: number }).port;
   return { urls: [`${mode === 'socketio' ? 'http' : 'ws'}://127.0.0.1:${port}`], pids: [p.pid], stop: () => p.stop() };
-}
-
-function writeConfig(cfg: LoadConfig): string {
-  const file = path.join(tmpdir(), `bench-ws-${randomUUID()}.json`);
-  writeFileSync(file, JSON.stringify(cfg));
-  return file;
 }
 
 // ---- the runs ----
@@ -196,14 +112,7 @@ async function idleRun(mode: Mode, schema: string, redisPrefix: string, pairs: B
     const cfg: LoadConfig = { mode, urls: [url], pairs, rates: [], warmupMs: 0, measureMs: 0, drainMs: 0, serverPids: [pid], p99LimitMs: 0, bodyBytes: 0 };
     const gen = startNode('bench/ws/load.ts', [writeConfig(cfg), 'idle', String(IDLE)], {});
     const ready = JSON.parse(await gen.waitLine((l) => l.includes('idle-ready'), 180_000)) as { sockets: number; openMs: number };
-    // Let allocation settle; take the lowest of a few samples (a GC may run between them).
-    await sleep(3000);
-    const samples: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      samples.push(rssBytes(pid));
-      await sleep(500);
-    }
-    const loaded = Math.min(...samples);
+    const loaded = await settledRssBytes(pid);
     gen.child.stdin!.end();
     await gen.stop();
     return { sockets: ready.sockets, baseMiB: mib(base), loadedMiB: mib(loaded), perSocketBytes: Math.round((loaded - base) / ready.sockets), openMs: ready.openMs };
@@ -214,69 +123,13 @@ async function idleRun(mode: Mode, schema: string, redisPrefix: string, pairs: B
 
 const mib = (b: number): number => Math.round((b / 1024 / 1024) * 10) / 10;
 
-// ---- setup ----
-
-async function setup(schema: string): Promise<{ pairs: BenchPair[]; close(): Promise<void> }> {
-  const admin = new pg.Client({ connectionString: DB });
-  await admin.connect();
-  await admin.query(`CREATE SCHEMA "${schema}"`);
-  await admin.end();
-  const store = await PostgresEventStore.open({ connectionString: DB, schema, poolSize: 8 });
-  const sessions = await PostgresSessionStore.open({ connectionString: DB, schema });
-  // Registration is not measured: a stub hasher keeps setup fast.
-  const commands: CommandDeps = {
-    bus: createCommandBus(store),
-    hasher: { hash: async () => '$stub$', verify: async () => false, needsRehash: () => false, verifyDummy: async () => undefined },
-    clock: () => new Date(),
-    newId: randomUUID,
-  };
-  const pairs: BenchPair[] = [];
-  for (let i = 0; i < PAIRS; i += 10) {
-    pairs.push(...await Promise.all(Array.from({ length: Math.min(10, PAIRS - i) }, async (_, k) => {
-      const n = i + k;
-      const names = [`ua${n}`, `ub${n}`];
-      const users = await Promise.all(names.map(async (name) => {
-        const r = await register(commands, { username: name, password: 'password123' });
-        if (!r.ok) throw new Error(r.error.code);
-        const { token } = await sessions.create({ userId: r.value.userId, role: 'user' });
-        return { userId: r.value.userId, token };
-      }));
-      const chat = await startChat(commands, { initiatorId: users[0]!.userId, otherUsername: users[1]!.userId });
-      if (!chat.ok) throw new Error(chat.error.code);
-      return { chatId: chat.value.chatId, a: users[0]!, b: users[1]! };
-    })));
-  }
-  await sessions.close();
-  await store.close();
-  return {
-    pairs,
-    async close() {
-      const c = new pg.Client({ connectionString: DB });
-      await c.connect();
-      await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      await c.end();
-    },
-  };
-}
-
-async function deleteRedisPrefix(prefix: string): Promise<void> {
-  const redis = new Redis(REDIS);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
-  redis.disconnect();
-}
-
 // ---- main ----
 
 const started = Date.now();
 const schema = `bench_ws_${randomUUID().replace(/-/g, '').slice(0, 10)}`;
 const redisPrefix = `bench:ws:${randomUUID().slice(0, 8)}:`;
 log(`setup: ${PAIRS} pairs in schema ${schema}`);
-const env = await setup(schema);
+const env = await setupPairs(DB, schema, PAIRS);
 const results: Record<string, unknown> = { pairs: PAIRS, measureMs: MEASURE_MS, p99LimitMs: P99_LIMIT_MS, machine: { cpus: (await import('node:os')).cpus().length, node: process.version } };
 const best: Partial<Record<Mode, StageResult | null>> = {};
 try {
@@ -297,7 +150,7 @@ try {
   results['memory'] = memory;
 } finally {
   await env.close();
-  await deleteRedisPrefix(redisPrefix);
+  await deleteRedisPrefix(REDIS, redisPrefix);
 }
 
 const rate = (m: Mode): number => best[m]?.deliveredPerSec ?? 0;

@@ -1,33 +1,37 @@
 /**
  * The `chat` command line. Every subcommand validates its input and exits with code 2 and a
  * one-line message on bad input, without touching the store.
+ *
+ * Subcommand groups load lazily: `chat start` imports only what the service needs, not the audit,
+ * rebuild and export tools as well (start-up time, issue 13). Help and unknown commands load them all.
  */
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../../infra/config.js';
 import { CliInputError } from './shared.js';
-import { registerEventsCommands } from './events.js';
-import { registerUserCommands } from './users.js';
-import { registerStartCommand } from './start.js';
-import { registerProjectionsCommands } from './projections.js';
-import { registerActivityCommand } from './activity.js';
-import { registerErrorsCommand } from './errors.js';
-import { registerAuditCommands } from './audit.js';
 
-export function buildProgram(): Command {
+type Registrar = (program: Command) => void;
+
+const GROUPS: Record<string, () => Promise<Registrar>> = {
+  start: async () => (await import('./start.js')).registerStartCommand,
+  users: async () => (await import('./users.js')).registerUserCommands,
+  events: async () => (await import('./events.js')).registerEventsCommands,
+  projections: async () => (await import('./projections.js')).registerProjectionsCommands,
+  activity: async () => (await import('./activity.js')).registerActivityCommand,
+  errors: async () => (await import('./errors.js')).registerErrorsCommand,
+  audit: async () => (await import('./audit.js')).registerAuditCommands,
+};
+
+/** The program with the named group only, or with every group (for help, or a name it does not know). */
+export async function buildProgram(group?: string): Promise<Command> {
   const program = new Command('chat').description('Simple Chat, event-sourced: service and tools').exitOverride();
-  registerStartCommand(program);
-  registerUserCommands(program);
-  registerEventsCommands(program);
-  registerProjectionsCommands(program);
-  registerActivityCommand(program);
-  registerErrorsCommand(program);
-  registerAuditCommands(program);
+  const loaders = group !== undefined && GROUPS[group] ? [GROUPS[group]] : Object.values(GROUPS);
+  for (const register of await Promise.all(loaders.map((load) => load()))) register(program);
   return program;
 }
 
 async function main(): Promise<void> {
   try {
-    await buildProgram().parseAsync(process.argv);
+    await (await buildProgram(process.argv[2])).parseAsync(process.argv);
   } catch (err) {
     if (err instanceof CommanderError) {
       process.exitCode = err.exitCode === 0 ? 0 : 2;

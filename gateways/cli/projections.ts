@@ -1,7 +1,5 @@
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
-import { toPublicRecord, type PublicRecord } from '../../infra/event-store/public-record.js';
-import type { EventStore } from '../../infra/event-store/port.js';
 import { openReadModels } from '../../infra/read-models/open.js';
 import type { ReadModelOrm } from '../../infra/read-models/orm.js';
 import { listDeadLetters } from '../../infra/read-models/queries/dead-letters.js';
@@ -31,13 +29,6 @@ async function withStoreAndReadModels<T>(task: (rt: Runtime, orm: ReadModelOrm) 
     }
   });
 }
-
-/** The event as the store holds it now (so a fixed upcaster applies on retry); null when it is gone. */
-const reloadFrom = (store: EventStore) => async (record: PublicRecord): Promise<PublicRecord | null> => {
-  if (record.streamId.startsWith('$')) return null;
-  const [e] = await store.readStream(record.streamId, { fromRevision: record.revision, maxCount: 1 });
-  return e && e.id.toLowerCase() === record.id.toLowerCase() ? toPublicRecord(e) : null;
-};
 
 export function registerProjectionsCommands(program: Command): void {
   const projections = program.command('projections').description(`SQL read models (${KNOWN}): rebuild, status, inbox compaction, dead letters`);
@@ -70,7 +61,7 @@ export function registerProjectionsCommands(program: Command): void {
         try {
           const r = await rebuildProjection({ orm, store: rt.store, projections: SQL_PROJECTIONS, name, logger: rt.logger, batchSize, onProgress });
           bar.stop();
-          const parked = r.skippedParked > 0 ? `, ${r.skippedParked} left parked` : '';
+          const parked = `${r.skippedParked > 0 ? `, ${r.skippedParked} left parked` : ''}${r.parkedUnknown > 0 ? `, ${r.parkedUnknown} of an unknown version parked` : ''}`;
           process.stdout.write(
             `rebuilt ${name}: ${r.events} events (${r.applied} applied${parked}) in ${r.seconds.toFixed(2)} s, ${r.eventsPerSecond} events/s\n`,
           );
@@ -123,9 +114,10 @@ export function registerProjectionsCommands(program: Command): void {
       }
       process.stdout.write(
         formatTable(
-          ['projection', 'verdict', 'checkpoint', 'head', 'lag events', 'lag s', 'dead letters', 'version'],
+          ['projection', 'verdict', 'checkpoint', 'head', 'lag events', 'lag s', 'dead letters', 'unknown', 'stopped at', 'version'],
           status.map((s) => [
             s.projection, s.verdict, s.checkpoint, s.head, `${s.lagEvents}${s.lagEventsCapped ? '+' : ''}`, String(s.lagSeconds), String(s.deadLetters),
+            String(s.unknownEvents), s.stoppedAt ? `${s.stoppedAt.position} (${s.stoppedAt.reason})` : '-',
             s.needsRebuild ? `${s.storedVersion} -> ${s.version} (rebuild)` : String(s.version),
           ]),
         ),
@@ -134,7 +126,7 @@ export function registerProjectionsCommands(program: Command): void {
 
   projections
     .command('dead-letters')
-    .description('list parked records (oldest first)')
+    .description('list parked records (oldest first); an error starting unknown-type: or unknown-version: is an event this release could not read')
     .option('--projection <name>', 'only this projection')
     .option('--all', 'include those already retried')
     .option('--limit <n>', 'at most this many (1-1000)', '100')
@@ -163,18 +155,21 @@ export function registerProjectionsCommands(program: Command): void {
 
   projections
     .command('retry')
-    .description('re-apply parked records (read again from the event store) and mark them retried')
+    .description('re-apply parked records (read again from the event store) and mark them retried; the projector also retries unknown-type/version ones when it starts')
     .option('--projection <name>', 'only this projection')
     .option('--id <id...>', 'only these dead letters')
-    .action(async (opts: { projection?: string; id?: string[] }) => {
+    .option('--unknown', 'only events parked because the release that met them could not read their type or version')
+    .action(async (opts: { projection?: string; id?: string[]; unknown?: boolean }) => {
       checkProjection(opts.projection === '*' ? undefined : opts.projection);
       const bad = (opts.id ?? []).find((i) => !/^\d+$/.test(i));
       if (bad !== undefined) throw new CliInputError(`--id must be dead-letter ids (whole numbers), got "${bad}"`);
       const result = await withStoreAndReadModels((rt, orm) =>
-        createSqlProjector({ orm, projections: SQL_PROJECTIONS, logger: rt.logger }).retryDeadLetters({
+        // With the store: each event is read again (so a fixed upcaster applies), and a projection
+        // stopped at an event of an unknown version catches up once that event is retried.
+        createSqlProjector({ orm, projections: SQL_PROJECTIONS, logger: rt.logger, store: rt.store }).retryDeadLetters({
           ...(opts.projection ? { projection: opts.projection } : {}),
           ...(opts.id ? { ids: opts.id } : {}),
-          reload: reloadFrom(rt.store),
+          ...(opts.unknown ? { unknownOnly: true } : {}),
         }),
       );
       process.stdout.write(`${toJson(result)}\n`);

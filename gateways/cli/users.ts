@@ -1,6 +1,11 @@
 import type { Command } from 'commander';
 import { register } from '../../commands/register.js';
 import { CliInputError, withRuntime } from './shared.js';
+import { accountEraser } from '../service/account-erasure.js';
+import { RedisLastMessagesView } from '../../infra/last-messages/redis.js';
+import { openReadModels } from '../../infra/read-models/open.js';
+import { scrubBodiesOf } from '../../infra/read-models/queries/erasure.js';
+import { openSessionStore } from '../../infra/sessions/open.js';
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -19,5 +24,36 @@ export function registerUserCommands(program: Command): void {
       const result = await withRuntime((rt) => register(rt.commands, { username, password, role: opts.auditor ? 'auditor' : 'user' }));
       if (!result.ok) throw new CliInputError(`${result.error.code}: ${result.error.message}`);
       process.stdout.write(`${JSON.stringify({ userId: result.value.userId, role: result.value.role, position: String(result.value.position) })}\n`);
+    });
+  users
+    .command('erase <username>')
+    .description('erase a user (docs/privacy.md): destroys their data key, so their message bodies and password hash are unrecoverable; '
+      + 'ends their sessions; the username stays reserved')
+    .action(async (username: string) => {
+      const result = await withRuntime(async (rt) => {
+        const sessions = await openSessionStore({ databaseUrl: rt.config.databaseUrl, databaseSchema: rt.config.databaseSchema, dataDir: rt.config.dataDir });
+        const orm = await openReadModels(rt.config, rt.logger);
+        // Without Redis the view lives in the service's memory; its projection forgets the user's chats when it reads UserErased.
+        const view = RedisLastMessagesView.fromConfig(rt.config, rt.logger);
+        try {
+          const erase = accountEraser({ commands: rt.commands, keys: rt.keys, sessions, scrubReadModels: (id) => scrubBodiesOf(orm, id), view, logger: rt.logger });
+          return await erase({ username, by: 'operator' });
+        } finally {
+          await view?.close();
+          await orm.close();
+          await sessions.close();
+        }
+      });
+      if (!result.ok) throw new CliInputError(`${result.error.code}: ${result.error.message}`);
+      process.stdout.write(`${JSON.stringify({ userId: result.value.userId, erased: true, erasedNow: result.value.erasedNow })}\n`);
+    });
+  users
+    .command('rewrap-keys')
+    .description('KEK rotation (docs/privacy.md): re-wraps every data key under DATA_KEY_ENCRYPTION_KEY; '
+      + 'keys wrapped by DATA_KEY_ENCRYPTION_KEY_PREVIOUS are read with it')
+    .action(async () => {
+      const result = await withRuntime((rt) => rt.keys.rotate());
+      process.stdout.write(`${JSON.stringify({ rewrapped: result.rewrapped, unreadable: result.unreadable.length })}\n`);
+      if (result.unreadable.length > 0) throw new CliInputError(`${result.unreadable.length} keys are wrapped by a KEK that is neither DATA_KEY_ENCRYPTION_KEY nor DATA_KEY_ENCRYPTION_KEY_PREVIOUS`);
     });
 }

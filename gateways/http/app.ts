@@ -11,25 +11,30 @@ import swaggerUi from '@fastify/swagger-ui';
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { BODY_LIMIT_BYTES, httpConfig } from './config.js';
-import type { RouteContext } from './context.js';
+import type { RouteContext, RoutePlugin } from './context.js';
 import type { HttpDeps } from './deps.js';
 import { createHttpMetrics } from './metrics.js';
-import { installAuth } from './plugins/auth.js';
-import { installCsrf } from './plugins/csrf.js';
-import { installErrorHandling } from './plugins/errors.js';
-import { installThrottle } from './plugins/throttle.js';
+import { authPlugin } from './plugins/auth.js';
+import { csrfPlugin } from './plugins/csrf.js';
+import { answerFrameworkError, installErrorHandling } from './plugins/errors.js';
+import { installStorableInput } from './plugins/storable-input.js';
+import { throttlePlugin } from './plugins/throttle.js';
 import { accountRoutes } from './routes/accounts.js';
 import { activityRoutes } from './routes/activity.js';
-import { messageCountRoutes } from './routes/message-counts.js';
 import { chatRoutes } from './routes/chats.js';
+import { errorRoutes } from './routes/errors.js';
 import { messageRoutes } from './routes/messages.js';
+import { messageChangeRoutes } from './routes/message.js';
 import { opsRoutes } from './routes/ops.js';
+import { statsRoutes } from './routes/stats.js';
 import { userRoutes } from './routes/users.js';
 import { ErrorSchema } from './schemas.js';
 
 import { webPlugin } from '../web/plugin.js';
 
 export type { HttpDeps } from './deps.js';
+
+const API_PATH = /^\/api(\/|\?|$)/;
 
 export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   const config = httpConfig(deps.config);
@@ -40,6 +45,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     // Request ids are generated, never taken from a client header: they key our logs.
     genReqId: () => randomUUID(),
     routerOptions: { maxParamLength: 200 },
+    frameworkErrors: answerFrameworkError,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // TypeBox checks the body strictly (a number is not a string); querystring and params are converted first.
@@ -49,9 +55,15 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   app.addSchema(ErrorSchema);
 
   installErrorHandling(app);
+  installStorableInput(app);
   const metrics = createHttpMetrics(deps.metrics);
   app.addHook('onResponse', async (request, reply) => {
     metrics.observeRequest({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status: reply.statusCode }, reply.elapsedTime / 1000);
+  });
+
+  // API answers carry tokens, CSRF tokens and personal data, errors included: no cache may keep them.
+  app.addHook('onSend', async (request, reply) => {
+    if (API_PATH.test(request.url)) void reply.header('cache-control', 'no-store');
   });
 
   await app.register(helmet);
@@ -68,13 +80,15 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
         },
         security: [{ cookieAuth: [] }, { bearerAuth: [] }],
       },
+      // Shared schemas keep their $id as their name (ErrorBody), not def-0: client generators name types after it.
+      refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json['$id'] === 'string' ? json['$id'] : `def-${i}`) },
     });
     await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
   }
 
-  installAuth(app, deps.sessions, config);
-  installCsrf(app, config);
-  const throttle = await installThrottle(app, { config, redis: deps.rateLimitRedis, logger: deps.logger });
+  await app.register(authPlugin, { sessions: deps.sessions, config });
+  await app.register(csrfPlugin, { config });
+  await app.register(throttlePlugin, { config, redis: deps.rateLimitRedis, logger: deps.logger });
 
   if (config.sessionPurgeIntervalMs > 0) {
     // Expired sessions are refused when presented anyway; this only keeps the table from growing.
@@ -85,14 +99,10 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     app.addHook('onClose', async () => clearInterval(timer));
   }
 
-  const ctx: RouteContext = { deps, config, metrics, throttle };
-  accountRoutes(app, ctx);
-  userRoutes(app, ctx);
-  chatRoutes(app, ctx);
-  messageRoutes(app, ctx);
-  activityRoutes(app, ctx);
-  if (deps.messageCounts) messageCountRoutes(app, deps.messageCounts);
-  opsRoutes(app, ctx);
+  const ctx: RouteContext = { deps, config, metrics, throttle: app.throttle };
+  // The order is the order of the paths in the OpenAPI document (docs/http.md).
+  const routes: RoutePlugin[] = [accountRoutes, userRoutes, chatRoutes, messageRoutes, messageChangeRoutes, activityRoutes, errorRoutes, statsRoutes, opsRoutes];
+  for (const plugin of routes) await app.register(plugin, ctx);
   if (deps.web) await app.register(webPlugin, deps.web);
 
   await app.ready();

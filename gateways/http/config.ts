@@ -7,6 +7,14 @@ export interface RateLimitWindow {
   windowMs: number;
 }
 
+/** Growing wait before judging a login on an account that is failing a lot (see plugins/throttle.ts). */
+export interface LoginSlowdown {
+  /** Wait at the first failure past the per-account limit; it doubles with each further failure. */
+  baseMs: number;
+  /** Longest wait; 0 turns the slowdown off. */
+  maxMs: number;
+}
+
 export interface HttpConfig {
   /** Mark cookies Secure: set it whenever the service is reached over TLS (directly or via a proxy). */
   cookieSecure: boolean;
@@ -20,8 +28,14 @@ export interface HttpConfig {
   allowedOrigins: string[];
   /** Passed to fastify's trustProxy: decides what request.ip (the per-address throttle key) is. */
   trustProxy: boolean | string | string[];
-  /** Login (and registration) throttling; false disables it (only for tests that measure timing). */
+  /**
+   * Login (and registration) throttling; false disables it (only for tests that measure timing).
+   * perAccount: failed logins per account+address pair before that pair is refused, and per account
+   * (from any address) before its logins are slowed down. perAddress: login attempts, and
+   * registrations, per address.
+   */
   loginRateLimit: false | { perAccount: RateLimitWindow; perAddress: RateLimitWindow };
+  loginSlowdown: LoginSlowdown;
   /** Prefix of the Redis keys the throttle owns. */
   redisKeyPrefix: string;
   /** Budget of one cache read (history, throttle counters) before falling back. */
@@ -43,11 +57,14 @@ export const DEFAULT_HTTP_CONFIG: HttpConfig = {
   allowedOrigins: [],
   trustProxy: false,
   loginRateLimit: {
-    // OWASP: throttle per account and per address. 10 tries per account per 15 minutes stops online
-    // guessing; the address limit is higher because many users can share one NAT address.
+    // OWASP: throttle per account and per address. 10 failures per account and address per 15 minutes
+    // stops online guessing; the address limit is higher because many users can share one NAT address.
     perAccount: { max: 10, windowMs: 15 * 60_000 },
     perAddress: { max: 100, windowMs: 15 * 60_000 },
   },
+  // 250 ms, 500 ms, … 8 s: an attacker spread over many addresses gets few guesses a minute per
+  // connection, and the owner waits at most 8 s instead of being locked out.
+  loginSlowdown: { baseMs: 250, maxMs: 8_000 },
   redisKeyPrefix: 'chat:',
   cacheTimeoutMs: 200,
   readinessTimeoutMs: 2_000,

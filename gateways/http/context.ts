@@ -1,17 +1,24 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyPluginAsync, FastifyPluginOptions, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
 import type { HttpConfig } from './config.js';
 import type { HttpDeps } from './deps.js';
 import type { HttpMetrics } from './metrics.js';
-import type { Throttle } from './plugins/throttle.js';
+import type { Throttles } from './plugins/throttle.js';
 
 /** The app as routes see it: TypeBox schemas type each request. */
 export type HttpApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
 
-/** What every route module receives. */
+/** What app.ts passes to every route module. */
 export interface RouteContext {
   deps: HttpDeps;
   config: HttpConfig;
   metrics: HttpMetrics;
-  throttle: { login: Throttle; register: Throttle };
+  throttle: Throttles;
 }
+
+/**
+ * The one shape of a route module (routes/*.ts, each named after the URLs it serves): a fastify plugin
+ * that app.ts registers with `app.register(routes, ctx)`. A module may ask for less than the whole
+ * RouteContext (a Pick of it), which lets a test register it with only what it reads.
+ */
+export type RoutePlugin<Options extends FastifyPluginOptions = RouteContext> = FastifyPluginAsync<Options, RawServerDefault, TypeBoxTypeProvider>;

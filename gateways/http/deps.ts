@@ -9,22 +9,37 @@ import type { Logger } from '../../infra/logger.js';
 import type { Session, SessionStore } from '../../infra/sessions/port.js';
 import type { HttpConfig } from './config.js';
 import type { MetricsOptions } from './metrics.js';
-import type { HttpReadModels } from './read-port.js';
+import type { HttpReadModels, MessageCountsReader } from './read-port.js';
 import type { WebOptions } from '../web/plugin.js';
 import type { AuditFilter } from '../../projections/audit/export.js';
-import type { MessageCountsReader } from './routes/message-counts.js';
+import type { EraseAccount } from '../service/account-erasure.js';
+import type { ReplicaReads } from './replica-reads.js';
 
 /** Resolves when the dependency is usable; rejects (with a short reason) when it is not. */
 export type ReadinessCheck = () => Promise<void>;
+
+/**
+ * A check on something the instance can serve without (a cache with a fallback): while it fails,
+ * /readyz answers 200 `degraded` rather than 503, so a load balancer keeps sending traffic.
+ */
+export interface OptionalReadinessCheck {
+  check: ReadinessCheck;
+  required: false;
+}
 
 export interface HttpDeps {
   commands: CommandDeps;
   sessions: SessionStore;
   reads: HttpReadModels;
+  /** History from a streaming replica with read-your-writes (DATABASE_READ_URL); absent: the primary only. */
+  replicaReads?: ReplicaReads | null;
   /** The last-100-messages cache; null when none is configured (every history page then comes from SQL). */
   lastMessages: LastMessagesView | null;
-  /** Named checks behind GET /readyz (event store, PostgreSQL, RabbitMQ, Redis, projections …): the composition decides. */
-  readiness: Record<string, ReadinessCheck>;
+  /**
+   * Named checks behind GET /readyz (event store, PostgreSQL, RabbitMQ, Redis, projections …): the composition
+   * decides. A plain check is required (its failure is 503); an OptionalReadinessCheck only degrades.
+   */
+  readiness: Record<string, ReadinessCheck | OptionalReadinessCheck>;
   /** Metrics registry and the projection-lag feed behind GET /metrics. */
   metrics?: MetricsOptions;
   /**
@@ -40,6 +55,8 @@ export interface HttpDeps {
   auditExport?: (filter: AuditFilter, format: 'csv' | 'jsonl') => AsyncIterable<string>;
   /** The web client (gateways/web/): pages and assets on the API's origin. Omit for an API-only process. */
   web?: WebOptions;
+  /** DELETE /api/me: erases the caller's account (gateways/service/account-erasure.ts); absent: not registered. */
+  eraseAccount?: EraseAccount;
   /** Called after a logout revoked a session: the WebSocket gateway closes that session's sockets. */
   onLogout?: (session: Session) => void;
 }

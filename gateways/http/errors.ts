@@ -12,6 +12,7 @@ export const DOMAIN_STATUS: { readonly [K in DomainErrorCode]: number } = {
   USERNAME_TAKEN: 409,
   PASSWORD_TOO_SHORT: 422,
   PASSWORD_TOO_LONG: 422,
+  PASSWORD_INVALID_CHARACTERS: 422,
   USER_NOT_FOUND: 404,
   // The same for unknown users and wrong passwords, so the answer does not reveal who exists.
   INVALID_CREDENTIALS: 401,
@@ -20,7 +21,15 @@ export const DOMAIN_STATUS: { readonly [K in DomainErrorCode]: number } = {
   NOT_A_PARTICIPANT: 403,
   MESSAGE_EMPTY: 422,
   MESSAGE_TOO_LONG: 422,
+  MESSAGE_INVALID_CHARACTERS: 422,
   CLIENT_MESSAGE_ID_INVALID: 422,
+  READ_REVISION_INVALID: 422,
+  READ_REVISION_AHEAD: 422,
+  USER_ERASED: 410,
+  MESSAGE_NOT_FOUND: 404,
+  NOT_MESSAGE_SENDER: 403,
+  MESSAGE_DELETED: 409,
+  EDIT_WINDOW_PASSED: 409,
 };
 
 /** Codes produced by the HTTP layer itself (and the infrastructure code a client may see). */

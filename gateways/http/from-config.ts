@@ -3,7 +3,7 @@
  * variable keep their defaults (gateways/http/config.ts, infra/sessions/port.ts).
  */
 import type { Config } from '../../infra/config.js';
-import type { HttpConfig } from './config.js';
+import { DEFAULT_HTTP_CONFIG, type HttpConfig } from './config.js';
 
 export function httpConfigFrom(config: Config): Partial<HttpConfig> {
   return {
@@ -16,6 +16,7 @@ export function httpConfigFrom(config: Config): Partial<HttpConfig> {
       perAccount: { max: config.loginThrottle.perAccount, windowMs: config.loginThrottle.windowMinutes * 60_000 },
       perAddress: { max: config.loginThrottle.perAddress, windowMs: config.loginThrottle.windowMinutes * 60_000 },
     },
+    loginSlowdown: { ...DEFAULT_HTTP_CONFIG.loginSlowdown, maxMs: config.loginThrottle.maxDelayMs },
   };
 }
 

@@ -6,6 +6,7 @@
  */
 import type { LastMessagesView, ViewMessage } from '../../infra/last-messages/port.js';
 import type { HttpReadModels, MessageView } from './read-port.js';
+import type { ReplicaReads } from './replica-reads.js';
 
 export interface HistoryPage {
   /** Newest first. */
@@ -17,7 +18,7 @@ export interface HistoryPage {
 
 const toMessageView = (m: ViewMessage): MessageView => ({
   chatId: m.chatId, messageId: m.messageId, senderId: m.senderId, clientMessageId: m.clientMessageId,
-  body: m.body, sentAt: m.sentAt, revision: m.revision,
+  body: m.body, sentAt: m.sentAt, revision: m.revision, editedAt: m.editedAt ?? null, deleted: m.deleted === true,
 });
 
 /** Resolves to null after ms: a slow cache is treated like a missing one (the view's own timeout is a second guard). */
@@ -44,6 +45,8 @@ export async function readHistory(args: {
   before?: number;
   limit: number;
   cacheTimeoutMs: number;
+  /** With DATABASE_READ_URL: database pages from the replica, unless it is behind this user's own send. */
+  replica?: { reads: ReplicaReads; userId: string } | null;
 }): Promise<HistoryPage> {
   const { view, chatId, before, limit } = args;
   if (view) {
@@ -54,6 +57,7 @@ export async function readHistory(args: {
       return { messages, nextBefore: nextBefore(messages, limit), source: 'cache' };
     }
   }
-  const messages = await args.reads.history({ chatId, ...(before !== undefined ? { before } : {}), limit });
+  const q = { chatId, ...(before !== undefined ? { before } : {}), limit };
+  const messages = args.replica ? (await args.replica.reads.history(args.replica.userId, q)).messages : await args.reads.history(q);
   return { messages, nextBefore: nextBefore(messages, limit), source: 'database' };
 }

@@ -4,7 +4,7 @@
  * whether to use them; the app itself only sees functions.
  */
 import type { ProjectionStatus } from '../../projections/runtime/status.js';
-import type { ReadinessCheck } from './deps.js';
+import type { OptionalReadinessCheck, ReadinessCheck } from './deps.js';
 import type { ProjectionLag } from './metrics.js';
 
 export function projectionLagFeed(status: () => Promise<ProjectionStatus[]>): () => Promise<ProjectionLag[]> {
@@ -22,4 +22,9 @@ export function projectionsReadiness(status: () => Promise<ProjectionStatus[]>):
       throw new Error(bad.map((s) => `${s.projection} ${s.needsRebuild ? 'needs a rebuild' : `stalled ${s.lagEvents} events behind`}`).join('; '));
     }
   };
+}
+
+/** Marks a check whose failure leaves the instance serving, in a degraded way (see OptionalReadinessCheck). */
+export function degradesOnly(check: ReadinessCheck): OptionalReadinessCheck {
+  return { check, required: false };
 }

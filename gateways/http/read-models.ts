@@ -3,7 +3,7 @@
  * modules' rows to the API's shapes, and their InvalidQueryError (a bad cursor, say) to a 400.
  */
 import { queryActivity } from '../../infra/read-models/queries/activity.js';
-import { userChats } from '../../infra/read-models/queries/chats.js';
+import { unreadTotal, userChats } from '../../infra/read-models/queries/chats.js';
 import { queryErrors } from '../../infra/read-models/queries/errors.js';
 import { chatHistory } from '../../infra/read-models/queries/messages.js';
 import { InvalidQueryError } from '../../infra/read-models/queries/page.js';
@@ -16,7 +16,9 @@ async function refusingBadQueries<T>(run: () => Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (err) {
-    if (err instanceof InvalidQueryError) throw new ApiError('VALIDATION_FAILED', undefined, [{ in: 'querystring', path: '/', message: err.message }]);
+    if (err instanceof InvalidQueryError) {
+      throw new ApiError('VALIDATION_FAILED', undefined, [{ in: 'querystring', path: err.field ? `/${err.field}` : '/', message: err.message }]);
+    }
     throw err;
   }
 }
@@ -35,18 +37,26 @@ export function sqlReadModels(orm: ReadModelOrm): HttpReadModels {
           chatId: c.chatId,
           // The username is the user id (domain/username.ts); the read model may not have the user row yet.
           other: { userId: c.otherUserId, username: c.otherUsername ?? c.otherUserId },
-          lastMessage: c.lastMessage && { senderId: c.lastMessage.senderId, body: c.lastMessage.body, sentAt: c.lastMessage.at.toISOString(), revision: c.lastMessage.revision },
+          lastMessage: c.lastMessage && {
+            senderId: c.lastMessage.senderId, body: c.lastMessage.body, sentAt: c.lastMessage.at.toISOString(), revision: c.lastMessage.revision,
+            edited: c.lastMessage.edited, deleted: c.lastMessage.deleted,
+          },
           updatedAt: c.activityAt.toISOString(),
+          unread: c.unread,
+          readUpTo: c.readUpTo,
+          otherReadUpTo: c.otherReadUpTo,
         })),
         nextCursor: page.nextCursor,
       };
     }),
 
+    unreadTotal: (userId) => unreadTotal(orm, userId),
+
     history: (q) => refusingBadQueries(async () => {
       const page = await chatHistory(orm, q);
       return page.items.map((m) => ({
         chatId: m.chatId, messageId: m.messageId, senderId: m.senderId, clientMessageId: m.clientMessageId,
-        body: m.body, sentAt: m.sentAt.toISOString(), revision: m.revision,
+        body: m.body, sentAt: m.sentAt.toISOString(), revision: m.revision, editedAt: m.editedAt?.toISOString() ?? null, deleted: m.deleted,
       }));
     }),
 

@@ -25,6 +25,10 @@ export interface MessageView {
   sentAt: string;
   /** Revision of the message in its chat's stream: the history paging key. */
   revision: number;
+  /** When the sender last edited it; null: never. */
+  editedAt: string | null;
+  /** Deleted for everyone: body is ''. */
+  deleted: boolean;
 }
 
 export interface LastMessage {
@@ -32,6 +36,9 @@ export interface LastMessage {
   body: string;
   sentAt: string;
   revision: number;
+  edited: boolean;
+  /** Deleted for everyone: body is ''. */
+  deleted: boolean;
 }
 
 export interface ChatSummary {
@@ -40,6 +47,11 @@ export interface ChatSummary {
   lastMessage: LastMessage | null;
   /** When the chat last changed (last message, else start); the list is ordered by it, newest first. */
   updatedAt: string;
+  /** The other participant's messages beyond my read position. */
+  unread: number;
+  /** How far I, and the other participant, have read the chat (revision; 0: nothing). */
+  readUpTo: number;
+  otherReadUpTo: number;
 }
 
 export interface ActivityEntry {
@@ -66,9 +78,24 @@ export interface ActivityQuery {
   cursor?: string;
 }
 
+export interface MessageCountsQuery {
+  userId: string;
+  /** First and last day, inclusive, 'YYYY-MM-DD' (UTC). */
+  from?: string;
+  to?: string;
+}
+
+/**
+ * Days with at least one message, oldest first (at most 1,000): GET /api/stats/messages-per-day.
+ * A function rather than a method of HttpReadModels because the composition may leave it out.
+ */
+export type MessageCountsReader = (q: MessageCountsQuery) => Promise<Array<{ day: string; count: number }>>;
+
 export interface HttpReadModels {
   searchUsers(q: { prefix: string; limit: number; cursor?: string }): Promise<PageOf<UserSummary>>;
   chatsOf(q: { userId: string; limit: number; cursor?: string }): Promise<PageOf<ChatSummary>>;
+  /** The sum of the user's unread counts over all their chats. */
+  unreadTotal(userId: string): Promise<number>;
   /** Messages with revision < before (all when absent), newest first, at most limit. */
   history(q: { chatId: string; before?: number; limit: number }): Promise<MessageView[]>;
   activity(q: ActivityQuery): Promise<PageOf<ActivityEntry>>;

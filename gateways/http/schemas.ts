@@ -31,6 +31,8 @@ export const MessageSchema = Type.Object({
   body: Type.String(),
   sentAt: Type.String({ format: 'date-time' }),
   revision: Type.Integer(),
+  editedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'When the sender last edited it; null: never edited' }),
+  deleted: Type.Boolean({ description: 'Deleted for everyone: body is empty' }),
 });
 
 export const LastMessageSchema = Type.Object({
@@ -38,6 +40,8 @@ export const LastMessageSchema = Type.Object({
   body: Type.String(),
   sentAt: Type.String({ format: 'date-time' }),
   revision: Type.Integer(),
+  edited: Type.Boolean({ description: 'The sender edited it: body is the edited text' }),
+  deleted: Type.Boolean({ description: 'Deleted for everyone: body is empty' }),
 });
 
 export const ChatSchema = Type.Object({
@@ -45,8 +49,17 @@ export const ChatSchema = Type.Object({
   other: UserSchema,
   lastMessage: Type.Union([LastMessageSchema, Type.Null()]),
   updatedAt: Type.String({ format: 'date-time' }),
+  unread: Type.Integer({ minimum: 0, description: "The other participant's messages after readUpTo" }),
+  readUpTo: Type.Integer({ minimum: 0, description: 'The revision I have read the chat up to (0: nothing)' }),
+  otherReadUpTo: Type.Integer({ minimum: 0, description: 'The revision the other participant has read up to: my messages at or below it are read' }),
 });
 
-export const Cursor = Type.String({ maxLength: 512, description: 'nextCursor of the previous page' });
-export const Limit = (max: number, dflt: number) => Type.Integer({ minimum: 1, maximum: max, description: `page size, default ${dflt}` });
+/** Read positions by user id, for both participants of a chat (0: nothing read). */
+export const ReadPositionsSchema = Type.Record(Type.String(), Type.Integer({ minimum: 0 }), {
+  description: 'For each participant, the revision they have read the chat up to (0: nothing), from the event log',
+});
+
+export const Cursor = Type.String({ maxLength: 512, description: 'Opaque: the nextCursor of the previous page, unchanged, with the same filters' });
+// `default` only documents: the TypeBox validator does not fill it in, the handlers do.
+export const Limit = (max: number, dflt: number) => Type.Integer({ minimum: 1, maximum: max, default: dflt, description: `page size, default ${dflt}` });
 export const ChatIdParams = Type.Object({ chatId: Type.String({ minLength: 1, maxLength: 200 }) });

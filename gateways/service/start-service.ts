@@ -1,20 +1,23 @@
 /**
  * The composition root: builds the parts a role needs from the Config, starts them, and stops them
- * in reverse order on shutdown. On the embedded default (no DATABASE_URL / REDIS_URL / AMQP_URL)
+ * in reverse order on shutdown. A part's heavy modules (fastify and its plugins, uWebSockets.js,
+ * amqplib) are imported only by the roles that run it, which keeps every role's start short. On the embedded default (no DATABASE_URL / REDIS_URL / AMQP_URL)
  * role `all` runs everything in one process on SQLite files, an in-memory view and the store's own
  * subscription as the bus.
  */
-import { Redis } from 'ioredis';
+import path from 'node:path';
 import pino from 'pino';
+import { Registry } from 'prom-client';
 import { SQL_PROJECTIONS } from '../../projections/index.js';
 import { LastMessagesProjection } from '../../projections/last-messages.js';
 import { scheduleInboxCompaction } from '../../projections/runtime/inbox-compaction.js';
 import { createSqlProjector } from '../../projections/runtime/sql-projector.js';
 import { createStoreFeed } from '../../projections/runtime/store-feed.js';
 import { projectionStatus } from '../../projections/runtime/status.js';
-import { startProjectorConsumer, startRelay } from '../../infra/broker/processes.js';
 import type { Config } from '../../infra/config.js';
+import { createRedisClient, redisEndpointOf } from '../../infra/redis-client.js';
 import { createErrorLogStream, createSqlErrorLogWriter } from '../../infra/error-log/destination.js';
+import { errorLogDropCounter } from '../../infra/error-log/metrics.js';
 import { MemoryLastMessagesView } from '../../infra/last-messages/memory.js';
 import type { LastMessagesView, LastMessagesViewAdmin } from '../../infra/last-messages/port.js';
 import { RedisLastMessagesView } from '../../infra/last-messages/redis.js';
@@ -22,17 +25,36 @@ import { createLogger, type Logger } from '../../infra/logger.js';
 import { openReadModels } from '../../infra/read-models/open.js';
 import { messageCountsPerDay } from '../../infra/read-models/queries/message-counts.js';
 import { exportActivity } from '../../projections/audit/export.js';
-import { emOf, sqlOf, sqlQuery } from '../../infra/read-models/orm.js';
+import { emOf, openReadModelOrm, sqlOf, sqlQuery, type ReadModelOrm } from '../../infra/read-models/orm.js';
+import type { ReplicaReads } from '../http/replica-reads.js';
 import { openRuntime } from '../../infra/runtime.js';
 import { openSessionStore } from '../../infra/sessions/open.js';
-import { buildHttpApp } from '../http/app.js';
 import { httpConfigFrom, sessionPolicyFrom } from '../http/from-config.js';
-import { projectionLagFeed, projectionsReadiness } from '../http/ops-wiring.js';
-import type { ReadinessCheck } from '../http/deps.js';
+import { degradesOnly, projectionLagFeed, projectionsReadiness } from '../http/ops-wiring.js';
+import type { OptionalReadinessCheck, ReadinessCheck } from '../http/deps.js';
 import { partsOf, type Role } from './roles.js';
 import { wsConfigFromEnv } from '../ws/config.js';
-import { startWsGateway } from '../ws/server.js';
+import { ephemeralSettingsFrom, openPresenceBus } from '../ws/ephemeral.js';
 import { sameHostWsUrl } from '../web/ws-url.js';
+import { accountEraser } from './account-erasure.js';
+import { unsealingSink } from '../../infra/keys/unsealing-sink.js';
+import { scrubBodiesOf } from '../../infra/read-models/queries/erasure.js';
+
+/**
+ * History from DATABASE_READ_URL's streaming replica. A replica that cannot be opened at start is
+ * logged and left out (history from the primary), rather than keeping the API down.
+ */
+async function openReplicaReads(config: Config, primary: ReadModelOrm, logger: Logger): Promise<{ reads: ReplicaReads; close: () => Promise<void> } | null> {
+  if (!config.databaseReadUrl) return null;
+  const [{ sqlReadModels }, { replicaReads }] = await Promise.all([import('../http/read-models.js'), import('../http/replica-reads.js')]);
+  try {
+    const orm = await openReadModelOrm({ kind: 'postgresql', connectionString: config.databaseReadUrl, schema: config.databaseSchema }, logger);
+    return { reads: replicaReads({ primary: sqlReadModels(primary), replica: sqlReadModels(orm), logger }), close: () => orm.close() };
+  } catch (err) {
+    logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'read replica (DATABASE_READ_URL) unavailable at start; history from the primary');
+    return null;
+  }
+}
 
 export interface RunningService {
   logger: Logger;
@@ -61,11 +83,16 @@ export async function startService(config: Config, role: Role): Promise<RunningS
   try {
     const rt = await openRuntime(config, logger);
     stoppers.push({ name: 'event store', stop: () => rt.close() });
-    const readiness: Record<string, ReadinessCheck> = { eventStore: async () => { await rt.store.headPosition(); } };
+    const readiness: Record<string, ReadinessCheck | OptionalReadinessCheck> = { eventStore: async () => { await rt.store.headPosition(); } };
 
     const orm = await openReadModels(config, logger);
     stoppers.push({ name: 'read models', stop: () => orm.close() });
-    const errorLog = createErrorLogStream(createSqlErrorLogWriter((sql, params) => sqlQuery(emOf(orm), sql, params as never), sqlOf(orm).name === 'sqlite' ? 'sqlite' : 'postgresql'));
+    // One registry per process: the error log's drop counter is served by GET /metrics with the HTTP metrics.
+    const metricsRegistry = new Registry();
+    const errorLog = createErrorLogStream(
+      createSqlErrorLogWriter((sql, params) => sqlQuery(emOf(orm), sql, params as never), sqlOf(orm).name === 'sqlite' ? 'sqlite' : 'postgresql'),
+      { onDropped: errorLogDropCounter(metricsRegistry), logger },
+    );
     streams.add({ level: 'error', stream: errorLog });
     stoppers.push({ name: 'error log', stop: () => errorLog.flush() });
     if (config.databaseUrl) readiness['postgres'] = async () => { await sqlQuery(emOf(orm), 'select 1'); };
@@ -74,7 +101,9 @@ export async function startService(config: Config, role: Role): Promise<RunningS
     const redisView = RedisLastMessagesView.fromConfig(config, logger);
     const view: LastMessagesViewAdmin = redisView ?? new MemoryLastMessagesView();
     stoppers.push({ name: 'last-messages view', stop: () => view.close() });
-    if (redisView) readiness['redis'] = async () => { if (!redisView.connected) throw new Error('Redis is not connected'); };
+    // Redis only caches: history pages fall back to SQL, the login throttle to memory, and the view's
+    // projection catches up when Redis returns. So an outage degrades this instance, it does not take it out.
+    if (redisView) readiness['redis'] = degradesOnly(async () => { if (!redisView.connected) throw new Error('Redis is not connected'); });
 
     const status = () => projectionStatus({ orm, store: rt.store, projections: SQL_PROJECTIONS });
 
@@ -84,9 +113,18 @@ export async function startService(config: Config, role: Role): Promise<RunningS
       stoppers.push({ name: 'last-messages projection', stop: () => projection.stop() });
     }
     if (parts.projector) {
-      const projector = createSqlProjector({ orm, projections: SQL_PROJECTIONS, logger });
+      const projector = createSqlProjector({ orm, projections: SQL_PROJECTIONS, logger, store: rt.store });
+      // Events an older release parked because it could not read their type or version: this release
+      // may read them now. Before the feed or consumer starts, so a stopped projection resumes in order.
+      const retried = await projector.retryUnknown().catch((err: unknown) => {
+        logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'retrying parked unknown events failed; `chat projections retry --unknown` retries them');
+        return null;
+      });
+      if (retried && (retried.retried > 0 || retried.failed.length > 0)) logger.info({ retried: retried.retried, stillUnknown: retried.failed.length }, 'parked unknown events retried');
       if (config.amqpUrl) {
-        const consumer = startProjectorConsumer(config, projector, logger);
+        const { startProjectorConsumer } = await import('../../infra/broker/processes.js');
+        // RabbitMQ carries sealed records (the relay reads the raw log): open them with the key store here.
+        const consumer = startProjectorConsumer(config, unsealingSink(projector, rt.keys), logger);
         stoppers.push({ name: 'projector consumer', stop: () => consumer.stop() });
         readiness['rabbitmq'] = async () => { if (!consumer.consumer.status().connected) throw new Error('RabbitMQ is not connected'); };
       } else {
@@ -100,7 +138,8 @@ export async function startService(config: Config, role: Role): Promise<RunningS
       stoppers.push({ name: 'inbox compaction', stop: () => compaction.stop() });
     }
     if (parts.relay && config.amqpUrl) {
-      const relay = startRelay(config, rt.store, logger);
+      const { startRelay } = await import('../../infra/broker/processes.js');
+      const relay = startRelay(config, rt.rawStore, logger);
       stoppers.push({ name: 'relay', stop: () => relay.stop() });
       readiness['relay'] = async () => { if (!relay.connection.connected) throw new Error('RabbitMQ is not connected'); };
     }
@@ -116,6 +155,7 @@ export async function startService(config: Config, role: Role): Promise<RunningS
       const pageOrigins = config.web.allowedOrigins.length > 0
         ? config.web.allowedOrigins
         : [`http://${config.http.host}:${config.http.port}`, `http://localhost:${config.http.port}`, `http://127.0.0.1:${config.http.port}`];
+      const { startWsGateway } = await import('../ws/server.js');
       const gateway = await startWsGateway({
         store: rt.store,
         commands: rt.commands,
@@ -123,15 +163,21 @@ export async function startService(config: Config, role: Role): Promise<RunningS
         lastMessages: view,
         config: { ...ws, allowedOrigins: ws.allowedOrigins.length > 0 ? ws.allowedOrigins : pageOrigins },
         logger,
+        // Typing and presence: through Redis across processes, else in this process with last-seen in DATA_DIR.
+        presence: openPresenceBus(config, logger, config.redisUrl ? undefined : path.join(config.dataDir, 'last-seen.json')),
+        ephemeral: ephemeralSettingsFrom(config),
       });
       stoppers.push({ name: 'websocket gateway', stop: () => gateway.close() });
       logger.info({ port: gateway.port, runtime: gateway.stats().runtime }, 'websocket gateway listening');
     }
     if (parts.http && sessions) {
-      const { sqlReadModels } = await import('../http/read-models.js');
+      const [{ sqlReadModels }, { buildHttpApp }] = await Promise.all([import('../http/read-models.js'), import('../http/app.js')]);
+      const replicaReads = await openReplicaReads(config, orm, logger);
+      if (replicaReads) stoppers.push({ name: 'read replica', stop: () => replicaReads.close() });
       // Login counters shared by every API process; fail fast so a Redis outage cannot hold logins up.
-      const throttleRedis = config.redisUrl
-        ? new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: config.redisCommandTimeoutMs, lazyConnect: false })
+      const redisEndpoint = redisEndpointOf(config);
+      const throttleRedis = redisEndpoint
+        ? createRedisClient(redisEndpoint, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: config.redisCommandTimeoutMs, lazyConnect: false })
         : null;
       if (throttleRedis) {
         throttleRedis.on('error', () => { /* the throttle falls back to memory; the view logs Redis outages */ });
@@ -141,12 +187,18 @@ export async function startService(config: Config, role: Role): Promise<RunningS
         commands: rt.commands,
         sessions,
         reads: sqlReadModels(orm),
+        replicaReads: replicaReads?.reads ?? null,
         lastMessages: view as LastMessagesView,
         readiness,
-        metrics: { collectDefault: true, projectionLag: projectionLagFeed(status) },
+        metrics: { registry: metricsRegistry, collectDefault: true, projectionLag: projectionLagFeed(status) },
         rateLimitRedis: throttleRedis,
         messageCounts: (q) => messageCountsPerDay(orm, q),
         auditExport: (filter, format) => exportActivity(rt.store, filter, format),
+        eraseAccount: accountEraser({
+          commands: rt.commands, keys: rt.keys, sessions, logger,
+          scrubReadModels: (userId) => scrubBodiesOf(orm, userId),
+          view: redisView ?? (view instanceof MemoryLastMessagesView ? view : null),
+        }),
         config: httpConfigFrom(config),
         web: { wsUrl: sameHostWsUrl({ port: ws.port, path: ws.path }) },
         logger,

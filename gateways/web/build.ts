@@ -5,6 +5,8 @@
  * Output names carry a content hash, so assets can be cached for good and a new build is never stale.
  */
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -40,13 +42,43 @@ const CONTENT_TYPES: Record<string, string> = {
 export interface BuildOptions {
   /** Minify (default true); the tests and production both use the minified build. */
   minify?: boolean;
+  /** Where the client sources are (default: beside this module); the ahead-of-time build runs from dist/. */
+  sourceDir?: string;
+}
+
+/**
+ * Where bin/build.js leaves the bundles beside the compiled code (relative to this module). It
+ * exists only in dist/, so a start from the TypeScript sources always builds what it serves.
+ */
+export const PREBUILT_MANIFEST = 'gateways/web/assets/manifest.json';
+const prebuiltManifest = path.join(HERE, 'assets', 'manifest.json');
+
+interface PrebuiltManifest {
+  scripts: Record<PageName, string>;
+  stylesheet: string;
+  files: Record<string, { file: string; contentType: string; etag: string }>;
+}
+
+/** The bundles the build wrote ahead of time, if this is a compiled copy and the caller wants them minified. */
+export async function loadAssets(opts: BuildOptions = {}): Promise<BuiltAssets> {
+  if ((opts.minify ?? true) && existsSync(prebuiltManifest)) {
+    const started = performance.now();
+    const manifest = JSON.parse(await readFile(prebuiltManifest, 'utf8')) as PrebuiltManifest;
+    const files = new Map<string, Asset>();
+    for (const [url, f] of Object.entries(manifest.files)) {
+      files.set(url, { body: await readFile(path.join(HERE, 'assets', f.file)), contentType: f.contentType, etag: f.etag });
+    }
+    return { files, scripts: manifest.scripts, stylesheet: manifest.stylesheet, buildMs: Math.round(performance.now() - started) };
+  }
+  return buildAssets(opts);
 }
 
 export async function buildAssets(opts: BuildOptions = {}): Promise<BuiltAssets> {
   const started = performance.now();
-  const entryPoints: Record<string, string> = { app: path.join(HERE, 'styles/app.css') };
-  for (const name of PAGE_NAMES) entryPoints[name] = path.join(HERE, 'client/pages', `${name}.ts`);
-  const outdir = path.join(HERE, 'out'); // virtual: write is false
+  const sourceDir = opts.sourceDir ?? HERE;
+  const entryPoints: Record<string, string> = { app: path.join(sourceDir, 'styles/app.css') };
+  for (const name of PAGE_NAMES) entryPoints[name] = path.join(sourceDir, 'client/pages', `${name}.ts`);
+  const outdir = path.join(sourceDir, 'out'); // virtual: write is false
   const result = await build({
     entryPoints,
     outdir,

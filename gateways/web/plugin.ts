@@ -5,7 +5,7 @@
  * compares Origin with Host). The pages learn the WebSocket URL from a <meta> tag filled per request.
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { buildAssets, type BuiltAssets, type PageName } from './build.js';
+import { loadAssets, type BuiltAssets, type PageName } from './build.js';
 import { pageCsp } from './csp.js';
 import { loadPages } from './pages.js';
 
@@ -24,7 +24,7 @@ const builds = new Map<boolean, Promise<BuiltAssets>>();
 function assetsFor(minify: boolean): Promise<BuiltAssets> {
   let p = builds.get(minify);
   if (!p) {
-    p = buildAssets({ minify });
+    p = loadAssets({ minify });
     builds.set(minify, p);
     // A failed build is not cached: the next registration tries again.
     p.catch(() => builds.delete(minify));

@@ -5,14 +5,12 @@
 import type { SessionStore } from '../../infra/sessions/port.js';
 
 /**
- * What the gateway needs from the sessions port. `liveSessionIds` is optional so that a store
- * without it still works: open sockets are then re-checked when the log shows a UserLoggedOut
- * (see session-watch.ts) instead of by a periodic batch query.
+ * What the gateway needs from the sessions port: both adapters have all of it. Without the
+ * session-ended signal (onSessionsEnded) the gateway still works, but checks the session in the
+ * database before every frame it serves (see session-watch.ts).
  */
-export type WsSessionPort = Pick<SessionStore, 'authenticate' | 'redeemTicket'> & {
-  /** Of the given session ids, those whose session is still alive (not revoked, not expired). */
-  liveSessionIds?(ids: readonly string[]): Promise<ReadonlySet<string>>;
-};
+export type WsSessionPort = Pick<SessionStore, 'authenticate' | 'redeemTicket' | 'liveSessions'> &
+  Partial<Pick<SessionStore, 'onSessionsEnded'>>;
 
 export type Credential =
   | { kind: 'ticket'; secret: string }
@@ -23,13 +21,9 @@ export interface Identity {
   userId: string;
   sessionId: string;
   via: Credential['kind'];
-  /**
-   * The session token, kept only for sockets opened with one (bearer or cookie) and only when the
-   * sessions port cannot check session ids in bulk: it is then the one way to re-check the session.
-   */
-  token: string | null;
-  /** Absolute end of the session (ms since epoch), when known: the socket is closed then. */
-  expiresAt: number | null;
+  /** When (Date.now()) the database confirmed the session, and until when it lives unless used: the socket's first frames need no other check. */
+  verifiedAt: number;
+  liveUntil: number;
 }
 
 export interface UpgradeHeaders {
@@ -89,18 +83,17 @@ export function originAllowed(origin: string, allowed: ReadonlySet<string>): boo
 }
 
 export async function identify(sessions: WsSessionPort, credential: Credential): Promise<Identity | null> {
-  const keepToken = sessions.liveSessionIds === undefined;
+  let found: { userId: string; sessionId: string } | null;
   if (credential.kind === 'ticket') {
-    const redeemed = await sessions.redeemTicket(credential.secret);
-    return redeemed ? { userId: redeemed.userId, sessionId: redeemed.sessionId, via: 'ticket', token: null, expiresAt: null } : null;
+    found = await sessions.redeemTicket(credential.secret);
+  } else {
+    const session = await sessions.authenticate(credential.secret);
+    found = session ? { userId: session.userId, sessionId: session.id } : null;
   }
-  const session = await sessions.authenticate(credential.secret);
-  if (!session) return null;
-  return {
-    userId: session.userId,
-    sessionId: session.id,
-    via: credential.kind,
-    token: keepToken ? credential.secret : null,
-    expiresAt: session.absoluteExpiresAt.getTime(),
-  };
+  if (!found) return null;
+  // How long the session has left, in the same terms as SessionWatch's checks.
+  const verifiedAt = Date.now();
+  const left = (await sessions.liveSessions([found.sessionId])).get(found.sessionId);
+  if (left === undefined) return null;
+  return { userId: found.userId, sessionId: found.sessionId, via: credential.kind, verifiedAt, liveUntil: verifiedAt + left };
 }

@@ -7,6 +7,7 @@ import { chatStreamId } from '../../domain/events.js';
 import type { EventStore } from '../../infra/event-store/port.js';
 import { toPublicRecord, type PublicRecord } from '../../infra/event-store/public-record.js';
 import type { LastMessagesView, ViewMessage } from '../../infra/last-messages/port.js';
+import { blankDeleted } from './deleted-bodies.js';
 
 /** Page sizes: the view holds at most 100 per chat; a store page is one indexed range read. */
 export const VIEW_PAGE = 100;
@@ -33,7 +34,11 @@ export function recordFromView(m: ViewMessage): PublicRecord {
     position: m.position,
     type: 'MessageSent',
     version: 2,
-    data: { chatId: m.chatId, messageId: m.messageId, senderId: m.senderId, clientMessageId: m.clientMessageId, body: m.body, sentAt: m.sentAt },
+    data: {
+      chatId: m.chatId, messageId: m.messageId, senderId: m.senderId, clientMessageId: m.clientMessageId, body: m.body, sentAt: m.sentAt,
+      // The view applies edits and deletes in place: the record says so, as a blanked store record does.
+      ...(m.editedAt !== undefined ? { editedAt: m.editedAt } : {}), ...(m.deleted ? { deleted: true } : {}),
+    },
     createdAt: m.sentAt,
   };
 }
@@ -45,6 +50,8 @@ export async function readBacklog(
   chatId: string,
   after: number,
   tryView: boolean,
+  /** The chat's deleted message ids (deleted-bodies.ts): their bodies are blanked in a page read from the store. */
+  deletedOf?: (chatId: string) => Promise<ReadonlySet<string>>,
 ): Promise<BacklogPage> {
   if (tryView && view && after >= 0) {
     // read() never rejects; null means "not ready / unknown chat / unavailable": use the store.
@@ -63,5 +70,7 @@ export async function readBacklog(
     }
   }
   const rows = await store.readStream(chatStreamId(chatId), { fromRevision: after + 1, maxCount: STORE_PAGE });
-  return { records: rows.map(toPublicRecord), source: 'store', exhausted: rows.length < STORE_PAGE };
+  let records = rows.map(toPublicRecord);
+  if (deletedOf && records.some((r) => r.type === 'MessageSent' || r.type === 'MessageEdited')) records = blankDeleted(records, await deletedOf(chatId));
+  return { records, source: 'store', exhausted: rows.length < STORE_PAGE };
 }

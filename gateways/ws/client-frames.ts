@@ -11,9 +11,11 @@ import type { Conn, FillOutcome, Outbox } from './connection.js';
 import type { Delivery } from './delivery.js';
 import {
   encodeAck, encodeError, encodeResumed, parseClientFrame, participantsOf,
-  type ResumeFrame, type SendFrame, type WsErrorCode,
+  type ResumeFrame, type SendFrame, type TypingFrame, type WatchFrame, type WsErrorCode,
 } from './protocol.js';
 import { take } from './rate-limit.js';
+import type { ReadFrame } from './read-frames.js';
+import type { ChangeFrame } from './change-frames.js';
 
 export interface FrameCounters {
   rateLimitedClosed: number;
@@ -36,12 +38,24 @@ export interface FrameHandlerDeps {
   track: <T>(p: Promise<T>) => Promise<T>;
   /** Ends a socket that broke the rate limit (close 1008). */
   end: (conn: Conn) => void;
+  /**
+   * Whether the socket's session is still alive (SessionWatch.admit): `true` at once, or a promise
+   * of the database's answer. A frame of a socket whose session ended is never served.
+   */
+  admit: (conn: Conn) => true | Promise<boolean>;
+  /** `typing` and `watch` frames: typing.ts and presence.ts. */
+  ephemeral: (conn: Conn, frame: TypingFrame | WatchFrame) => Promise<void>;
+  /** `read` frames, and the read state a resume sends before `resumed` (receipts.ts). */
+  read?: (conn: Conn, frame: ReadFrame) => Promise<void>;
+  afterResume?: (conn: Conn, chatIds: readonly string[]) => Promise<void>;
+  /** `edit` and `delete` frames (change-frames.ts). */
+  change?: (conn: Conn, frame: ChangeFrame) => Promise<void>;
 }
 
 /** Codes of errors that mean "the database or network is down", not a bug. */
 const UNAVAILABLE = /^(ECONN|ETIMEDOUT|ENOTFOUND|EPIPE|57P|08|53)/;
 
-function errorCodeOf(err: unknown): WsErrorCode {
+export function errorCodeOf(err: unknown): WsErrorCode {
   const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
   if (code === 'CONCURRENCY_CONFLICT') return 'CONCURRENCY_CONFLICT';
   if (typeof code === 'string' && UNAVAILABLE.test(code)) return 'SERVICE_UNAVAILABLE';
@@ -69,12 +83,16 @@ export function createFrameHandler(d: FrameHandlerDeps): (conn: Conn, message: A
     }
     conn.inFlight++;
     counters.sendsInFlight++;
+    // An ack held for its event still counts against the socket's sends in flight.
+    let ackHeld = false;
     try {
       const r = await sendMessage(commands, { senderId: conn.userId, chatId: f.chatId, body: f.body, clientMessageId: f.clientMessageId });
       if (r.ok) {
         counters.sendsAccepted++;
         const v = r.value;
-        reply(conn, encodeAck({ ref: f.ref, chatId: v.chatId, messageId: v.messageId, revision: v.revision, position: v.position.toString(), duplicate: v.duplicate }));
+        const ack = encodeAck({ ref: f.ref, chatId: v.chatId, messageId: v.messageId, revision: v.revision, position: v.position.toString(), duplicate: v.duplicate });
+        ackHeld = true;
+        delivery.ack(conn, v.chatId, v.revision, v.duplicate, ack, () => { conn.inFlight--; });
       } else {
         counters.sendsRejected++;
         reply(conn, encodeError(r.error.code, { ref: f.ref }));
@@ -87,7 +105,7 @@ export function createFrameHandler(d: FrameHandlerDeps): (conn: Conn, message: A
       logger[code === 'INTERNAL' ? 'error' : 'warn']({ err: errText(err), code, chatId: f.chatId, userId: conn.userId }, 'ws send failed');
       reply(conn, encodeError(code, { ref: f.ref }));
     } finally {
-      conn.inFlight--;
+      if (!ackHeld) conn.inFlight--;
       counters.sendsInFlight--;
     }
   };
@@ -148,6 +166,10 @@ export function createFrameHandler(d: FrameHandlerDeps): (conn: Conn, message: A
       }
       if (cursor) chats[chatId] = cursor.delivered;
     });
+    if (d.afterResume) {
+      await d.afterResume(conn, Object.keys(chats));
+      if (conn.closed) return;
+    }
     reply(conn, encodeResumed(f.ref, chats));
   };
 
@@ -173,8 +195,21 @@ export function createFrameHandler(d: FrameHandlerDeps): (conn: Conn, message: A
       return reply(conn, encodeError(parsed.code, { ref: parsed.ref, detail: parsed.detail }));
     }
     const frame = parsed.frame;
-    if (frame.type === 'send') void track(handleSend(conn, frame));
-    else void track(handleResume(conn, frame));
+    const serve = (): Promise<void> => (frame.type === 'send' ? handleSend(conn, frame) : frame.type === 'resume' ? handleResume(conn, frame) : frame.type === 'read' ? (d.read ? d.read(conn, frame) : Promise.resolve())
+      : frame.type === 'edit' || frame.type === 'delete' ? (d.change ? d.change(conn, frame) : Promise.resolve()) : d.ephemeral(conn, frame));
+    const admitted = d.admit(conn);
+    if (admitted === true) {
+      void track(serve());
+      return;
+    }
+    void track(admitted.then(
+      (alive) => (alive && !conn.closed ? serve() : undefined),
+      (err: unknown) => {
+        // The session cannot be checked now: refusing is the only answer that cannot be wrong.
+        logger.warn({ err: errText(err), conn: conn.id }, 'ws session check failed');
+        reply(conn, encodeError('SERVICE_UNAVAILABLE', { ref: frame.ref, detail: 'the session cannot be checked now; try again shortly' }));
+      },
+    ));
   };
 
   return onMessage;

@@ -38,6 +38,8 @@ export interface WsConfig {
   sessionCheckMs: number;
   /** Upgrades being authenticated at once; more get 503 (a flood must not queue unbounded work). */
   maxPendingUpgrades: number;
+  /** Open sockets of one user on this process; one more is refused with 429 before the upgrade. */
+  maxSocketsPerUser: number;
   /** Concurrent backlog reads (resume and gap fills) of the whole process, to spare the database pool. */
   maxConcurrentFills: number;
   /** Chats a single resume frame may name. */
@@ -63,6 +65,7 @@ export const DEFAULT_WS_CONFIG: WsConfig = {
   maxProcessInFlightSends: 4096,
   sessionCheckMs: 500,
   maxPendingUpgrades: 512,
+  maxSocketsPerUser: 20,
   maxConcurrentFills: 16,
   maxResumeChats: 1000,
   listenRetryMs: 75_000,

@@ -18,6 +18,14 @@ export interface ChatCursor {
 
 export type FillOutcome = 'done' | 'not-found' | 'closed';
 
+/** An ack held until the socket has been sent the event of its message. */
+export interface PendingAck {
+  revision: number;
+  frame: string;
+  /** Called once the frame is handed to the outbox. */
+  sent: () => void;
+}
+
 /** uWS copies the user-data object's properties, so the socket carries a holder and the Conn stays one instance. */
 export interface SocketData {
   conn: Conn;
@@ -38,9 +46,17 @@ export class Conn {
   cursors: Map<string, ChatCursor> | null = null;
   /** Before the first resume: the first revision seen live per chat, so nothing is missed in between. */
   firstSeen: Map<string, number> | null = null;
-  /** Frames waiting for the next flush (see Outbox). */
+  /** Frames waiting for the next flush (see Outbox), and their size in bytes. */
   queue: string[] | null = null;
+  queuedBytes = 0;
   drainWaiters: Array<() => void> | null = null;
+  /** When (Date.now()) the database last confirmed the session, and until when it lives unless used (see SessionWatch). */
+  verifiedAt = -Infinity;
+  liveUntil = 0;
+  /** A session check that frames of this socket wait for. */
+  pendingCheck: Promise<boolean> | null = null;
+  /** Acks waiting for this socket's event of their message, per chat (Delivery.ack). */
+  pendingAcks: Map<string, PendingAck[]> | null = null;
 
   constructor(readonly id: number, readonly identity: Identity, burst: number, now: number) {
     this.bucket = newBucket(burst, now);
@@ -82,7 +98,8 @@ export interface OutboxCounters {
  * event loop: one syscall per socket per batch of log events instead of one per frame. A send that
  * uWS drops for backpressure closes the socket (closeOnBackpressureLimit): the client reconnects
  * and resumes, so a slow reader is never silently skipped, never holds more than maxBackpressure,
- * and never delays anyone else.
+ * and never delays anyone else. Backlogs never get there: they count the queued bytes and wait for
+ * room (delivery.ts).
  */
 export class Outbox {
   #pending: Conn[] = [];
@@ -95,6 +112,7 @@ export class Outbox {
 
   send(conn: Conn, frame: string): void {
     if (conn.closed) return;
+    conn.queuedBytes += Buffer.byteLength(frame);
     if (conn.queue) {
       conn.queue.push(frame);
       return;
@@ -111,6 +129,7 @@ export class Outbox {
   flushNow(conn: Conn): void {
     const frames = conn.queue;
     conn.queue = null; // a stale entry in #pending then finds nothing to send
+    conn.queuedBytes = 0;
     const ws = conn.ws;
     if (!frames || conn.closed || !ws) return;
     ws.cork(() => {
@@ -128,6 +147,7 @@ export class Outbox {
     for (const conn of pending) {
       const frames = conn.queue;
       conn.queue = null;
+      conn.queuedBytes = 0;
       const ws = conn.ws;
       if (!frames || conn.closed || !ws) continue;
       let dropped = false;

@@ -15,7 +15,7 @@ import type { PublicRecord } from '../../infra/event-store/public-record.js';
 import type { LastMessagesView } from '../../infra/last-messages/port.js';
 import type { Logger } from '../../infra/logger.js';
 import { VIEW_PAGE, readBacklog } from './backlog.js';
-import type { ChatCursor, Conn, FillOutcome, Outbox } from './connection.js';
+import type { ChatCursor, Conn, FillOutcome, Outbox, PendingAck } from './connection.js';
 import { encodeEvent } from './protocol.js';
 import type { Semaphore } from './semaphore.js';
 
@@ -33,7 +33,10 @@ export interface DeliveryDeps {
   limiter: Semaphore;
   counters: DeliveryCounters;
   logger: Logger;
-  /** A fill pauses while the socket has more than this buffered, and goes on when it drains. */
+  /**
+   * A fill pauses before any frame that would find this much or more waiting for the client
+   * (buffered in uWS plus queued in the outbox), and goes on when it drains.
+   */
   fillHighWater: number;
   bufferedAmount: (conn: Conn) => number;
   /**
@@ -41,6 +44,8 @@ export interface DeliveryDeps {
    * than leaving it silently behind; the client reconnects and resumes.
    */
   abandon: (conn: Conn) => void;
+  /** A chat's deleted message ids, for blanking their bodies in backlogs read from the store (deleted-bodies.ts). */
+  deletedOf?: (chatId: string) => Promise<ReadonlySet<string>>;
 }
 
 /** How long a fill waits for the store to show a revision the live feed already showed (should not happen). */
@@ -75,9 +80,17 @@ export class Delivery {
       return;
     }
     if (revision === c.delivered + 1) {
+      if (conn.resuming && this.#full(conn)) {
+        // A socket taking in a backlog at its own pace must not be closed as a slow reader for a
+        // live event: the chat's fill sends it (from the store) when there is room.
+        c.wantUpTo = revision;
+        void this.fill(conn, chatId, c);
+        return;
+      }
       this.d.outbox.send(conn, frame);
       c.delivered = revision;
       c.wantUpTo = revision;
+      if (conn.pendingAcks) this.#releaseAcks(conn, chatId, revision);
       return;
     }
     c.wantUpTo = revision;
@@ -94,6 +107,8 @@ export class Delivery {
     // Whatever the live feed showed before is in the store and the fill reads to its end anyway;
     // keeping an older, higher target would make a lowered claim wait for revisions already sent.
     c.wantUpTo = claimed;
+    // A client that says it has the revision of a held ack needs no event before it.
+    if (conn.pendingAcks) this.#releaseAcks(conn, chatId, claimed);
     // A running fill re-reads `delivered` on each page, so it serves the new claim too.
     return c.fill ?? this.fill(conn, chatId, c, claimed === -1);
   }
@@ -118,7 +133,7 @@ export class Delivery {
       const after = c.delivered;
       let page;
       try {
-        page = await this.d.limiter.run(() => readBacklog(this.d.store, this.d.view, chatId, after, tryView));
+        page = await this.d.limiter.run(() => readBacklog(this.d.store, this.d.view, chatId, after, tryView, this.d.deletedOf));
       } catch (err) {
         // The store is unreachable: the socket cannot be kept exact, so it is closed; the client
         // reconnects and resumes once the store is back.
@@ -137,7 +152,8 @@ export class Delivery {
         this.d.counters.backlogFromStore += page.records.length;
       }
       const before = c.delivered;
-      this.#sendInOrder(conn, chatId, c, page.records);
+      await this.#sendInOrder(conn, chatId, c, page.records);
+      if (conn.closed) return 'closed';
       if (page.source === 'store' && page.exhausted && c.delivered >= c.wantUpTo) return 'done';
       const progressed = c.delivered > before || c.delivered !== after;
       if (page.source === 'store' && !progressed) {
@@ -153,20 +169,79 @@ export class Delivery {
     }
   }
 
-  #sendInOrder(conn: Conn, chatId: string, c: ChatCursor, records: readonly PublicRecord[]): void {
+  async #sendInOrder(conn: Conn, chatId: string, c: ChatCursor, records: readonly PublicRecord[]): Promise<void> {
     for (const r of records) {
       // Only the next revision may go: a page read before a new claim or overlapping what was sent is skipped.
       if (r.revision !== c.delivered + 1) continue;
+      // Frame by frame, not page by page: one page of long messages is far more than the socket's limit.
+      if (this.#full(conn)) {
+        await this.#room(conn);
+        if (conn.closed) return;
+        if (r.revision !== c.delivered + 1) continue;
+      }
       this.d.outbox.send(conn, encodeEvent(chatId, r));
       c.delivered = r.revision;
+      if (conn.pendingAcks) this.#releaseAcks(conn, chatId, r.revision);
     }
   }
 
-  /** Waits until the socket has room, so a large backlog streams at the client's pace instead of tripping the slow-reader limit. */
-  #room(conn: Conn): Promise<void> {
-    if (conn.closed || this.d.bufferedAmount(conn) < this.d.fillHighWater) return Promise.resolve();
-    return new Promise((resolve) => {
-      (conn.drainWaiters ??= []).push(resolve);
-    });
+  /**
+   * Sends the ack of a `send` after this socket's event of the same message, whichever store and
+   * whichever of the append's result and the log's notification comes first: a client that holds
+   * an ack holds the message's event, and every earlier one of the chat, already. `sent` is called
+   * once the ack is handed to the outbox.
+   */
+  ack(conn: Conn, chatId: string, revision: number, duplicate: boolean, frame: string, sent: () => void): void {
+    const c = conn.cursor(chatId);
+    // Nothing to wait for: before the first resume no event flows (the resume's backlog brings it);
+    // a duplicate's event was sent before and comes again only to a socket that follows the chat.
+    const waits = conn.resumed && !conn.closed && (c ? c.delivered < revision : !duplicate);
+    if (!waits) {
+      this.d.outbox.send(conn, frame);
+      sent();
+      return;
+    }
+    conn.pendingAcks ??= new Map();
+    const held: PendingAck = { revision, frame, sent };
+    const list = conn.pendingAcks.get(chatId);
+    if (list) list.push(held);
+    else conn.pendingAcks.set(chatId, [held]);
+  }
+
+  #releaseAcks(conn: Conn, chatId: string, delivered: number): void {
+    const acks = conn.pendingAcks;
+    const list = acks?.get(chatId);
+    if (!acks || !list) return;
+    const due = list.filter((a) => a.revision <= delivered);
+    if (due.length === 0) return;
+    const rest = list.filter((a) => a.revision > delivered);
+    if (rest.length > 0) acks.set(chatId, rest);
+    else acks.delete(chatId);
+    if (acks.size === 0) conn.pendingAcks = null;
+    for (const a of due.sort((x, y) => x.revision - y.revision)) {
+      this.d.outbox.send(conn, a.frame);
+      a.sent();
+    }
+  }
+
+  #full(conn: Conn): boolean {
+    return this.d.bufferedAmount(conn) + conn.queuedBytes >= this.d.fillHighWater;
+  }
+
+  /**
+   * Waits until the socket has room, so a backlog of any length streams at the client's pace
+   * instead of tripping the slow-reader limit: queued frames are flushed on the next turn of the
+   * event loop, and what uWS holds leaves as the client reads (the drain handler wakes the waiters).
+   */
+  async #room(conn: Conn): Promise<void> {
+    while (!conn.closed && this.#full(conn)) {
+      if (conn.queuedBytes > 0) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        (conn.drainWaiters ??= []).push(resolve);
+      });
+    }
   }
 }

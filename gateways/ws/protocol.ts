@@ -6,7 +6,10 @@
 import { Type, type Static, type TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { DOMAIN_ERRORS, type DomainErrorCode } from '../../domain/errors.js';
+import { isStorableText } from '../../domain/text.js';
 import type { PublicRecord } from '../../infra/event-store/public-record.js';
+import { MarkedFrame, ReadFrame, ReceiptFrame, UnreadFrame } from './read-frames.js';
+import { DeleteFrame, EditFrame } from './change-frames.js';
 
 /** Correlates a request frame with its answer; echoed unchanged. */
 const Ref = Type.String({ minLength: 1, maxLength: 64, description: 'Chosen by the client; echoed in the answer' });
@@ -18,9 +21,12 @@ export const SendFrame = Type.Object({
   type: Type.Literal('send'),
   ref: Type.Optional(Ref),
   chatId: ChatId,
-  // Lengths are only bounded here; the domain gives the precise answers (MESSAGE_EMPTY, MESSAGE_TOO_LONG, …).
-  body: Type.String({ maxLength: 16 * 1024 }),
-  clientMessageId: Type.String({ maxLength: 200, description: 'Idempotency key: resending it returns the first result with duplicate: true' }),
+  // No length bound here: the frame size limit (WS_MAX_PAYLOAD_BYTES) bounds both, and a bound in the
+  // schema would answer some over-long values VALIDATION_FAILED instead of the domain's precise code.
+  body: Type.String({ description: '1-4000 characters after trimming (MESSAGE_EMPTY, MESSAGE_TOO_LONG); stored trimmed' }),
+  clientMessageId: Type.String({
+    description: 'Idempotency key, 1-64 of A-Z a-z 0-9 _ - (else CLIENT_MESSAGE_ID_INVALID): resending it returns the first result with duplicate: true',
+  }),
 }, { additionalProperties: false });
 
 export const ResumeFrame = Type.Object({
@@ -33,9 +39,27 @@ export const ResumeFrame = Type.Object({
   }),
 }, { additionalProperties: false });
 
+// Typing and presence are ephemeral: never stored, never in the log (docs/websocket.md, "Typing and presence").
+export const TypingFrame = Type.Object({
+  type: Type.Literal('typing'),
+  ref: Type.Optional(Ref),
+  chatId: ChatId,
+}, { additionalProperties: false });
+
+export const WatchFrame = Type.Object({
+  type: Type.Literal('watch'),
+  ref: Type.Optional(Ref),
+  chats: Type.Array(ChatId, {
+    maxItems: 1000,
+    description: 'Chats whose other participant\'s presence this socket follows; replaces the previous list ([]: none)',
+  }),
+}, { additionalProperties: false });
+
 export type SendFrame = Static<typeof SendFrame>;
 export type ResumeFrame = Static<typeof ResumeFrame>;
-export type ClientFrame = SendFrame | ResumeFrame;
+export type TypingFrame = Static<typeof TypingFrame>;
+export type WatchFrame = Static<typeof WatchFrame>;
+export type ClientFrame = SendFrame | ResumeFrame | TypingFrame | WatchFrame | ReadFrame | EditFrame | DeleteFrame;
 
 // ---- server → client ----
 
@@ -82,15 +106,38 @@ export const ResumedFrame = Type.Object({
   chats: Type.Record(Type.String(), Type.Integer({ minimum: -1 }), { description: 'Last revision now delivered, per resumed chat' }),
 }, { additionalProperties: false });
 
+export const IsTypingFrame = Type.Object({
+  type: Type.Literal('is_typing'),
+  chatId: ChatId,
+  userId: Type.String({ description: 'Who is typing: the other participant' }),
+}, { additionalProperties: false });
+
+const UserPresence = Type.Object({
+  online: Type.Boolean(),
+  lastSeen: Type.Union([Type.String(), Type.Null()], { description: 'ISO-8601 time the user\'s last socket closed; null when not known' }),
+}, { additionalProperties: false });
+
+export const PresenceFrame = Type.Object({
+  type: Type.Literal('presence'),
+  ref: Type.Optional(Ref),
+  available: Type.Boolean({ description: 'false: presence cannot be known now (Redis is down); users is then empty' }),
+  users: Type.Record(Type.String(), UserPresence, { description: 'By user id: the answer to a watch names every watched user; a change names one' }),
+}, { additionalProperties: false });
+
 export type EventFrame = Static<typeof EventFrame>;
 export type AckFrame = Static<typeof AckFrame>;
 export type ErrorFrame = Static<typeof ErrorFrame>;
 export type ResumedFrame = Static<typeof ResumedFrame>;
-export type ServerFrame = EventFrame | AckFrame | ErrorFrame | ResumedFrame;
+export type IsTypingFrame = Static<typeof IsTypingFrame>;
+export type PresenceFrame = Static<typeof PresenceFrame>;
+export type ServerFrame = EventFrame | AckFrame | ErrorFrame | ResumedFrame | IsTypingFrame | PresenceFrame | MarkedFrame | ReceiptFrame | UnreadFrame;
 
 /** Every schema, by frame name: docs/websocket.md and the tests read them from here. */
 export const FRAME_SCHEMAS: Record<string, TSchema> = {
   send: SendFrame, resume: ResumeFrame, event: EventFrame, ack: AckFrame, error: ErrorFrame, resumed: ResumedFrame,
+  typing: TypingFrame, watch: WatchFrame, is_typing: IsTypingFrame, presence: PresenceFrame,
+  read: ReadFrame, marked: MarkedFrame, receipt: ReceiptFrame, unread: UnreadFrame,
+  edit: EditFrame, delete: DeleteFrame,
 };
 
 // ---- errors ----
@@ -103,6 +150,7 @@ export const WS_ERRORS = {
   CONCURRENCY_CONFLICT: 'The data kept changing under the request; it is safe to retry.',
   SERVICE_UNAVAILABLE: 'A backing service is unavailable; try again shortly.',
   INTERNAL: 'Something went wrong on our side; it has been logged.',
+  TYPING_RATE_LIMITED: 'Too many typing notices from this socket; this one was dropped.',
 } as const;
 
 export type WsErrorCode = DomainErrorCode | keyof typeof WS_ERRORS;
@@ -115,6 +163,11 @@ export function errorMessage(code: WsErrorCode): string {
 
 const checkSend = Compile(SendFrame);
 const checkResume = Compile(ResumeFrame);
+const checkTyping = Compile(TypingFrame);
+const checkWatch = Compile(WatchFrame);
+const checkRead = Compile(ReadFrame);
+const checkEdit = Compile(EditFrame);
+const checkDelete = Compile(DeleteFrame);
 
 export type ParseResult =
   | { ok: true; frame: ClientFrame }
@@ -138,9 +191,21 @@ export function parseClientFrame(text: string): ParseResult {
   const withRef = <T extends object>(r: T): T => (ref === undefined ? r : { ...r, ref });
   const type = typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>)['type'] : undefined;
   // Dispatch on type first: a union's errors would list every alternative's complaints.
-  const validator = type === 'send' ? checkSend : type === 'resume' ? checkResume : null;
-  if (!validator) return withRef({ ok: false, code: 'VALIDATION_FAILED', detail: 'type must be "send" or "resume"' });
-  if (validator.Check(value)) return { ok: true, frame: value as ClientFrame };
+  const validator = type === 'send' ? checkSend : type === 'resume' ? checkResume : type === 'typing' ? checkTyping : type === 'watch' ? checkWatch : type === 'read' ? checkRead
+    : type === 'edit' ? checkEdit : type === 'delete' ? checkDelete : null;
+  if (!validator) return withRef({ ok: false, code: 'VALIDATION_FAILED', detail: 'type must be "send", "resume", "typing", "watch", "read", "edit" or "delete"' });
+  if (validator.Check(value)) {
+    const frame = value as ClientFrame;
+    // A chat id names a stream: one holding U+0000 or an unpaired surrogate could not even be looked
+    // up in PostgreSQL. The body is the domain's to judge (MESSAGE_INVALID_CHARACTERS).
+    const one = frame.type === 'send' || frame.type === 'typing' || frame.type === 'read' || frame.type === 'edit' || frame.type === 'delete';
+    const chatIds = one ? [frame.chatId] : frame.type === 'watch' ? frame.chats : Object.keys(frame.chats);
+    if (!chatIds.every(isStorableText)) {
+      const where = one ? 'chatId' : frame.type === 'watch' ? 'a chats item' : 'a chats key';
+      return withRef({ ok: false, code: 'VALIDATION_FAILED', detail: `${where} must not contain U+0000 or unpaired surrogates` });
+    }
+    return { ok: true, frame };
+  }
   const first = validator.Errors(value)[0];
   // The rule and where, never the offending value (it may be huge or hostile); a path can hold a
   // client's key, so it is cut short.
@@ -180,4 +245,12 @@ export function encodeError(code: WsErrorCode, opts: { ref?: string | undefined;
 
 export function encodeResumed(ref: string | undefined, chats: Record<string, number>): string {
   return JSON.stringify(ref === undefined ? { type: 'resumed', chats } : { type: 'resumed', ref, chats });
+}
+
+export function encodeIsTyping(chatId: string, userId: string): string {
+  return `{"type":"is_typing","chatId":${JSON.stringify(chatId)},"userId":${JSON.stringify(userId)}}`;
+}
+
+export function encodePresence(ref: string | undefined, available: boolean, users: PresenceFrame['users']): string {
+  return JSON.stringify(ref === undefined ? { type: 'presence', available, users } : { type: 'presence', ref, available, users });
 }

@@ -10,7 +10,9 @@ import { RedisLastMessagesView } from '../../infra/last-messages/redis.js';
 import { createLogger } from '../../infra/logger.js';
 import { openRuntime } from '../../infra/runtime.js';
 import { openSessionStore } from '../../infra/sessions/open.js';
+import { sessionPolicyFrom } from '../http/from-config.js';
 import { wsConfigFromEnv } from './config.js';
+import { ephemeralSettingsFrom, openPresenceBus } from './ephemeral.js';
 import { startWsGateway } from './server.js';
 
 const config = loadConfig();
@@ -21,9 +23,12 @@ if (config.eventStore.kind !== 'postgres') {
 }
 const wsConfig = wsConfigFromEnv();
 const rt = await openRuntime(config, logger);
-const sessions = await openSessionStore({ databaseUrl: config.databaseUrl, databaseSchema: config.databaseSchema, dataDir: config.dataDir });
+// The API's session policy: the gateway judges idle and absolute expiry by the same timeouts.
+const sessions = await openSessionStore({ databaseUrl: config.databaseUrl, databaseSchema: config.databaseSchema, dataDir: config.dataDir, policy: sessionPolicyFrom(config) });
 const view = RedisLastMessagesView.fromConfig(config, logger);
-const gateway = await startWsGateway({ store: rt.store, commands: rt.commands, sessions, lastMessages: view, config: wsConfig, logger });
+// With REDIS_URL, typing and presence cross processes through Redis; without, they stay in this one.
+const presence = openPresenceBus(config, logger);
+const gateway = await startWsGateway({ store: rt.store, commands: rt.commands, sessions, lastMessages: view, config: wsConfig, logger, presence, ephemeral: ephemeralSettingsFrom(config) });
 
 let stopping = false;
 const stop = (signal: string): void => {
@@ -42,7 +47,8 @@ process.on('SIGTERM', () => stop('SIGTERM'));
 process.on('SIGINT', () => stop('SIGINT'));
 // The benchmark and tests ask for counters without stopping the process.
 process.on('SIGUSR2', () => {
-  const appendBatches = 'appendBatchStats' in rt.store ? rt.store.appendBatchStats : undefined;
-  const logReads = 'subscriptionCounts' in rt.store ? rt.store.subscriptionCounts : undefined;
+  // The adapter's own counters: rt.store is the sealing layer over it (infra/keys/sealed-store.ts).
+  const appendBatches = 'appendBatchStats' in rt.rawStore ? rt.rawStore.appendBatchStats : undefined;
+  const logReads = 'subscriptionCounts' in rt.rawStore ? rt.rawStore.subscriptionCounts : undefined;
   logger.info({ stats: gateway.stats(), appendBatches, logReads }, 'ws gateway stats');
 });

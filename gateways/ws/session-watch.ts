@@ -1,104 +1,163 @@
 /**
- * Closes sockets whose session has ended (logout, revocation, expiry) within about a second:
- *   - every `intervalMs`, sockets past their session's absolute expiry are closed, and, when the
- *     sessions port can check ids in bulk (liveSessionIds), the session ids of all open sockets are
- *     checked in batches and the dead ones' sockets closed;
- *   - a UserLoggedOut in the log triggers an immediate check of that user's sockets. Without the
- *     bulk check, a socket opened with a token re-authenticates that token; one opened with a ticket
- *     (whose token the gateway never saw) is closed, and its client reconnects with a new ticket if
- *     its session is still alive.
+ * Keeps every socket tied to a live session. A session ends by logout, rotation at login,
+ * revocation, or idle or absolute expiry; its sockets (and only its sockets) are then closed within
+ * a second, and no frame of theirs is served meanwhile:
+ *   - the sessions port's session-ended signal (PostgreSQL NOTIFY from whichever process revoked,
+ *     or in-process for SQLite) closes the session's sockets as soon as it arrives;
+ *   - every `intervalMs` the session ids of all open sockets are checked in batches (liveSessions),
+ *     which catches expiry and anything the signal missed; a UserLoggedOut in the log triggers the
+ *     same check for that user's sockets at once;
+ *   - before a frame is served, `admit` trusts what the last check learnt only while the signal is
+ *     up and was up before that check (so no revocation since can have gone unheard) and the
+ *     session's time left has not run out; otherwise it asks the database first.
  */
 import type { Logger } from '../../infra/logger.js';
 import type { WsSessionPort } from './auth.js';
 import type { Conn } from './connection.js';
 
 const BATCH = 1000;
+/** How long an ended session's id is remembered: longer than any upgrade takes to authenticate. */
+const REMEMBER_ENDED_MS = 60_000;
 
 export interface SessionWatchDeps {
   sessions: WsSessionPort;
   conns: () => Iterable<Conn>;
   connsOf: (userId: string) => Iterable<Conn>;
+  connsOfSession: (sessionId: string) => Iterable<Conn>;
   /** Ends a socket whose session is over. */
   end: (conn: Conn) => void;
   intervalMs: number;
   logger: Logger;
 }
 
+const errText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
 export class SessionWatch {
   readonly #d: SessionWatchDeps;
   #timer: NodeJS.Timeout | null = null;
   #sweeping: Promise<void> | null = null;
   #stopped = false;
+  /** When the session-ended signal last became ready (Date.now()); null while it is down or absent. */
+  #signalSince: number | null = null;
+  #unsubscribe: (() => void) | null = null;
+  /** Sessions the signal reported ended, with when (oldest first), for upgrades authenticated just before. */
+  readonly #ended = new Map<string, number>();
 
   constructor(deps: SessionWatchDeps) {
     this.#d = deps;
   }
 
-  start(): void {
+  /** Resolves once the session-ended signal is ready (or after `readyWaitMs` without it: frames are then checked in the database until it is). */
+  start(readyWaitMs = 5_000): Promise<void> {
+    const { sessions, logger } = this.#d;
+    let firstReady: () => void = () => undefined;
+    const ready = new Promise<void>((resolve) => { firstReady = resolve; });
+    if (sessions.onSessionsEnded) {
+      this.#unsubscribe = sessions.onSessionsEnded({
+        ended: (ids) => {
+          this.#remember(ids);
+          for (const id of ids) for (const conn of [...this.#d.connsOfSession(id)]) if (!conn.closed) this.#d.end(conn);
+        },
+        ready: () => {
+          this.#signalSince = Date.now();
+          firstReady();
+        },
+        lost: () => {
+          this.#signalSince = null;
+          logger.warn('session-ended signal lost; checking sessions in the database until it is back');
+        },
+      });
+    }
     this.#timer = setInterval(() => {
       // One sweep at a time: a slow database must not pile up overlapping sweeps.
       if (!this.#sweeping) this.#sweeping = this.#sweep().finally(() => { this.#sweeping = null; });
     }, this.#d.intervalMs);
     this.#timer.unref();
+    if (!sessions.onSessionsEnded) return Promise.resolve();
+    return Promise.race([ready, new Promise<void>((resolve) => setTimeout(resolve, readyWaitMs).unref())]);
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#unsubscribe?.();
+    this.#unsubscribe = null;
     if (this.#timer) clearInterval(this.#timer);
     await this.#sweeping;
+  }
+
+  /**
+   * Whether the signal reported this session ended lately: an upgrade whose check ran just before
+   * the revocation must not open a socket after it.
+   */
+  endedLately(sessionId: string): boolean {
+    return this.#ended.has(sessionId);
+  }
+
+  #remember(ids: readonly string[]): void {
+    const now = Date.now();
+    for (const [id, at] of this.#ended) {
+      if (now - at < REMEMBER_ENDED_MS) break;
+      this.#ended.delete(id);
+    }
+    for (const id of ids) this.#ended.set(id, now);
   }
 
   userLoggedOut(userId: string): void {
     const conns = [...this.#d.connsOf(userId)];
     if (conns.length === 0) return;
     void this.#check(conns).catch((err: unknown) => {
-      this.#d.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'session re-check after logout failed');
+      this.#d.logger.warn({ err: errText(err) }, 'session re-check after logout failed');
     });
   }
 
+  /**
+   * May a frame of this socket be served? `true` at once when the cached check can be trusted;
+   * otherwise a promise of the database's answer (the socket is closed when the session is over;
+   * it rejects when the database cannot answer).
+   */
+  admit(conn: Conn): true | Promise<boolean> {
+    const since = this.#signalSince;
+    if (since !== null && conn.verifiedAt > since && Date.now() < conn.liveUntil) return true;
+    // Frames arriving while a check runs wait for that same check.
+    conn.pendingCheck ??= this.#check([conn]).then(
+      () => !conn.closed,
+    ).finally(() => {
+      conn.pendingCheck = null;
+    });
+    return conn.pendingCheck;
+  }
+
   async #sweep(): Promise<void> {
-    const now = Date.now();
     const open: Conn[] = [];
-    for (const conn of this.#d.conns()) {
-      if (conn.closed) continue;
-      if (conn.identity.expiresAt !== null && conn.identity.expiresAt <= now) this.#d.end(conn);
-      else open.push(conn);
-    }
-    if (!this.#d.sessions.liveSessionIds || open.length === 0) return;
+    for (const conn of this.#d.conns()) if (!conn.closed) open.push(conn);
+    if (open.length === 0) return;
     try {
       await this.#check(open);
     } catch (err) {
-      // Fail open for this sweep: a database hiccup must not disconnect everyone. The next sweep retries.
-      this.#d.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'session sweep failed');
+      // Fail open for this sweep: a database hiccup must not disconnect everyone. The next sweep
+      // retries; meanwhile frames whose cached check ran out are refused by admit.
+      this.#d.logger.warn({ err: errText(err) }, 'session sweep failed');
     }
   }
 
   async #check(conns: Conn[]): Promise<void> {
-    const { sessions } = this.#d;
-    if (sessions.liveSessionIds) {
-      const ids = [...new Set(conns.map((c) => c.identity.sessionId))];
-      const alive = new Set<string>();
-      for (let i = 0; i < ids.length; i += BATCH) {
-        for (const id of await sessions.liveSessionIds(ids.slice(i, i + BATCH))) alive.add(id);
-        if (this.#stopped) return;
-      }
-      for (const conn of conns) if (!conn.closed && !alive.has(conn.identity.sessionId)) this.#d.end(conn);
-      return;
+    const started = Date.now();
+    const ids = [...new Set(conns.map((c) => c.identity.sessionId))];
+    const left = new Map<string, number>();
+    for (let i = 0; i < ids.length; i += BATCH) {
+      for (const [id, ms] of await this.#d.sessions.liveSessions(ids.slice(i, i + BATCH))) left.set(id, ms);
+      if (this.#stopped) return;
     }
-    const byToken = new Map<string, Conn[]>();
     for (const conn of conns) {
-      const token = conn.identity.token;
-      if (token === null) {
+      if (conn.closed) continue;
+      const ms = left.get(conn.identity.sessionId);
+      if (ms === undefined) {
         this.#d.end(conn);
         continue;
       }
-      const list = byToken.get(token);
-      if (list) list.push(conn);
-      else byToken.set(token, [conn]);
-    }
-    for (const [token, list] of byToken) {
-      const session = await sessions.authenticate(token);
-      if (!session) for (const conn of list) if (!conn.closed) this.#d.end(conn);
+      // Measured from before the query: the session can only have had less time left by its answer.
+      conn.verifiedAt = started;
+      conn.liveUntil = started + ms;
     }
   }
 }

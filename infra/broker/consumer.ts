@@ -12,11 +12,15 @@
  * - a record that fails to apply is nacked with requeue while x-delivery-count (the quorum queue's
  *   counter) is below deliveryLimit - 1, and on the last allowed attempt parked through the sink and
  *   acked, so its error text is kept next to it. The queue's own x-delivery-limit stays a backstop
- *   (crash loops, a failing park) and dead-letters to `<prefix>.projector.dead`;
+ *   (crash loops, a failing park) and dead-letters to `<prefix>.projector.dead`, which a second
+ *   consumer in dead-letter mode (option deadLetters) replays into the same sink;
  * - an infrastructure failure (database down, deadlock; see transient-error.ts) is not the record's
  *   fault: the batch is held, unacked and uncounted, and retried with backoff.
  * On connection loss, unacked deliveries are dropped locally (the broker requeues them) and consuming
- * resumes when the connection helper reconnects.
+ * resumes when the connection helper reconnects. RabbitMQ 3.x counts such a return in
+ * x-delivery-count like a failed attempt (measured on 3.10), so every loss spends one attempt of each
+ * message unacked at that moment (at most prefetch of them); what the broker dead-letters for that
+ * reason is applied from the dead-letter queue (docs/scaling.md).
  */
 import { createHash } from 'node:crypto';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
@@ -37,8 +41,23 @@ export interface ProjectorConsumerOptions {
   deliveryLimit: number;
   /** How long the first delivery of a batch waits for company. Default 20 ms. */
   lingerMs?: number;
-  /** Queue to consume; default the topology's projector queue. */
+  /** Queue to consume; default the topology's projector queue (or its dead-letter queue, below). */
   queue?: string;
+  /**
+   * Consume `<prefix>.projector.dead`: what the broker dead-lettered after x-delivery-limit. On
+   * RabbitMQ 3.x that is mostly good records whose attempts were spent by lost connections, so they
+   * are applied like any other (the sink's inbox drops the ones already applied); only a record that
+   * fails in the application is parked, at its first failure (its attempts are spent). Nothing is
+   * ever requeued or dropped here: a failing park holds the batch and retries, so the message stays
+   * in the queue until it is applied or parked.
+   */
+  deadLetters?: boolean;
+  /**
+   * Backoff of a batch held while the sink is unavailable, and of a consumer setup that failed on a
+   * live connection (after a broker restart the queue may not take consumers for a moment). Defaults
+   * 100 ms and 1000 ms: a retry is cheap, and each second of backoff is a second of lag once the
+   * cause is gone. A lost connection is waited out by the connection, not here.
+   */
   retryMinMs?: number;
   retryMaxMs?: number;
   /** Upper bound for stop() to finish the batch in hand. Default 10 s. */
@@ -87,6 +106,10 @@ export class ProjectorConsumer {
   #requeued = 0;
   #parked = 0;
   #lastError: string | null = null;
+  /** When the last delivery arrived (0: none since this channel opened); tells an active single-active consumer from a waiting one. */
+  #lastDeliveryAt = 0;
+  /** rejoin() in progress: finish the batch in hand, take no new one, close the channel. */
+  #rejoining = false;
 
   constructor(opts: ProjectorConsumerOptions) {
     this.#conn = opts.connection;
@@ -96,9 +119,10 @@ export class ProjectorConsumer {
       batchSize: opts.batchSize,
       deliveryLimit: opts.deliveryLimit,
       lingerMs: opts.lingerMs ?? 20,
-      queue: opts.queue ?? opts.connection.topology.projectorQueue,
+      deadLetters: opts.deadLetters ?? false,
+      queue: opts.queue ?? (opts.deadLetters ? opts.connection.topology.deadLetterQueue : opts.connection.topology.projectorQueue),
       retryMinMs: opts.retryMinMs ?? 100,
-      retryMaxMs: opts.retryMaxMs ?? 5000,
+      retryMaxMs: opts.retryMaxMs ?? 1000,
       stopTimeoutMs: opts.stopTimeoutMs ?? 10_000,
     };
     this.#log = opts.logger.child({ component: 'projector-consumer', queue: this.#o.queue });
@@ -129,6 +153,37 @@ export class ProjectorConsumer {
     if (ch && this.#live(ch)) await ch.close().catch(() => undefined);
   }
 
+  /** The queue this consumer reads. */
+  get queue(): string {
+    return this.#o.queue;
+  }
+
+  /** Whether a delivery arrived within the last `withinMs`: on a single-active-consumer queue, we are its active consumer. */
+  activeWithin(withinMs: number): boolean {
+    return this.#lastDeliveryAt > 0 && Date.now() - this.#lastDeliveryAt <= withinMs;
+  }
+
+  /**
+   * Hands the queue on: finishes the batch in hand, closes the channel (what is still unacked goes
+   * back, in order, to the next consumer the broker activates) and consumes again after the usual
+   * setup backoff, now behind the other consumers of a single-active-consumer queue.
+   */
+  async rejoin(): Promise<void> {
+    const ch = this.#channel;
+    if (this.#stopping || this.#rejoining || !ch || !this.#live(ch)) return;
+    this.#rejoining = true;
+    try {
+      if (this.#linger) clearTimeout(this.#linger);
+      this.#linger = null;
+      await (this.#processing ?? Promise.resolve());
+      this.#lastDeliveryAt = 0;
+      this.#log.info('consumer: handing the queue to the next consumer');
+      if (this.#live(ch)) await ch.close().catch(() => undefined);
+    } finally {
+      this.#rejoining = false;
+    }
+  }
+
   status(): ProjectorConsumerStatus {
     return {
       consuming: this.#channel !== null && this.#live(this.#channel),
@@ -155,6 +210,10 @@ export class ProjectorConsumer {
     this.#settingUp = true;
     let ch: Channel | null = null;
     try {
+      // The connection declared everything before calling us; a retry (the queue deleted under us, a
+      // failed consume) declares it again, so consuming recreates it. Not on every setup: with
+      // partitions every consumer would declare all P queues.
+      if (this.#setupAttempt > 0) await assertTopology(model, this.#conn.topology);
       ch = await model.createChannel();
       const own = ch;
       own.on('error', (err: Error) => {
@@ -162,8 +221,6 @@ export class ProjectorConsumer {
         this.#log.warn({ err: err.message }, 'consumer: channel error');
       });
       own.on('close', () => this.#onChannelClosed(own, generation));
-      // Declared here too: if the queue was deleted under us, consuming again must recreate it.
-      await assertTopology(own, this.#conn.topology);
       await own.prefetch(this.#o.prefetch);
       this.#channel = own;
       const { consumerTag } = await own.consume(this.#o.queue, (msg) => this.#onMessage(own, msg), { noAck: false });
@@ -188,6 +245,7 @@ export class ProjectorConsumer {
     if (this.#channel === ch) {
       this.#channel = null;
       this.#consumerTag = null;
+      this.#lastDeliveryAt = 0;
     }
     if (!this.#stopping) {
       this.#log.warn({ generation }, 'consumer: channel closed');
@@ -218,7 +276,9 @@ export class ProjectorConsumer {
       void ch.close().catch(() => undefined);
       return;
     }
+    this.#lastDeliveryAt = Date.now();
     this.#buffer.push({ msg, ch });
+    if (this.#rejoining) return; // returned to the queue when the channel closes
     if (this.#buffer.length >= this.#o.batchSize) this.#kick();
     else if (!this.#linger) this.#linger = setTimeout(() => this.#kick(), this.#o.lingerMs);
   }
@@ -231,12 +291,12 @@ export class ProjectorConsumer {
     if (this.#processing) return; // the running drain picks up what arrived meanwhile
     this.#processing = this.#drain().finally(() => {
       this.#processing = null;
-      if (this.#buffer.length > 0 && !this.#stopping) this.#kick();
+      if (this.#buffer.length > 0 && !this.#stopping && !this.#rejoining) this.#kick();
     });
   }
 
   async #drain(): Promise<void> {
-    while (this.#buffer.length > 0) {
+    while (this.#buffer.length > 0 && !this.#rejoining) {
       const batch = this.#buffer.splice(0, this.#o.batchSize);
       let held = batch;
       for (let attempt = 0; held.length > 0; attempt++) {
@@ -281,12 +341,14 @@ export class ProjectorConsumer {
       if (parsed.length === 1) failed = new Map([[parsed[0]!.record.id, err]]);
       else return [...retry, ...(await this.#isolate(parsed))];
     }
+    const applied: Parsed[] = [];
     for (const p of parsed) {
       const error = failed.get(p.record.id);
       if (failed.has(p.record.id)) {
         if (isTransientError(error) || (await this.#failed(p, error))) retry.push(p);
-      } else this.#ack(p);
+      } else applied.push(p);
     }
+    this.#ackAll(applied, retry);
     return retry;
   }
 
@@ -309,9 +371,9 @@ export class ProjectorConsumer {
 
   /** Requeues or, on the last allowed attempt, parks. True when it must be retried (park failed). */
   async #failed(p: Parsed, error: unknown): Promise<boolean> {
-    const previous = deliveryCount(p.msg);
+    const previous = this.#attemptsBefore(p.msg);
     this.#lastError = errorText(error);
-    if (previous < this.#o.deliveryLimit - 1) {
+    if (!this.#o.deadLetters && previous < this.#o.deliveryLimit - 1) {
       this.#log.warn({ eventId: p.record.id, position: p.record.position, attempt: previous + 1, err: this.#lastError }, 'consumer: record failed; requeued');
       this.#requeued += 1;
       this.#requeue(p);
@@ -324,10 +386,11 @@ export class ProjectorConsumer {
   /** Parks through the sink and acks. True when the park itself hit a transient failure. */
   async #park(d: Delivery, record: PublicRecord, error: unknown): Promise<boolean> {
     try {
-      await this.#sink.park(record, error, deliveryCount(d.msg) + 1);
+      await this.#sink.park(record, error, this.#attemptsBefore(d.msg) + 1);
     } catch (err) {
       this.#lastError = errorText(err);
-      if (isTransientError(err)) return true;
+      // The dead-letter queue is the last stop: keep the message and retry rather than requeue it in a hot loop.
+      if (isTransientError(err) || this.#o.deadLetters) return true;
       // Cannot keep it ourselves: leave it to the queue's delivery limit and dead-letter exchange.
       this.#log.error({ eventId: record.id, err: this.#lastError }, 'consumer: parking failed; leaving it to the broker dead-letter queue');
       this.#requeue(d);
@@ -348,6 +411,47 @@ export class ProjectorConsumer {
     }
   }
 
+  /**
+   * Acks a batch's applied deliveries with one `multiple` ack per channel, up to the highest delivery
+   * tag: one frame, and one settlement for the quorum queue, instead of one per message, which is
+   * much of the per-message cost of a catch-up. Safe because batches are settled one after another
+   * in delivery order: below the highest tag, the only deliveries not yet settled are the ones of
+   * this batch held for a retry, and when one is there, each delivery is acked on its own instead.
+   */
+  #ackAll(applied: Delivery[], held: Delivery[]): void {
+    const byChannel = new Map<Channel, Delivery[]>();
+    for (const d of applied) {
+      if (!this.#live(d.ch)) continue; // redelivered later and recognized as a duplicate by the sink
+      const list = byChannel.get(d.ch);
+      if (list) list.push(d);
+      else byChannel.set(d.ch, [d]);
+    }
+    for (const [ch, list] of byChannel) {
+      let top = list[0]!;
+      for (const d of list) if (d.msg.fields.deliveryTag > top.msg.fields.deliveryTag) top = d;
+      const tag = top.msg.fields.deliveryTag;
+      if (list.length === 1 || held.some((h) => h.ch === ch && h.msg.fields.deliveryTag < tag)) {
+        for (const d of list) this.#ack(d);
+        continue;
+      }
+      try {
+        ch.ack(top.msg, true);
+        this.#applied += list.length;
+      } catch (err) {
+        this.#log.warn({ err: errorText(err) }, 'consumer: ack failed (channel closing)');
+      }
+    }
+  }
+
+  /**
+   * Deliveries before this one. A dead-lettered message spent its attempts on the projector queue
+   * (x-death records how often it was dead-lettered; the classic dead-letter queue counts nothing).
+   */
+  #attemptsBefore(msg: ConsumeMessage): number {
+    if (!this.#o.deadLetters) return deliveryCount(msg);
+    return this.#o.deliveryLimit * Math.max(1, deathCount(msg));
+  }
+
   #ack(d: Delivery, applied = true): void {
     if (!this.#live(d.ch)) return; // redelivered later and recognized as a duplicate by the sink
     try {
@@ -363,6 +467,18 @@ export class ProjectorConsumer {
 function deliveryCount(msg: ConsumeMessage): number {
   const n: unknown = msg.properties.headers?.['x-delivery-count'];
   return typeof n === 'number' && Number.isInteger(n) && n >= 0 ? n : 0;
+}
+
+/** How often the broker dead-lettered the message (sum of its x-death counts). */
+function deathCount(msg: ConsumeMessage): number {
+  const deaths: unknown = msg.properties.headers?.['x-death'];
+  if (!Array.isArray(deaths)) return 0;
+  let n = 0;
+  for (const d of deaths) {
+    const c: unknown = (d as { count?: unknown } | null)?.count;
+    if (typeof c === 'number' && Number.isInteger(c) && c > 0) n += c;
+  }
+  return n;
 }
 
 function parseBody(msg: ConsumeMessage): PublicRecord | Error {

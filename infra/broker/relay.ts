@@ -14,8 +14,9 @@
  * and stream in headers. The body is always toPublicRecord(event): upcast, then redacted.
  */
 import type { ConfirmChannel, Message, Options } from 'amqplib';
-import type { EventStore, RecordedEvent, Subscription } from '../event-store/port.js';
+import type { EventStore, RecordedEvent } from '../event-store/port.js';
 import { toPublicRecord } from '../event-store/public-record.js';
+import { batchesOf } from '../event-store/subscription-batches.js';
 import type { Logger } from '../logger.js';
 import { backoffDelay, errorText, sleep } from './backoff.js';
 import type { BrokerConnection } from './connection.js';
@@ -31,12 +32,21 @@ export interface RelayOptions {
   logger: Logger;
   /** Checkpoint row and lock identity; defaults to the exchange name. */
   name?: string;
-  /** Messages per confirm round trip. Default 500. */
+  /**
+   * Most messages per confirm round trip (and per checkpoint write). Default 1000, the event store's
+   * page: live traffic makes small batches anyway, and after an outage the backlog goes out a page
+   * per round trip. It also bounds what a crash re-publishes.
+   */
   batchSize?: number;
   /** How long a partial batch waits for more events before it is published. Default 5 ms. */
   lingerMs?: number;
   /** How often a standby tries to take over. Default 1000 ms. */
   standbyPollMs?: number;
+  /**
+   * Backoff after a failure on a live connection (unroutable, nacked, channel error) or of the
+   * leadership session. Defaults 100 ms and 1000 ms: a retry costs one batch, and a long pause would
+   * keep the read models behind after the cause is fixed. A lost connection is not retried here.
+   */
   retryMinMs?: number;
   retryMaxMs?: number;
 }
@@ -81,11 +91,11 @@ export class Relay {
       databaseUrl: opts.databaseUrl,
       schema: opts.schema,
       name: opts.name ?? opts.connection.topology.exchange,
-      batchSize: opts.batchSize ?? 500,
+      batchSize: opts.batchSize ?? 1000,
       lingerMs: opts.lingerMs ?? 5,
       standbyPollMs: opts.standbyPollMs ?? 1000,
       retryMinMs: opts.retryMinMs ?? 100,
-      retryMaxMs: opts.retryMaxMs ?? 5000,
+      retryMaxMs: opts.retryMaxMs ?? 1000,
     };
     this.#log = opts.logger.child({ component: 'relay', relay: this.#opts.name });
   }
@@ -176,15 +186,19 @@ export class Relay {
     try {
       while (!until.aborted) {
         try {
-          // Always restart from the stored checkpoint: it is the only position known to be confirmed.
-          this.#checkpoint = await session.readCheckpoint();
+          // First, so that a retry without backoff (below) always waits here while disconnected.
           const model = await this.#conn.ready(until);
           if (!model) break;
+          // Always restart from the stored checkpoint: it is the only position known to be confirmed.
+          this.#checkpoint = await session.readCheckpoint();
           const ch = await model.createConfirmChannel();
           await this.#pump(session, ch, until);
         } catch (err) {
           if (session.lost) return;
           this.#fail(err, 'relay: publishing interrupted; retrying from the checkpoint');
+          // The connection is gone: it reconnects with its own backoff and ready() above waits for
+          // that. A second backoff here would only add to the wait once the broker is back.
+          if (!this.#conn.connected) continue;
           await sleep(backoffDelay(this.#failures++, this.#backoff), until);
         }
       }
@@ -328,45 +342,4 @@ function drained(ch: ConfirmChannel): Promise<void> {
     ch.once('drain', done);
     ch.once('close', done);
   });
-}
-
-const LINGER_OVER = Symbol('linger-over');
-
-/**
- * Groups a live subscription into batches: up to `size` events, or fewer when no further event
- * arrives within `lingerMs` of the batch's first. A pending read is carried over, never dropped, so
- * racing it against the timer loses nothing.
- */
-export async function* batchesOf(sub: Subscription, size: number, lingerMs: number): AsyncGenerator<RecordedEvent[]> {
-  const it = sub[Symbol.asyncIterator]();
-  let pending: Promise<IteratorResult<RecordedEvent>> | null = null;
-  for (;;) {
-    pending ??= it.next();
-    const first = await pending;
-    pending = null;
-    if (first.done) return;
-    const batch = [first.value];
-    let timer: NodeJS.Timeout | undefined;
-    const lingerOver = new Promise<typeof LINGER_OVER>((resolve) => {
-      timer = setTimeout(() => resolve(LINGER_OVER), lingerMs);
-    });
-    let ended = false;
-    try {
-      while (batch.length < size) {
-        pending ??= it.next();
-        const r = await Promise.race([pending, lingerOver]);
-        if (r === LINGER_OVER) break;
-        pending = null;
-        if (r.done) {
-          ended = true;
-          break;
-        }
-        batch.push(r.value);
-      }
-    } finally {
-      clearTimeout(timer);
-    }
-    yield batch;
-    if (ended) return;
-  }
 }

@@ -14,9 +14,10 @@ import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { checkEvents, checkExpected, checkRetry, toJson } from './append-checks.js';
+import { PagedSubscription, wakeableSleep } from './paged-subscription.js';
 import {
   WrongExpectedRevisionError,
-  expectedAsNumber,
   type AppendResult,
   type EventData,
   type EventStore,
@@ -78,22 +79,6 @@ function toRecorded(row: EventRow): RecordedEvent {
     metadata: JSON.parse(row.metadata) as Record<string, unknown>,
     createdAt: new Date(Number(row.created_at)),
   };
-}
-
-/** JSON text of a value; refuses what JSON cannot hold (a function, a symbol) instead of storing a hole. */
-function toJson(value: unknown, e: EventData): string {
-  const text: string | undefined = JSON.stringify(value);
-  if (typeof text !== 'string') throw new TypeError(`Event ${e.id} (${e.type}): data and metadata must be JSON-serializable`);
-  return text;
-}
-
-/** Normalizes an expected revision; -1 (as number or bigint) means "no stream". */
-function checkExpected(expected: ExpectedRevision): number | 'any' | 'no_stream' {
-  const e = expectedAsNumber(expected);
-  if (typeof e === 'number' && (!Number.isSafeInteger(e) || e < -1)) {
-    throw new RangeError(`Invalid expected revision ${String(expected)}`);
-  }
-  return e === -1 ? 'no_stream' : e;
 }
 
 export class EmbeddedEventStore implements EventStore {
@@ -175,29 +160,14 @@ export class EmbeddedEventStore implements EventStore {
 
   #appendInTransaction(streamId: string, events: EventData[], expected: ExpectedRevision): AppendResult {
     const want = checkExpected(expected);
-    const ids = new Set<string>();
-    for (const e of events) {
-      if (typeof e.id !== 'string' || e.id === '') throw new Error(`Stream ${streamId}: every event needs an id`);
-      if (typeof e.type !== 'string' || e.type === '') throw new Error(`Stream ${streamId}: event ${e.id} has no type`);
-      if (ids.has(e.id)) throw new Error(`Stream ${streamId}: event id ${e.id} appears twice in one append`);
-      ids.add(e.id);
-    }
+    checkEvents(streamId, events);
 
     // Idempotency: the same events appended again (a retry) return the original result, whatever the
     // expected revision now is. Anything in between is a caller bug and must not be half-applied.
     const existing = events.map((e) => this.#byId.get(e.id));
     const found = existing.filter((r): r is IdRow => r !== undefined);
     if (found.length > 0) {
-      const elsewhere = found.find((r) => r.stream_id !== streamId);
-      if (elsewhere) {
-        throw new Error(`Stream ${streamId}: an event id of this append already exists in stream ${elsewhere.stream_id}`);
-      }
-      if (found.length < events.length) {
-        throw new Error(
-          `Stream ${streamId}: ${found.length} of ${events.length} event ids already exist; ` +
-            'a retried append must carry exactly the events of the original one',
-        );
-      }
+      checkRetry(streamId, events.length, found);
       const last = found[found.length - 1]!;
       return { nextRevision: Number(last.revision), position: last.position, alreadyStored: true };
     }
@@ -283,75 +253,38 @@ interface SubscriptionSource {
   forget(sub: EmbeddedSubscription): void;
 }
 
-const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
-
 /** Pages readAll until caught up, then sleeps until an append in this process or the fallback poll. */
-class EmbeddedSubscription implements Subscription {
+class EmbeddedSubscription extends PagedSubscription {
   readonly #source: SubscriptionSource;
-  #after: bigint;
-  #buffer: RecordedEvent[] = [];
-  #stopped = false;
   #wake: (() => void) | null = null;
-  /** Serializes next() calls, so two concurrent callers never receive the same event. */
-  #queue: Promise<unknown> = Promise.resolve();
 
   constructor(source: SubscriptionSource, after: bigint) {
+    super(after);
     this.#source = source;
-    this.#after = after;
   }
 
-  [Symbol.asyncIterator](): AsyncIterator<RecordedEvent> {
-    return {
-      next: () => this.#next(),
-      // `break` out of for-await ends the subscription.
-      return: async () => {
-        await this.stop();
-        return DONE;
-      },
-    };
-  }
-
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    this.#buffer = [];
+  protected release(): void {
     this.#wake?.();
     this.#source.forget(this);
   }
 
-  #next(): Promise<IteratorResult<RecordedEvent>> {
-    const result = this.#queue.then(() => this.#pull());
-    this.#queue = result.catch(() => undefined);
-    return result;
-  }
-
-  async #pull(): Promise<IteratorResult<RecordedEvent>> {
+  protected async nextPage(after: bigint): Promise<RecordedEvent[]> {
     for (;;) {
-      if (this.#stopped) return DONE;
-      const next = this.#buffer.shift();
-      if (next) {
-        this.#after = next.position;
-        return { done: false, value: next };
-      }
-      const page = this.#source.readPage(this.#after);
-      if (page.length > 0) {
-        this.#buffer = page;
-        continue;
-      }
+      if (this.stopped) return [];
+      const page = this.#source.readPage(after);
+      if (page.length > 0) return page;
+      // Called at once: it listens for appends in the tick of the read, so none slips between.
       await this.#sleep();
     }
   }
 
   #sleep(): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const wake = (): void => {
-        clearTimeout(timer);
-        this.#source.appended.off('append', wake);
-        this.#wake = null;
-        resolve();
-      };
-      const timer = setTimeout(wake, POLL_MS);
-      this.#source.appended.on('append', wake);
-      this.#wake = wake;
+    const nap = wakeableSleep(POLL_MS, () => {
+      this.#source.appended.off('append', nap.end);
+      this.#wake = null;
     });
+    this.#source.appended.on('append', nap.end);
+    this.#wake = nap.end;
+    return nap.slept;
   }
 }

@@ -33,6 +33,7 @@ import {
   type ReadPosition,
   type RecordedEvent as EsdbRecordedEvent,
 } from '@eventstore/db-client';
+import { PagedSubscription } from './paged-subscription.js';
 import {
   WrongExpectedRevisionError,
   expectedAsNumber,
@@ -297,25 +298,20 @@ function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
-
 /**
  * The client's catch-up subscription (a Node stream) as the port's Subscription. Events are buffered
- * from 'data' with pause/resume backpressure; errors are kept and thrown from next(), so a dropped
- * subscription fails loudly instead of going quiet.
+ * from 'data' with pause/resume backpressure and handed on one at a time, so that the buffer here is
+ * the one that counts; errors are kept and thrown from next(), so a dropped subscription fails loudly
+ * instead of going quiet.
  */
-class EsdbSubscription implements Subscription {
+class EsdbSubscription extends PagedSubscription {
   readonly #stream: AllStreamSubscription;
   readonly #wrap: (err: unknown) => unknown;
   readonly #forget: (s: EsdbSubscription) => void;
-  #after: bigint;
   #buffer: AllStreamResolvedEvent[] = [];
   #error: unknown = undefined;
   #ended = false;
-  #stopped = false;
   #notify: (() => void) | null = null;
-  /** Serializes next() calls, so two concurrent callers never receive the same event. */
-  #queue: Promise<unknown> = Promise.resolve();
 
   constructor(
     stream: AllStreamSubscription,
@@ -323,8 +319,8 @@ class EsdbSubscription implements Subscription {
     wrap: (err: unknown) => unknown,
     forget: (s: EsdbSubscription) => void,
   ) {
+    super(after);
     this.#stream = stream;
-    this.#after = after;
     this.#wrap = wrap;
     this.#forget = forget;
     stream.on('data', (resolved: AllStreamResolvedEvent) => {
@@ -343,20 +339,7 @@ class EsdbSubscription implements Subscription {
     });
   }
 
-  [Symbol.asyncIterator](): AsyncIterator<RecordedEvent> {
-    return {
-      next: () => this.#next(),
-      // `break` out of for-await ends the subscription.
-      return: async () => {
-        await this.stop();
-        return DONE;
-      },
-    };
-  }
-
-  async stop(): Promise<void> {
-    if (this.#stopped) return;
-    this.#stopped = true;
+  protected async release(): Promise<void> {
     this.#buffer = [];
     this.#wake();
     this.#forget(this);
@@ -374,22 +357,15 @@ class EsdbSubscription implements Subscription {
     notify?.();
   }
 
-  #next(): Promise<IteratorResult<RecordedEvent>> {
-    const result = this.#queue.then(() => this.#pull());
-    this.#queue = result.catch(() => undefined);
-    return result;
-  }
-
-  async #pull(): Promise<IteratorResult<RecordedEvent>> {
+  protected async nextPage(): Promise<RecordedEvent[]> {
     for (;;) {
-      if (this.#stopped) return DONE;
+      if (this.stopped) return [];
       const resolved = this.#buffer.shift();
       if (resolved) {
         if (this.#buffer.length <= LOW_WATER && this.#stream.isPaused()) this.#stream.resume();
         const e = resolved.event;
-        if (!e || isSystemEvent(e) || e.position.commit <= this.#after) continue;
-        this.#after = e.position.commit;
-        return { done: false, value: toRecorded(e, e.position.commit) };
+        if (!e || isSystemEvent(e)) continue;
+        return [toRecorded(e, e.position.commit)];
       }
       if (this.#error !== undefined) {
         const err = this.#error;

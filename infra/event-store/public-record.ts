@@ -3,6 +3,7 @@
  * Built only through toPublicRecord, which upcasts and then redacts, so no secret can slip out
  * by a new code path forgetting to redact.
  */
+import { isDomainEventType } from '../../domain/events.js';
 import { redactUnknown, toPublicEvent, type PublicEvent } from '../../domain/public-event.js';
 import { toDomainEvent, schemaVersionOf } from './codec.js';
 import type { RecordedEvent } from './port.js';
@@ -35,8 +36,7 @@ export function toPublicRecord(e: RecordedEvent): PublicRecord {
 
 /** A known event type, typed for projections; null when this code does not know the type/version. */
 export function publicEventOf(record: PublicRecord): PublicEvent | null {
-  const known = ['UserRegistered', 'UserLoggedIn', 'UserLoggedOut', 'ChatOpened', 'ChatStarted', 'MessageSent'];
-  if (!known.includes(record.type)) return null;
+  if (!isDomainEventType(record.type)) return null;
   return { type: record.type, version: record.version, data: record.data } as PublicEvent;
 }
 

@@ -8,6 +8,7 @@ import type { PublicRecord } from '../event-store/public-record.js';
 import {
   VIEW_CAPACITY,
   chatChangeOf,
+  patchMessage,
   isComplete,
   selectPage,
   windowOf,
@@ -49,7 +50,10 @@ export class MemoryLastMessagesView implements LastMessagesViewAdmin {
       return 'gap';
     }
     const target = entry ?? { last: -1, messages: [] };
-    if (change.kind === 'message') {
+    if (change.kind === 'patch') {
+      const i = target.messages.findIndex((m) => m.messageId === change.patch.messageId);
+      if (i >= 0) target.messages[i] = patchMessage(target.messages[i]!, change.patch);
+    } else if (change.kind === 'message') {
       target.messages.push(change.message);
       if (target.messages.length > this.capacity) target.messages.splice(0, target.messages.length - this.capacity);
     }
@@ -111,6 +115,12 @@ export class MemoryLastMessagesView implements LastMessagesViewAdmin {
     return true;
   }
 
+  async suspend(epoch: string): Promise<boolean> {
+    if (this.#epoch !== epoch || this.#state !== 'ready') return false;
+    this.#state = 'rebuilding';
+    return true;
+  }
+
   async heartbeat(epoch: string, checkpoint: string): Promise<boolean> {
     if (this.#epoch !== epoch || this.#state !== 'ready') return false;
     this.#checkpoint = checkpoint;
@@ -127,6 +137,11 @@ export class MemoryLastMessagesView implements LastMessagesViewAdmin {
     this.#state = null;
     this.#checkpoint = null;
     this.#chats.clear();
+  }
+
+  /** Erasure (docs/privacy.md): forgets every chat of the user, as the Redis adapter does. */
+  async forgetChatsOf(userId: string): Promise<void> {
+    for (const chatId of [...this.#chats.keys()]) if (chatId.split(':').includes(userId)) this.#chats.delete(chatId);
   }
 
   /** Forgets one chat, as if its keys had been evicted. */

@@ -23,6 +23,10 @@ export interface ViewMessage {
   revision: number;
   /** Global log position, decimal string (JSON has no 64-bit integers). */
   position: string;
+  /** Set by a MessageEdited the view applied: body is the edited text. */
+  editedAt?: string;
+  /** Set by a MessageDeleted the view applied: body is ''. */
+  deleted?: true;
 }
 
 export interface ViewPage {
@@ -93,27 +97,66 @@ export interface LastMessagesViewAdmin extends LastMessagesView {
   finishRebuild(epoch: string, checkpoint: string): Promise<boolean>;
   /** Saves the checkpoint if the view is still ready under `epoch`; false when the epoch changed or vanished. */
   heartbeat(epoch: string, checkpoint: string): Promise<boolean>;
+  /**
+   * Marks a view that is ready under `epoch` 'rebuilding' again, keeping its epoch and checkpoint:
+   * readers fall back while the projection replays from that checkpoint. Used after a reconnect,
+   * when the server may be a promoted replica (or a restart from a snapshot) that lost recent writes.
+   * False when the view is not ready under `epoch`. Optional: without it the replay happens unseen.
+   */
+  suspend?(epoch: string): Promise<boolean>;
+  /** Erasure (docs/privacy.md): forgets every chat the user is in, as if its keys had been evicted. */
+  forgetChatsOf?(userId: string): Promise<void>;
   /** Called whenever the storage connection is (re)established; returns an unsubscribe function. */
   onReconnect(listener: () => void): () => void;
 }
 
 // ---- helpers shared by the adapters (pure; kept here so both follow one definition) ----
 
+/** What an edit or delete does to a held message: its new body, and the flag it sets. */
+export interface MessagePatch {
+  messageId: string;
+  body: string;
+  editedAt?: string;
+  deleted?: true;
+}
+
 export type ChatChange =
   | { kind: 'started'; chatId: string; revision: number }
-  | { kind: 'message'; chatId: string; revision: number; message: ViewMessage };
+  | { kind: 'message'; chatId: string; revision: number; message: ViewMessage }
+  /** MessageEdited / MessageDeleted: takes the revision, and changes the message in place if the view holds it. */
+  | { kind: 'patch'; chatId: string; revision: number; patch: MessagePatch };
+
+/** A held message after a patch; a deleted one stays deleted (and bodiless) whatever comes after. */
+export function patchMessage(m: ViewMessage, p: MessagePatch): ViewMessage {
+  if (m.deleted) return m;
+  if (p.deleted) {
+    const { editedAt: _edited, ...rest } = m;
+    return { ...rest, body: '', deleted: true };
+  }
+  return { ...m, body: p.body, ...(p.editedAt !== undefined ? { editedAt: p.editedAt } : {}) };
+}
 
 const str = (v: unknown): v is string => typeof v === 'string';
 
 /** The change a record makes to the view; null for records the view ignores (other types, bad data). */
 export function chatChangeOf(record: PublicRecord): ChatChange | null {
-  if (record.type !== 'ChatStarted' && record.type !== 'MessageSent') return null;
+  if (record.type !== 'ChatStarted' && record.type !== 'MessageSent' && record.type !== 'MessageEdited' && record.type !== 'MessageDeleted') return null;
   const d = record.data;
   const chatId = str(d['chatId']) ? d['chatId'] : record.streamId.startsWith('chat-') ? record.streamId.slice(5) : null;
   if (chatId === null || chatId === '') return null;
   // ChatStarted is always revision 0 of its stream; anything else is not a chat stream we understand.
   if (record.type === 'ChatStarted') return record.revision === 0 ? { kind: 'started', chatId, revision: 0 } : null;
   if (record.revision < 1) return null;
+  if (record.type === 'MessageEdited') {
+    const { messageId, body, editedAt } = d;
+    if (!str(messageId) || !str(body) || !str(editedAt)) return null;
+    return { kind: 'patch', chatId, revision: record.revision, patch: { messageId, body, editedAt } };
+  }
+  if (record.type === 'MessageDeleted') {
+    const { messageId } = d;
+    if (!str(messageId)) return null;
+    return { kind: 'patch', chatId, revision: record.revision, patch: { messageId, body: '', deleted: true } };
+  }
   const { messageId, senderId, clientMessageId, body, sentAt } = d;
   if (!str(messageId) || !str(senderId) || !str(clientMessageId) || !str(body) || !str(sentAt)) return null;
   const message: ViewMessage = { chatId, messageId, senderId, clientMessageId, body, sentAt, revision: record.revision, position: record.position };
@@ -133,7 +176,11 @@ export function parseViewMessage(json: string): ViewMessage | null {
   const { chatId, messageId, senderId, clientMessageId, body, sentAt, revision, position } = m;
   if (!str(chatId) || !str(messageId) || !str(senderId) || !str(clientMessageId) || !str(body) || !str(sentAt) || !str(position)) return null;
   if (typeof revision !== 'number' || !Number.isInteger(revision)) return null;
-  return { chatId, messageId, senderId, clientMessageId, body, sentAt, revision, position };
+  const { editedAt, deleted } = m;
+  return {
+    chatId, messageId, senderId, clientMessageId, body: deleted === true ? '' : body, sentAt, revision, position,
+    ...(str(editedAt) && deleted !== true ? { editedAt } : {}), ...(deleted === true ? { deleted: true as const } : {}),
+  };
 }
 
 /** The revision window a read asks for (bounds exclusive). */

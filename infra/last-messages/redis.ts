@@ -10,16 +10,20 @@
  *   <p>view:chat:<chatId>:last      last applied revision of the chat
  *   <p>view:chat:<chatId>:messages  sorted set, score = revision, member = message JSON (newest 100)
  *
- * Every write is a Lua script, so the revision guard, the add and the trim happen atomically.
+ * Every write is a Lua script, so the revision guard, the add and the trim happen atomically. A batch
+ * of events (catch-up, rebuild, and live traffic as it arrives) is one call of one script: one round
+ * trip and one command, however many events, with the checkpoint saved in the same atomic step.
  */
 import { randomUUID } from 'node:crypto';
-import { Redis, type ChainableCommander } from 'ioredis';
-import type { Config } from '../config.js';
+import type { Redis } from 'ioredis';
+import type { Config, RedisSentinelConfig } from '../config.js';
 import type { PublicRecord } from '../event-store/public-record.js';
 import type { Logger } from '../logger.js';
+import { createRedisClient } from '../redis-client.js';
 import {
   VIEW_CAPACITY,
   chatChangeOf,
+  type ChatChange,
   isComplete,
   parseViewMessage,
   windowOf,
@@ -33,8 +37,35 @@ import {
   type ViewStateName,
 } from './port.js';
 
-// KEYS: last, messages. ARGV: revision, member JSON ('' for ChatStarted), capacity.
-const APPLY_LUA = `
+// An edit or delete (member '~' + patch JSON, from patchMember): changes the held message with that
+// id in place, as patchMessage in port.ts does; a message the view no longer holds is left alone.
+const PATCH_LUA_FN = `
+local function patchHeld(messagesKey, spec)
+  local ok, p = pcall(cjson.decode, string.sub(spec, 2))
+  if not ok or type(p) ~= 'table' then return end
+  local held = redis.call('ZRANGE', messagesKey, 0, -1, 'WITHSCORES')
+  for j = 1, #held, 2 do
+    local okm, m = pcall(cjson.decode, held[j])
+    if okm and type(m) == 'table' and m.messageId == p.messageId then
+      if m.deleted then return end
+      if p.deleted then
+        m.body = ''
+        m.deleted = true
+        m.editedAt = nil
+      else
+        m.body = p.body
+        m.editedAt = p.editedAt
+      end
+      redis.call('ZREM', messagesKey, held[j])
+      redis.call('ZADD', messagesKey, held[j + 1], cjson.encode(m))
+      return
+    end
+  end
+end
+`;
+
+// KEYS: last, messages. ARGV: revision, member JSON ('' for ChatStarted, '~' + patch for an edit or delete), capacity.
+const APPLY_LUA = `${PATCH_LUA_FN}
 local rev = tonumber(ARGV[1])
 local last = redis.call('GET', KEYS[1])
 if last then
@@ -44,12 +75,56 @@ if last then
 elseif rev > 1 then
   return 'gap'
 end
-if ARGV[2] ~= '' then
+if string.sub(ARGV[2], 1, 1) == '~' then
+  patchHeld(KEYS[2], ARGV[2])
+elseif ARGV[2] ~= '' then
   redis.call('ZADD', KEYS[2], rev, ARGV[2])
   redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(tonumber(ARGV[3]) + 1))
 end
 redis.call('SET', KEYS[1], ARGV[1])
 return 'applied'
+`;
+
+// The batch form of APPLY_LUA, same guard per event, applied in order (an event sees the ones before
+// it in the batch). KEYS: epoch, checkpoint, then last/messages per event. ARGV: capacity, '1' to save
+// progress or '0', progress epoch, progress checkpoint, then revision/member per event.
+// Returns one result per event. Each touched chat is trimmed once, after its adds.
+const APPLY_BATCH_LUA = `${PATCH_LUA_FN}
+local cap = tonumber(ARGV[1])
+local out = {}
+local touched = {}
+local n = (#KEYS - 2) / 2
+for i = 1, n do
+  local lastKey = KEYS[1 + 2 * i]
+  local rev = tonumber(ARGV[3 + 2 * i])
+  local member = ARGV[4 + 2 * i]
+  local last = redis.call('GET', lastKey)
+  local result = 'applied'
+  if last then
+    last = tonumber(last)
+    if rev <= last then result = 'duplicate' elseif rev ~= last + 1 then result = 'gap' end
+  elseif rev > 1 then
+    result = 'gap'
+  end
+  if result == 'applied' then
+    if string.sub(member, 1, 1) == '~' then
+      patchHeld(KEYS[2 + 2 * i], member)
+    elseif member ~= '' then
+      local messagesKey = KEYS[2 + 2 * i]
+      redis.call('ZADD', messagesKey, rev, member)
+      touched[messagesKey] = true
+    end
+    redis.call('SET', lastKey, ARGV[3 + 2 * i])
+  end
+  out[i] = result
+end
+for messagesKey in pairs(touched) do
+  redis.call('ZREMRANGEBYRANK', messagesKey, 0, -(cap + 1))
+end
+if ARGV[2] == '1' and redis.call('GET', KEYS[1]) == ARGV[3] then
+  redis.call('SET', KEYS[2], ARGV[4])
+end
+return out
 `;
 
 // KEYS: last, messages. ARGV: lastRevision, then score/member pairs.
@@ -92,13 +167,6 @@ redis.call('SET', KEYS[2], 'ready')
 return 1
 `;
 
-// KEYS: epoch, checkpoint. ARGV: epoch, checkpoint. Progress of a rebuild or catch-up batch.
-const PROGRESS_LUA = `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[2], ARGV[2])
-return 1
-`;
-
 // KEYS: epoch, state, checkpoint. ARGV: epoch, checkpoint.
 const HEARTBEAT_LUA = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('GET', KEYS[2]) ~= 'ready' then return 0 end
@@ -106,21 +174,33 @@ redis.call('SET', KEYS[3], ARGV[2])
 return 1
 `;
 
+// KEYS: epoch, state. ARGV: epoch. Ready -> rebuilding under the same epoch; the checkpoint stays.
+const SUSPEND_LUA = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('GET', KEYS[2]) ~= 'ready' then return 0 end
+redis.call('SET', KEYS[2], 'rebuilding')
+return 1
+`;
+
+/** What the apply scripts take for a change: the message JSON, '~' + the patch JSON, or '' for ChatStarted. */
+const memberOf = (change: ChatChange): string =>
+  change.kind === 'message' ? JSON.stringify(change.message) : change.kind === 'patch' ? `~${JSON.stringify(change.patch)}` : '';
+
 /** The scripts as ioredis attaches them (defineCommand); typed here because ioredis cannot know them. */
 interface Scripts {
   lmApply(last: string, messages: string, rev: string, member: string, capacity: string): Promise<string>;
+  /** numberOfKeys first: the script takes a variable number of keys. */
+  lmApplyBatch(numberOfKeys: number, ...keysThenArgs: string[]): Promise<unknown>;
   lmReplace(last: string, messages: string, ...args: string[]): Promise<string>;
   lmRead(state: string, epoch: string, last: string, messages: string, mode: string, min: string, max: string, limit: string): Promise<string[]>;
   lmFinish(epoch: string, state: string, checkpoint: string, epochArg: string, checkpointArg: string): Promise<number>;
   lmHeartbeat(epoch: string, state: string, checkpoint: string, epochArg: string, checkpointArg: string): Promise<number>;
-}
-interface PipelineScripts {
-  lmApply(last: string, messages: string, rev: string, member: string, capacity: string): ChainableCommander;
-  lmProgress(epoch: string, checkpoint: string, epochArg: string, checkpointArg: string): ChainableCommander;
+  lmSuspend(epoch: string, state: string, epochArg: string): Promise<number>;
 }
 
 export interface RedisViewOptions {
   url: string;
+  /** config.redisSentinel: connect to the primary the sentinels name (then `url` gives only credentials). */
+  sentinel?: RedisSentinelConfig | undefined;
   /** config.redisKeyPrefix */
   keyPrefix: string;
   /** config.redisCommandTimeoutMs: a command slower than this fails (and a read returns null). */
@@ -178,7 +258,7 @@ export class RedisLastMessagesView implements LastMessagesViewAdmin {
     this.#warn = rateLimitedWarn(opts.logger);
     this.#warnConnection = rateLimitedWarn(opts.logger);
     const maxDelay = opts.maxReconnectDelayMs ?? 2_000;
-    this.#redis = new Redis(opts.url, {
+    this.#redis = createRedisClient({ url: opts.url, sentinel: opts.sentinel }, {
       // A cache with a fallback must fail fast rather than queue and retry (ioredis defaults wait long).
       maxRetriesPerRequest: 1,
       enableOfflineQueue: false,
@@ -204,18 +284,19 @@ export class RedisLastMessagesView implements LastMessagesViewAdmin {
       }
     });
     this.#redis.defineCommand('lmApply', { lua: APPLY_LUA, numberOfKeys: 2 });
+    this.#redis.defineCommand('lmApplyBatch', { lua: APPLY_BATCH_LUA });
     this.#redis.defineCommand('lmReplace', { lua: REPLACE_LUA, numberOfKeys: 2 });
     this.#redis.defineCommand('lmRead', { lua: READ_LUA, numberOfKeys: 4, readOnly: true });
     this.#redis.defineCommand('lmFinish', { lua: FINISH_LUA, numberOfKeys: 3 });
-    this.#redis.defineCommand('lmProgress', { lua: PROGRESS_LUA, numberOfKeys: 2 });
     this.#redis.defineCommand('lmHeartbeat', { lua: HEARTBEAT_LUA, numberOfKeys: 3 });
+    this.#redis.defineCommand('lmSuspend', { lua: SUSPEND_LUA, numberOfKeys: 2 });
     this.#scripts = this.#redis as Redis & Scripts;
   }
 
   /** The deployment's view: null when no REDIS_URL is configured (the in-memory view is the default then). */
-  static fromConfig(config: Pick<Config, 'redisUrl' | 'redisKeyPrefix' | 'redisCommandTimeoutMs'>, logger: Logger): RedisLastMessagesView | null {
+  static fromConfig(config: Pick<Config, 'redisUrl' | 'redisKeyPrefix' | 'redisCommandTimeoutMs'> & Partial<Pick<Config, 'redisSentinel'>>, logger: Logger): RedisLastMessagesView | null {
     if (config.redisUrl === undefined) return null;
-    return new RedisLastMessagesView({ url: config.redisUrl, keyPrefix: config.redisKeyPrefix, commandTimeoutMs: config.redisCommandTimeoutMs, logger });
+    return new RedisLastMessagesView({ url: config.redisUrl, sentinel: config.redisSentinel, keyPrefix: config.redisKeyPrefix, commandTimeoutMs: config.redisCommandTimeoutMs, logger });
   }
 
   // ---- keys ----
@@ -258,7 +339,7 @@ export class RedisLastMessagesView implements LastMessagesViewAdmin {
   async apply(record: PublicRecord): Promise<ApplyResult> {
     const change = chatChangeOf(record);
     if (!change) return 'ignored';
-    const member = change.kind === 'message' ? JSON.stringify(change.message) : '';
+    const member = memberOf(change);
     const reply = await this.#scripts.lmApply(
       this.#lastKey(change.chatId), this.#messagesKey(change.chatId), String(change.revision), member, String(this.capacity));
     return asApplyResult(reply);
@@ -266,23 +347,22 @@ export class RedisLastMessagesView implements LastMessagesViewAdmin {
 
   async applyBatch(records: PublicRecord[], progress?: BatchProgress): Promise<ApplyResult[]> {
     const changes = records.map(chatChangeOf);
-    const pipeline = this.#redis.pipeline() as ChainableCommander & PipelineScripts;
+    const keys = [this.#epochKey, this.#checkpointKey];
+    const args = [String(this.capacity), progress ? '1' : '0', progress?.epoch ?? '', progress?.checkpoint ?? ''];
     let queued = 0;
     for (const change of changes) {
       if (!change) continue;
-      const member = change.kind === 'message' ? JSON.stringify(change.message) : '';
-      pipeline.lmApply(this.#lastKey(change.chatId), this.#messagesKey(change.chatId), String(change.revision), member, String(this.capacity));
+      keys.push(this.#lastKey(change.chatId), this.#messagesKey(change.chatId));
+      args.push(String(change.revision), memberOf(change));
       queued += 1;
     }
-    // Last in the pipeline: Redis runs one connection's commands in order, so a saved checkpoint
-    // implies every apply before it ran.
-    if (progress) pipeline.lmProgress(this.#epochKey, this.#checkpointKey, progress.epoch, progress.checkpoint);
-    const expected = queued + (progress ? 1 : 0);
-    const replies = expected === 0 ? [] : ((await pipeline.exec()) ?? []);
-    if (replies.length !== expected) throw new Error('redis pipeline returned a partial reply');
-    for (const [err] of replies) if (err) throw err;
+    if (queued === 0 && !progress) return changes.map(() => 'ignored');
+    // One script: the applies and the checkpoint after them are one atomic step, so a saved
+    // checkpoint always implies that every event up to it is in the view.
+    const replies = await this.#scripts.lmApplyBatch(keys.length, ...keys, ...args);
+    if (!Array.isArray(replies) || replies.length !== queued) throw new Error('unexpected reply from the last-messages batch script');
     let i = 0;
-    return changes.map((change) => (change ? asApplyResult(replies[i++]![1]) : 'ignored'));
+    return changes.map((change) => (change ? asApplyResult(replies[i++]) : 'ignored'));
   }
 
   async read(chatId: string, opts: ReadOptions): Promise<ViewPage | null> {
@@ -358,6 +438,20 @@ export class RedisLastMessagesView implements LastMessagesViewAdmin {
     return (await this.#scripts.lmHeartbeat(this.#epochKey, this.#stateKey, this.#checkpointKey, epoch, checkpoint)) === 1;
   }
 
+  async suspend(epoch: string): Promise<boolean> {
+    return (await this.#scripts.lmSuspend(this.#epochKey, this.#stateKey, epoch)) === 1;
+  }
+
+  /**
+   * Erasure (docs/privacy.md): forgets every chat of the user, as if its keys had been evicted. Reads
+   * fall back to SQL; the chat's next message is a gap, backfilled from the log, where the bodies read as erased.
+   */
+  async forgetChatsOf(userId: string): Promise<void> {
+    // ':' cannot occur in a user id, so the two patterns match exactly the chats the user is in.
+    await this.#deleteMatching(`${escapeGlob(this.#prefix)}view:chat:${escapeGlob(userId)}:*`);
+    await this.#deleteMatching(`${escapeGlob(this.#prefix)}view:chat:*:${escapeGlob(userId)}:*`);
+  }
+
   onReconnect(listener: () => void): () => void {
     this.#reconnectListeners.add(listener);
     return () => this.#reconnectListeners.delete(listener);
@@ -369,7 +463,8 @@ export class RedisLastMessagesView implements LastMessagesViewAdmin {
     this.#reconnectListeners.clear();
     try {
       if (this.#redis.status === 'ready') await this.#redis.quit();
-      else this.#redis.disconnect();
+      // Also after QUIT: only disconnect() ends a Sentinel client's own connections to the sentinels.
+      this.#redis.disconnect();
     } catch {
       this.#redis.disconnect(); // quit failed mid-outage: drop the socket, stop reconnecting
     }

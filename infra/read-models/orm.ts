@@ -87,7 +87,9 @@ export async function openReadModelOrm(target: ReadModelTarget, logger: Logger):
     };
     orm = (await MikroORM.init(options as Options)) as unknown as ReadModelOrm;
     try {
-      await migratePostgres(target.connectionString, schema, () => withRetries(() => orm.getMigrator().up(), log, droppedMeanwhile));
+      if (!(await migrationsDone(orm, `${quoteIdent(schema)}.${MIGRATIONS_TABLE}`))) {
+        await migratePostgres(target.connectionString, schema, () => withRetries(() => orm.getMigrator().up(), log, droppedMeanwhile));
+      }
     } catch (err) {
       await orm.close();
       throw err;
@@ -113,7 +115,7 @@ export async function openReadModelOrm(target: ReadModelTarget, logger: Logger):
     } as Options)) as unknown as ReadModelOrm;
     try {
       // The SQLite migrator creates its table outside the transaction: the loser of a race retries.
-      await withRetries(() => orm.getMigrator().up(), log, () => true);
+      if (!(await migrationsDone(orm, MIGRATIONS_TABLE))) await withRetries(() => orm.getMigrator().up(), log, () => true);
     } catch (err) {
       await orm.close();
       throw err;
@@ -122,6 +124,22 @@ export async function openReadModelOrm(target: ReadModelTarget, logger: Logger):
   }
   dialects.set(orm, dialect);
   return orm;
+}
+
+/**
+ * True when the migrations table already lists every migration: then only the first process of a
+ * deployment runs the migrator, whose listing of every schema's tables costs each later start
+ * hundreds of milliseconds (issue 13). Any doubt (no table yet, a read error) answers false, and the
+ * migrator, which is idempotent, decides.
+ */
+async function migrationsDone(orm: ReadModelOrm, table: string): Promise<boolean> {
+  try {
+    const rows = await sqlQuery<{ name: string }>(emOf(orm), `select name from ${table}`);
+    const done = new Set(rows.map((r) => String(r.name).replace(/\.[jt]s$/, '')));
+    return READ_MODEL_MIGRATIONS.every((m) => done.has(m.name));
+  } catch {
+    return false;
+  }
 }
 
 /**

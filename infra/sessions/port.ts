@@ -75,7 +75,35 @@ export interface SessionStore {
   redeemTicket(ticket: string): Promise<RedeemedTicket | null>;
   /** Deletes expired sessions and tickets; returns how many rows went. */
   purgeExpired(): Promise<number>;
+  /**
+   * Of the given session ids, the live ones, each with the milliseconds it has left unless it is
+   * used again (the earlier of its absolute expiry and lastSeenAt + idle timeout). One query for
+   * the whole list: the WebSocket gateway checks the sessions of all its sockets with it.
+   */
+  liveSessions(ids: readonly string[]): Promise<ReadonlyMap<string, number>>;
+  /**
+   * Tells `listener` the ids of sessions ended by revoke or revokeAllForUser, through this store or
+   * (PostgreSQL) any process on the same schema. Expiry sends no signal: liveSessions reports it.
+   * Returns the unsubscribe function.
+   */
+  onSessionsEnded(listener: SessionEndListener): () => void;
   close(): Promise<void>;
+}
+
+/**
+ * Receives the session-ended signal. Between `lost` and the next `ready` signals may be missed, so
+ * a receiver must not trust what it learnt about sessions before `ready` (re-check them instead).
+ */
+export interface SessionEndListener {
+  ended(sessionIds: readonly string[]): void;
+  /** Signals now flow (the first time, and again after each `lost`). */
+  ready(): void;
+  lost(): void;
+}
+
+/** Milliseconds a live session has left unless used again. */
+export function msLeft(row: { lastSeenAt: Date; absoluteExpiresAt: Date }, policy: SessionPolicy, now: Date): number {
+  return Math.min(row.absoluteExpiresAt.getTime(), row.lastSeenAt.getTime() + policy.idleTimeoutMs) - now.getTime();
 }
 
 /** Shared expiry rule, so both adapters decide "alive" the same way. */

@@ -3,11 +3,12 @@
  * creation runs under an advisory lock because two processes starting together can otherwise both
  * attempt CREATE TABLE IF NOT EXISTS and one fails on the catalog's unique index.
  */
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Role } from '../../domain/events.js';
 import {
-  isAlive, needsTouch, sessionPolicy,
-  type RedeemedTicket, type Session, type SessionPolicy, type SessionStore, type Ticket,
+  isAlive, msLeft, needsTouch, sessionPolicy,
+  type RedeemedTicket, type Session, type SessionEndListener, type SessionPolicy, type SessionStore, type Ticket,
 } from './port.js';
 import { hashToken, looksLikeToken, newSessionId, newToken } from './tokens.js';
 
@@ -26,6 +27,25 @@ const toSession = (r: SessionRow): Session => ({
   id: r.id, userId: r.user_id, role: r.role, createdAt: r.created_at, lastSeenAt: r.last_seen_at, absoluteExpiresAt: r.absolute_expires_at,
 });
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const RELISTEN_MIN_MS = 100;
+const RELISTEN_MAX_MS = 5_000;
+
+/**
+ * The NOTIFY channel of a schema's ended sessions: a hash keeps it within PostgreSQL's 63-byte
+ * identifier limit whatever the schema is called, and schemas (tests, deployments) apart.
+ */
+const channelOf = (schema: string): string =>
+  `sessions_ended_${createHash('sha256').update(schema).digest('hex').slice(0, 24)}`;
+
+interface ListenState {
+  client: pg.Client | null;
+  stopped: boolean;
+  up: boolean;
+  wake: (() => void) | null;
+  done: Promise<void>;
+}
+
 export interface PostgresSessionOptions {
   connectionString: string;
   schema?: string;
@@ -38,11 +58,18 @@ export class PostgresSessionStore implements SessionStore {
   readonly #pool: pg.Pool;
   readonly #sessions: string;
   readonly #tickets: string;
+  readonly #channel: string;
+  readonly #connectionString: string;
+  readonly #listeners = new Set<SessionEndListener>();
+  /** The LISTEN connection while anyone listens; reconnected with backoff when it fails. */
+  #listen: ListenState | null = null;
 
-  private constructor(pool: pg.Pool, schema: string, readonly policy: SessionPolicy) {
+  private constructor(pool: pg.Pool, schema: string, connectionString: string, readonly policy: SessionPolicy) {
     this.#pool = pool;
     this.#sessions = `${quoteIdent(schema)}.sessions`;
     this.#tickets = `${quoteIdent(schema)}.ws_tickets`;
+    this.#channel = channelOf(schema);
+    this.#connectionString = connectionString;
   }
 
   static async open(opts: PostgresSessionOptions): Promise<PostgresSessionStore> {
@@ -50,7 +77,7 @@ export class PostgresSessionStore implements SessionStore {
     const pool = new pg.Pool({ connectionString: opts.connectionString, max: opts.poolSize ?? 5 });
     // An idle client's error (server restart) must not crash the process; the next query reconnects.
     pool.on('error', () => undefined);
-    const store = new PostgresSessionStore(pool, schema, sessionPolicy(opts.policy));
+    const store = new PostgresSessionStore(pool, schema, opts.connectionString, sessionPolicy(opts.policy));
     try {
       await store.#migrate(schema);
     } catch (err) {
@@ -128,15 +155,106 @@ export class PostgresSessionStore implements SessionStore {
     return session;
   }
 
+  // The NOTIFY is part of the DELETE's statement, so it goes out exactly when the deletion commits.
   async revoke(token: string): Promise<boolean> {
     if (!looksLikeToken(token)) return false;
-    const { rowCount } = await this.#pool.query(`DELETE FROM ${this.#sessions} WHERE token_hash = $1`, [hashToken(token)]);
+    const { rowCount } = await this.#pool.query(
+      `WITH d AS (DELETE FROM ${this.#sessions} WHERE token_hash = $1 RETURNING id) SELECT pg_notify($2, id::text) FROM d`,
+      [hashToken(token), this.#channel],
+    );
     return (rowCount ?? 0) > 0;
   }
 
   async revokeAllForUser(userId: string): Promise<number> {
-    const { rowCount } = await this.#pool.query(`DELETE FROM ${this.#sessions} WHERE user_id = $1`, [userId]);
+    const { rowCount } = await this.#pool.query(
+      `WITH d AS (DELETE FROM ${this.#sessions} WHERE user_id = $1 RETURNING id) SELECT pg_notify($2, id::text) FROM d`,
+      [userId, this.#channel],
+    );
     return rowCount ?? 0;
+  }
+
+  async liveSessions(ids: readonly string[]): Promise<ReadonlyMap<string, number>> {
+    const out = new Map<string, number>();
+    const wanted = ids.filter((id) => UUID.test(id));
+    if (wanted.length === 0) return out;
+    const { rows } = await this.#pool.query<{ id: string; last_seen_at: Date; absolute_expires_at: Date }>(
+      `SELECT id::text AS id, last_seen_at, absolute_expires_at FROM ${this.#sessions} WHERE id = ANY($1::uuid[])`, [wanted],
+    );
+    const now = this.policy.clock();
+    for (const r of rows) {
+      const left = msLeft({ lastSeenAt: r.last_seen_at, absoluteExpiresAt: r.absolute_expires_at }, this.policy, now);
+      if (left > 0) out.set(r.id, left);
+    }
+    return out;
+  }
+
+  onSessionsEnded(listener: SessionEndListener): () => void {
+    this.#listeners.add(listener);
+    if (!this.#listen) this.#startListening();
+    else if (this.#listen.up) listener.ready();
+    return () => {
+      this.#listeners.delete(listener);
+      if (this.#listeners.size === 0) void this.#stopListening();
+    };
+  }
+
+  #startListening(): void {
+    const state: ListenState = { client: null, stopped: false, up: false, wake: null, done: Promise.resolve() };
+    this.#listen = state;
+    const each = (f: (l: SessionEndListener) => void): void => {
+      for (const l of [...this.#listeners]) f(l);
+    };
+    state.done = (async () => {
+      let backoff = RELISTEN_MIN_MS;
+      while (!state.stopped) {
+        const client = new pg.Client({ connectionString: this.#connectionString });
+        state.client = client;
+        // A listener stays on 'error' for the client's whole life: an unheard 'error' would crash the process.
+        const broken = new Promise<void>((resolve) => {
+          client.on('error', () => resolve());
+          client.on('end', () => resolve());
+        });
+        try {
+          await client.connect();
+          client.on('notification', (msg) => {
+            if (msg.channel !== this.#channel || !msg.payload) return;
+            const ids = msg.payload.split(',');
+            each((l) => l.ended(ids));
+          });
+          await client.query(`LISTEN ${quoteIdent(this.#channel)}`);
+          if (state.stopped) break;
+          state.up = true;
+          backoff = RELISTEN_MIN_MS;
+          each((l) => l.ready());
+          await broken;
+        } catch {
+          // Connection refused or broken while setting up: retried below.
+        }
+        if (state.up) {
+          state.up = false;
+          if (!state.stopped) each((l) => l.lost());
+        }
+        client.removeAllListeners('notification');
+        await client.end().catch(() => undefined);
+        if (state.stopped) break;
+        await new Promise<void>((resolve) => {
+          state.wake = resolve;
+          setTimeout(resolve, backoff).unref();
+        });
+        state.wake = null;
+        backoff = Math.min(backoff * 2, RELISTEN_MAX_MS);
+      }
+    })();
+  }
+
+  async #stopListening(): Promise<void> {
+    const state = this.#listen;
+    if (!state) return;
+    this.#listen = null;
+    state.stopped = true;
+    state.wake?.();
+    await state.client?.end().catch(() => undefined);
+    await state.done;
   }
 
   async issueTicket(session: Session): Promise<Ticket> {
@@ -173,6 +291,8 @@ export class PostgresSessionStore implements SessionStore {
   }
 
   async close(): Promise<void> {
+    this.#listeners.clear();
+    await this.#stopListening();
     await this.#pool.end();
   }
 }

@@ -4,12 +4,12 @@
  * Times are stored as epoch milliseconds.
  */
 import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Role } from '../../domain/events.js';
 import {
-  isAlive, needsTouch, sessionPolicy,
-  type RedeemedTicket, type Session, type SessionPolicy, type SessionStore, type Ticket,
+  isAlive, msLeft, needsTouch, sessionPolicy,
+  type RedeemedTicket, type Session, type SessionEndListener, type SessionPolicy, type SessionStore, type Ticket,
 } from './port.js';
 import { hashToken, looksLikeToken, newSessionId, newToken } from './tokens.js';
 
@@ -49,6 +49,12 @@ const toSession = (r: SessionRow): Session => ({
   lastSeenAt: new Date(r.last_seen_at), absoluteExpiresAt: new Date(r.absolute_expires_at),
 });
 
+/**
+ * Listeners per database file: the embedded store serves one process (role all), but two stores
+ * opened on the same file in it (the API's and the gateway's) must hear each other's revocations.
+ */
+const listenersByFile = new Map<string, Set<SessionEndListener>>();
+
 export interface SqliteSessionOptions {
   /** A file path, or ':memory:' for a private in-memory store (tests). */
   file: string;
@@ -62,18 +68,34 @@ export class SqliteSessionStore implements SessionStore {
   readonly #byHash: Database.Statement<SessionRow>;
   readonly #byId: Database.Statement<SessionRow>;
   readonly #deleteByHash: Database.Statement;
-  readonly #deleteByUser: Database.Statement;
   readonly #touch: Database.Statement;
   readonly #insertTicket: Database.Statement;
   readonly #takeTicket: Database.Statement<{ session_id: string; expires_at: number }>;
+  readonly #revokeByHash: Database.Statement<{ id: string }>;
+  readonly #revokeByUser: Database.Statement<{ id: string }>;
+  readonly #liveRows: Database.Statement<{ id: string; last_seen_at: number; absolute_expires_at: number }>;
+  readonly #listeners: Set<SessionEndListener>;
+  readonly #shared: string | null;
 
-  private constructor(db: Database, readonly policy: SessionPolicy) {
+  private constructor(db: Database, readonly policy: SessionPolicy, shared: string | null) {
     this.#db = db;
+    this.#shared = shared;
+    let set = shared === null ? undefined : listenersByFile.get(shared);
+    if (!set) {
+      set = new Set();
+      if (shared !== null) listenersByFile.set(shared, set);
+    }
+    this.#listeners = set;
+    this.#revokeByHash = db.prepare<{ id: string }>('DELETE FROM sessions WHERE token_hash = ? RETURNING id');
+    this.#revokeByUser = db.prepare<{ id: string }>('DELETE FROM sessions WHERE user_id = ? RETURNING id');
+    // A JSON array as the one parameter: any number of ids without SQLite's bound-parameter limit.
+    this.#liveRows = db.prepare<{ id: string; last_seen_at: number; absolute_expires_at: number }>(
+      'SELECT id, last_seen_at, absolute_expires_at FROM sessions WHERE id IN (SELECT value FROM json_each(?))',
+    );
     this.#insert = db.prepare(`INSERT INTO sessions (token_hash, ${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`);
     this.#byHash = db.prepare<SessionRow>(`SELECT ${COLUMNS} FROM sessions WHERE token_hash = ?`);
     this.#byId = db.prepare<SessionRow>(`SELECT ${COLUMNS} FROM sessions WHERE id = ?`);
     this.#deleteByHash = db.prepare('DELETE FROM sessions WHERE token_hash = ?');
-    this.#deleteByUser = db.prepare('DELETE FROM sessions WHERE user_id = ?');
     this.#touch = db.prepare('UPDATE sessions SET last_seen_at = MAX(last_seen_at, ?) WHERE token_hash = ?');
     this.#insertTicket = db.prepare('INSERT INTO ws_tickets (ticket_hash, session_id, expires_at) VALUES (?, ?, ?)');
     this.#takeTicket = db.prepare<{ session_id: string; expires_at: number }>(
@@ -91,7 +113,7 @@ export class SqliteSessionStore implements SessionStore {
       // Losing the last session writes in a power cut only logs someone out: NORMAL is enough here.
       db.pragma('synchronous = NORMAL');
       db.exec(SCHEMA);
-      return new SqliteSessionStore(db, sessionPolicy(opts.policy));
+      return new SqliteSessionStore(db, sessionPolicy(opts.policy), inMemory ? null : resolve(opts.file));
     } catch (err) {
       db.close();
       throw err;
@@ -129,11 +151,40 @@ export class SqliteSessionStore implements SessionStore {
 
   async revoke(token: string): Promise<boolean> {
     if (!looksLikeToken(token)) return false;
-    return this.#deleteByHash.run(hashToken(token)).changes > 0;
+    const ended = this.#revokeByHash.all(hashToken(token)).map((r) => r.id);
+    this.#signal(ended);
+    return ended.length > 0;
   }
 
   async revokeAllForUser(userId: string): Promise<number> {
-    return this.#deleteByUser.run(userId).changes;
+    const ended = this.#revokeByUser.all(userId).map((r) => r.id);
+    this.#signal(ended);
+    return ended.length;
+  }
+
+  async liveSessions(ids: readonly string[]): Promise<ReadonlyMap<string, number>> {
+    const out = new Map<string, number>();
+    if (ids.length === 0) return out;
+    const now = this.policy.clock();
+    for (const r of this.#liveRows.all(JSON.stringify(ids))) {
+      const left = msLeft({ lastSeenAt: new Date(r.last_seen_at), absoluteExpiresAt: new Date(r.absolute_expires_at) }, this.policy, now);
+      if (left > 0) out.set(r.id, left);
+    }
+    return out;
+  }
+
+  /** In-process: the signal can never be lost, so a listener is ready at once. */
+  onSessionsEnded(listener: SessionEndListener): () => void {
+    this.#listeners.add(listener);
+    listener.ready();
+    return () => {
+      this.#listeners.delete(listener);
+    };
+  }
+
+  #signal(ids: string[]): void {
+    if (ids.length === 0) return;
+    for (const l of [...this.#listeners]) l.ended(ids);
   }
 
   async issueTicket(session: Session): Promise<Ticket> {
@@ -163,6 +214,7 @@ export class SqliteSessionStore implements SessionStore {
   }
 
   async close(): Promise<void> {
+    if (this.#shared !== null && this.#listeners.size === 0) listenersByFile.delete(this.#shared);
     if (this.#db.open) this.#db.close();
   }
 }

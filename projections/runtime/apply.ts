@@ -4,10 +4,11 @@
  * pauses live application of one projection while a rebuild swaps its tables.
  */
 import type { SqlEntityManager } from '@mikro-orm/knex';
-import { publicEventOf, type PublicRecord } from '../../infra/event-store/public-record.js';
+import type { PublicRecord } from '../../infra/event-store/public-record.js';
 import { sqlQuery } from '../../infra/read-models/orm.js';
 import { toDate, type SqlDialect } from '../../infra/read-models/sql.js';
 import type { ProjectionEvent, ProjectionTx, SqlProjection } from '../projection.js';
+import { CURRENT_READER, readRecord, type EventReader, type UnknownEvent } from './event-reader.js';
 
 export const INBOX = 'projection_inbox';
 export const CHECKPOINTS = 'projection_checkpoints';
@@ -17,37 +18,39 @@ export const NO_PROJECTION = '*';
 
 export interface Item {
   record: PublicRecord;
-  /** Null when no code here knows the record's type. */
+  /** Null when this release cannot read the record (then `unknown` says why). */
   event: ProjectionEvent | null;
+  unknown: UnknownEvent | null;
 }
 
 /** Event ids compared as PostgreSQL's uuid type prints them. */
 export const normalizeId = (id: string): string => id.toLowerCase();
 
-export function toItem(record: PublicRecord): Item {
-  const event = publicEventOf(record);
+export function toItem(record: PublicRecord, reader: EventReader = CURRENT_READER): Item {
+  const read = readRecord(record, reader);
   return {
     record,
-    event: event && {
+    unknown: read.unknown,
+    event: read.event && {
       id: normalizeId(record.id),
       streamId: record.streamId,
       revision: record.revision,
       position: BigInt(record.position),
       createdAt: new Date(record.createdAt),
-      event,
+      event: read.event,
     },
   };
 }
 
 /** De-duplicated by event id (a broker batch can hold one message twice) and in position order. */
-export function toItems(records: ReadonlyArray<PublicRecord>): Item[] {
+export function toItems(records: ReadonlyArray<PublicRecord>, reader: EventReader = CURRENT_READER): Item[] {
   const seen = new Set<string>();
   const items: Item[] = [];
   for (const r of records) {
     const id = normalizeId(r.id);
     if (seen.has(id)) continue;
     seen.add(id);
-    items.push(toItem(r));
+    items.push(toItem(r, reader));
   }
   return items.sort((a, b) => {
     const pa = BigInt(a.record.position);
@@ -58,6 +61,9 @@ export function toItems(records: ReadonlyArray<PublicRecord>): Item[] {
 
 export const handles = (p: SqlProjection, item: Item): boolean =>
   item.event !== null && (p.handles as ReadonlyArray<string>).includes(item.event.event.type);
+
+/** The record's type is one the projection handles, whether or not this release reads its version. */
+export const wants = (p: SqlProjection, item: Item): boolean => (p.handles as ReadonlyArray<string>).includes(item.record.type);
 
 /** A failure inside a projection's apply (as opposed to one of the runtime's own statements). */
 export class ProjectionApplyError extends Error {

@@ -8,8 +8,11 @@
  * and deletes those rows, a page at a time. It stops
  * - at an event the projection handles but has not applied yet (not delivered, in flight, or delivered
  *   out of order after a requeue): the inbox must still catch its redelivery;
- * - at a record no code here can read (parked for every projection): a retry after a fix must find it
- *   above the floor, or it would be skipped as already applied.
+ * - at a record of a type this release cannot read that is not parked yet (not delivered, or in
+ *   flight): once the projector has parked it (projection '*') it no longer holds anyone back.
+ * An event this release cannot read counts as handled once parked: an unknown version is marked done in
+ * the inbox of each projection that handles its type, like any parked event, and an unknown type has its
+ * '*' dead letter. The dead letter keeps the record, and a retry below the floor applies it anyway.
  * Each page's check, floor update and deletion run in one transaction that pauses live application of
  * the projection (as a rebuild's swap does), so no live batch reads the old floor and then misses a
  * deleted row. The floor only moves from the value the page was read against: a rebuild in between wins.
@@ -21,7 +24,8 @@ import type { Logger } from '../../infra/logger.js';
 import { emOf, sqlOf, sqlQuery, type ReadModelOrm } from '../../infra/read-models/orm.js';
 import type { SqlDialect } from '../../infra/read-models/sql.js';
 import type { SqlProjection } from '../projection.js';
-import { CHECKPOINTS, INBOX, handles, normalizeId, pauseLiveApplication, readFloors, toItem, type Item } from './apply.js';
+import { CHECKPOINTS, DEAD_LETTERS, INBOX, NO_PROJECTION, normalizeId, pauseLiveApplication, readFloors, toItem, wants, type Item } from './apply.js';
+import type { EventReader } from './event-reader.js';
 
 export interface InboxCompactionOptions {
   orm: ReadModelOrm;
@@ -32,6 +36,8 @@ export interface InboxCompactionOptions {
   pageSize?: number;
   /** Pages per projection per call, so one call stays short however far behind compaction is. Default 100. */
   maxPages?: number;
+  /** The upcasters records are read with; default this release's (as the projector's). */
+  reader?: EventReader;
 }
 
 export interface InboxCompactionResult {
@@ -80,8 +86,9 @@ export async function compactInbox(opts: InboxCompactionOptions): Promise<InboxC
       for (const r of active) stop(r, null);
       break;
     }
-    const items = events.map((e) => toItem(toPublicRecord(e)));
-    const unreadable = items.findIndex((i) => i.event === null);
+    const items = events.map((e) => toItem(toPublicRecord(e), opts.reader));
+    const parked = await parkedUnknownTypes(emOf(orm), sql, items);
+    const unreadable = items.findIndex((i) => i.unknown?.reason === 'unknown-type' && !parked.has(normalizeId(i.record.id)));
     const readable = unreadable === -1 ? items : items.slice(0, unreadable);
     for (const run of active) {
       const mine = readable.filter((i) => BigInt(i.record.position) > run.floor);
@@ -121,7 +128,7 @@ async function compactPage(em: SqlEntityManager, sql: SqlDialect, p: SqlProjecti
   const current = (await readFloors(em, sql, [p.name])).get(p.name);
   if (current === undefined) return { kind: 'no-checkpoint' };
   if (current !== from) return { kind: 'floor-moved', floor: current };
-  const ids = items.filter((i) => handles(p, i)).map((i) => i.event!.id);
+  const ids = items.filter((i) => wants(p, i)).map((i) => normalizeId(i.record.id));
   const done = new Set<string>();
   if (ids.length > 0) {
     const rows = await sqlQuery<{ event_id: string }>(
@@ -134,9 +141,10 @@ async function compactPage(em: SqlEntityManager, sql: SqlDialect, p: SqlProjecti
   let through: bigint | null = null;
   const compacted: string[] = [];
   for (const i of items) {
-    if (handles(p, i)) {
-      if (!done.has(i.event!.id)) break;
-      compacted.push(i.event!.id);
+    if (wants(p, i)) {
+      const id = normalizeId(i.record.id);
+      if (!done.has(id)) break;
+      compacted.push(id);
     }
     through = BigInt(i.record.position);
   }
@@ -146,6 +154,18 @@ async function compactPage(em: SqlEntityManager, sql: SqlDialect, p: SqlProjecti
     await sqlQuery(em, `DELETE FROM ${sql.table(INBOX)} WHERE projection = ? AND event_id IN (${compacted.map(() => '?').join(', ')})`, [p.name, ...compacted]);
   }
   return { kind: 'advanced', through, removed: compacted.length, whole: through === BigInt(items[items.length - 1]!.record.position) };
+}
+
+/** Of the page's records of an unknown type, those the projector has parked (under '*'). */
+async function parkedUnknownTypes(em: SqlEntityManager, sql: SqlDialect, items: readonly Item[]): Promise<Set<string>> {
+  const ids = items.filter((i) => i.unknown?.reason === 'unknown-type').map((i) => normalizeId(i.record.id));
+  if (ids.length === 0) return new Set();
+  const rows = await sqlQuery<{ event_id: string }>(
+    em,
+    `SELECT event_id FROM ${sql.table(DEAD_LETTERS)} WHERE projection = ? AND event_id IN (${ids.map(() => '?').join(', ')})`,
+    [NO_PROJECTION, ...ids],
+  );
+  return new Set(rows.map((r) => normalizeId(r.event_id)));
 }
 
 export interface InboxCompactionSchedule {

@@ -22,6 +22,9 @@
  *
  * A rebuild stops rather than skip an event it cannot apply, unless that event is already parked as a
  * dead letter of this projection (then it stays parked, below the new floor, so still skipped).
+ * An event of a type it handles at a version this release cannot read is parked (a 'park-and-continue'
+ * projection; a retry applies it below the floor) or stops the rebuild ('park-and-stop': such a
+ * projection is rebuilt by a release that reads it).
  */
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -42,9 +45,13 @@ import {
   ensureCheckpoints,
   pauseLiveApplication,
   tablesOf,
+  normalizeId,
   toItem,
+  type Item,
   type Target,
 } from './apply.js';
+import { insertDeadLetters } from './dead-letters.js';
+import type { EventReader } from './event-reader.js';
 import { errorMessage } from './sql-projector.js';
 
 export interface RebuildProgress {
@@ -63,6 +70,8 @@ export interface RebuildResult {
   applied: number;
   /** Events that failed but were already parked as dead letters: left parked. */
   skippedParked: number;
+  /** Events of a version this release cannot read: parked (or left parked) for a release that reads them. */
+  parkedUnknown: number;
   position: bigint;
   seconds: number;
   /** Log events processed per second, whole rebuild (replay and swap). */
@@ -79,6 +88,8 @@ export interface RebuildOptions {
   /** Events per page and per transaction. */
   batchSize?: number;
   onProgress?: (progress: RebuildProgress) => void;
+  /** The upcasters records are read with; default this release's. */
+  reader?: EventReader;
 }
 
 export class RebuildError extends Error {
@@ -115,23 +126,54 @@ export async function rebuildProjection(opts: RebuildOptions): Promise<RebuildRe
     let events = 0;
     let applied = 0;
     let skippedParked = 0;
+    let parkedUnknown = 0;
     let after = 0n;
     let head = await store.headPosition();
     const progress = (phase: RebuildProgress['phase']): void =>
       opts.onProgress?.({ phase, events, applied, position: after, head: head > after ? head : after });
 
-    const toEvents = (page: ReadonlyArray<RecordedEvent>): ProjectionEvent[] => {
-      const out: ProjectionEvent[] = [];
+    interface Page {
+      events: ProjectionEvent[];
+      unknown: Item[];
+    }
+    const toEvents = (page: ReadonlyArray<RecordedEvent>): Page => {
+      const out: Page = { events: [], unknown: [] };
       for (const e of page) {
         if (!handled.has(e.type)) continue;
-        const ev = toItem(toPublicRecord(e)).event;
-        if (ev) out.push(ev);
+        const item = toItem(toPublicRecord(e), opts.reader);
+        if (item.event) out.events.push(item.event);
+        else out.unknown.push(item);
       }
       return out;
     };
 
+    /** Events of a version this release cannot read: parked for a release that reads them, never guessed at. */
+    const parkUnknown = async (em: SqlEntityManager, unknown: Item[]): Promise<void> => {
+      if (unknown.length === 0) return;
+      if (projection.onUnknown === 'park-and-stop') {
+        const first = unknown[0]!;
+        throw new RebuildError(
+          `${name}: event ${first.record.id} at position ${first.record.position}: ${first.unknown!.message}. ` +
+            "A 'park-and-stop' projection is rebuilt by a release that reads every event it handles.",
+        );
+      }
+      await insertDeadLetters(
+        em,
+        sql,
+        unknown.map((i) => ({
+          projection: name, eventId: normalizeId(i.record.id), position: BigInt(i.record.position), record: i.record,
+          error: i.unknown!.message, stack: null, attempts: 1,
+        })),
+        'keep',
+      );
+      parkedUnknown += unknown.length;
+      log.warn({ events: unknown.map((i) => i.record.id) }, 'rebuild: events this release cannot read parked as dead letters');
+    };
+
     /** Applies a page; on a failure, event by event, skipping only events already parked for this projection. */
-    const applyPage = async (em: SqlEntityManager, evs: ProjectionEvent[]): Promise<void> => {
+    const applyPage = async (em: SqlEntityManager, page: Page): Promise<void> => {
+      await parkUnknown(em, page.unknown);
+      const evs = page.events;
       if (evs.length === 0) return;
       await sqlQuery(em, 'SAVEPOINT rebuild_page', []);
       try {
@@ -229,6 +271,7 @@ export async function rebuildProjection(opts: RebuildOptions): Promise<RebuildRe
       events,
       applied,
       skippedParked,
+      parkedUnknown,
       position: after,
       seconds,
       eventsPerSecond: seconds > 0 ? Math.round(events / seconds) : events,

@@ -14,6 +14,8 @@ import type { EventStore } from '../../infra/event-store/port.js';
 import { emOf, sqlOf, sqlQuery, type ReadModelOrm } from '../../infra/read-models/orm.js';
 import type { SqlProjection } from '../projection.js';
 import { DEAD_LETTERS, readCheckpoints } from './apply.js';
+import { readStops, type StoppedAt } from './dead-letters.js';
+import { UNKNOWN_ERROR_CONDITION, unknownReasonOf } from './event-reader.js';
 
 export type ProjectionVerdict = 'ok' | 'lagging' | 'stalled';
 
@@ -31,6 +33,13 @@ export interface ProjectionStatus {
   lagSeconds: number;
   /** Dead letters not yet retried. */
   deadLetters: number;
+  /** Of those, events parked because this release could not read their type or version. */
+  unknownEvents: number;
+  /**
+   * A 'park-and-stop' projection held at an event of an unknown version (until a release that reads it
+   * retries it); null when not stopped. Its checkpoint stays there, so it also shows as behind.
+   */
+  stoppedAt: { position: string; eventId: string; reason: 'unknown-type' | 'unknown-version' } | null;
   checkpointUpdatedAt: string | null;
   verdict: ProjectionVerdict;
 }
@@ -68,6 +77,15 @@ export async function projectionStatus(opts: StatusOptions): Promise<ProjectionS
       [],
     )).map((r) => [r.projection, Number(r.n)]),
   );
+
+  const unknown = new Map(
+    (await sqlQuery<{ projection: string; n: number | string }>(
+      em,
+      `SELECT projection, COUNT(*) AS n FROM ${sql.table(DEAD_LETTERS)} WHERE retried_at IS NULL AND ${UNKNOWN_ERROR_CONDITION} GROUP BY projection`,
+      [],
+    )).map((r) => [r.projection, Number(r.n)]),
+  );
+  const stops = await readStops(em, sql, projections);
 
   // Projections usually share a checkpoint: count each distinct one once.
   const lags = new Map<bigint, Promise<Lag>>();
@@ -112,9 +130,15 @@ export async function projectionStatus(opts: StatusOptions): Promise<ProjectionS
       lagEventsCapped: lag.capped,
       lagSeconds: Math.round(lagSeconds * 10) / 10,
       deadLetters: dead.get(p.name) ?? 0,
+      unknownEvents: unknown.get(p.name) ?? 0,
+      stoppedAt: stopAt(stops.get(p.name)),
       checkpointUpdatedAt: cp?.updatedAt?.toISOString() ?? null,
       verdict,
     });
   }
   return out;
+}
+
+function stopAt(stop: StoppedAt | undefined): ProjectionStatus['stoppedAt'] {
+  return stop ? { position: stop.position.toString(), eventId: stop.eventId, reason: unknownReasonOf(stop.error) ?? 'unknown-version' } : null;
 }

@@ -46,7 +46,7 @@ t.test('embedded default: passes unmodified, catches a changed, a missing and an
   t.match(caught.stdout, /missing in live chat_id=alice:bob revision=2: replayed \{.*"message_id"/, 'the missing row is named');
   t.match(caught.stdout, /changed user_id=bob day=2026-01-01: count: live \d+ \/ replayed \d+/);
   t.match(caught.stdout, /^chats\s+equal/m, 'the untouched projections still equal');
-  t.match(caught.stdout, /verify: the read models differ from the log \(3 of 6 tables differ/);
+  t.match(caught.stdout, /verify: the read models differ from the log \(3 of 9 tables differ/);
 
   const json = await chat(where, ['audit', 'verify', '--format', 'json', '--rows', '1']);
   t.equal(json.code, 1);

@@ -18,9 +18,10 @@ import {
   type Child,
 } from '../support/broker.js';
 import { brokerWorld } from '../support/broker-fixture.js';
+import { deadEndpoint } from '../support/dead-endpoint.js';
 
 const RELAY_SCRIPT = 'test/support/run-relay.ts';
-const RELAY_BATCH = 500; // the relay's default batch: at most one batch is unconfirmed at any time
+const RELAY_BATCH = 1000; // the relay's default batch: at most one batch is unconfirmed at any time
 
 t.test('relay killed with SIGKILL mid-stream: nothing lost, duplicates only for unconfirmed messages', async (t) => {
   const w = await brokerWorld(t, { label: 'fault_kill' });
@@ -153,14 +154,16 @@ t.test('a database outage holds batches without spending their delivery attempts
   const deliveryLimit = 2;
   const w = await brokerWorld(t, { label: 'fault_outage', deliveryLimit });
   const pgSink = await w.sink();
+  const deadPg = await deadEndpoint('reset');
+  t.teardown(() => deadPg.close());
   let down = true;
   let refused = 0;
   const sink: EventSink = {
     async applyBatch(records) {
       if (down) {
         refused += 1;
-        // A genuine connection failure: nothing listens on port 1.
-        const client = new pg.Client({ host: '127.0.0.1', port: 1, connectionTimeoutMillis: 1000 });
+        // A genuine connection failure: the server resets the connection as it is accepted.
+        const client = new pg.Client({ host: '127.0.0.1', port: deadPg.port, connectionTimeoutMillis: 1000 });
         await client.connect();
         await client.end();
       }

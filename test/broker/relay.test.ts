@@ -68,7 +68,8 @@ t.test('the checkpoint advances only over messages the broker confirmed', async 
   await withChannel((ch) => ch.deleteQueue(gate));
   await waitFor('checkpoint at head', async () => (await w.checkpoint()) === events[49]!.position, 10_000);
   await waitFor('all 50 in the projector queue', () => distinct(collector.received) === 50, 5_000);
-  t.pass('resumed after the queue accepted again');
+  t.equal(await w.checkpoint(), events[49]!.position, 'resumed after the queue accepted again: checkpoint at the head');
+  t.equal(distinct(collector.received), 50, 'and all 50 events in the projector queue');
 });
 
 t.test('an unroutable publish does not advance the checkpoint and is retried once routable', async (t) => {
@@ -94,7 +95,8 @@ t.test('an unroutable publish does not advance the checkpoint and is retried onc
   await waitFor('30 distinct deliveries', () => distinct(collector.received) === 30, 10_000);
   const head = await w.store.headPosition();
   await waitFor('checkpoint at head', async () => (await w.checkpoint()) === head, 5_000);
-  t.pass('relayed once routable again');
+  t.equal(distinct(collector.received), 30, 'relayed once routable again: 30 distinct events delivered');
+  t.equal(await w.checkpoint(), head, 'and the checkpoint at the head');
 });
 
 t.test('two relays started at once: one leads, no duplicates; the standby takes over', async (t) => {

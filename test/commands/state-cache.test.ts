@@ -51,7 +51,9 @@ t.test('replacing an entry counts its new weight only; an older state never repl
   t.same(cache.size, { streams: 1, weight: 3 });
 });
 
-t.test('a chat weighs one plus the clientMessageIds it remembers, at most the window', async (t) => {
+// Edit and delete need each message's sender and state for as long as the chat lives, so a chat
+// weighs one, plus its remembered clientMessageIds (at most the window), plus one per message.
+t.test('a chat weighs one plus the clientMessageIds it remembers (at most the window) plus its messages', async (t) => {
   const chatId = 'alice:bob';
   const at = '2026-01-01T00:00:00.000Z';
   const events: ChatEvent[] = [{ type: 'ChatStarted', version: 1, data: { chatId, participants: ['alice', 'bob'], startedBy: 'alice', at } }];
@@ -61,6 +63,29 @@ t.test('a chat weighs one plus the clientMessageIds it remembers, at most the wi
   const state = (n: number): ChatState => fold(chatDecider, events.slice(0, n).map((event, revision) => ({ event, meta: { revision, position: BigInt(revision) } })));
   t.equal(chatDecider.weight!(chatDecider.initialState), 1, 'not started');
   t.equal(chatDecider.weight!(state(1)), 1, 'started, nothing sent');
-  t.equal(chatDecider.weight!(state(11)), 11, 'ten messages');
-  t.equal(chatDecider.weight!(state(events.length)), 1 + DEDUPE_WINDOW, 'capped by the de-duplication window');
+  t.equal(chatDecider.weight!(state(11)), 1 + 10 + 10, 'ten messages: ten ids and ten messages');
+  const sent = events.length - 1;
+  t.equal(chatDecider.weight!(state(events.length)), 1 + DEDUPE_WINDOW + sent, 'ids capped by the de-duplication window, messages not');
+});
+
+t.test('a state heavier than the whole budget is still cached, alone', async (t) => {
+  const cache = new StateCache(4);
+  cache.set('a', { state: ['x'], revision: 0 }, lists);
+  cache.set('b', { state: ['x', 'x', 'x', 'x', 'x', 'x'], revision: 5 }, lists);
+  t.same(cache.size, { streams: 1, weight: 6 });
+  t.equal(cache.get<string[]>('b')?.revision, 5, 'the newest entry stays: a command is using it');
+  cache.set('c', { state: ['x'], revision: 0 }, lists);
+  t.same(cache.size, { streams: 1, weight: 1 }, 'and goes first once another one comes');
+  t.equal(cache.get('b'), undefined);
+});
+
+t.test('an event folded in from the log does not count as a use', async (t) => {
+  const cache = new StateCache(4);
+  cache.set('a', { state: ['x'], revision: 0 }, lists);
+  cache.set('b', { state: ['x'], revision: 0 }, lists);
+  cache.observe(recorded('a', 1)); // a grows, but stays the least recently used
+  t.same(cache.size, { streams: 2, weight: 3 });
+  cache.set('c', { state: ['x', 'x'], revision: 1 }, lists);
+  t.equal(cache.get('a'), undefined, 'the entry only the log touched went first');
+  t.same(cache.size, { streams: 2, weight: 3 });
 });

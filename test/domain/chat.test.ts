@@ -51,6 +51,12 @@ t.test('SendMessage: refused for non-participants, unknown chats, bad bodies and
   givenEvents(chatDecider, [started]).when(send({ body: '😀'.repeat(MESSAGE_MAX_CHARS) })).thenEvents(t, [{
     type: 'MessageSent', version: 2, data: { chatId, messageId: 'm1', senderId: 'alice', clientMessageId: 'c1', body: '😀'.repeat(MESSAGE_MAX_CHARS), sentAt: at },
   }], 'length counted in characters');
+  for (const bad of ['a\u0000b', '\u0000', 'x\ud800', '\udc00x', 'x\udbff\udbffy']) {
+    givenEvents(chatDecider, [started]).when(send({ body: bad })).thenError(t, 'MESSAGE_INVALID_CHARACTERS');
+  }
+  givenEvents(chatDecider, [started]).when(send({ body: 'pair \ud83d\ude00 and U+FFFD \ufffd' })).thenEvents(t, [{
+    type: 'MessageSent', version: 2, data: { chatId, messageId: 'm1', senderId: 'alice', clientMessageId: 'c1', body: 'pair \ud83d\ude00 and U+FFFD \ufffd', sentAt: at },
+  }], 'a surrogate pair and U+FFFD are ordinary text');
   for (const bad of ['', 'x'.repeat(65), 'has space', '<script>']) {
     givenEvents(chatDecider, [started]).when(send({ clientMessageId: bad })).thenError(t, 'CLIENT_MESSAGE_ID_INVALID');
   }

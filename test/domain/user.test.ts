@@ -41,6 +41,10 @@ t.test('password policy: at least 8 characters, at most 256 bytes', async (t) =>
   t.equal(checkPassword('x'.repeat(257))?.code, 'PASSWORD_TOO_LONG');
   t.equal(checkPassword('é'.repeat(129))?.code, 'PASSWORD_TOO_LONG', 'counted in UTF-8 bytes');
   t.equal(checkPassword('😀'.repeat(7))?.code, 'PASSWORD_TOO_SHORT', 'counted in characters, not UTF-16 units');
+  for (const bad of ['password\u0000', 'pass\ud800word', 'pass\udfffword']) {
+    t.equal(checkPassword(bad)?.code, 'PASSWORD_INVALID_CHARACTERS', `refused: ${JSON.stringify(bad)}`);
+  }
+  t.equal(checkPassword('password \ud83d\ude00'), null, 'a surrogate pair is an ordinary character');
 });
 
 t.test('RecordLogin / RecordLogout: only for a registered user', async (t) => {

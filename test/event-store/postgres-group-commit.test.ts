@@ -13,7 +13,7 @@ import {
   type Subscription,
 } from '../../infra/event-store/port.js';
 import { PostgresEventStore, type PostgresEventStoreOptions } from '../../infra/event-store/postgres.js';
-import { TEST_DATABASE_URL, createTestSchema, holdOrderingLockShared, type TestSchema } from '../support/pg.js';
+import { TEST_DATABASE_URL, createTestSchema, holdOrderingLockShared, storeListening, type TestSchema } from '../support/pg.js';
 import { readWholeLog } from '../support/read-log.js';
 
 // Readers of the log must not run beside postgres-ordering.test.ts's long transactions.
@@ -424,7 +424,9 @@ t.test('a subscriber on another store instance receives batched appends promptly
     return true;
   };
 
-  // Warm-up: the reader's LISTEN connection is up once this arrives.
+  // The reader LISTENs on a connection of its own, opened with the subscription: until then the
+  // rounds below could only be found by its poll. The warm-up event can arrive by the first read.
+  await storeListening(`events_${fx.ts.schema}`);
   const warm = ev('Warm');
   await writer.append('warm', [warm], 'no_stream');
   t.ok(await waitFor(1, 5000), 'warm-up event arrived');

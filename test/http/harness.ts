@@ -14,6 +14,8 @@ import { buildHttpApp, type HttpDeps } from '../../gateways/http/app.js';
 import { exportActivity } from '../../projections/audit/export.js';
 import type { HttpConfig } from '../../gateways/http/config.js';
 import type { HttpReadModels } from '../../gateways/http/read-port.js';
+import type { MessageCountsQuery } from '../../gateways/http/read-port.js';
+import { messageCountsPerDay } from '../../infra/read-models/queries/message-counts.js';
 import { EmbeddedEventStore } from '../../infra/event-store/embedded.js';
 import type { EventStore } from '../../infra/event-store/port.js';
 import { PostgresEventStore } from '../../infra/event-store/postgres.js';
@@ -25,7 +27,7 @@ import { PostgresSessionStore } from '../../infra/sessions/postgres.js';
 import { SqliteSessionStore } from '../../infra/sessions/sqlite.js';
 import { createTestSchema } from '../support/pg.js';
 import { newestAppended, tracked } from '../support/tracked-store.js';
-import { openTestReads, type TestReads } from './reads.js';
+import { openTestReads, type TestReads, type ViewOnRedis } from './reads.js';
 
 export const TEST_REDIS_URL = process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 export type Kind = 'postgres' | 'embedded';
@@ -76,11 +78,13 @@ export interface HarnessOptions {
   /** A Redis URL for the throttle counters (a dead port tests the fallback); none: in memory. */
   throttleRedisUrl?: string;
   /** Whether to build the last-messages view (Redis for postgres when viewRedisUrl is set, memory otherwise). */
-  view?: 'none' | 'memory' | { redisUrl: string; commandTimeoutMs?: number };
+  view?: 'none' | 'memory' | ViewOnRedis;
   metrics?: HttpDeps['metrics'];
   readiness?: HttpDeps['readiness'];
   /** Wraps the read models (e.g. to make one fail on purpose). */
   wrapReads?: (reads: HttpReadModels) => HttpReadModels;
+  /** Serve GET /api/stats/messages-per-day from the read models, as the composition root does. */
+  messageCounts?: boolean;
 }
 
 export async function startHarness(kind: Kind, opts: HarnessOptions = {}): Promise<Harness> {
@@ -129,6 +133,7 @@ export async function startHarness(kind: Kind, opts: HarnessOptions = {}): Promi
     lastMessages: reads.view,
     readiness: opts.readiness ?? {},
     ...(opts.metrics ? { metrics: opts.metrics } : {}),
+    ...(opts.messageCounts ? { messageCounts: (q: MessageCountsQuery) => messageCountsPerDay(reads.orm, q) } : {}),
     rateLimitRedis,
     auditExport: (filter, format) => exportActivity(rawStore, filter, format),
     config: { redisKeyPrefix: redisPrefix, docs: true, ...opts.config },

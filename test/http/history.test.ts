@@ -7,6 +7,7 @@ import t from 'tap';
 import { sendMessage } from '../../commands/send-message.js';
 import { buildHttpApp } from '../../gateways/http/app.js';
 import { RedisLastMessagesView } from '../../infra/last-messages/redis.js';
+import { deadEndpoint } from '../support/dead-endpoint.js';
 import { json, newUser, startHarness, TEST_REDIS_URL, type Client } from './harness.js';
 
 interface Page {
@@ -55,10 +56,11 @@ t.test('150 messages: first page from Redis, the rest from PostgreSQL; same page
   t.same(fromDb.map((p) => p.source), ['database', 'database']);
   t.same(fromDb.map((p) => p.body), withRedis.map((p) => p.body), 'the response looks the same whichever store answered');
 
-  // Redis on a dead port.
-  const deadView = new RedisLastMessagesView({ url: 'redis://127.0.0.1:1', keyPrefix: h.redisPrefix, commandTimeoutMs: 150, logger: h.deps.logger, connectTimeoutMs: 200 });
+  // Redis down: a port this test holds, resetting every connection.
+  const deadRedis = await deadEndpoint('reset');
+  const deadView = new RedisLastMessagesView({ url: deadRedis.url('redis'), keyPrefix: h.redisPrefix, commandTimeoutMs: 150, logger: h.deps.logger, connectTimeoutMs: 200 });
   const dead = await buildHttpApp({ ...h.deps, lastMessages: deadView });
-  t.teardown(async () => { await dead.close(); await deadView.close(); });
+  t.teardown(async () => { await dead.close(); await deadView.close(); await deadRedis.close(); });
   const fromDead = await pages(dead, alice, chat.chatId);
   t.same(fromDead.map((p) => p.source), ['database', 'database'], 'Redis down: PostgreSQL answers');
   t.same(fromDead.map((p) => p.body), withRedis.map((p) => p.body));

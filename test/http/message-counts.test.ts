@@ -5,9 +5,9 @@ import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/typ
 import Fastify from 'fastify';
 import t from 'tap';
 import { httpConfig } from '../../gateways/http/config.js';
-import { installAuth } from '../../gateways/http/plugins/auth.js';
+import { authPlugin } from '../../gateways/http/plugins/auth.js';
 import { installErrorHandling } from '../../gateways/http/plugins/errors.js';
-import { messageCountRoutes } from '../../gateways/http/routes/message-counts.js';
+import { statsRoutes } from '../../gateways/http/routes/stats.js';
 import { ErrorSchema } from '../../gateways/http/schemas.js';
 import { messageCountsPerDay } from '../../infra/read-models/queries/message-counts.js';
 import { SqliteSessionStore } from '../../infra/sessions/sqlite.js';
@@ -36,8 +36,8 @@ t.test('messages per day: own counts for users, anyone\'s for auditors', async (
   app.addSchema(ErrorSchema);
   installErrorHandling(app);
   await app.register(cookie);
-  installAuth(app, sessions, httpConfig());
-  messageCountRoutes(app, (q) => messageCountsPerDay(rm.orm, q));
+  await app.register(authPlugin, { sessions, config: httpConfig() });
+  await app.register(statsRoutes, { deps: { messageCounts: (q) => messageCountsPerDay(rm.orm, q) } });
   await app.ready();
 
   const alice = (await sessions.create({ userId: 'alice', role: 'user' })).token;

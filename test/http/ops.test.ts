@@ -44,7 +44,7 @@ t.test('healthz, readyz, metrics and docs', async (t) => {
   t.equal(spec.statusCode, 200);
   const paths = Object.keys(json<{ paths: Record<string, unknown> }>(spec).paths).sort();
   t.same(paths, [
-    '/api/activity', '/api/activity/export', '/api/chats', '/api/chats/{chatId}/messages', '/api/chats/{chatId}/open', '/api/errors', '/api/login', '/api/logout',
+    '/api/activity', '/api/activity/export', '/api/chats', '/api/chats/{chatId}/messages', '/api/chats/{chatId}/messages/{messageId}', '/api/chats/{chatId}/open', '/api/chats/{chatId}/read', '/api/errors', '/api/login', '/api/logout',
     '/api/me', '/api/register', '/api/users', '/api/ws-ticket', '/healthz', '/metrics', '/readyz',
   ]);
   const ui = await h.app.inject({ method: 'GET', url: '/docs/' });
@@ -66,7 +66,7 @@ t.test('a hanging readiness check fails within its budget', async (t) => {
 t.test('projection status feeds the lag gauges and the readiness check', async (t) => {
   const base: ProjectionStatus = {
     projection: 'users', version: 1, storedVersion: 1, needsRebuild: false, checkpoint: '10', head: '12', lagEvents: 2, lagEventsCapped: false,
-    lagSeconds: 0.5, deadLetters: 0, checkpointUpdatedAt: null, verdict: 'lagging',
+    lagSeconds: 0.5, deadLetters: 0, unknownEvents: 0, stoppedAt: null, checkpointUpdatedAt: null, verdict: 'lagging',
   };
   let statuses: ProjectionStatus[] = [base, { ...base, projection: 'chats', lagEvents: 0, lagSeconds: 0, verdict: 'ok' }];
   const feed = projectionLagFeed(async () => statuses);

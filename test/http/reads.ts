@@ -6,6 +6,7 @@ import type { EventStore } from '../../infra/event-store/port.js';
 import type { LastMessagesView, LastMessagesViewAdmin } from '../../infra/last-messages/port.js';
 import { MemoryLastMessagesView } from '../../infra/last-messages/memory.js';
 import { RedisLastMessagesView } from '../../infra/last-messages/redis.js';
+import type { RedisSentinelConfig } from '../../infra/config.js';
 import type { Logger } from '../../infra/logger.js';
 import { openReadModelOrm, type ReadModelOrm, type ReadModelTarget } from '../../infra/read-models/orm.js';
 import { SQL_PROJECTIONS } from '../../projections/index.js';
@@ -13,6 +14,13 @@ import { LastMessagesProjection } from '../../projections/last-messages.js';
 import { createSqlProjector } from '../../projections/runtime/sql-projector.js';
 import { createStoreFeed } from '../../projections/runtime/store-feed.js';
 import { createSqlErrorLogWriter, type ErrorLogRow } from '../../infra/error-log/destination.js';
+
+/** The view on Redis: one server, or the primary a Sentinel group names (redisUrl then gives only credentials). */
+export interface ViewOnRedis {
+  redisUrl: string;
+  commandTimeoutMs?: number;
+  sentinel?: RedisSentinelConfig;
+}
 
 export interface TestReads {
   reads: HttpReadModels;
@@ -37,7 +45,7 @@ export async function openTestReads(
   target: ReadModelTarget,
   store: EventStore,
   logger: Logger,
-  viewChoice: 'none' | 'memory' | { redisUrl: string; commandTimeoutMs?: number },
+  viewChoice: 'none' | 'memory' | ViewOnRedis,
   redisPrefix: string,
   newestAppended: () => bigint,
 ): Promise<TestReads> {
@@ -53,7 +61,7 @@ export async function openTestReads(
   if (viewChoice !== 'none') {
     view = viewChoice === 'memory'
       ? new MemoryLastMessagesView()
-      : new RedisLastMessagesView({ url: viewChoice.redisUrl, keyPrefix: redisPrefix, commandTimeoutMs: viewChoice.commandTimeoutMs ?? 200, logger, connectTimeoutMs: 300 });
+      : new RedisLastMessagesView({ url: viewChoice.redisUrl, sentinel: viewChoice.sentinel, keyPrefix: redisPrefix, commandTimeoutMs: viewChoice.commandTimeoutMs ?? 200, logger, connectTimeoutMs: 300 });
     projection = new LastMessagesProjection({ store, view, logger, epochCheckMs: 200, retryInitialMs: 50, retryMaxMs: 500 });
     projection.start();
   }

@@ -34,17 +34,21 @@ t.test('unknown user and wrong password: same status, same body, same headers', 
   t.notOk(wrong.headers['set-cookie'], 'no cookie on failure');
 });
 
-t.test('brute force: per-account and per-address throttling answer 429 RATE_LIMITED', async (t) => {
-  const h = await harness(t, { config: { loginRateLimit: { perAccount: { max: 5, windowMs: MIN }, perAddress: { max: 12, windowMs: MIN } } } });
+t.test('brute force: per-account+address and per-address throttling answer 429 RATE_LIMITED; the owner is not locked out', async (t) => {
+  const h = await harness(t, { config: {
+    loginRateLimit: { perAccount: { max: 5, windowMs: MIN }, perAddress: { max: 12, windowMs: MIN } },
+    loginSlowdown: { baseMs: 10, maxMs: 10 },
+  } });
   await register(h.app, 'victim1', 'the real password');
   const attempt = (username: string, password: string, ip = '10.0.0.1') =>
     h.app.inject({ method: 'POST', url: '/api/login', payload: { username, password }, remoteAddress: ip });
   for (let i = 0; i < 5; i++) t.equal((await attempt('victim1', `guess${i}xx`)).statusCode, 401, `guess ${i + 1} is judged`);
-  const limited = await attempt('VICTIM1', 'guess5xxx', '10.0.0.2');
-  t.equal(limited.statusCode, 429, 'the 6th try on the account is refused, whatever the case or address');
+  const limited = await attempt('VICTIM1', 'guess5xxx');
+  t.equal(limited.statusCode, 429, 'the 6th failure of the account from that address is refused, whatever the case');
   t.equal(json<{ error: { code: string } }>(limited).error.code, 'RATE_LIMITED');
   t.ok(Number(limited.headers['retry-after']) > 0, 'Retry-After says when');
-  t.equal((await attempt('victim1', 'the real password', '10.0.0.3')).statusCode, 429, 'even the right password waits: the account is throttled, not the guess');
+  t.equal((await attempt('victim1', 'guess6xxx', '10.0.0.2')).statusCode, 401, 'another address is judged (slowed, not locked)');
+  t.equal((await attempt('victim1', 'the real password', '10.0.0.3')).statusCode, 200, 'the owner gets in from an address that is not throttled');
 
   // Per address: spraying many accounts from one address hits the address limit.
   let last = 0;
@@ -216,6 +220,9 @@ t.test('oversized, malformed and mistyped bodies are refused with a code, and ch
     ['form', 'body=hi', 'application/x-www-form-urlencoded', 415, 'UNSUPPORTED_MEDIA_TYPE'],
     ['too long for the domain', JSON.stringify({ body: 'y'.repeat(4001), clientMessageId: 'long' }), 'application/json', 422, 'MESSAGE_TOO_LONG'],
     ['bad client id', JSON.stringify({ body: 'hi', clientMessageId: 'has space' }), 'application/json', 422, 'CLIENT_MESSAGE_ID_INVALID'],
+    // However long, within the body limit: the domain's code, not a generic VALIDATION_FAILED.
+    ['far too long for the domain', JSON.stringify({ body: 'y'.repeat(60_000), clientMessageId: 'longer' }), 'application/json', 422, 'MESSAGE_TOO_LONG'],
+    ['a 10 KB client id', JSON.stringify({ body: 'hi', clientMessageId: 'k'.repeat(10_000) }), 'application/json', 422, 'CLIENT_MESSAGE_ID_INVALID'],
   ];
   for (const [label, payload, contentType, status, code] of cases) {
     const res = await alice.req({ method: 'POST', url, payload, headers: { 'content-type': contentType } });

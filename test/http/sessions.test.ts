@@ -18,7 +18,13 @@ function manualClock(start = Date.parse('2026-01-01T00:00:00Z')): { clock: () =>
   return { clock: () => new Date(now), advance: (ms) => { now += ms; } };
 }
 
-type Open = (policy: Partial<SessionPolicy>) => Promise<{ store: SessionStore; rawDump(): Promise<string>; cleanup(): Promise<void> }>;
+type Open = (policy: Partial<SessionPolicy>) => Promise<{
+  store: SessionStore;
+  /** Another store on the same database, as another process (the API beside a gateway) would open it. */
+  another(): Promise<SessionStore>;
+  rawDump(): Promise<string>;
+  cleanup(): Promise<void>;
+}>;
 
 function contract(t: Test, open: Open): void {
   const policy = { idleTimeoutMs: 30 * MIN, absoluteTimeoutMs: 12 * 60 * MIN, touchIntervalMs: MIN, ticketTtlMs: 30_000 };
@@ -110,6 +116,53 @@ function contract(t: Test, open: Open): void {
     c.advance(13 * 60 * MIN);
     t.ok((await store.purgeExpired()) >= 1, 'purge removes expired rows');
   });
+
+  t.test('liveSessions: the live ones of a list, with the time each has left', async (t) => {
+    const c = manualClock();
+    const { store, cleanup } = await open({ ...policy, clock: c.clock });
+    t.teardown(cleanup);
+    const a = await store.create({ userId: 'hal', role: 'user' });
+    const b = await store.create({ userId: 'hal', role: 'user' });
+    const gone = await store.create({ userId: 'ivy', role: 'user' });
+    await store.revoke(gone.token);
+    c.advance(10 * MIN);
+    t.ok(await store.authenticate(b.token), 'b is used (touched) after 10 min');
+    const live = await store.liveSessions([a.session.id, b.session.id, gone.session.id, 'not-a-session-id']);
+    t.same([...live.keys()].sort(), [a.session.id, b.session.id].sort(), 'revoked and unknown ids are left out');
+    t.equal(live.get(a.session.id), 20 * MIN, 'a: idle timeout minus the 10 min since it was last used');
+    t.equal(live.get(b.session.id), 30 * MIN, 'b: a whole idle timeout, it was just used');
+    c.advance(20 * MIN);
+    t.same([...(await store.liveSessions([a.session.id, b.session.id])).keys()], [b.session.id], 'a has idled out');
+    t.same((await store.liveSessions([])).size, 0);
+  });
+
+  t.test('onSessionsEnded: revocations through any store on the same database are announced', async (t) => {
+    const c = manualClock();
+    const { store, another, cleanup } = await open({ ...policy, clock: c.clock });
+    t.teardown(cleanup);
+    const api = await another();
+    const ended: string[] = [];
+    let readies = 0;
+    const unsubscribe = store.onSessionsEnded({ ended: (ids) => ended.push(...ids), ready: () => { readies++; }, lost: () => undefined });
+    const waitFor = async (label: string, cond: () => boolean): Promise<void> => {
+      for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+      t.ok(cond(), label);
+    };
+    await waitFor('the signal becomes ready', () => readies === 1);
+    const one = await api.create({ userId: 'jo', role: 'user' });
+    const two = await api.create({ userId: 'jo', role: 'user' });
+    const three = await api.create({ userId: 'jo', role: 'user' });
+    await api.revoke(one.token);
+    await waitFor('revoke is announced', () => ended.includes(one.session.id));
+    await api.revokeAllForUser('jo');
+    await waitFor('revokeAllForUser announces each session', () => ended.includes(two.session.id) && ended.includes(three.session.id));
+    t.equal(await api.revoke(one.token), false);
+    unsubscribe();
+    await api.revoke((await api.create({ userId: 'jo', role: 'user' })).token);
+    await new Promise((r) => setTimeout(r, 100));
+    t.equal(ended.length, 3, 'nothing for a revoke that found nothing, nothing after unsubscribing');
+    await api.close();
+  });
 }
 
 t.test('PostgreSQL', async (t) => {
@@ -120,6 +173,7 @@ t.test('PostgreSQL', async (t) => {
     await (await PostgresSessionStore.open({ connectionString: schema.url, schema: schema.schema, policy })).close();
     return {
       store,
+      another: () => PostgresSessionStore.open({ connectionString: schema.url, schema: schema.schema, policy }),
       async rawDump() {
         const c = new pg.Client({ connectionString: schema.url });
         await c.connect();
@@ -140,6 +194,7 @@ t.test('SQLite', async (t) => {
     const store = SqliteSessionStore.open({ file, policy });
     return {
       store,
+      another: async () => SqliteSessionStore.open({ file, policy }),
       async rawDump() {
         // The raw bytes of the database and its WAL: nothing may hold a plain token.
         const read = (f: string) => { try { return readFileSync(f).toString('latin1'); } catch { return ''; } };

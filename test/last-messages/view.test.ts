@@ -3,7 +3,7 @@ import t, { type Test } from 'tap';
 import { MemoryLastMessagesView } from '../../infra/last-messages/memory.js';
 import type { LastMessagesViewAdmin, ViewMessage } from '../../infra/last-messages/port.js';
 import { RedisLastMessagesView } from '../../infra/last-messages/redis.js';
-import { chatStarted, deletePrefix, memoryLogger, messageSent, newPrefix, TEST_REDIS_URL, withRedis } from '../support/last-messages.js';
+import { chatStarted, memoryLogger, messageSent, openRedisView, withRedis } from '../support/last-messages.js';
 
 interface Harness {
   view: LastMessagesViewAdmin;
@@ -191,20 +191,8 @@ t.test('memory adapter', async (t) => {
 
 t.test('redis adapter', async (t) => {
   viewSuite(t, async () => {
-    const prefix = newPrefix('lm-view');
-    const { logger } = memoryLogger();
-    const view = new RedisLastMessagesView({ url: TEST_REDIS_URL, keyPrefix: prefix, commandTimeoutMs: 500, logger });
-    if (!(await view.whenReady(3_000))) throw new Error(`Redis not reachable at ${TEST_REDIS_URL}`);
-    return {
-      view,
-      flush: async () => void (await deletePrefix(prefix)),
-      forgetChat: (chatId) => withRedis(async (r) => void (await r.del(`${prefix}view:chat:${chatId}:last`, `${prefix}view:chat:${chatId}:messages`))),
-      stored: (chatId) => withRedis((r) => r.zcard(`${prefix}view:chat:${chatId}:messages`)),
-      async cleanup() {
-        await view.close();
-        await deletePrefix(prefix);
-      },
-    };
+    const h = await openRedisView('lm-view');
+    return { ...h, stored: (chatId) => withRedis((r) => r.zcard(`${h.prefix}view:chat:${chatId}:messages`)) };
   });
 });
 

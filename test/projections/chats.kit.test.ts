@@ -18,6 +18,7 @@ t.test('chats', async (t) => {
       {
         chat_id: 'alice:bob', participant_a: 'alice', participant_b: 'bob', started_by: 'bob', started_at: '2026-01-01T00:00:00Z',
         last_message_revision: 2, last_message_body: 'last', last_message_sender: 'alice', last_message_at: '2026-01-01T00:00:03Z',
+        last_message_id: m(2),
       },
       {
         chat_id: 'alice:carol', participant_a: 'alice', participant_b: 'carol', started_by: 'carol', started_at: '2026-01-01T00:00:01Z',

@@ -13,7 +13,7 @@ t.test('bad input: exit 2 and a message, nothing opened', async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'cli-bad-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const cases: Array<[string[], RegExp]> = [
-    [['activity', '--action', 'nope'], /unknown action "nope"; expected one of register, login, logout, start_chat, open_chat, send_message/],
+    [['activity', '--action', 'nope'], /unknown action "nope"; expected one of register, login, logout, start_chat, open_chat, send_message, read_chat/],
     [['activity', '--from', 'yesterday'], /--from must be an ISO-8601 time/],
     [['errors', '--level', 'loud'], /--level must be a number or one of/],
     [['projections', 'rebuild', 'nope'], /unknown projection "nope"; known: users, chats, messages, activity-log/],
@@ -38,7 +38,7 @@ t.test('good input against the embedded default', async (t) => {
   const [status, rebuild] = [await chat(dir, ['projections', 'status', '--format', 'json']), await chat(dir, ['projections', 'rebuild', 'users'])];
   t.equal(status.code, 0, status.stderr);
   t.same((JSON.parse(status.stdout) as Array<{ projection: string; verdict: string }>).map((s) => [s.projection, s.verdict]), [
-    ['users', 'ok'], ['chats', 'ok'], ['messages', 'ok'], ['activity-log', 'ok'], ['messages-per-user-per-day', 'ok'],
+    ['users', 'ok'], ['chats', 'ok'], ['messages', 'ok'], ['activity-log', 'ok'], ['messages-per-user-per-day', 'ok'], ['reads', 'ok'],
   ]);
   t.equal(rebuild.code, 0, rebuild.stderr);
   t.match(rebuild.stdout, /^rebuilt users: 0 events .* events\/s\n$/);
@@ -46,7 +46,7 @@ t.test('good input against the embedded default', async (t) => {
   t.equal(compact.code, 0, compact.stderr);
   t.same(
     (JSON.parse(compact.stdout) as Array<{ projection: string; removed: number; stoppedAt: unknown }>).map((r) => [r.projection, r.removed, r.stoppedAt]),
-    [['users', 0, null], ['chats', 0, null], ['messages', 0, null], ['activity-log', 0, null], ['messages-per-user-per-day', 0, null]],
+    [['users', 0, null], ['chats', 0, null], ['messages', 0, null], ['activity-log', 0, null], ['messages-per-user-per-day', 0, null], ['reads', 0, null]],
     'an empty log: nothing to compact, nothing in the way',
   );
 });

@@ -31,3 +31,6 @@ export function messageSentV1(m: { chatId: string; senderId: string; body: strin
 
 /** A readable UUID for message ids: m(1) = 00000000-0000-4000-8000-00000000a001. */
 export const m = (n: number): string => `00000000-0000-4000-8000-${(0xa000 + n).toString(16).padStart(12, '0')}`;
+
+export const chatRead = (chatId: string, readerId: string, upToRevision: number, at: string): DomainEvent =>
+  ({ type: 'ChatRead', version: 1, data: { chatId, readerId, upToRevision, at } });

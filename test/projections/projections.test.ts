@@ -19,10 +19,10 @@ async function inOrder(t: Test, open: () => Promise<TestReadModels>): Promise<vo
   const projector = createSqlProjector({ orm: rm.orm, projections: SQL_PROJECTIONS, logger: silentLogger });
 
   const result = await projector.applyBatch(records.slice(0, 10));
-  t.same({ ...result, failed: result.failed.length }, { applied: 10, duplicates: 0, ignored: 0, failed: 0 });
+  t.same({ ...result, failed: result.failed.length }, { applied: 10, duplicates: 0, ignored: 0, parked: 0, failed: 0 });
   for (const r of records.slice(10)) await projector.applyBatch([r]);
   const again = await projector.applyBatch(records);
-  t.same({ ...again, failed: again.failed.length }, { applied: 0, duplicates: records.length, ignored: 0, failed: 0 }, 'a redelivery is all duplicates');
+  t.same({ ...again, failed: again.failed.length }, { applied: 0, duplicates: records.length, ignored: 0, parked: 0, failed: 0 }, 'a redelivery is all duplicates');
   const dump = await dumpAll(rm.orm);
 
   const users = parse(dump['users']!);
@@ -48,6 +48,7 @@ async function inOrder(t: Test, open: () => Promise<TestReadModels>): Promise<vo
       chat_id: s.data['chatId'], participant_a: participants[0], participant_b: participants[1], started_by: s.data['startedBy'],
       started_at: iso(s.data['at']), last_message_revision: String(last.revision), last_message_body: last.data['body'],
       last_message_sender: last.data['senderId'], last_message_at: iso(last.data['sentAt']),
+      last_message_id: last.data['messageId'], last_message_edited_at: null, last_message_deleted_at: null,
     });
   }
 
@@ -58,6 +59,7 @@ async function inOrder(t: Test, open: () => Promise<TestReadModels>): Promise<vo
   t.same(messages.find((m) => m['message_id'] === tricky.data['messageId']), {
     body: tricky.data['body'], chat_id: tricky.data['chatId'], client_message_id: tricky.data['clientMessageId'], message_id: tricky.data['messageId'],
     position: tricky.position, revision: String(tricky.revision), sender_id: tricky.data['senderId'], sent_at: iso(tricky.data['sentAt']),
+    edited_at: null, deleted_at: null, changed_revision: null,
   }, 'quotes, backslash, ? and non-ASCII survive');
 
   const activity = parse(dump['activity_log']!);
@@ -65,6 +67,7 @@ async function inOrder(t: Test, open: () => Promise<TestReadModels>): Promise<vo
   const expected: Record<string, [string, string, string | null]> = {
     UserRegistered: ['register', 'userId', null], UserLoggedIn: ['login', 'userId', null], UserLoggedOut: ['logout', 'userId', null],
     ChatOpened: ['open_chat', 'userId', 'chatId'], ChatStarted: ['start_chat', 'startedBy', 'chatId'], MessageSent: ['send_message', 'senderId', 'chatId'],
+    ChatRead: ['read_chat', 'readerId', 'chatId'],
   };
   for (const r of records) {
     const [action, who, target] = expected[r.type]!;
@@ -110,15 +113,15 @@ async function inOrder(t: Test, open: () => Promise<TestReadModels>): Promise<vo
     t.same([u['username'], u['last_login_at']], [registered[0]!.data['username'], iso(aliceLogins.at(-1)!.data['at'])], 'completed by the registration');
   });
 
-  await t.test('unknown types are acknowledged; a batch holding one event twice applies it once', async (t) => {
+  await t.test('unknown types are parked and acknowledged; a batch holding one event twice applies it once', async (t) => {
     await truncateAll(rm.orm);
     const fresh = createSqlProjector({ orm: rm.orm, projections: SQL_PROJECTIONS, logger: silentLogger });
     const unknown: PublicRecord = { ...records[0]!, id: '00000000-0000-4000-8000-000000000001', type: 'SomethingNew', position: '999999' };
     const r = await fresh.applyBatch([records[0]!, records[0]!, unknown, { ...records[1]!, id: records[1]!.id.toUpperCase() }, records[1]!]);
-    t.same({ ...r, failed: r.failed.length }, { applied: 2, duplicates: 0, ignored: 1, failed: 0 });
+    t.same({ ...r, failed: r.failed.length }, { applied: 2, duplicates: 0, ignored: 0, parked: 1, failed: 0 });
     t.equal((await dumpAll(rm.orm, ['activity_log']))['activity_log']!.length, 2);
     const cps = await fresh.checkpoints();
-    t.ok([...cps.values()].every((c) => c.position === 999999n), 'checkpoints move past an ignored record');
+    t.ok([...cps.values()].every((c) => c.position === 999999n), 'checkpoints move past a parked record');
   });
 }
 

@@ -131,7 +131,7 @@ export async function sqliteReadModels(): Promise<TestReadModels> {
 export { holdOrderingLockShared } from '../support/pg.js';
 
 export const READ_MODEL_TABLES = [
-  'users', 'chats', 'messages', 'activity_log', 'message_counts', 'counted_messages', 'projection_inbox', 'projection_checkpoints', 'dead_letters',
+  'users', 'chats', 'messages', 'message_changes', 'activity_log', 'message_counts', 'counted_messages', 'read_positions', 'unread_messages', 'projection_inbox', 'projection_checkpoints', 'dead_letters',
 ] as const;
 
 /** Columns that depend on when or in which order rows were written, not on what was applied. */

@@ -6,8 +6,12 @@ import path from 'node:path';
 import pg from 'pg';
 import t from 'tap';
 import { droppedMeanwhile, emOf, openReadModelOrm, sqlOf, sqlQuery, withRetries, type ReadModelOrm } from '../../infra/read-models/orm.js';
+import { READ_MODEL_ENTITIES } from '../../infra/read-models/entities/index.js';
+import { READ_MODEL_MIGRATIONS } from '../../infra/read-models/migrations/index.js';
 import { TEST_DATABASE_URL, createTestSchema } from '../support/pg.js';
 import { silentLogger } from '../projections/support.js';
+
+const ALL_MIGRATIONS = READ_MODEL_MIGRATIONS.map((m) => m.name);
 
 async function migrations(orm: ReadModelOrm): Promise<string[]> {
   return (await sqlQuery<{ name: string }>(emOf(orm), `SELECT name FROM ${sqlOf(orm).table('read_model_migrations')} ORDER BY id`)).map((r) => r.name);
@@ -18,15 +22,13 @@ t.test('postgresql: concurrent opens of one schema; reopening is a no-op', async
   t.teardown(() => ts.drop());
   const target = { kind: 'postgresql', connectionString: ts.url, schema: ts.schema, poolSize: 2 } as const;
   const orms = await Promise.all([1, 2, 3].map(() => openReadModelOrm(target, silentLogger)));
-  t.same(await migrations(orms[0]!), ['0001-initial', '0002-message-counts'], 'migrated once');
+  t.same(await migrations(orms[0]!), ALL_MIGRATIONS, 'migrated once');
   await Promise.all(orms.map((o) => o.close()));
   const again = await openReadModelOrm(target, silentLogger);
-  t.same(await migrations(again), ['0001-initial', '0002-message-counts']);
+  t.same(await migrations(again), ALL_MIGRATIONS);
   const tables = await sqlQuery<{ table_name: string }>(emOf(again), `SELECT table_name FROM information_schema.tables WHERE table_schema = ? ORDER BY 1`, [ts.schema]);
-  t.same(tables.map((r) => r.table_name), [
-    'activity_log', 'chats', 'counted_messages', 'dead_letters', 'error_log', 'message_counts', 'messages', 'projection_checkpoints', 'projection_inbox',
-    'read_model_migrations', 'users',
-  ], 'only in its own schema');
+  const expected = [...READ_MODEL_ENTITIES.map((e) => e.meta.tableName), 'read_model_migrations'].sort();
+  t.same(tables.map((r) => r.table_name), expected, 'every table, and only in its own schema');
   await again.close();
 });
 
@@ -35,7 +37,7 @@ t.test('sqlite: concurrent opens of one file', async (t) => {
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const target = { kind: 'sqlite', file: path.join(dir, 'nested', 'read-models.sqlite') } as const;
   const orms = await Promise.all([1, 2].map(() => openReadModelOrm(target, silentLogger)));
-  t.same(await migrations(orms[1]!), ['0001-initial', '0002-message-counts']);
+  t.same(await migrations(orms[1]!), ALL_MIGRATIONS);
   t.same(await sqlQuery(emOf(orms[0]!), 'PRAGMA journal_mode'), [{ journal_mode: 'wal' }]);
   await Promise.all(orms.map((o) => o.close()));
 });
@@ -59,7 +61,7 @@ t.test('postgresql: opening while other schemas are created and dropped all arou
   try {
     for (const ts of schemas) {
       const orm = await openReadModelOrm({ kind: 'postgresql', connectionString: ts.url, schema: ts.schema, poolSize: 2 }, silentLogger);
-      t.same(await migrations(orm), ['0001-initial', '0002-message-counts'], `${ts.schema} migrated`);
+      t.same(await migrations(orm), ALL_MIGRATIONS, `${ts.schema} migrated`);
       await orm.close();
     }
   } finally {

@@ -16,8 +16,9 @@ import { historyRecords, pgReadModels, silentLogger, sqliteReadModels, type Test
 const ACTIONS: Record<string, [string, string]> = {
   UserRegistered: ['register', 'registeredAt'], UserLoggedIn: ['login', 'at'], UserLoggedOut: ['logout', 'at'],
   ChatOpened: ['open_chat', 'at'], ChatStarted: ['start_chat', 'at'], MessageSent: ['send_message', 'sentAt'],
+  ChatRead: ['read_chat', 'at'],
 };
-const WHO: Record<string, string> = { ChatStarted: 'startedBy', MessageSent: 'senderId' };
+const WHO: Record<string, string> = { ChatStarted: 'startedBy', MessageSent: 'senderId', ChatRead: 'readerId' };
 
 function expectedActivity(records: PublicRecord[], q: ActivityQuery): string[] {
   return records

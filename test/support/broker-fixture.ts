@@ -35,7 +35,12 @@ export interface BrokerWorld {
   onCleanup(fn: () => Promise<void>): void;
 }
 
-export async function brokerWorld(t: Test, opts: { label: string; deliveryLimit?: number }): Promise<BrokerWorld> {
+/**
+ * `amqpUrl`: where this world's processes reach the broker (a test/support/tcp-proxy.ts in front of it,
+ * to cut the path), or the nodes of a cluster (test/support/rabbit-cluster.ts).
+ */
+export async function brokerWorld(t: Test, opts: { label: string; deliveryLimit?: number; amqpUrl?: string | string[] }): Promise<BrokerWorld> {
+  const amqpUrl = opts.amqpUrl ?? TEST_AMQP_URL;
   const release = await holdOrderingLockShared();
   const schema = await createTestSchema(opts.label);
   const prefix = testPrefix();
@@ -75,12 +80,12 @@ export async function brokerWorld(t: Test, opts: { label: string; deliveryLimit?
     env: {
       DATABASE_URL: schema.url,
       DATABASE_SCHEMA: schema.schema,
-      AMQP_URL: TEST_AMQP_URL,
+      AMQP_URL: typeof amqpUrl === 'string' ? amqpUrl : amqpUrl.join(','),
       AMQP_PREFIX: prefix,
       PROJECTOR_DELIVERY_LIMIT: String(deliveryLimit),
     },
     connect(name) {
-      const c = BrokerConnection.start({ url: TEST_AMQP_URL, topology, logger, name, minBackoffMs: 50, maxBackoffMs: 1000 });
+      const c = BrokerConnection.start({ url: amqpUrl, topology, logger, name, minBackoffMs: 50, maxBackoffMs: 1000 });
       connections.push(c);
       return c;
     },

@@ -1,10 +1,12 @@
 // Shared by the last-messages tests: a key prefix per test on the shared Redis (never FLUSHALL it),
-// record builders, a quiet logger that keeps its lines, and a TCP proxy that can cut or stall Redis.
+// record builders, a quiet logger that keeps its lines, a Redis view of a test's own, and a TCP proxy
+// that can cut or stall Redis.
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import type { PublicRecord } from '../../infra/event-store/public-record.js';
+import { RedisLastMessagesView } from '../../infra/last-messages/redis.js';
 import { createLogger, type Logger } from '../../infra/logger.js';
 
 export const TEST_REDIS_URL = process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
@@ -72,6 +74,34 @@ export function messageSent(chatId: string, revision: number, body = `message ${
 }
 
 export { sleep, waitFor } from './wait.js';
+
+export interface RedisViewHarness {
+  view: RedisLastMessagesView;
+  prefix: string;
+  /** Loses everything, as FLUSHALL or a restart without persistence would. */
+  flush(): Promise<void>;
+  /** Loses one chat, as an eviction would. */
+  forgetChat(chatId: string): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+/** A Redis last-messages view under a key prefix of its own, with ways to lose data behind its back. */
+export async function openRedisView(label: string, commandTimeoutMs = 500): Promise<RedisViewHarness> {
+  const prefix = newPrefix(label);
+  const { logger } = memoryLogger();
+  const view = new RedisLastMessagesView({ url: TEST_REDIS_URL, keyPrefix: prefix, commandTimeoutMs, logger });
+  if (!(await view.whenReady(3_000))) throw new Error(`Redis not reachable at ${TEST_REDIS_URL}`);
+  return {
+    view,
+    prefix,
+    flush: async () => void (await deletePrefix(prefix)),
+    forgetChat: (chatId) => withRedis(async (r) => void (await r.del(`${prefix}view:chat:${chatId}:last`, `${prefix}view:chat:${chatId}:messages`))),
+    async cleanup() {
+      await view.close();
+      await deletePrefix(prefix);
+    },
+  };
+}
 
 /**
  * A TCP proxy in front of the real Redis. 'down' refuses connections and drops the open ones (Redis

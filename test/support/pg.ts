@@ -1,6 +1,7 @@
 // Each test gets its own PostgreSQL schema, dropped afterwards, so tests run in parallel safely.
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
+import { waitFor } from './wait.js';
 
 export const TEST_DATABASE_URL = process.env['TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -41,4 +42,25 @@ export async function holdOrderingLockShared(): Promise<() => Promise<void>> {
   await lock.connect();
   await lock.query('SELECT pg_advisory_lock_shared($1)', [ORDERING_LOCK]);
   return () => lock.end();
+}
+
+/**
+ * Resolves once a PostgresEventStore LISTENs on `channel` (`events_<schema>`). The store opens that
+ * connection with its first subscription, asynchronously: a notification sent before its LISTEN took
+ * effect never reaches it, and on a busy machine getting there can take a while.
+ */
+export async function storeListening(channel: string, timeoutMs = 60_000): Promise<void> {
+  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await client.connect();
+  try {
+    await waitFor(`an event store LISTENing on ${channel}`, async () => {
+      const r = await client.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'event-store-listener' AND state = 'idle' AND query ILIKE 'LISTEN%' AND strpos(query, $1) > 0",
+        [`"${channel}"`],
+      );
+      return r.rows[0]!.n > 0;
+    }, timeoutMs);
+  } finally {
+    await client.end();
+  }
 }

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { EntityMetadata } from '@mikro-orm/core';
 import type { Test } from 'tap';
-import { chatStreamId, userStreamId } from '../../domain/events.js';
+import { CHAT_EVENT_TYPES, chatStreamId, userStreamId } from '../../domain/events.js';
 import type { RecordedEvent } from '../../infra/event-store/port.js';
 import { toPublicRecord, type PublicRecord } from '../../infra/event-store/public-record.js';
 import { createLogger } from '../../infra/logger.js';
@@ -68,7 +68,7 @@ const silent = createLogger({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent', 
 
 function streamOf(e: KitEvent): string {
   const d = (typeof e.data === 'object' && e.data !== null ? e.data : {}) as Record<string, unknown>;
-  if ((e.type === 'ChatStarted' || e.type === 'MessageSent') && typeof d['chatId'] === 'string') return chatStreamId(d['chatId']);
+  if (CHAT_EVENT_TYPES.has(e.type) && typeof d['chatId'] === 'string') return chatStreamId(d['chatId']);
   if (typeof d['userId'] === 'string') return userStreamId(d['userId']);
   return 'kit-other';
 }

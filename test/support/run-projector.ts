@@ -11,6 +11,7 @@ import { createLogger } from '../../infra/logger.js';
 import { openReadModels } from '../../infra/read-models/open.js';
 import { SQL_PROJECTIONS } from '../../projections/index.js';
 import { createSqlProjector } from '../../projections/runtime/sql-projector.js';
+import { exitOnSigterm } from './exit-on-sigterm.js';
 
 const config = loadConfig();
 const logger = createLogger({ level: config.logLevel, name: 'projector' }, pino.destination({ fd: 2, sync: true }));
@@ -19,14 +20,4 @@ if (!config.databaseUrl) throw new Error('DATABASE_URL is required');
 const orm = await openReadModels(config, logger);
 const projector = createSqlProjector({ orm, projections: SQL_PROJECTIONS, logger });
 const running = startProjectorConsumer(config, projector, logger);
-
-let stopping = false;
-process.on('SIGTERM', () => {
-  if (stopping) return;
-  stopping = true;
-  void (async () => {
-    await running.stop();
-    await orm.close();
-    process.exit(0);
-  })();
-});
+exitOnSigterm(() => running.stop(), () => orm.close());

@@ -8,6 +8,7 @@ import { startRelay } from '../../infra/broker/processes.js';
 import { loadConfig } from '../../infra/config.js';
 import { PostgresEventStore } from '../../infra/event-store/postgres.js';
 import { createLogger } from '../../infra/logger.js';
+import { exitOnSigterm } from './exit-on-sigterm.js';
 
 const config = loadConfig();
 const logger = createLogger({ level: config.logLevel, name: 'relay' }, pino.destination({ fd: 2, sync: true }));
@@ -15,14 +16,4 @@ if (!config.databaseUrl) throw new Error('DATABASE_URL is required');
 
 const store = await PostgresEventStore.open({ connectionString: config.databaseUrl, schema: config.databaseSchema, logger });
 const running = startRelay(config, store, logger);
-
-let stopping = false;
-process.on('SIGTERM', () => {
-  if (stopping) return;
-  stopping = true;
-  void (async () => {
-    await running.stop();
-    await store.close();
-    process.exit(0);
-  })();
-});
+exitOnSigterm(() => running.stop(), () => store.close());

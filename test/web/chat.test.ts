@@ -46,7 +46,7 @@ t.test('two users register, start a chat from the profile and talk live', { skip
   await A.page.getByLabel('Repeat the password').fill(PASSWORD);
   await A.page.getByRole('button', { name: 'Create account' }).click();
   await A.page.waitForURL(`${base}/profile`);
-  t.pass('alice registered and landed on her profile');
+  t.equal(A.page.url(), `${base}/profile`, 'alice registered and landed on her profile');
 
   // Bob, on a phone: the taken name is refused on the username field, then he registers.
   await B.page.goto(`${base}/register`);
@@ -55,7 +55,7 @@ t.test('two users register, start a chat from the profile and talk live', { skip
   await B.page.getByLabel('Repeat the password').fill(PASSWORD);
   await B.page.getByRole('button', { name: 'Create account' }).click();
   await B.page.locator('#username-error', { hasText: 'already registered' }).waitFor();
-  t.pass('USERNAME_TAKEN (case-insensitive) is shown on the username field');
+  t.match(await B.page.locator('#username-error').textContent(), /already registered/, 'USERNAME_TAKEN (case-insensitive) is shown on the username field');
   await snap(B.page, 'register-taken-phone');
   await registerThroughPage(B.page, base, bob);
 
@@ -64,7 +64,7 @@ t.test('two users register, start a chat from the profile and talk live', { skip
   await A.page.waitForURL(/\/login\?loggedOut=1$/);
   await A.page.goto(`${base}/profile`);
   await A.page.waitForURL(/\/login\?next=%2Fprofile$/);
-  t.pass('after logging out, the profile sends to the login page');
+  t.match(A.page.url(), /\/login\?next=%2Fprofile$/, 'after logging out, the profile sends to the login page');
   await A.page.getByLabel('Username').fill(alice);
   await A.page.getByLabel('Password').fill('wrong password');
   await A.page.getByRole('button', { name: 'Log in' }).click();
@@ -72,7 +72,7 @@ t.test('two users register, start a chat from the profile and talk live', { skip
   t.equal(await A.page.getByLabel('Password').getAttribute('aria-invalid'), 'true', 'INVALID_CREDENTIALS is shown');
   await snap(A.page, 'login-error');
   await loginThroughPage(A.page, base, alice);
-  t.pass('alice logged in again');
+  t.equal(A.page.url(), `${base}/profile`, 'alice logged in again');
 
   // ---- the profile: the user picker starts the chat, by keyboard ----
   await A.page.getByRole('heading', { name: `Hello, ${alice}` }).waitFor();
@@ -89,13 +89,13 @@ t.test('two users register, start a chat from the profile and talk live', { skip
   const chatId = new URL(chatUrl).searchParams.get('id')!;
   t.equal(chatId, [alice, bob].sort().join(':'), 'the chat of the pair opened');
   await A.page.locator('#conn-state[data-state="live"]').waitFor();
-  t.pass('alice\'s chat page is live');
+  t.equal(await A.page.locator('#conn-state').getAttribute('data-state'), 'live', 'alice\'s chat page is live');
 
   // Again from the profile: the existing chat opens (now with a click).
   await A.page.getByRole('link', { name: '← Chats' }).click();
   await A.page.waitForURL(`${base}/profile`);
   await A.page.locator(`#chats a[data-chat-id="${chatId}"]`).waitFor();
-  t.pass('the chat is listed under My chats');
+  t.equal(await A.page.locator(`#chats a[data-chat-id="${chatId}"]`).count(), 1, 'the chat is listed under My chats, once');
   await search.fill(bob);
   await A.page.getByRole('option', { name: bob }).click();
   await A.page.waitForURL(chatUrl);
@@ -117,11 +117,11 @@ t.test('two users register, start a chat from the profile and talk live', { skip
   await aInput.fill('Hi Bob! Did the build pass?');
   await aInput.press('Enter');
   await B.page.locator('#messages li', { hasText: 'Hi Bob! Did the build pass?' }).waitFor();
-  t.pass('bob sees alice\'s message live (sent with Enter)');
+  t.equal(await B.page.locator('#messages li', { hasText: 'Hi Bob! Did the build pass?' }).count(), 1, 'bob sees alice\'s message live, once (sent with Enter)');
   await bInput.fill('It did: all green ✓\nShipping it after lunch.');
   await B.page.getByRole('button', { name: 'Send' }).click();
   await A.page.locator('#messages li', { hasText: 'Shipping it after lunch.' }).waitFor();
-  t.pass('alice sees bob\'s message live (sent with the button)');
+  t.equal(await A.page.locator('#messages li', { hasText: 'Shipping it after lunch.' }).count(), 1, 'alice sees bob\'s message live, once (sent with the button)');
   await aInput.fill('Great, thanks! Lunch at noon?');
   await aInput.press('Enter');
   await B.page.locator('#messages li', { hasText: 'Great, thanks! Lunch at noon?' }).waitFor();

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import t, { type Test } from 'tap';
 import { logout } from '../../commands/logout.js';
-import { connect, openFixture, sleep, tryConnect, type TestClient } from './support.js';
+import { connect, openFixture, sleep, tryConnect, waitUntil, type TestClient } from './support.js';
 
 const forged = (): string => randomBytes(32).toString('base64url');
 
@@ -33,12 +33,12 @@ t.test('upgrades are refused without a valid credential or from a foreign origin
 
   const ticket = await alice.ticket();
   const ok = await connect(url, { ticket, origin: 'https://chat.example' });
-  t.pass('a ticket from an allowed origin opens a socket');
+  t.equal(ok.ws.readyState, ok.ws.OPEN, 'a ticket from an allowed origin opens a socket');
   await refused('the same ticket again', { ticket }, 401);
   const noOrigin = await connect(url, { token: alice.token });
-  t.pass('a non-browser client without Origin and a bearer token gets in');
+  t.equal(noOrigin.ws.readyState, noOrigin.ws.OPEN, 'a non-browser client without Origin and a bearer token gets in');
   const cookie = await connect(url, { cookie: `other=1; chat_session=${alice.token}`, origin: 'https://chat.example' });
-  t.pass('the session cookie works');
+  t.equal(cookie.ws.readyState, cookie.ws.OPEN, 'the session cookie works');
 
   const late = await alice.ticket();
   now += 6_000;
@@ -90,34 +90,43 @@ async function closedWithin(t: Test, c: TestClient, started: number, ms: number,
   if (r) t.match(r, { code: 1008, reason: 'SESSION_ENDED' });
 }
 
-for (const mode of ['log events (the port as it is)', 'bulk session check (liveSessionIds)'] as const) {
-  t.test(`logout closes that session's sockets within 1 s: ${mode}`, async (t) => {
+// Each way news of an ended session reaches the gateway, alone: the signal (NOTIFY) with the sweep
+// slowed down, the UserLoggedOut in the log with neither signal nor sweep, and the sweep alone for a
+// revocation that appends nothing. Each closes exactly the ended session's sockets within 1 s.
+const MODES = [
+  { name: 'the session-ended signal', signal: true, sweepMs: 60_000, logEvent: true },
+  { name: 'the UserLoggedOut event in the log', signal: false, sweepMs: 60_000, logEvent: true },
+  { name: 'the periodic sweep (revocation without any event)', signal: false, sweepMs: 500, logEvent: false },
+] as const;
+
+for (const mode of MODES) {
+  t.test(`logout closes that session's sockets within 1 s, and only those: ${mode.name}`, async (t) => {
     const fx = await openFixture();
     t.teardown(() => fx.close());
-    const alice = await fx.user('alice');
-    const bulk = mode.startsWith('bulk');
-    await fx.startGateway({}, bulk ? fx.bulkSessions() : fx.sessions);
+    const [alice, bob] = [await fx.user('alice'), await fx.user('bob')];
+    const chatId = await fx.chat(alice, bob);
+    await fx.startGateway({ sessionCheckMs: mode.sweepMs }, mode.signal ? fx.sessions : fx.sessionsWithoutSignal());
     const byToken = await connect(fx.url(), { token: alice.token });
     const byTicket = await connect(fx.url(), { ticket: await alice.ticket() });
-    // A second session of the same user (another browser) stays logged in.
+    // A second session of the same user (another browser) stays logged in, whichever way its sockets were opened.
     const { token: other, session: otherSession } = await fx.sessions.create({ userId: alice.userId, role: 'user' });
     const otherToken = await connect(fx.url(), { token: other });
     const otherTicket = await connect(fx.url(), { ticket: (await fx.sessions.issueTicket(otherSession)).ticket });
-    await sleep(100);
+    for (const c of [byToken, byTicket, otherToken, otherTicket]) t.equal((await c.send(chatId, 'before')).type, 'ack');
 
     // What POST /api/logout does: revoke, then record the logout in the log.
     const started = Date.now();
     await fx.sessions.revoke(alice.token);
-    if (!bulk) {
+    if (mode.logEvent) {
       const r = await logout(fx.commands, { userId: alice.userId });
       t.ok(r.ok);
     }
     await closedWithin(t, byToken, started, 1000, 'the token socket');
     await closedWithin(t, byTicket, started, 1000, 'the ticket socket');
-    await sleep(bulk ? 700 : 300);
+    await sleep(mode.sweepMs === 500 ? 700 : 300);
     t.notOk(otherToken.isClosed, 'the other session\'s token socket stays open');
-    if (bulk) t.notOk(otherTicket.isClosed, 'with the bulk check, the other session\'s ticket socket stays open too');
-    else t.ok(true, 'without it, ticket sockets of the user are closed on any logout of theirs and reconnect (documented)');
+    t.notOk(otherTicket.isClosed, 'the other session\'s ticket socket stays open');
+    for (const c of [otherToken, otherTicket]) t.equal((await c.send(chatId, 'after')).type, 'ack', 'and can still send');
     const r = await tryConnect(fx.url(), { token: alice.token });
     t.ok('status' in r && r.status === 401, 'the revoked token cannot reconnect');
     t.notOk(fx.logs.join('').includes(alice.token) || fx.logs.join('').includes(other), 'no token in any log line');
@@ -149,4 +158,36 @@ t.test('a flood gets an error frame and a 1008 close; an oversized frame drops o
   await bystander.until('bob got it', () => bystander.lastRevision(chatId) === 1);
   await again.close();
   await bystander.close();
+});
+
+t.test('one user may hold at most WS_MAX_SOCKETS_PER_USER sockets: the next upgrade gets 429 RATE_LIMITED', async (t) => {
+  const fx = await openFixture();
+  t.teardown(() => fx.close());
+  const [alice, bob] = [await fx.user('alice'), await fx.user('bob')];
+  await fx.startGateway({ maxSocketsPerUser: 3 });
+  const url = fx.url();
+  const second = await fx.sessions.create({ userId: alice.userId, role: 'user' });
+  // Tokens, tickets and sessions of one user all count together.
+  const open = [
+    await connect(url, { token: alice.token }),
+    await connect(url, { ticket: await alice.ticket() }),
+    await connect(url, { token: second.token }),
+  ];
+  const refused = await tryConnect(url, { token: alice.token });
+  t.ok('status' in refused && refused.status === 429, 'the fourth is refused with 429 before the upgrade');
+  if ('status' in refused) t.match(JSON.parse(refused.body), { error: { code: 'RATE_LIMITED', message: /open sockets/ } });
+  else await refused.client.close();
+  // Many at once: the count is exact, none slips through.
+  const burst = await Promise.all(Array.from({ length: 20 }, () => tryConnect(url, { token: second.token })));
+  t.ok(burst.every((r) => 'status' in r && r.status === 429), 'a burst of 20 more: all refused');
+  const b = await connect(url, { token: bob.token });
+  t.equal(b.ws.readyState, b.ws.OPEN, 'another user is not affected');
+  t.equal(fx.gateway!.stats().upgrades.tooMany, 21);
+
+  await open[0]!.close();
+  await waitUntil('the gateway saw the close', () => fx.gateway!.stats().sockets === 3);
+  const again = await tryConnect(url, { token: alice.token });
+  t.ok('client' in again, 'after one closed, the user may open one again');
+  if ('client' in again) await again.client.close();
+  for (const c of [...open.slice(1), b]) await c.close();
 });

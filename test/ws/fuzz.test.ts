@@ -1,11 +1,13 @@
 // 10,000 hostile frames into one socket (random JSON, random text and bytes, frames of the right
-// shape with wrong types, huge strings, sends the domain must refuse): each gets an error frame (or a
+// shape with wrong types, huge strings, text no store can hold (U+0000, unpaired surrogates) in chat
+// ids, resume keys and bodies, sends the domain must refuse): each gets an error frame (or a
 // resume's answer), or the connection is closed (1007/1008, or uWS dropping a frame that is not
 // UTF-8 text or is over the payload limit), in which case the fuzzer reconnects and goes on. The
 // gateway keeps serving another pair meanwhile, and nothing but that pair's messages is appended.
 import fc from 'fast-check';
 import t from 'tap';
 import type { ServerFrame } from '../../gateways/ws/protocol.js';
+import { hostileNumber, hostileText } from '../support/hostile-input.js';
 import { connect, openFixture, range, sleep, type TestClient } from './support.js';
 
 type Fuzz =
@@ -31,19 +33,26 @@ t.test(`${RUNS} random frames: each answered or closed; nothing appended; others
 
   const anything = fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.string({ maxLength: 80 }), fc.constant(null));
   const hugeString = fc.integer({ min: 1000, max: 6_000 }).map((n) => 'h'.repeat(n));
-  const chatIds = fc.oneof(fc.string({ maxLength: 40 }), fc.constantFrom('alice:zed', 'bob:carol', ':', 'a:b:c', 'alice:alice', `${chatId} `), hugeString);
+  // Chat ids naming alice are the dangerous ones: they pass the membership check and reach the store.
+  const unstorableChatIds = fc.constantFrom('alice:b\u0000', 'alice:\ud800', '\u0000:alice', 'alice:bo\udc00b', 'alice:\u0000', `${chatId}\u0000`);
+  const chatIds = fc.oneof(
+    fc.string({ maxLength: 40 }), fc.constantFrom('alice:zed', 'bob:carol', ':', 'a:b:c', 'alice:alice', `${chatId} `), hugeString,
+    unstorableChatIds, hostileText, hostileText.map((s) => `alice:${s}`),
+  );
   const shaped = fc.record({
     type: fc.oneof(fc.constantFrom('send', 'resume', 'event', 'ack', 'error', 'resumed', 'SEND', ''), anything),
     ref: fc.oneof(fc.string({ maxLength: 70 }), anything),
     chatId: fc.oneof(chatIds, anything),
     body: fc.oneof(fc.string({ maxLength: 50 }), hugeString, anything),
     clientMessageId: fc.oneof(fc.string({ maxLength: 70 }), anything),
-    chats: fc.oneof(fc.dictionary(chatIds, fc.oneof(fc.integer({ min: -5, max: 1000 }), anything), { maxKeys: 5 }), anything),
+    chats: fc.oneof(fc.dictionary(chatIds, fc.oneof(fc.integer({ min: -5, max: 1000 }), hostileNumber, anything), { maxKeys: 5 }), anything),
     extra: anything,
   }, { requiredKeys: [] }).map((o) => JSON.stringify(o));
-  // Right shape, right chat, and still refused by the domain: empty body, too long, or a bad clientMessageId.
+  // Right shape, right chat, and still refused by the domain: empty body, too long, text no store can hold, or a bad clientMessageId.
   const refusedSend = fc.oneof(
     fc.constantFrom('', ' ', '\n\t ').map((body) => ({ body, clientMessageId: 'ok-id' })),
+    fc.tuple(fc.string({ maxLength: 30 }), fc.constantFrom('\u0000', '\ud800', '\udfff', '\udbff\udbff'), fc.string({ maxLength: 30 }))
+      .map(([a, bad, b]) => ({ body: `x${a}${bad}${b}`, clientMessageId: 'ok-id' })),
     fc.integer({ min: 4001, max: 15_000 }).map((n) => ({ body: 'y'.repeat(n), clientMessageId: 'ok-id' })),
     fc.oneof(fc.constant(''), fc.string({ minLength: 65, maxLength: 100 }), fc.constant('has space'), fc.constant('ünïcode'))
       .map((clientMessageId) => ({ body: 'hello', clientMessageId })),
@@ -53,7 +62,7 @@ t.test(`${RUNS} random frames: each answered or closed; nothing appended; others
     ref: fc.string({ minLength: 1, maxLength: 64 }),
     chats: fc.dictionary(fc.oneof(chatIds, fc.constant(chatId)), fc.integer({ min: -1, max: 5 }), { maxKeys: 6 }),
   }).map((f) => JSON.stringify({ type: 'resume', ...f }));
-  const straySend = fc.record({ chatId: chatIds, body: fc.string({ maxLength: 100 }), clientMessageId: fc.string({ maxLength: 64 }) })
+  const straySend = fc.record({ chatId: chatIds, body: fc.oneof(fc.string({ maxLength: 100 }), hostileText), clientMessageId: fc.string({ maxLength: 64 }) })
     .map((f) => JSON.stringify({ type: 'send', ref: 'stray', ...f }));
   const frames: fc.Arbitrary<Fuzz> = fc.oneof(
     { weight: 6, arbitrary: resume.map((text) => ({ kind: 'resume' as const, text })) },
@@ -144,7 +153,10 @@ t.test(`${RUNS} random frames: each answered or closed; nothing appended; others
   t.comment(JSON.stringify({ errors: Object.fromEntries(tally.errors), resumed: tally.resumed, closes: Object.fromEntries(tally.closes), reconnects: tally.reconnects }));
   t.ok((tally.errors.get('VALIDATION_FAILED') ?? 0) > 1000 && (tally.errors.get('BAD_REQUEST') ?? 0) > 500, 'validation and parse errors were exercised');
   t.ok(tally.resumed > 100 && (tally.errors.get('NOT_A_PARTICIPANT') ?? 0) > 10 && (tally.errors.get('CHAT_NOT_FOUND') ?? 0) > 100, 'resumes and sends to foreign or unknown chats were exercised');
-  t.ok((tally.errors.get('MESSAGE_TOO_LONG') ?? 0) > 0 && (tally.errors.get('CLIENT_MESSAGE_ID_INVALID') ?? 0) > 0 && (tally.errors.get('MESSAGE_EMPTY') ?? 0) > 0, 'the domain refusals were exercised');
+  t.ok((tally.errors.get('MESSAGE_TOO_LONG') ?? 0) > 0 && (tally.errors.get('CLIENT_MESSAGE_ID_INVALID') ?? 0) > 0 && (tally.errors.get('MESSAGE_EMPTY') ?? 0) > 0
+    && (tally.errors.get('MESSAGE_INVALID_CHARACTERS') ?? 0) > 0, 'the domain refusals were exercised');
+  // One frame at a time never fills the gateway, so an outage or a bug is all these could mean.
+  t.same([tally.errors.get('INTERNAL') ?? 0, tally.errors.get('SERVICE_UNAVAILABLE') ?? 0], [0, 0], 'no frame was answered as a failure of ours');
   await socket.close();
   await c.close();
   await d.close();

@@ -1,6 +1,7 @@
 // Exact resume: after any disconnect, however long, and across a gateway restart, a client that
 // resumes from what it has receives every missed event exactly once, in order, before live ones.
 // Gaps up to 100 messages come from the last-messages view, longer ones from the event store.
+import type net from 'node:net';
 import t from 'tap';
 import { ChatSocket } from '../../gateways/ws/client/chat-socket.js';
 import type { EventFrame } from '../../gateways/ws/protocol.js';
@@ -216,4 +217,29 @@ t.test('a backlog that cannot be read closes the socket (1011) rather than leave
   await again.resume({ [chatId]: 0 });
   t.same(again.revisionsOf(chatId), [1, 2, 3], 'and once the store answers, the resume is exact');
   await again.close();
+});
+
+t.test('a resume of megabytes (a thousand long messages) to a paused reader, while the same chat keeps growing: all of it, once, in order, then resumed', async (t) => {
+  const fx = await openFixture({ view: true });
+  t.teardown(() => fx.close());
+  const [alice, bob] = [await fx.user('alice'), await fx.user('bob')];
+  const chatId = await fx.chat(alice, bob);
+  const LONG = 'y'.repeat(3900);
+  await fx.append(alice, chatId, 1000, `old-${LONG}`);
+  await fx.startGateway({ maxBackpressureBytes: 64 * 1024 });
+  const c = await connect(fx.url(), { token: bob.token });
+  const socket = (c.ws as unknown as { _socket: net.Socket })._socket;
+  socket.pause();
+  c.raw(JSON.stringify({ type: 'resume', ref: 'big', chats: { [chatId]: -1 } }));
+  await fx.append(alice, chatId, 30, 'while paused');
+  await sleep(2_000);
+  t.notOk(c.isClosed, 'still open while the reader is paused');
+  socket.resume();
+  const resumed = await c.waitFor((f) => f.type === 'resumed' && f.ref === 'big', 60_000);
+  t.ok(resumed.type === 'resumed' && resumed.chats[chatId]! >= 1000, 'resumed, after the backlog');
+  await fx.append(alice, chatId, 5, 'after');
+  await c.until('bob has every message', () => c.lastRevision(chatId) === 1035);
+  t.same(c.revisionsOf(chatId), range(0, 1035), 'every event exactly once, in order');
+  t.equal(fx.gateway!.stats().slowClosed, 0, 'never closed as a slow reader');
+  await c.close();
 });

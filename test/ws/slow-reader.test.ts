@@ -75,3 +75,60 @@ t.test('a slow reader is closed at the backpressure limit; others are not delaye
   t.equal(fx.gateway!.stats().sockets, 4, 'the slow socket is gone; the others are still open');
   for (const c of [back, fastBob, e, f]) await c.close();
 });
+
+// A resume is not live traffic: however long the backlog, it goes out at the reader's pace, frame by
+// frame, and neither the backpressure limit nor a paused or trickling reader ends the socket.
+t.test('a resume of megabytes to a reader that stops reading for seconds, or reads a little at a time, completes', async (t) => {
+  const fx = await openFixture({ view: true });
+  t.teardown(() => fx.close());
+  const [alice, bob, carol] = [await fx.user('alice'), await fx.user('bob'), await fx.user('carol')];
+  const big = await fx.chat(alice, bob);
+  const side = await fx.chat(carol, bob);
+  const COUNT = 1000; // ~4 MB of event frames
+  await fx.append(alice, big, COUNT, `old-${BIG}`);
+  await fx.startGateway({ maxBackpressureBytes: 64 * 1024 });
+
+  const readers = {
+    'stops reading for 3 s': async (socket: net.Socket): Promise<void> => {
+      socket.pause();
+      await sleep(3_000);
+      socket.resume();
+    },
+    'reads a little at a time': async (socket: net.Socket): Promise<void> => {
+      // Reads for one turn of the event loop every 25 ms, as through a tiny receive window.
+      const until = Date.now() + 3_000;
+      while (Date.now() < until) {
+        socket.pause();
+        await sleep(25);
+        socket.resume();
+        await new Promise((r) => setImmediate(r));
+      }
+    },
+  };
+  let sideSent = 0;
+  for (const [label, read] of Object.entries(readers)) {
+    const c = await connect(fx.url(), { token: bob.token });
+    const socket = (c.ws as unknown as { _socket: net.Socket })._socket;
+    socket.pause();
+    const slowBefore = fx.gateway!.stats().slowClosed;
+    c.raw(JSON.stringify({ type: 'resume', ref: 'first', chats: { [big]: -1, [side]: sideSent } }));
+    // A second resume while the first is being served: answered RATE_LIMITED, as documented.
+    c.raw(JSON.stringify({ type: 'resume', ref: 'second', chats: { [big]: -1 } }));
+    // Live events of another chat keep arriving meanwhile.
+    const live = fx.append(carol, side, 20, `live-${label}`);
+    await read(socket);
+    await live;
+    sideSent += 20;
+    socket.resume();
+    const resumed = await c.waitFor((f) => f.type === 'resumed' && f.ref === 'first', 60_000);
+    t.match(resumed, { chats: { [big]: COUNT } }, `${label}: resumed arrives`);
+    t.ok(c.frames.some((f) => f.type === 'error' && f.ref === 'second' && f.code === 'RATE_LIMITED'), `${label}: the second resume got RATE_LIMITED`);
+    t.same(c.revisionsOf(big), range(0, COUNT), `${label}: the whole backlog, exactly once, in order`);
+    await c.until(`${label}: the live events of the other chat arrive too`, () => c.lastRevision(side) === sideSent);
+    t.same(c.revisionsOf(side), range(sideSent - 19, sideSent), `${label}: live events of the other chat exactly once, in order`);
+    t.notOk(c.isClosed, `${label}: the socket is still open`);
+    t.equal(fx.gateway!.stats().slowClosed, slowBefore, `${label}: nothing was closed as a slow reader`);
+    t.same(c.invalid, []);
+    await c.close();
+  }
+});

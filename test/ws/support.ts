@@ -2,11 +2,11 @@
 // session store in it, users with live sessions, the gateway in-process or as child processes, and a
 // `ws` client that checks every frame it receives against the protocol's schemas.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { MarkedFrame, ReceiptFrame, UnreadFrame } from '../../gateways/ws/read-frames.js';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { Compile } from 'typebox/compile';
 import WebSocket from 'ws';
 import { createCommandBus } from '../../commands/handle-command.js';
@@ -22,7 +22,7 @@ import { PostgresSessionStore } from '../../infra/sessions/postgres.js';
 import { LastMessagesProjection } from '../../projections/last-messages.js';
 import type { WsSessionPort } from '../../gateways/ws/auth.js';
 import type { WsConfig } from '../../gateways/ws/config.js';
-import { AckFrame, ErrorFrame, EventFrame, ResumedFrame, type ServerFrame } from '../../gateways/ws/protocol.js';
+import { AckFrame, ErrorFrame, EventFrame, IsTypingFrame, PresenceFrame, ResumedFrame, type ServerFrame } from '../../gateways/ws/protocol.js';
 import { startWsGateway, type WsGateway } from '../../gateways/ws/server.js';
 import type { Connect } from '../../gateways/ws/client/chat-socket.js';
 import { createTestSchema, holdOrderingLockShared, type TestSchema } from '../support/pg.js';
@@ -79,8 +79,8 @@ export interface Fixture {
   append(from: TestUser, chatId: string, count: number, tag?: string): Promise<void>;
   /** Waits until the log's head includes every append made through `commands` so far. */
   settle(): Promise<void>;
-  /** A sessions port with the bulk check the gateway can use (a reference for the real adapters). */
-  bulkSessions(): WsSessionPort & { close(): Promise<void> };
+  /** The fixture's sessions port without the session-ended signal: the gateway then relies on its sweep and per-frame checks. */
+  sessionsWithoutSignal(): WsSessionPort;
   close(): Promise<void>;
 }
 
@@ -103,7 +103,6 @@ export async function openFixture(opts: FixtureOptions = {}): Promise<Fixture> {
     const v = view;
     await waitUntil('view ready', async () => (await v.epoch()) !== null);
   }
-  const extraClosers: Array<() => Promise<void>> = [];
 
   const fx: Fixture = {
     ts, store, sessions, commands, view, logs: lines, gateway: null,
@@ -149,31 +148,18 @@ export async function openFixture(opts: FixtureOptions = {}): Promise<Fixture> {
         if (!r.ok) throw new Error(`append: ${r.error.code}`);
       }
     },
-    bulkSessions() {
-      const pool = new pg.Pool({ connectionString: ts.url, max: 2 });
-      const policy = sessions.policy;
-      const port = {
+    sessionsWithoutSignal() {
+      return {
         authenticate: (token: string) => sessions.authenticate(token),
         redeemTicket: (ticket: string) => sessions.redeemTicket(ticket),
-        async liveSessionIds(ids: readonly string[]): Promise<ReadonlySet<string>> {
-          const now = policy.clock();
-          const { rows } = await pool.query<{ id: string }>(
-            `SELECT id::text AS id FROM "${ts.schema}".sessions WHERE id = ANY($1::uuid[]) AND absolute_expires_at > $2 AND last_seen_at > $3`,
-            [ids, now, new Date(now.getTime() - policy.idleTimeoutMs)],
-          );
-          return new Set(rows.map((r) => r.id));
-        },
-        close: () => pool.end(),
+        liveSessions: (ids: readonly string[]) => sessions.liveSessions(ids),
       };
-      extraClosers.push(() => pool.end().catch(() => undefined));
-      return port;
     },
     async close() {
       // Sockets a failed test left open (a paused one would keep the process alive).
       for (const ws of openSockets) ws.terminate();
       await fx.stopGateway();
       await projection?.stop();
-      for (const c of extraClosers) await c();
       await sessions.close();
       await store.close();
       await ts.drop();
@@ -187,6 +173,8 @@ export async function openFixture(opts: FixtureOptions = {}): Promise<Fixture> {
 
 const validators = {
   event: Compile(EventFrame), ack: Compile(AckFrame), error: Compile(ErrorFrame), resumed: Compile(ResumedFrame),
+  is_typing: Compile(IsTypingFrame), presence: Compile(PresenceFrame),
+  marked: Compile(MarkedFrame), receipt: Compile(ReceiptFrame), unread: Compile(UnreadFrame),
 };
 
 export interface Credentials {
@@ -363,10 +351,10 @@ export interface GatewayProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts gateways/ws/run.ts on the fixture's schema; resolves once it listens. */
-export async function spawnGateway(fx: Pick<Fixture, 'ts' | 'settle'>, env: Record<string, string> = {}): Promise<GatewayProcess> {
+/** Starts gateways/ws/run.ts on the fixture's schema; resolves once it listens. `nodeArgs`: flags for its Node (e.g. --cpu-prof). */
+export async function spawnGateway(fx: Pick<Fixture, 'ts' | 'settle'>, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<GatewayProcess> {
   await fx.settle();
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'gateways/ws/run.ts')], {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(ROOT, 'gateways/ws/run.ts')], {
     cwd: ROOT,
     env: {
       ...process.env,

@@ -4,7 +4,8 @@
  * comes from `Authorization: Bearer …` (API clients, tests) or the HttpOnly session cookie
  * (browsers); the CSRF plugin treats the two differently, so which one was used is recorded.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
 import type { Session, SessionStore } from '../../../infra/sessions/port.js';
 import { csrfTokenFor } from '../../../infra/sessions/tokens.js';
 import type { HttpConfig } from '../config.js';
@@ -43,16 +44,26 @@ export function requireAuth(request: FastifyRequest): AuthContext {
   return request.auth;
 }
 
-export function installAuth(app: FastifyInstance, sessions: SessionStore, config: HttpConfig): void {
-  app.decorateRequest('auth', null);
-  app.addHook('onRequest', async (request) => {
-    if (request.routeOptions.config.auth !== true) return;
-    const presented = presentedToken(request, config);
-    const session = presented ? await sessions.authenticate(presented.token) : null;
-    if (!presented || !session) throw new ApiError('UNAUTHENTICATED');
-    request.auth = { session, token: presented.token, via: presented.via };
-  });
+export interface AuthOptions {
+  sessions: SessionStore;
+  config: HttpConfig;
 }
+
+/** Wrapped by fastify-plugin so its hook covers every route, whichever plugin registers it. */
+export const authPlugin = fp<AuthOptions>(
+  async (app, { sessions, config }) => {
+    app.decorateRequest('auth', null);
+    app.addHook('onRequest', async (request) => {
+      if (request.routeOptions.config.auth !== true) return;
+      const presented = presentedToken(request, config);
+      const session = presented ? await sessions.authenticate(presented.token) : null;
+      if (!presented || !session) throw new ApiError('UNAUTHENTICATED');
+      request.auth = { session, token: presented.token, via: presented.via };
+    });
+  },
+  // The cookie token is read from request.cookies.
+  { name: 'auth', dependencies: ['@fastify/cookie'] },
+);
 
 const cookieBase = (config: HttpConfig) => ({ path: '/', sameSite: 'strict' as const, secure: config.cookieSecure });
 

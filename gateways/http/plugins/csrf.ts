@@ -8,7 +8,8 @@
  * exempt: a browser never attaches an Authorization header on its own.
  * Runs in onRequest after authentication, so a refused request changes nothing and costs no body parse.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
 import { csrfTokenFor, safeEqual } from '../../../infra/sessions/tokens.js';
 import type { HttpConfig } from '../config.js';
 import { ApiError } from '../errors.js';
@@ -29,14 +30,18 @@ function originAllowed(origin: string, request: FastifyRequest, config: HttpConf
   }
 }
 
-export function installCsrf(app: FastifyInstance, config: HttpConfig): void {
-  app.addHook('onRequest', async (request) => {
-    if (SAFE_METHODS.has(request.method) || request.auth?.via === 'bearer') return;
-    const origin = request.headers.origin;
-    if (origin !== undefined && !originAllowed(origin, request, config)) throw new ApiError('CSRF_REJECTED');
-    if (request.headers['sec-fetch-site'] === 'cross-site') throw new ApiError('CSRF_REJECTED');
-    if (request.auth?.via !== 'cookie') return;
-    const header = request.headers['x-csrf-token'];
-    if (typeof header !== 'string' || !safeEqual(header, csrfTokenFor(request.auth.token))) throw new ApiError('CSRF_REJECTED');
-  });
-}
+export const csrfPlugin = fp<{ config: HttpConfig }>(
+  async (app, { config }) => {
+    app.addHook('onRequest', async (request) => {
+      if (SAFE_METHODS.has(request.method) || request.auth?.via === 'bearer') return;
+      const origin = request.headers.origin;
+      if (origin !== undefined && !originAllowed(origin, request, config)) throw new ApiError('CSRF_REJECTED');
+      if (request.headers['sec-fetch-site'] === 'cross-site') throw new ApiError('CSRF_REJECTED');
+      if (request.auth?.via !== 'cookie') return;
+      const header = request.headers['x-csrf-token'];
+      if (typeof header !== 'string' || !safeEqual(header, csrfTokenFor(request.auth.token))) throw new ApiError('CSRF_REJECTED');
+    });
+  },
+  // Needs request.auth set first: onRequest hooks run in registration order, and fastify refuses to load this before auth.
+  { name: 'csrf', dependencies: ['auth'] },
+);

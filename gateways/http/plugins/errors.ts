@@ -7,6 +7,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ConcurrencyRetriesExhaustedError } from '../../../commands/handle-command.js';
 import { isTransientError } from '../../../infra/broker/transient-error.js';
+import { HasherBusyError } from '../../../infra/password-hasher.js';
 import { ApiError, errorBody, type ApiErrorCode } from '../errors.js';
 
 interface ValidationIssue {
@@ -39,10 +40,29 @@ export function logContext(request: FastifyRequest): Record<string, unknown> {
   };
 }
 
+/**
+ * Fastify's `frameworkErrors`: what the router refuses before any route or hook runs (a path that is
+ * not valid percent-encoded UTF-8, a path parameter over routerOptions.maxParamLength), in the same
+ * `{ error: { code } }` shape as every other refusal instead of Fastify's own.
+ */
+export function answerFrameworkError(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    void reply.status(400).send(errorBody('VALIDATION_FAILED', undefined, [{ in: 'params', path: '/', message: 'a path parameter is too long' }]));
+  } else if (error.code === 'FST_ERR_BAD_URL') {
+    void reply.status(400).send(errorBody('BAD_REQUEST', 'The URL is not valid percent-encoded UTF-8.'));
+  } else {
+    void reply.status(500).send(errorBody('INTERNAL'));
+  }
+}
+
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError | ApiError | Error, request: FastifyRequest, reply: FastifyReply) => {
     if (error instanceof ApiError) {
       return reply.status(error.status).send(errorBody(error.code, error.message, error.details));
+    }
+    if (error instanceof HasherBusyError) {
+      // Load shedding, not a fault: the client retries after a second; nothing was checked or written.
+      return reply.status(503).header('retry-after', '1').send(errorBody('SERVICE_UNAVAILABLE', 'Too many passwords are being checked right now; try again in a moment.'));
     }
     if (error instanceof ConcurrencyRetriesExhaustedError) {
       return reply.status(409).send(errorBody('CONCURRENCY_CONFLICT'));
@@ -57,7 +77,8 @@ export function installErrorHandling(app: FastifyInstance): void {
     if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
       return reply.status(400).send(errorBody('BAD_REQUEST'));
     }
-    const err = { type: error.name, message: error.message, stack: error.stack };
+    // The driver's code survives the logger's SQL redaction (infra/logger.ts); the statement does not.
+    const err = { type: error.name, code: fe.code, message: error.message, stack: error.stack };
     if (isTransientError(error)) {
       // A database or cache that is down or restarting: the client may retry; operators see it in the log.
       request.log.error({ ...logContext(request), err }, 'backing service unavailable');

@@ -4,11 +4,12 @@
  * who am I, and the one-time WebSocket ticket.
  */
 import { Type } from 'typebox';
-import { login } from '../../../commands/login.js';
+import { login, type LoggedIn } from '../../../commands/login.js';
 import { logout } from '../../../commands/logout.js';
 import { register } from '../../../commands/register.js';
 import { csrfTokenFor } from '../../../infra/sessions/tokens.js';
-import type { HttpApp, RouteContext } from '../context.js';
+import type { RoutePlugin } from '../context.js';
+import { ApiError } from '../errors.js';
 import { clearSessionCookies, presentedToken, requireAuth, setSessionCookies } from '../plugins/auth.js';
 import { runCommand } from '../run-command.js';
 import { MeUserSchema, errorResponses } from '../schemas.js';
@@ -19,7 +20,7 @@ const Credentials = {
   password: Type.String({ minLength: 1, maxLength: 1024 }),
 };
 
-export function accountRoutes(app: HttpApp, ctx: RouteContext): void {
+export const accountRoutes: RoutePlugin = async (app, ctx) => {
   const { deps, config, metrics, throttle } = ctx;
 
   app.post('/api/register', {
@@ -28,7 +29,7 @@ export function accountRoutes(app: HttpApp, ctx: RouteContext): void {
       security: [],
       summary: 'Create an account (role user)',
       body: Type.Object(Credentials, { additionalProperties: false }),
-      response: { 201: MeUserSchema, ...errorResponses(400, 403, 409, 415, 422, 429) },
+      response: { 201: MeUserSchema, ...errorResponses(400, 403, 409, 415, 422, 429, 503) },
     },
     preHandler: throttle.register,
   }, async (request, reply) => {
@@ -41,7 +42,8 @@ export function accountRoutes(app: HttpApp, ctx: RouteContext): void {
       tags: ['accounts'],
       security: [],
       summary: 'Log in: sets the session cookie, or returns a bearer token when bearer is true',
-      description: 'Unknown user and wrong password give the same 401 INVALID_CREDENTIALS. Throttled per account and per address.',
+      description: 'Unknown user and wrong password give the same 401 INVALID_CREDENTIALS. Throttled per address (429), per account and address (429), '
+        + 'and slowed down per account; 503 SERVICE_UNAVAILABLE with Retry-After when too many passwords are waiting to be checked.',
       body: Type.Object({
         ...Credentials,
         bearer: Type.Optional(Type.Boolean({ description: 'Return the token in the body (API clients) instead of setting cookies' })),
@@ -53,13 +55,21 @@ export function accountRoutes(app: HttpApp, ctx: RouteContext): void {
           csrfToken: Type.Optional(Type.String({ description: 'Send as X-CSRF-Token on cookie-authenticated writes' })),
           token: Type.Optional(Type.String({ description: 'Bearer token (only when bearer was true)' })),
         }),
-        ...errorResponses(400, 401, 403, 415, 422, 429),
+        ...errorResponses(400, 401, 403, 415, 422, 429, 503),
       },
     },
-    preHandler: throttle.login,
   }, async (request, reply) => {
     const { username, password, bearer } = request.body;
-    const user = await runCommand(metrics, 'login', () => login(deps.commands, { username, password }));
+    const attempt = await throttle.login(request, reply);
+    let user: LoggedIn;
+    try {
+      user = await runCommand(metrics, 'login', () => login(deps.commands, { username, password }));
+    } catch (err) {
+      // Only a judged wrong password (or unknown user) is a failure; a refusal for load or an outage is not.
+      await attempt.settle(err instanceof ApiError && err.code === 'INVALID_CREDENTIALS');
+      throw err;
+    }
+    await attempt.settle(false);
     const { token, session } = await deps.sessions.create({ userId: user.userId, role: user.role });
     // Rotation: whatever session the client came with is ended, so a fixated token stops working.
     const previous = presentedToken(request, config);
@@ -127,4 +137,34 @@ export function accountRoutes(app: HttpApp, ctx: RouteContext): void {
     const t = await deps.sessions.issueTicket(session);
     return reply.status(201).send({ ticket: t.ticket, expiresAt: t.expiresAt.toISOString() });
   });
-}
+
+  {
+    app.delete('/api/me', {
+      config: { auth: true },
+      schema: {
+        tags: ['accounts'],
+        summary: 'Erase my account: my message bodies and password hash become unrecoverable (docs/privacy.md)',
+        description: 'The password is asked again (401 INVALID_CREDENTIALS when wrong, nothing changed; counted by the login throttle, so 429 RATE_LIMITED past its limits). Ends every session of the user '
+          + 'and closes their sockets; the username stays reserved. Their messages show to the other participant as erased (empty body).',
+        body: Type.Object({ password: Credentials.password }, { additionalProperties: false }),
+        response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404, 415, 422, 429, 503) },
+      },
+    }, async (request, reply) => {
+      const auth = requireAuth(request);
+      // Always registered (one API shape); a process built without erasure wiring has nothing to erase with.
+      const eraseAccount = deps.eraseAccount;
+      if (!eraseAccount) throw new ApiError('NOT_FOUND');
+      // The re-entered password is throttled like a login: same counters, same refusals.
+      const attempt = await throttle.login(request, reply, auth.session.userId);
+      try {
+        await runCommand(metrics, 'erase_account', () => eraseAccount({ username: auth.session.userId, by: 'self', password: request.body.password }));
+      } catch (err) {
+        await attempt.settle(err instanceof ApiError && err.code === 'INVALID_CREDENTIALS');
+        throw err;
+      }
+      await attempt.settle(false);
+      clearSessionCookies(reply, config);
+      return reply.status(204).send(null);
+    });
+  }
+};

@@ -1,30 +1,17 @@
 /**
- * The activity log and the error log. A user sees only their own activity; an auditor sees anyone's
- * and may filter by user, action and time range. The error log is for auditors only.
+ * The activity log: a user sees only their own activity; an auditor sees anyone's and may filter by
+ * user, action and time range, or export it replayed from the event log.
  */
 import { Readable } from 'node:stream';
 import { Type } from 'typebox';
 import { ACTIVITY_ACTIONS } from '../../../infra/read-models/entities/activity-log.js';
-import type { HttpApp, RouteContext } from '../context.js';
+import type { RoutePlugin } from '../context.js';
 import { ApiError } from '../errors.js';
 import { requireAuth } from '../plugins/auth.js';
 import { Cursor, Limit, errorResponses } from '../schemas.js';
+import { NextCursor, TimeRange, asDate } from '../time-range.js';
 
-const TimeRange = {
-  from: Type.Optional(Type.String({ format: 'date-time', description: 'Inclusive, ISO-8601' })),
-  to: Type.Optional(Type.String({ format: 'date-time', description: 'Exclusive, ISO-8601' })),
-};
-
-const NextCursor = Type.Union([Type.String(), Type.Null()]);
-
-const asDate = (iso: string | undefined): Date | undefined => {
-  if (iso === undefined) return undefined;
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) throw new ApiError('VALIDATION_FAILED', undefined, [{ in: 'querystring', path: '/from', message: 'not a date-time' }]);
-  return d;
-};
-
-export function activityRoutes(app: HttpApp, ctx: RouteContext): void {
+export const activityRoutes: RoutePlugin = async (app, ctx) => {
   const { deps } = ctx;
 
   app.get('/api/activity', {
@@ -55,8 +42,8 @@ export function activityRoutes(app: HttpApp, ctx: RouteContext): void {
     const auditor = session.role === 'auditor';
     if (!auditor && q.userId !== undefined && q.userId !== session.userId) throw new ApiError('FORBIDDEN', 'Only auditors can see other users\' activity.');
     const userId = auditor ? q.userId : session.userId;
-    const from = asDate(q.from);
-    const to = asDate(q.to);
+    const from = asDate(q.from, 'from');
+    const to = asDate(q.to, 'to');
     const page = await deps.reads.activity({
       limit: q.limit ?? 50,
       ...(userId !== undefined ? { userId } : {}),
@@ -79,15 +66,25 @@ export function activityRoutes(app: HttpApp, ctx: RouteContext): void {
         action: Type.Optional(Type.Enum(ACTIVITY_ACTIONS)),
         ...TimeRange,
       }, { additionalProperties: false }),
-      response: errorResponses(400, 401, 403, 404),
+      response: {
+        200: {
+          description: 'One line per activity entry, oldest first, streamed; the file ends when the log has been read',
+          content: {
+            // A string in the document; a stream in the handler (sent as it is read, never serialized).
+            'text/csv': { schema: Type.Unsafe<Readable>({ type: 'string', description: 'A header line, then one row per entry' }) },
+            'application/x-ndjson': { schema: Type.Unsafe<Readable>({ type: 'string', description: 'One JSON object per line' }) },
+          },
+        },
+        ...errorResponses(400, 401, 403, 404),
+      },
     },
   }, async (request, reply) => {
     const { session } = requireAuth(request);
     if (session.role !== 'auditor') throw new ApiError('FORBIDDEN', 'Only auditors can export activity.');
     if (!deps.auditExport) throw new ApiError('NOT_FOUND');
     const q = request.query;
-    const from = asDate(q.from);
-    const to = asDate(q.to);
+    const from = asDate(q.from, 'from');
+    const to = asDate(q.to, 'to');
     const filter = {
       ...(q.userId !== undefined ? { userId: q.userId } : {}),
       ...(q.action !== undefined ? { action: q.action } : {}),
@@ -97,47 +94,4 @@ export function activityRoutes(app: HttpApp, ctx: RouteContext): void {
     reply.header('content-type', q.format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8');
     return reply.send(Readable.from(deps.auditExport(filter, q.format)));
   });
-
-  app.get('/api/errors', {
-    config: { auth: true },
-    schema: {
-      tags: ['activity'],
-      summary: 'Error log (auditors only), newest first',
-      querystring: Type.Object({
-        process: Type.Optional(Type.String({ maxLength: 64, description: 'Only lines of this process (chat-api, chat-projector …)' })),
-        minLevel: Type.Optional(Type.Integer({ minimum: 10, maximum: 60, description: 'pino level: 50 error, 60 fatal' })),
-        ...TimeRange,
-        limit: Type.Optional(Limit(200, 50)),
-        cursor: Type.Optional(Cursor),
-      }, { additionalProperties: false }),
-      response: {
-        200: Type.Object({
-          errors: Type.Array(Type.Object({
-            at: Type.String({ format: 'date-time' }),
-            level: Type.Integer(),
-            process: Type.String(),
-            message: Type.String(),
-            context: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
-          })),
-          nextCursor: NextCursor,
-        }),
-        ...errorResponses(400, 401, 403),
-      },
-    },
-  }, async (request) => {
-    const { session } = requireAuth(request);
-    if (session.role !== 'auditor') throw new ApiError('FORBIDDEN', 'Only auditors can read the error log.');
-    const q = request.query;
-    const from = asDate(q.from);
-    const to = asDate(q.to);
-    const page = await deps.reads.errors({
-      limit: q.limit ?? 50,
-      ...(q.process !== undefined ? { process: q.process } : {}),
-      ...(q.minLevel !== undefined ? { minLevel: q.minLevel } : {}),
-      ...(from ? { from } : {}),
-      ...(to ? { to } : {}),
-      ...(q.cursor ? { cursor: q.cursor } : {}),
-    });
-    return { errors: page.items, nextCursor: page.nextCursor };
-  });
-}
+};

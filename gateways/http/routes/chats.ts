@@ -3,20 +3,25 @@
  * chat is returned with 200 instead of 201), and open a chat (recorded in the activity log).
  */
 import { Type } from 'typebox';
+import { markRead } from '../../../commands/mark-read.js';
 import { openChat } from '../../../commands/open-chat.js';
 import { startChat } from '../../../commands/start-chat.js';
-import type { HttpApp, RouteContext } from '../context.js';
+import type { RoutePlugin } from '../context.js';
 import { requireAuth } from '../plugins/auth.js';
 import { runCommand } from '../run-command.js';
 import { ChatIdParams, ChatSchema, Cursor, Limit, errorResponses } from '../schemas.js';
 
+// An array with a fixed length rather than Type.Tuple: a tuple becomes `items: [..]`, which OpenAPI 3.0
+// forbids, and client generators refuse the whole document over it.
+const Participants = Type.Array(Type.String(), { minItems: 2, maxItems: 2, description: 'The two user ids, sorted' });
+
 const ChatRef = Type.Object({
   chatId: Type.String(),
-  participants: Type.Tuple([Type.String(), Type.String()]),
+  participants: Participants,
   status: Type.Union([Type.Literal('created'), Type.Literal('existing')]),
 });
 
-export function chatRoutes(app: HttpApp, ctx: RouteContext): void {
+export const chatRoutes: RoutePlugin = async (app, ctx) => {
   const { deps, metrics } = ctx;
 
   app.get('/api/chats', {
@@ -26,15 +31,22 @@ export function chatRoutes(app: HttpApp, ctx: RouteContext): void {
       summary: 'My chats with the other participant and the last message, newest first',
       querystring: Type.Object({ limit: Type.Optional(Limit(100, 50)), cursor: Type.Optional(Cursor) }, { additionalProperties: false }),
       response: {
-        200: Type.Object({ chats: Type.Array(ChatSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }),
+        200: Type.Object({
+          chats: Type.Array(ChatSchema),
+          nextCursor: Type.Union([Type.String(), Type.Null()]),
+          unreadTotal: Type.Integer({ minimum: 0, description: 'The sum of my unread counts over all my chats (not only this page)' }),
+        }),
         ...errorResponses(400, 401),
       },
     },
   }, async (request) => {
     const { session } = requireAuth(request);
     const { limit, cursor } = request.query;
-    const page = await deps.reads.chatsOf({ userId: session.userId, limit: limit ?? 50, ...(cursor ? { cursor } : {}) });
-    return { chats: page.items, nextCursor: page.nextCursor };
+    const [page, unreadTotal] = await Promise.all([
+      deps.reads.chatsOf({ userId: session.userId, limit: limit ?? 50, ...(cursor ? { cursor } : {}) }),
+      deps.reads.unreadTotal(session.userId),
+    ]);
+    return { chats: page.items, nextCursor: page.nextCursor, unreadTotal };
   });
 
   app.post('/api/chats', {
@@ -58,7 +70,7 @@ export function chatRoutes(app: HttpApp, ctx: RouteContext): void {
       summary: 'Record that I opened a chat (activity log); participants only',
       params: ChatIdParams,
       response: {
-        200: Type.Object({ chatId: Type.String(), participants: Type.Tuple([Type.String(), Type.String()]) }),
+        200: Type.Object({ chatId: Type.String(), participants: Participants }),
         ...errorResponses(401, 403, 404),
       },
     },
@@ -66,4 +78,29 @@ export function chatRoutes(app: HttpApp, ctx: RouteContext): void {
     const { session } = requireAuth(request);
     return runCommand(metrics, 'openChat', () => openChat(deps.commands, { userId: session.userId, chatId: request.params.chatId }));
   });
-}
+
+  app.post('/api/chats/:chatId/read', {
+    config: { auth: true },
+    schema: {
+      tags: ['chats'],
+      summary: 'Mark a chat read up to a revision; participants only. Monotonic: a revision at or below my mark changes nothing (changed: false)',
+      params: ChatIdParams,
+      body: Type.Object({
+        revision: Type.Integer({ minimum: 0, maximum: 2_147_483_647, description: "Read up to and including this revision; at most the chat's newest (else READ_REVISION_AHEAD)" }),
+      }, { additionalProperties: false }),
+      response: {
+        200: Type.Object({
+          chatId: Type.String(),
+          upToRevision: Type.Integer({ minimum: 0, description: 'Where my mark now stands: the revision sent, or a later one already marked' }),
+          changed: Type.Boolean({ description: 'False when the mark was already there or further: nothing was recorded' }),
+        }),
+        ...errorResponses(400, 401, 403, 404, 415, 422),
+      },
+    },
+  }, async (request) => {
+    const { session } = requireAuth(request);
+    const { chatId } = request.params;
+    const r = await runCommand(metrics, 'markRead', () => markRead(deps.commands, { readerId: session.userId, chatId, upToRevision: request.body.revision }));
+    return { chatId: r.chatId, upToRevision: r.upToRevision, changed: r.changed };
+  });
+};

@@ -4,17 +4,19 @@
  */
 import { Type } from 'typebox';
 import { loadState } from '../../../commands/handle-command.js';
+import { readPositionsOf } from '../../../commands/read-positions.js';
 import { sendMessage } from '../../../commands/send-message.js';
 import { chatDecider } from '../../../domain/chat.js';
 import { chatIdFor } from '../../../domain/chat-id.js';
 import { chatStreamId } from '../../../domain/events.js';
 import type { CommandDeps } from '../../../commands/deps.js';
-import type { HttpApp, RouteContext } from '../context.js';
+import { MAX_REVISION } from '../../../infra/read-models/queries/messages.js';
+import type { RoutePlugin } from '../context.js';
 import { ApiError } from '../errors.js';
 import { readHistory } from '../history.js';
 import { requireAuth } from '../plugins/auth.js';
 import { runCommand } from '../run-command.js';
-import { ChatIdParams, Limit, MessageSchema, errorResponses } from '../schemas.js';
+import { ChatIdParams, Limit, MessageSchema, ReadPositionsSchema, errorResponses } from '../schemas.js';
 
 const Accepted = Type.Object({
   chatId: Type.String(),
@@ -40,7 +42,7 @@ function namesUser(chatId: string, userId: string): boolean {
   return parts.length === 2 && parts.includes(userId) && chatIdFor(parts[0]!, parts[1]!) === chatId;
 }
 
-export function messageRoutes(app: HttpApp, ctx: RouteContext): void {
+export const messageRoutes: RoutePlugin = async (app, ctx) => {
   const { deps, config, metrics } = ctx;
 
   app.post('/api/chats/:chatId/messages', {
@@ -49,9 +51,11 @@ export function messageRoutes(app: HttpApp, ctx: RouteContext): void {
       tags: ['messages'],
       summary: 'Send a message; 201 when stored, 200 with the original when the clientMessageId was seen before',
       params: ChatIdParams,
+      // No maxLength: the body limit (64 KiB) bounds both, and a schema bound would answer some
+      // over-long values VALIDATION_FAILED instead of the domain's MESSAGE_TOO_LONG / CLIENT_MESSAGE_ID_INVALID.
       body: Type.Object({
-        body: Type.String({ maxLength: 16_000, description: 'At most 4000 characters after trimming' }),
-        clientMessageId: Type.String({ maxLength: 128, description: 'Client-chosen id, 1-64 of A-Z a-z 0-9 _ -; makes retries safe' }),
+        body: Type.String({ description: '1-4000 characters after trimming (MESSAGE_EMPTY, MESSAGE_TOO_LONG); stored trimmed' }),
+        clientMessageId: Type.String({ description: 'Client-chosen id, 1-64 of A-Z a-z 0-9 _ - (else CLIENT_MESSAGE_ID_INVALID); makes retries safe' }),
       }, { additionalProperties: false }),
       response: { 200: Accepted, 201: Accepted, ...errorResponses(400, 401, 403, 404, 413, 415, 422) },
     },
@@ -60,6 +64,7 @@ export function messageRoutes(app: HttpApp, ctx: RouteContext): void {
     const { chatId } = request.params;
     const sent = await runCommand(metrics, 'sendMessage', () =>
       sendMessage(deps.commands, { senderId: session.userId, chatId, body: request.body.body, clientMessageId: request.body.clientMessageId }));
+    deps.replicaReads?.wrote(session.userId, sent.chatId, sent.revision);
     return reply.status(sent.duplicate ? 200 : 201).send({
       chatId: sent.chatId, messageId: sent.messageId, revision: sent.revision, position: sent.position.toString(), duplicate: sent.duplicate,
     });
@@ -73,11 +78,11 @@ export function messageRoutes(app: HttpApp, ctx: RouteContext): void {
       description: 'X-History-Source says whether the page came from the cache or the database; the body is the same either way.',
       params: ChatIdParams,
       querystring: Type.Object({
-        before: Type.Optional(Type.Integer({ minimum: 1, description: 'Only messages with a revision below this' })),
+        before: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_REVISION, description: 'Only messages with a revision below this' })),
         limit: Type.Optional(Limit(100, 50)),
       }, { additionalProperties: false }),
       response: {
-        200: Type.Object({ messages: Type.Array(MessageSchema), nextBefore: Type.Union([Type.Integer(), Type.Null()]) }),
+        200: Type.Object({ messages: Type.Array(MessageSchema), nextBefore: Type.Union([Type.Integer(), Type.Null()]), reads: ReadPositionsSchema }),
         ...errorResponses(400, 401, 403, 404),
       },
     },
@@ -88,11 +93,14 @@ export function messageRoutes(app: HttpApp, ctx: RouteContext): void {
     if (!namesUser(chatId, session.userId)) await refuseUnlessParticipant(deps.commands, chatId, session.userId);
     const page = await readHistory({
       view: deps.lastMessages, reads: deps.reads, chatId, limit: limit ?? 50, cacheTimeoutMs: config.cacheTimeoutMs,
+      replica: deps.replicaReads ? { reads: deps.replicaReads, userId: session.userId } : null,
       ...(before !== undefined ? { before } : {}),
     });
     // An empty first page may mean the chat does not exist at all: only then ask the event store.
     if (page.messages.length === 0 && before === undefined) await refuseUnlessParticipant(deps.commands, chatId, session.userId);
     void reply.header('x-history-source', page.source);
-    return { messages: page.messages, nextBefore: page.nextBefore };
+    // Read after the page: a position is never behind the messages it covers on the page.
+    const reads = await readPositionsOf(deps.commands.bus, chatId);
+    return { messages: page.messages, nextBefore: page.nextBefore, reads };
   });
-}
+};

@@ -1,9 +1,11 @@
 /**
  * Operations: liveness (the process answers), readiness (every injected check passes within its
- * budget: the composition root decides what is checked) and Prometheus metrics.
+ * budget: the composition root decides what is checked, and which failures only degrade the
+ * instance) and Prometheus metrics.
  */
 import { Type } from 'typebox';
-import type { HttpApp, RouteContext } from '../context.js';
+import type { RoutePlugin } from '../context.js';
+import type { ReadinessCheck } from '../deps.js';
 
 interface CheckResult {
   ok: boolean;
@@ -11,7 +13,7 @@ interface CheckResult {
   error?: string;
 }
 
-async function runCheck(check: () => Promise<void>, timeoutMs: number): Promise<CheckResult> {
+async function runCheck(check: ReadinessCheck, timeoutMs: number): Promise<CheckResult> {
   const started = performance.now();
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -27,10 +29,13 @@ async function runCheck(check: () => Promise<void>, timeoutMs: number): Promise<
   }
 }
 
-const CheckSchema = Type.Object({ ok: Type.Boolean(), ms: Type.Integer(), error: Type.Optional(Type.String()) });
-const Readiness = Type.Object({ status: Type.Union([Type.Literal('ready'), Type.Literal('not_ready')]), checks: Type.Record(Type.String(), CheckSchema) });
+const CheckSchema = Type.Object({ ok: Type.Boolean(), required: Type.Boolean(), ms: Type.Integer(), error: Type.Optional(Type.String()) });
+const Readiness = Type.Object({
+  status: Type.Union([Type.Literal('ready'), Type.Literal('degraded'), Type.Literal('not_ready')]),
+  checks: Type.Record(Type.String(), CheckSchema),
+});
 
-export function opsRoutes(app: HttpApp, ctx: RouteContext): void {
+export const opsRoutes: RoutePlugin = async (app, ctx) => {
   const { deps, config, metrics } = ctx;
 
   app.get('/healthz', {
@@ -38,13 +43,17 @@ export function opsRoutes(app: HttpApp, ctx: RouteContext): void {
   }, async () => ({ status: 'ok' as const }));
 
   app.get('/readyz', {
-    schema: { tags: ['operations'], security: [], summary: 'Readiness: every configured dependency answers and projections are not stalled', response: { 200: Readiness, 503: Readiness } },
+    schema: {
+      tags: ['operations'], security: [],
+      summary: 'Readiness: required dependencies answer and projections are not stalled (200 ready or degraded, else 503)',
+      response: { 200: Readiness, 503: Readiness },
+    },
   }, async (_request, reply) => {
-    const names = Object.keys(deps.readiness);
-    const results = await Promise.all(names.map((n) => runCheck(deps.readiness[n]!, config.readinessTimeoutMs)));
-    const checks = Object.fromEntries(names.map((n, i) => [n, results[i]!]));
-    const ready = results.every((r) => r.ok);
-    return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks });
+    const entries = Object.entries(deps.readiness).map(([name, c]) => ({ name, ...(typeof c === 'function' ? { check: c, required: true } : c) }));
+    const results = await Promise.all(entries.map(async (e) => ({ ...(await runCheck(e.check, config.readinessTimeoutMs)), required: e.required })));
+    const checks = Object.fromEntries(entries.map((e, i) => [e.name, results[i]!]));
+    const status = results.some((r) => !r.ok && r.required) ? 'not_ready' : results.some((r) => !r.ok) ? 'degraded' : 'ready';
+    return reply.status(status === 'not_ready' ? 503 : 200).send({ status, checks });
   });
 
   app.get('/metrics', {
@@ -53,4 +62,4 @@ export function opsRoutes(app: HttpApp, ctx: RouteContext): void {
     const text = await metrics.registry.metrics();
     return reply.header('content-type', metrics.registry.contentType).send(text);
   });
-}
+};

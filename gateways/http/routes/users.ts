@@ -1,8 +1,8 @@
 import { Type } from 'typebox';
-import type { HttpApp, RouteContext } from '../context.js';
+import type { RoutePlugin } from '../context.js';
 import { Cursor, Limit, UserSchema, errorResponses } from '../schemas.js';
 
-export function userRoutes(app: HttpApp, ctx: RouteContext): void {
+export const userRoutes: RoutePlugin = async (app, ctx) => {
   app.get('/api/users', {
     config: { auth: true },
     schema: {
@@ -23,4 +23,4 @@ export function userRoutes(app: HttpApp, ctx: RouteContext): void {
     const page = await ctx.deps.reads.searchUsers({ prefix: (prefix ?? '').trim().toLowerCase(), limit: limit ?? 20, ...(cursor ? { cursor } : {}) });
     return { users: page.items, nextCursor: page.nextCursor };
   });
-}
+};

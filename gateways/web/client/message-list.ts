@@ -15,6 +15,16 @@ export interface ShownMessage {
   clientMessageId: string;
   body: string;
   sentAt: string;
+  /** Known for stored messages; the menu's edit and delete act on it. */
+  messageId?: string;
+  edited?: boolean;
+  deleted?: boolean;
+}
+
+/** What a message's menu asks the page to do (pages/chat.ts talks to the socket). */
+export interface MessageActions {
+  edit(messageId: string, body: string): Promise<void>;
+  remove(messageId: string): Promise<void>;
 }
 
 type State = 'pending' | 'sent' | 'failed';
@@ -25,10 +35,42 @@ export class MessageList {
   readonly #byRevision = new Map<number, HTMLLIElement>();
   /** Own messages without a revision yet, by clientMessageId. */
   readonly #pending = new Map<string, HTMLLIElement>();
+  /** How far the other participant has read: own messages at or below it show as read. */
+  #theirRead = 0;
+  #newest = 0;
+  readonly #byMessageId = new Map<string, HTMLLIElement>();
+  /** Edits and deletes that arrived before their message was shown (an older page not loaded yet). */
+  readonly #early = new Map<string, { body: string; deleted: boolean }>();
+  readonly #actions: MessageActions | null;
 
-  constructor(list: HTMLOListElement, me: string) {
+  constructor(list: HTMLOListElement, me: string, actions: MessageActions | null = null) {
     this.#list = list;
     this.#me = me;
+    this.#actions = actions;
+  }
+
+  /** A MessageEdited event: the message shows its new text and "edited". */
+  edited(messageId: string, body: string): void {
+    const item = this.#byMessageId.get(messageId);
+    if (!item) {
+      if (!this.#early.get(messageId)?.deleted) this.#early.set(messageId, { body, deleted: false });
+      return;
+    }
+    if (item.dataset['deleted'] === 'true') return;
+    item.dataset['edited'] = 'true';
+    this.#setBody(item, body);
+  }
+
+  /** A MessageDeleted event: the message shows "message deleted" and loses its text and menu. */
+  deleted(messageId: string): void {
+    const item = this.#byMessageId.get(messageId);
+    if (!item) {
+      this.#early.set(messageId, { body: '', deleted: true });
+      return;
+    }
+    item.dataset['deleted'] = 'true';
+    delete item.dataset['edited'];
+    this.#setBody(item, '');
   }
 
   get size(): number {
@@ -37,6 +79,36 @@ export class MessageList {
 
   has(revision: number): boolean {
     return this.#byRevision.has(revision);
+  }
+
+  /** The highest revision shown (0: none). */
+  get newest(): number {
+    return this.#newest;
+  }
+
+  /** The other participant has read up to this revision (it only moves forward). */
+  setTheirRead(upTo: number): void {
+    if (upTo <= this.#theirRead) return;
+    const from = this.#theirRead;
+    this.#theirRead = upTo;
+    for (const [revision, item] of this.#byRevision) if (revision > from && revision <= upTo) this.#receipt(item, revision);
+  }
+
+  /** Own stored messages say "Sent" (acknowledged) or "Read" (by the other participant). */
+  #receipt(item: HTMLLIElement, revision: number): void {
+    if (!item.classList.contains('mine') || item.dataset['state'] !== 'sent') return;
+    const read = revision <= this.#theirRead;
+    const state = read ? 'read' : 'sent';
+    if (item.dataset['receipt'] === state) return;
+    item.dataset['receipt'] = state;
+    let label = item.querySelector<HTMLElement>('.receipt');
+    if (!label) {
+      label = el('span', { className: 'receipt ms-1' });
+      item.querySelector('.meta')?.append(label);
+    }
+    label.textContent = read ? '· Read' : '· Sent';
+    // The item's aria-label replaces its content for screen readers: it has to say it too.
+    item.setAttribute('aria-label', `You: ${item.querySelector('.body')?.textContent ?? ''} (${read ? 'read' : 'sent'})`);
   }
 
   /** Shows a stored message (history or live event); false when its revision is already shown. */
@@ -52,6 +124,7 @@ export class MessageList {
       item = this.#create(m, 'sent');
     }
     this.#place(item, m.revision);
+    if (m.messageId !== undefined && !this.#byMessageId.has(m.messageId)) this.#identify(item, m.messageId);
     return true;
   }
 
@@ -63,7 +136,7 @@ export class MessageList {
   }
 
   /** The gateway accepted an own message at this revision. */
-  acked(clientMessageId: string, revision: number): void {
+  acked(clientMessageId: string, revision: number, messageId?: string): void {
     const item = this.#pending.get(clientMessageId);
     if (!item) return; // its event came first and already put it in place
     this.#pending.delete(clientMessageId);
@@ -73,7 +146,126 @@ export class MessageList {
     }
     item.dataset['state'] = 'sent';
     item.querySelector('.state')?.remove();
+    if (messageId !== undefined) this.#identify(item, messageId);
     this.#place(item, revision);
+  }
+
+  /** Ties an item to its message id: changes find it, and its menu appears if it is mine. */
+  #identify(item: HTMLLIElement, messageId: string): void {
+    item.dataset['messageId'] = messageId;
+    this.#byMessageId.set(messageId, item);
+    const early = this.#early.get(messageId);
+    if (early) {
+      this.#early.delete(messageId);
+      if (early.deleted) this.deleted(messageId);
+      else this.edited(messageId, early.body);
+    } else {
+      this.#menu(item);
+    }
+  }
+
+  /** The body, the "edited" mark and the menu as the item's data says. */
+  #setBody(item: HTMLLIElement, text: string): void {
+    const deleted = item.dataset['deleted'] === 'true';
+    const erased = !deleted && text === '';
+    const body = deleted || erased
+      ? el('p', { className: 'body fst-italic text-body-secondary', text: deleted ? 'message deleted' : 'message erased' })
+      : el('p', { className: 'body', text });
+    item.querySelector('.bubble')?.replaceChildren(body);
+    let mark = item.querySelector<HTMLElement>('.edited');
+    if (item.dataset['edited'] === 'true') {
+      if (!mark) {
+        mark = el('span', { className: 'edited ms-1', text: '· edited' });
+        item.querySelector('.meta time')?.after(mark);
+      }
+    } else {
+      mark?.remove();
+    }
+    const who = item.classList.contains('mine') ? 'You' : item.querySelector('.sender')?.textContent ?? '';
+    const receipt = item.dataset['receipt'];
+    item.setAttribute('aria-label', `${who}: ${deleted ? 'message deleted' : erased ? 'message erased' : text}${item.dataset['edited'] === 'true' ? ' (edited)' : ''}${receipt ? ` (${receipt})` : ''}`);
+    this.#menu(item);
+  }
+
+  /**
+   * Own stored messages get a menu (Edit, Delete); a deleted one loses it. Edit turns the bubble into
+   * a small form; its Save goes through the page (the socket), and the event then shows the result.
+   */
+  #menu(item: HTMLLIElement): void {
+    const actions = this.#actions;
+    const messageId = item.dataset['messageId'];
+    const existing = item.querySelector('.msg-menu');
+    const wanted = actions !== null && messageId !== undefined && item.classList.contains('mine') && item.dataset['deleted'] !== 'true' && item.dataset['state'] === 'sent';
+    if (!wanted) {
+      existing?.remove();
+      return;
+    }
+    if (existing) return;
+    const toggle = el('button', { className: 'btn btn-sm btn-link p-0 ms-1 msg-menu-toggle', text: '⋯', attrs: { type: 'button', 'aria-label': 'Message actions', 'aria-expanded': 'false' } });
+    const editButton = el('button', { className: 'btn btn-sm btn-outline-secondary', text: 'Edit', attrs: { type: 'button' } });
+    const deleteButton = el('button', { className: 'btn btn-sm btn-outline-danger ms-1', text: 'Delete', attrs: { type: 'button' } });
+    const panel = el('span', { className: 'msg-menu-items ms-1' }, [editButton, deleteButton]);
+    panel.hidden = true;
+    const menu = el('span', { className: 'msg-menu' }, [toggle, panel]);
+    toggle.addEventListener('click', () => {
+      panel.hidden = !panel.hidden;
+      toggle.setAttribute('aria-expanded', String(!panel.hidden));
+    });
+    const status = (text: string): void => {
+      let label = item.querySelector<HTMLElement>('.change-error');
+      if (!label) {
+        label = el('span', { className: 'change-error text-danger ms-1', attrs: { role: 'alert' } });
+        item.querySelector('.meta')?.append(label);
+      }
+      label.textContent = text;
+    };
+    // Asked in place, not with confirm(): no dialog ever opens on these pages.
+    const sure = el('button', { className: 'btn btn-sm btn-danger ms-1', text: 'Delete for everyone', attrs: { type: 'button' } });
+    const keep = el('button', { className: 'btn btn-sm btn-link', text: 'Keep', attrs: { type: 'button' } });
+    const ask = el('span', { className: 'msg-delete-confirm ms-1' }, [sure, keep]);
+    ask.hidden = true;
+    panel.after(ask);
+    deleteButton.addEventListener('click', () => {
+      panel.hidden = true;
+      ask.hidden = false;
+      sure.focus();
+    });
+    keep.addEventListener('click', () => { ask.hidden = true; });
+    sure.addEventListener('click', () => {
+      ask.hidden = true;
+      sure.disabled = true;
+      actions.remove(messageId).catch((err: unknown) => {
+        sure.disabled = false;
+        status(`Not deleted: ${err instanceof Error ? err.message : String(err)}`);
+      });
+    });
+    editButton.addEventListener('click', () => {
+      panel.hidden = true;
+      const bubble = item.querySelector<HTMLElement>('.bubble');
+      if (!bubble || bubble.querySelector('form')) return;
+      const current = bubble.querySelector('.body')?.textContent ?? '';
+      const box = el('textarea', { className: 'form-control form-control-sm edit-input', attrs: { 'aria-label': 'Edit message', maxlength: '4000', rows: '2' } });
+      box.value = current;
+      const save = el('button', { className: 'btn btn-sm btn-primary mt-1', text: 'Save', attrs: { type: 'submit' } });
+      const cancel = el('button', { className: 'btn btn-sm btn-link mt-1', text: 'Cancel', attrs: { type: 'button' } });
+      const form = el('form', { className: 'edit-form' }, [box, save, cancel]);
+      const restore = (): void => { form.remove(); bubble.querySelector<HTMLElement>('.body')!.hidden = false; };
+      bubble.querySelector<HTMLElement>('.body')!.hidden = true;
+      bubble.append(form);
+      box.focus();
+      cancel.addEventListener('click', restore);
+      form.addEventListener('submit', (ev) => {
+        ev.preventDefault();
+        const text = box.value;
+        if (text.trim() === '' || text.trim() === current) return restore();
+        save.disabled = true;
+        actions.edit(messageId, text).then(restore, (err: unknown) => {
+          save.disabled = false;
+          status(`Not edited: ${err instanceof Error ? err.message : String(err)}`);
+        });
+      });
+    });
+    item.querySelector('.meta')?.append(menu);
   }
 
   failed(clientMessageId: string, reason: string): void {
@@ -92,13 +284,17 @@ export class MessageList {
 
   #fill(item: HTMLLIElement, m: ShownMessage, state: State): void {
     item.dataset['state'] = state;
+    delete item.dataset['receipt']; // the receipt label goes with the old children; #place sets it again
     item.dataset['clientMessageId'] = m.clientMessageId;
     if (m.revision >= 0) item.dataset['revision'] = String(m.revision);
     const sender = el('span', { className: 'sender fw-semibold', text: m.senderId === this.#me ? 'You' : m.senderId });
     const meta = el('div', { className: 'meta' }, [sender, document.createTextNode(' · '), timeElement(m.sentAt)]);
-    item.replaceChildren(el('div', { className: 'bubble' }, [el('p', { className: 'body', text: m.body })]), meta);
-    // For screen readers the visual layout is lost: say who wrote it first.
-    item.setAttribute('aria-label', `${m.senderId === this.#me ? 'You' : m.senderId}: ${m.body}`);
+    item.replaceChildren(el('div', { className: 'bubble' }), meta);
+    if (m.deleted) item.dataset['deleted'] = 'true';
+    if (m.edited && !m.deleted) item.dataset['edited'] = 'true';
+    // An empty body is a deleted message, or an erased sender's (docs/privacy.md): a sent body is never
+    // empty. For screen readers the visual layout is lost: the label says who wrote it first.
+    this.#setBody(item, m.body);
     if (state === 'pending') this.#setStateLabel(item, 'Sending…');
   }
 
@@ -116,6 +312,8 @@ export class MessageList {
   #place(item: HTMLLIElement, revision: number): void {
     item.dataset['revision'] = String(revision);
     this.#byRevision.set(revision, item);
+    if (revision > this.#newest) this.#newest = revision;
+    this.#receipt(item, revision);
     // Older pages arrive newest first, each older than everything shown: put them on top at once.
     const first = this.#list.firstElementChild;
     if (first instanceof HTMLLIElement && first !== item && first.dataset['state'] === 'sent' && Number(first.dataset['revision']) > revision) {

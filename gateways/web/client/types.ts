@@ -24,8 +24,18 @@ export interface UserRef {
 export interface ChatSummary {
   chatId: string;
   other: UserRef;
-  lastMessage: { senderId: string; body: string; sentAt: string; revision: number } | null;
+  lastMessage: { senderId: string; body: string; sentAt: string; revision: number; edited?: boolean; deleted?: boolean } | null;
   updatedAt: string;
+  /** The other participant's messages after readUpTo; how far I and they have read (0: nothing). */
+  unread: number;
+  readUpTo: number;
+  otherReadUpTo: number;
+}
+
+export interface ChatListPage {
+  chats: ChatSummary[];
+  nextCursor: string | null;
+  unreadTotal: number;
 }
 
 export interface ChatRef {
@@ -42,10 +52,15 @@ export interface Message {
   body: string;
   sentAt: string;
   revision: number;
+  /** When the sender last edited it (null: never); `deleted`: body is ''. */
+  editedAt: string | null;
+  deleted: boolean;
 }
 
 export interface HistoryPage {
   /** Newest first. */
   messages: Message[];
   nextBefore: number | null;
+  /** Each participant's read position (revision; 0: nothing). */
+  reads: Record<string, number>;
 }

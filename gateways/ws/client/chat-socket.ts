@@ -6,7 +6,11 @@
  * resume, so the gateway sends exactly what was missed. Sends are idempotent (clientMessageId), so
  * sends not yet acknowledged when a connection drops are sent again after the next resume.
  */
-import type { AckFrame, ErrorFrame, EventFrame, ResumedFrame, ServerFrame } from '../protocol.js';
+import type { AckFrame, ErrorFrame, EventFrame, IsTypingFrame, PresenceFrame, ResumedFrame, ServerFrame } from '../protocol.js';
+import type { MarkedFrame } from '../read-frames.js';
+import { ReadTracker, type ChatReadState } from './read-state.js';
+
+export type { ChatReadState } from './read-state.js';
 
 export interface TransportHandlers {
   open(): void;
@@ -64,6 +68,14 @@ export interface ChatSocketOptions {
   /** Errors not answering a send (a resume naming a foreign chat, a rate limit …). */
   onError?: (error: ErrorFrame) => void;
   onStatus?: (status: ChatSocketStatus, detail?: { code?: number; reason?: string }) => void;
+  /** The other participant of a chat is typing (see typing()). */
+  onTyping?: (frame: IsTypingFrame) => void;
+  /** Presence of watched users: the answer to watch() (after every reconnect too), then each change. */
+  onPresence?: (frame: PresenceFrame) => void;
+  /** Who this socket's user is: with it, the client keeps each chat's read state (readState, onReadState). */
+  userId?: string;
+  /** A chat's read state changed: a receipt (mine or the other's), an unread count, a new message. */
+  onReadState?: (chatId: string, state: ChatReadState) => void;
   /** Reconnect backoff; false: stay closed. */
   reconnect?: { minMs: number; maxMs: number } | false;
 }
@@ -85,6 +97,10 @@ export class ChatSocket {
   readonly #opts: ChatSocketOptions;
   readonly #revisions = new Map<string, number>();
   readonly #pending = new Map<string, PendingSend>();
+  /** `read` frames awaiting their `marked`, by ref. */
+  readonly #reads = new Map<string, { frame: string; resolve: (f: MarkedFrame) => void; reject: (err: ChatSocketError) => void }>();
+  /** Each chat's read state, kept when the options name the user (userId). */
+  readonly readState: ReadTracker | null;
   #transport: Transport | null = null;
   #status: ChatSocketStatus = 'closed';
   #stopped = false;
@@ -96,6 +112,8 @@ export class ChatSocket {
   readonly #toAsk = new Set<string>();
   #timer: ReturnType<typeof setTimeout> | null = null;
   #started: { resolve: () => void; reject: (e: Error) => void } | null = null;
+  /** Chats whose other participant's presence is watched (sent again on every connection); null: none asked. */
+  #watching: string[] | null = null;
   /** Events at or below the revision already held: the gateway promises none, so a test can assert this stays 0. */
   duplicatesIgnored = 0;
   /** Events that skipped revisions (repaired by asking again); the gateway never sends them for a chat the client named. */
@@ -104,6 +122,7 @@ export class ChatSocket {
   constructor(opts: ChatSocketOptions) {
     this.#opts = opts;
     for (const [chatId, rev] of Object.entries(opts.revisions ?? {})) this.#revisions.set(chatId, rev);
+    this.readState = opts.userId === undefined ? null : new ReadTracker(opts.userId, (chatId, state) => opts.onReadState?.(chatId, state));
   }
 
   get status(): ChatSocketStatus {
@@ -151,6 +170,67 @@ export class ChatSocket {
     });
   }
 
+  /**
+   * Edits one of my messages (docs/websocket.md, "Editing and deleting"); resolves with the ack, whose
+   * revision is the MessageEdited event's. Sent again after a reconnect, like send(): clientEditId makes it safe.
+   */
+  editMessage(input: { chatId: string; messageId: string; body: string; clientEditId?: string }): Promise<AckFrame> {
+    const ref = `e${++this.#seq}`;
+    const clientEditId = input.clientEditId ?? this.#clientId();
+    return this.#request(ref, JSON.stringify({ type: 'edit', ref, chatId: input.chatId, messageId: input.messageId, body: input.body, clientEditId }));
+  }
+
+  /** Deletes one of my messages for everyone; resolves with the ack (the MessageDeleted event's revision). */
+  deleteMessage(input: { chatId: string; messageId: string; clientDeleteId?: string }): Promise<AckFrame> {
+    const ref = `d${++this.#seq}`;
+    const clientDeleteId = input.clientDeleteId ?? this.#clientId();
+    return this.#request(ref, JSON.stringify({ type: 'delete', ref, chatId: input.chatId, messageId: input.messageId, clientDeleteId }));
+  }
+
+  #clientId(): string {
+    return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 12)}-${this.#seq}`;
+  }
+
+  /** A request answered by `ack` or `error`, kept pending (and resent after a reconnect) like a send. */
+  #request(ref: string, frame: string): Promise<AckFrame> {
+    return new Promise((resolve, reject) => {
+      this.#pending.set(ref, { frame, conflicts: 0, resolve, reject });
+      if (this.#status === 'resumed') this.#transport?.send(frame);
+    });
+  }
+
+  /**
+   * Tells the other participant of the chat that the user is typing. Fire and forget: nothing is sent
+   * while disconnected, and a refusal (TYPING_RATE_LIMITED: more than a few a second) reaches onError.
+   * Call it at most every few seconds while the user types.
+   */
+  typing(chatId: string): void {
+    if (this.#status === 'resumed') this.#transport?.send(JSON.stringify({ type: 'typing', chatId }));
+  }
+
+  /**
+   * Follows the presence of the other participant of each chat (replacing the previous list; at most
+   * 1000). The answer and every change arrive through onPresence; the list is asked again after
+   * each reconnect.
+   */
+  watch(chatIds: readonly string[]): void {
+    this.#watching = [...new Set(chatIds)];
+    if (this.#status === 'resumed') this.#sendWatch();
+  }
+
+  /**
+   * Marks a chat read up to a revision (monotonic: at or below the mark, nothing changes and
+   * `changed` is false). Waits for the connection like send(); sent again after a reconnect.
+   */
+  markRead(chatId: string, revision: number): Promise<MarkedFrame> {
+    const ref = `m${++this.#seq}`;
+    const frame = JSON.stringify({ type: 'read', ref, chatId, revision });
+    return new Promise((resolve, reject) => {
+      this.#reads.set(ref, { frame, resolve, reject });
+      if (this.#status === 'resumed') this.#transport?.send(frame);
+    });
+  }
+
   /** Closes for good; unacknowledged sends are rejected. */
   close(): void {
     this.#stopped = true;
@@ -160,6 +240,8 @@ export class ChatSocket {
     this.#setStatus('ended');
     for (const p of this.#pending.values()) p.reject(new ChatSocketError('CLOSED', 'The socket was closed before the ack.'));
     this.#pending.clear();
+    for (const r of this.#reads.values()) r.reject(new ChatSocketError('CLOSED', 'The socket was closed before the answer.'));
+    this.#reads.clear();
   }
 
   async #connect(): Promise<void> {
@@ -252,6 +334,11 @@ export class ChatSocket {
         return;
       }
       case 'error': {
+        const read = frame.ref === undefined ? undefined : this.#reads.get(frame.ref);
+        if (read && frame.ref !== undefined) {
+          this.#reads.delete(frame.ref);
+          return read.reject(new ChatSocketError(frame.code, frame.message, frame.chatId));
+        }
         const p = frame.ref === undefined ? undefined : this.#pending.get(frame.ref);
         if (p && frame.ref !== undefined && frame.code === 'CONCURRENCY_CONFLICT' && p.conflicts < CONFLICT_RETRIES) {
           // Another process wrote to the chat at the same moment; the send is idempotent, so try again shortly.
@@ -261,13 +348,31 @@ export class ChatSocket {
           this.#pending.delete(frame.ref);
           p.reject(new ChatSocketError(frame.code, frame.message, frame.chatId));
         } else {
-          if (frame.chatId !== undefined && (frame.code === 'CHAT_NOT_FOUND' || frame.code === 'NOT_A_PARTICIPANT')) this.#revisions.delete(frame.chatId);
+          // Only a resume's refusal (refs r…) means the chat cannot be followed; a typing or watch refusal does not.
+          const ofResume = frame.ref?.startsWith('r') === true;
+          if (ofResume && frame.chatId !== undefined && (frame.code === 'CHAT_NOT_FOUND' || frame.code === 'NOT_A_PARTICIPANT')) this.#revisions.delete(frame.chatId);
           this.#opts.onError?.(frame);
         }
         return;
       }
       case 'resumed':
         return this.#onResumed(frame);
+      case 'is_typing':
+        return this.#opts.onTyping?.(frame);
+      case 'presence':
+        return this.#opts.onPresence?.(frame);
+      case 'marked': {
+        const read = frame.ref === undefined ? undefined : this.#reads.get(frame.ref);
+        if (read && frame.ref !== undefined) {
+          this.#reads.delete(frame.ref);
+          read.resolve(frame);
+        }
+        return;
+      }
+      case 'receipt':
+        return this.readState?.onReceipt(frame);
+      case 'unread':
+        return this.readState?.onUnread(frame);
     }
   }
 
@@ -285,6 +390,7 @@ export class ChatSocket {
       return;
     }
     this.#revisions.set(e.chatId, e.revision);
+    this.readState?.onEvent(e);
     this.#opts.onEvent?.(e);
   }
 
@@ -295,10 +401,16 @@ export class ChatSocket {
       this.#setStatus('resumed');
       // Sends from before a reconnect go again: the gateway answers a repeated clientMessageId with the first ack.
       for (const p of this.#pending.values()) this.#transport?.send(p.frame);
+      for (const r of this.#reads.values()) this.#transport?.send(r.frame);
+      if (this.#watching) this.#sendWatch();
       this.#started?.resolve();
       this.#started = null;
     }
     if (this.#toAsk.size > 0) this.#sendResume(this.#takeAsks());
+  }
+
+  #sendWatch(): void {
+    this.#transport?.send(JSON.stringify({ type: 'watch', ref: `w${++this.#seq}`, chats: this.#watching ?? [] }));
   }
 
   /** The chats to ask for, each with the revision held now (not when it was queued). */

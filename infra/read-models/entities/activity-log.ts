@@ -1,6 +1,6 @@
 import { EntitySchema } from '@mikro-orm/core';
 
-export const ACTIVITY_ACTIONS = ['register', 'login', 'logout', 'start_chat', 'open_chat', 'send_message'] as const;
+export const ACTIVITY_ACTIONS = ['register', 'login', 'logout', 'start_chat', 'open_chat', 'send_message', 'read_chat', 'erase_account', 'edit_message', 'delete_message'] as const;
 export type ActivityAction = (typeof ACTIVITY_ACTIONS)[number];
 
 /** activity_log: one row per user action, for audit. `id` is a surrogate; event_id is the natural key. */

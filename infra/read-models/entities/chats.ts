@@ -14,6 +14,10 @@ export interface ChatRow {
   lastMessageBody: string | null;
   lastMessageSender: string | null;
   lastMessageAt: Date | null;
+  lastMessageId: string | null;
+  lastMessageEditedAt: Date | null;
+  /** Set when the last message was deleted: its body is then ''. */
+  lastMessageDeletedAt: Date | null;
 }
 
 export const ChatEntity = new EntitySchema<ChatRow>({
@@ -29,5 +33,8 @@ export const ChatEntity = new EntitySchema<ChatRow>({
     lastMessageBody: { type: 'text', nullable: true, fieldName: 'last_message_body' },
     lastMessageSender: { type: 'string', nullable: true, fieldName: 'last_message_sender' },
     lastMessageAt: { type: 'datetime', nullable: true, fieldName: 'last_message_at' },
+    lastMessageId: { type: 'string', nullable: true, fieldName: 'last_message_id' },
+    lastMessageEditedAt: { type: 'datetime', nullable: true, fieldName: 'last_message_edited_at' },
+    lastMessageDeletedAt: { type: 'datetime', nullable: true, fieldName: 'last_message_deleted_at' },
   },
 });

@@ -3,9 +3,10 @@ import { ActivityEntity } from './activity-log.js';
 import { ChatEntity } from './chats.js';
 import { DeadLetterEntity } from './dead-letters.js';
 import { ErrorLogEntity } from './error-log.js';
-import { MessageEntity } from './messages.js';
+import { MessageChangeEntity, MessageEntity } from './messages.js';
 import { CountedMessageEntity, MessageCountEntity } from './message-counts.js';
 import { CheckpointEntity } from './projection-checkpoints.js';
+import { ReadPositionEntity, UnreadMessageEntity } from './reads.js';
 import { InboxEntity } from './projection-inbox.js';
 import { UserEntity } from './users.js';
 
@@ -13,9 +14,12 @@ export const READ_MODEL_ENTITIES = [
   UserEntity,
   ChatEntity,
   MessageEntity,
+  MessageChangeEntity,
   ActivityEntity,
   MessageCountEntity,
   CountedMessageEntity,
+  ReadPositionEntity,
+  UnreadMessageEntity,
   InboxEntity,
   CheckpointEntity,
   DeadLetterEntity,

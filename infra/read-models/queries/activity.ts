@@ -6,7 +6,7 @@
 import type { FilterQuery } from '@mikro-orm/core';
 import { ACTIVITY_ACTIONS, ActivityEntity, type ActivityAction, type ActivityRow } from '../entities/activity-log.js';
 import { emOf, type ReadModelOrm } from '../orm.js';
-import { InvalidQueryError, clampLimit, decodeCursor, toPage, type Page } from './page.js';
+import { InvalidQueryError, checkTimeRange, clampLimit, decodeCursor, toPage, type Page } from './page.js';
 
 export interface ActivityQuery {
   userId?: string;
@@ -37,11 +37,11 @@ export async function queryActivity(orm: ReadModelOrm, q: ActivityQuery = {}): P
   const and: Array<FilterQuery<ActivityRow>> = [];
   if (q.userId !== undefined) and.push({ userId: q.userId });
   if (q.action !== undefined) and.push({ action: q.action });
+  checkTimeRange(q);
   if (q.from) and.push({ at: { $gte: q.from } });
   if (q.to) and.push({ at: { $lt: q.to } });
   if (q.cursor) {
-    const [ms, position] = decodeCursor(q.cursor, ['number', 'string']) as [number, string];
-    if (!/^\d+$/.test(position)) throw new InvalidQueryError('invalid cursor');
+    const [ms, position] = decodeCursor(q.cursor, ['time', 'position']) as [number, string];
     const at = new Date(ms);
     and.push({ $or: [{ at: { $lt: at } }, { at, position: { $lt: BigInt(position) } }] });
   }

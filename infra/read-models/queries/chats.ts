@@ -4,7 +4,7 @@
  */
 import { emOf, sqlOf, sqlQuery, type ReadModelOrm } from '../orm.js';
 import { toDate, type SqlParam } from '../sql.js';
-import { InvalidQueryError, clampLimit, decodeCursor, toPage, type Page } from './page.js';
+import { clampLimit, decodeCursor, toPage, type Page } from './page.js';
 
 export interface UserChatsQuery {
   userId: string;
@@ -19,8 +19,13 @@ export interface ChatEntry {
   otherUsername: string | null;
   startedBy: string | null;
   startedAt: Date | null;
-  lastMessage: { revision: number; body: string; senderId: string; at: Date } | null;
+  lastMessage: { revision: number; body: string; senderId: string; at: Date; edited: boolean; deleted: boolean } | null;
   activityAt: Date;
+  /** The other participant's messages beyond my read position (read_positions). */
+  unread: number;
+  /** How far I, and the other participant, have read (0: nothing). */
+  readUpTo: number;
+  otherReadUpTo: number;
 }
 
 interface Row {
@@ -33,19 +38,23 @@ interface Row {
   last_message_body: string | null;
   last_message_sender: string | null;
   last_message_at: unknown;
+  last_message_edited_at: unknown;
+  last_message_deleted_at: unknown;
   activity_at: unknown;
   other_username: string | null;
+  unread: number | null;
+  read_up_to: number | null;
+  other_read_up_to: number | null;
 }
 
 export async function userChats(orm: ReadModelOrm, q: UserChatsQuery): Promise<Page<ChatEntry>> {
   const limit = clampLimit(q.limit);
   const sql = sqlOf(orm);
   const activity = 'COALESCE(c.last_message_at, c.started_at)';
-  const params: SqlParam[] = [q.userId, q.userId, q.userId];
+  const params: SqlParam[] = [q.userId, q.userId, q.userId, q.userId, q.userId];
   let cursorSql = '';
   if (q.cursor) {
-    const [ms, chatId] = decodeCursor(q.cursor, ['number', 'string']) as [number, string];
-    if (!Number.isFinite(ms)) throw new InvalidQueryError('invalid cursor');
+    const [ms, chatId] = decodeCursor(q.cursor, ['time', 'string']) as [number, string];
     const at = sql.time(new Date(ms));
     cursorSql = `AND (${activity} < ? OR (${activity} = ? AND c.chat_id > ?))`;
     params.push(at, at, chatId);
@@ -53,9 +62,12 @@ export async function userChats(orm: ReadModelOrm, q: UserChatsQuery): Promise<P
   params.push(limit + 1);
   const rows = (await sqlQuery(
     emOf(orm),
-    `SELECT c.*, ${activity} AS activity_at, u.username AS other_username
+    `SELECT c.*, ${activity} AS activity_at, u.username AS other_username,
+       mine.unread AS unread, mine.up_to_revision AS read_up_to, theirs.up_to_revision AS other_read_up_to
      FROM ${sql.table('chats')} c
      LEFT JOIN ${sql.table('users')} u ON u.user_id = CASE WHEN c.participant_a = ? THEN c.participant_b ELSE c.participant_a END
+     LEFT JOIN ${sql.table('read_positions')} mine ON mine.chat_id = c.chat_id AND mine.user_id = ?
+     LEFT JOIN ${sql.table('read_positions')} theirs ON theirs.chat_id = c.chat_id AND theirs.user_id <> ?
      WHERE (c.participant_a = ? OR c.participant_b = ?) ${cursorSql}
      ORDER BY ${activity} DESC, c.chat_id ASC
      LIMIT ?`,
@@ -74,11 +86,22 @@ export async function userChats(orm: ReadModelOrm, q: UserChatsQuery): Promise<P
         startedAt: toDate(r.started_at),
         lastMessage:
           r.last_message_revision !== null && lastAt
-            ? { revision: Number(r.last_message_revision), body: r.last_message_body ?? '', senderId: r.last_message_sender ?? '', at: lastAt }
+            ? { revision: Number(r.last_message_revision), body: r.last_message_body ?? '', senderId: r.last_message_sender ?? '', at: lastAt,
+                edited: r.last_message_edited_at != null, deleted: r.last_message_deleted_at != null }
             : null,
         activityAt: toDate(r.activity_at)!,
+        unread: Number(r.unread ?? 0),
+        readUpTo: Number(r.read_up_to ?? 0),
+        otherReadUpTo: Number(r.other_read_up_to ?? 0),
       };
     },
     (r) => [toDate(r.activity_at)!.getTime(), r.chat_id],
   );
+}
+
+/** The sum of a user's unread counts over all their chats. */
+export async function unreadTotal(orm: ReadModelOrm, userId: string): Promise<number> {
+  const sql = sqlOf(orm);
+  const rows = (await sqlQuery(emOf(orm), `SELECT COALESCE(SUM(unread), 0) AS total FROM ${sql.table('read_positions')} WHERE user_id = ?`, [userId])) as Array<{ total: unknown }>;
+  return Number(rows[0]?.total ?? 0);
 }

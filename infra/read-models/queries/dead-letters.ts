@@ -8,11 +8,19 @@ export interface DeadLetterEntry {
   eventId: string;
   position: string;
   type: string | null;
+  /** The record's schema version, as written. */
+  version: number | null;
+  /** Why it is parked: it failed to apply, or the release that met it could not read its type or version. */
+  reason: 'failed' | 'unknown-type' | 'unknown-version';
   error: string;
   attempts: number;
   parkedAt: Date | null;
   retriedAt: Date | null;
 }
+
+/** The reason prefix projections/runtime/event-reader.ts writes for an event its release could not read. */
+const UNKNOWN_REASON = /^(unknown-type|unknown-version):/;
+const reasonOf = (error: string): DeadLetterEntry['reason'] => (UNKNOWN_REASON.exec(error)?.[1] as DeadLetterEntry['reason'] | undefined) ?? 'failed';
 
 export async function listDeadLetters(
   orm: ReadModelOrm,
@@ -34,10 +42,12 @@ export async function listDeadLetters(
     params,
   );
   return rows.map((r) => {
-    const record = (typeof r.record === 'string' ? JSON.parse(r.record) : r.record) as { type?: unknown } | null;
+    const record = (typeof r.record === 'string' ? JSON.parse(r.record) : r.record) as { type?: unknown; version?: unknown } | null;
     return {
       id: r.id, projection: r.projection, eventId: r.event_id, position: r.position,
       type: typeof record?.type === 'string' ? record.type : null,
+      version: typeof record?.version === 'number' ? record.version : null,
+      reason: reasonOf(r.error),
       error: r.error, attempts: Number(r.attempts), parkedAt: toDate(r.parked_at), retriedAt: toDate(r.retried_at),
     };
   });

@@ -2,7 +2,7 @@
 import type { FilterQuery } from '@mikro-orm/core';
 import { ErrorLogEntity, type ErrorLogRow } from '../entities/error-log.js';
 import { emOf, type ReadModelOrm } from '../orm.js';
-import { InvalidQueryError, clampLimit, decodeCursor, toPage, type Page } from './page.js';
+import { checkTimeRange, clampLimit, decodeCursor, toPage, type Page } from './page.js';
 
 export interface ErrorQuery {
   process?: string;
@@ -32,11 +32,11 @@ export async function queryErrors(orm: ReadModelOrm, q: ErrorQuery = {}): Promis
   const and: Array<FilterQuery<ErrorLogRow>> = [];
   if (q.process !== undefined) and.push({ process: q.process });
   if (q.minLevel !== undefined) and.push({ level: { $gte: q.minLevel } });
+  checkTimeRange(q);
   if (q.from) and.push({ at: { $gte: q.from } });
   if (q.to) and.push({ at: { $lt: q.to } });
   if (q.cursor) {
-    const [ms, id] = decodeCursor(q.cursor, ['number', 'string']) as [number, string];
-    if (!/^\d+$/.test(id)) throw new InvalidQueryError('invalid cursor');
+    const [ms, id] = decodeCursor(q.cursor, ['time', 'position']) as [number, string];
     const at = new Date(ms);
     and.push({ $or: [{ at: { $lt: at } }, { at, id: { $lt: BigInt(id) } }] });
   }

@@ -28,7 +28,8 @@ const DAY = /^\d{4}-\d{2}-\d{2}$/;
 export function isDay(value: string): boolean {
   if (!DAY.test(value)) return false;
   const d = new Date(`${value}T00:00:00Z`);
-  return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === value;
+  // Year 0 parses, but is outside the range every time query shares (queries/page.ts).
+  return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === value && value >= '0001-01-01';
 }
 
 export async function messageCountsPerDay(orm: ReadModelOrm, q: MessageCountQuery): Promise<MessageCountEntry[]> {

@@ -3,6 +3,9 @@ import { MessageEntity } from '../entities/messages.js';
 import { emOf, type ReadModelOrm } from '../orm.js';
 import { InvalidQueryError, clampLimit } from './page.js';
 
+/** Revisions are PostgreSQL integers (int4). */
+export const MAX_REVISION = 2_147_483_647;
+
 export interface HistoryQuery {
   chatId: string;
   /** Only messages with a revision below this one (the previous page's nextBefore). */
@@ -18,6 +21,10 @@ export interface MessageEntry {
   clientMessageId: string;
   body: string;
   sentAt: Date;
+  /** When last edited (null: never); body is the edited text. */
+  editedAt: Date | null;
+  /** Deleted for everyone: body is ''. */
+  deleted: boolean;
 }
 
 export interface HistoryPage {
@@ -28,7 +35,7 @@ export interface HistoryPage {
 
 export async function chatHistory(orm: ReadModelOrm, q: HistoryQuery): Promise<HistoryPage> {
   const limit = clampLimit(q.limit);
-  if (q.before !== undefined && (!Number.isInteger(q.before) || q.before < 0)) throw new InvalidQueryError('before must be a revision');
+  if (q.before !== undefined && (!Number.isInteger(q.before) || q.before < 0 || q.before > MAX_REVISION)) throw new InvalidQueryError('before must be a revision', 'before');
   const rows = await emOf(orm).find(
     MessageEntity,
     q.before === undefined ? { chatId: q.chatId } : { chatId: q.chatId, revision: { $lt: q.before } },
@@ -37,7 +44,7 @@ export async function chatHistory(orm: ReadModelOrm, q: HistoryQuery): Promise<H
   const more = rows.length > limit;
   const items = (more ? rows.slice(0, limit) : rows).map((r) => ({
     chatId: r.chatId, revision: r.revision, messageId: r.messageId, senderId: r.senderId,
-    clientMessageId: r.clientMessageId, body: r.body, sentAt: r.sentAt,
+    clientMessageId: r.clientMessageId, body: r.body, sentAt: r.sentAt, editedAt: r.editedAt ?? null, deleted: r.deletedAt != null,
   }));
   return { items, nextBefore: more ? items[items.length - 1]!.revision : null };
 }

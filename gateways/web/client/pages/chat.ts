@@ -8,6 +8,8 @@ import { api, ApiError, describeError } from '../api.js';
 import { byId, hide, show } from '../dom.js';
 import { ChatSocketError, ConnectionBadge, openLive } from '../live.js';
 import { MessageList } from '../message-list.js';
+import { ReadMarker } from '../read-marker.js';
+import { PresenceBook, presenceText, typingThrottle, TypingLine } from '../presence.js';
 import { loginUrl, requireMe } from '../session.js';
 import type { HistoryPage, Message } from '../types.js';
 
@@ -35,12 +37,27 @@ const form = byId('composer', HTMLFormElement);
 const input = byId('message-input', HTMLTextAreaElement);
 const composerError = byId('composer-error', HTMLElement);
 const badge = new ConnectionBadge(byId('conn-state', HTMLElement));
-const messages = new MessageList(listEl, me.userId);
+// Edit and delete from a message's menu go over the socket; the events they cause update the list.
+const messages = new MessageList(listEl, me.userId, {
+  edit: async (messageId, body) => { await socket.editMessage({ chatId, messageId, body }); },
+  remove: async (messageId) => { await socket.deleteMessage({ chatId, messageId }); },
+});
+const presenceLine = byId('presence', HTMLElement);
+const typingLine = new TypingLine(byId('typing', HTMLElement));
 
 // The chat id is the two user ids, sorted: the other one is the title.
 const other = chatId.split(':').find((p) => p !== me.userId) ?? chatId;
 byId('chat-title', HTMLElement).textContent = other;
 document.title = `${other} · Simple Chat`;
+
+// ---- presence of the other participant: "online" / "last seen 5 minutes ago" under the title ----
+const presence = new PresenceBook(() => {
+  const p = presence.get(other);
+  const text = presenceText(p);
+  presenceLine.dataset['state'] = p === undefined || text === '' ? 'unknown' : p.online ? 'online' : 'offline';
+  if (presenceLine.textContent !== text) presenceLine.textContent = text;
+});
+setInterval(() => presence.refresh(), 30_000);
 
 const nearBottom = (): boolean => scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < STICK_MARGIN_PX;
 const scrollToBottom = (): void => {
@@ -48,7 +65,10 @@ const scrollToBottom = (): void => {
 };
 
 const showStored = (m: Message): boolean =>
-  messages.add({ revision: m.revision, senderId: m.senderId, clientMessageId: m.clientMessageId, body: m.body, sentAt: m.sentAt });
+  messages.add({
+    revision: m.revision, senderId: m.senderId, clientMessageId: m.clientMessageId, body: m.body, sentAt: m.sentAt,
+    messageId: m.messageId, edited: m.editedAt !== null && m.editedAt !== undefined, deleted: m.deleted === true,
+  });
 
 // ---- history ----
 
@@ -90,6 +110,9 @@ scroller.addEventListener('scroll', () => {
 }, { passive: true });
 olderButton.addEventListener('click', () => void loadOlder());
 
+/** Where my mark stood when the history was read: not sent again. */
+let myReadFromHistory = 0;
+
 async function openChat(): Promise<number> {
   // Recorded in the activity log; it also tells a missing chat (404) from someone else's (403).
   const [, first] = await Promise.all([
@@ -97,6 +120,8 @@ async function openChat(): Promise<number> {
     api<HistoryPage>('GET', historyUrl(undefined, FIRST_PAGE)),
   ]);
   for (const m of first.messages) showStored(m);
+  messages.setTheirRead(first.reads[other] ?? 0);
+  myReadFromHistory = first.reads[me.userId] ?? 0;
   setNextBefore(first.nextBefore);
   listEl.setAttribute('aria-busy', 'false');
   scrollToBottom();
@@ -123,13 +148,32 @@ try {
 
 const socket = openLive({
   revisions: { [chatId]: newest },
+  userId: me.userId,
+  onReadState: (id, s) => {
+    if (id !== chatId) return;
+    messages.setTheirRead(s.theirs);
+    marker.known(s.mine);
+  },
   onStatus: (status) => {
     badge.update(status);
+    // Presence and typing are only as fresh as the socket; the watch is answered again on reconnect.
+    if (status === 'closed' || status === 'ended') {
+      presence.forget();
+      typingLine.clear();
+    }
     if (status === 'ended') show(pageError, 'Disconnected: your session ended. Log in again to go on.');
   },
+  onTyping: (f) => {
+    if (f.chatId === chatId && f.userId === other) typingLine.notice(f);
+  },
+  onPresence: (f) => presence.apply(f),
   onEvent: (e) => {
-    if (e.chatId !== chatId || e.record.type !== 'MessageSent') return;
+    if (e.chatId !== chatId) return;
     const d = e.record.data;
+    if (e.record.type === 'MessageEdited') return messages.edited(String(d['messageId']), String(d['body']));
+    if (e.record.type === 'MessageDeleted') return messages.deleted(String(d['messageId']));
+    if (e.record.type !== 'MessageSent') return;
+    typingLine.messageFrom(String(d['senderId']));
     const stick = nearBottom();
     const added = messages.add({
       revision: e.revision,
@@ -137,14 +181,30 @@ const socket = openLive({
       clientMessageId: String(d['clientMessageId']),
       body: String(d['body']),
       sentAt: String(d['sentAt'] ?? e.record.createdAt),
+      messageId: String(d['messageId']),
+      // A backlog blanks a message deleted since; one from the view says it was edited.
+      deleted: d['deleted'] === true,
+      edited: typeof d['editedAt'] === 'string',
     });
     if (added && (stick || d['senderId'] === me.userId)) scrollToBottom();
+    if (added) marker.check();
   },
   onError: (frame) => {
     if (frame.chatId === chatId) show(pageError, frame.message);
   },
 });
+socket.watch([chatId]);
 socket.start().catch(() => undefined); // failures are shown through onStatus
+
+// ---- read receipts: what is on screen, seen, is marked read (read-marker.ts) ----
+const marker: ReadMarker = new ReadMarker({
+  scroller,
+  newest: () => messages.newest,
+  atBottom: nearBottom,
+  mark: (revision) => socket.markRead(chatId, revision),
+});
+marker.known(myReadFromHistory);
+marker.check();
 
 // ---- sending ----
 
@@ -170,7 +230,7 @@ function send(): void {
   scrollToBottom();
   // Not sent yet when the socket is down: the client sends it after the next resume (same id, so at most once).
   socket.send({ chatId, body, clientMessageId }).then(
-    (ack) => messages.acked(clientMessageId, ack.revision),
+    (ack) => messages.acked(clientMessageId, ack.revision, ack.messageId),
     (err: unknown) => messages.failed(clientMessageId, err instanceof ChatSocketError ? err.message : describeError(err)),
   );
 }
@@ -181,6 +241,9 @@ function fitInput(): void {
   input.style.height = `${input.scrollHeight + 2}px`;
 }
 input.addEventListener('input', fitInput);
+// While the person types (not when the box is emptied), at most one notice every few seconds.
+const sendTyping = typingThrottle(() => socket.typing(chatId));
+input.addEventListener('input', () => { if (input.value.trim() !== '') sendTyping(); });
 
 form.addEventListener('submit', (ev) => {
   ev.preventDefault();

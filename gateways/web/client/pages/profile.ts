@@ -1,14 +1,18 @@
 /**
  * The profile page: who I am, a picker to start a chat with an existing user (starting one that
  * exists opens it: POST /api/chats answers with the existing chat), and my chats, newest activity
- * first, with their last message.
+ * first, with their last message and whether the other person is online (over a WebSocket that
+ * watches their presence).
  */
 import { api, describeError } from '../api.js';
+import { LiveChatList } from '../chat-list.js';
 import { byId, el, show } from '../dom.js';
 import { timeElement } from '../format.js';
+import { openLive } from '../live.js';
 import { userPicker } from '../picker.js';
+import { PresenceBook, presenceText } from '../presence.js';
 import { requireMe } from '../session.js';
-import type { ChatRef, ChatSummary, MeUser } from '../types.js';
+import type { ChatListPage, ChatRef, ChatSummary, MeUser } from '../types.js';
 
 const chatUrl = (chatId: string): string => `/chat?id=${encodeURIComponent(chatId)}`;
 
@@ -28,12 +32,45 @@ userPicker({
 
 const list = byId('chats', HTMLElement);
 
+// ---- presence of the people in my chats ----
+const presence = new PresenceBook(() => {
+  for (const node of list.querySelectorAll<HTMLElement>('.presence[data-user]')) showPresence(node);
+});
+function showPresence(node: HTMLElement): void {
+  const p = presence.get(node.dataset['user'] ?? '');
+  const text = presenceText(p);
+  node.dataset['state'] = p === undefined || text === '' ? 'unknown' : p.online ? 'online' : 'offline';
+  if (node.textContent !== text) node.textContent = text;
+}
+// ---- the live list: new messages, new chats, unread badges (chat-list.ts) ----
+const chats = new LiveChatList({
+  list, empty: byId('chats-empty', HTMLElement), me, title: document.title,
+  render: (c) => chatItem(c, me),
+  rendered: (item) => { for (const node of item.querySelectorAll<HTMLElement>('.presence[data-user]')) showPresence(node); },
+});
+// Every chat in the list is followed from its last message (loadChats), so resumes bring what was missed.
+const socket = openLive({
+  revisions: {},
+  userId: me.userId,
+  onPresence: (f) => presence.apply(f),
+  // Only as fresh as the socket: nothing is shown while it is down; the watch is answered again on reconnect.
+  onStatus: (status) => { if (status === 'closed' || status === 'ended') presence.forget(); },
+  onEvent: (e) => { if (chats.onEvent(e)) socket.watch(chats.chatIds()); },
+  onReadState: (chatId, s) => chats.onReadState(chatId, s),
+});
+socket.start().catch(() => undefined); // without a socket the list simply shows no presence
+setInterval(() => presence.refresh(), 30_000);
+
 function chatItem(chat: ChatSummary, self: MeUser): HTMLAnchorElement {
   const last = chat.lastMessage;
-  const lastText = last ? `${last.senderId === self.userId ? 'You' : last.senderId}: ${last.body}` : 'No messages yet';
+  const lastBody = last?.deleted ? 'message deleted' : last?.edited ? `${last.body} (edited)` : last?.body;
+  const lastText = last ? `${last.senderId === self.userId ? 'You' : last.senderId}: ${lastBody}` : 'No messages yet';
   return el('a', { className: 'list-group-item list-group-item-action chat-link', attrs: { href: chatUrl(chat.chatId), 'data-chat-id': chat.chatId } }, [
     el('div', { className: 'd-flex justify-content-between gap-2' }, [
-      el('strong', { className: 'text-truncate', text: chat.other.username }),
+      el('span', { className: 'text-truncate' }, [
+        el('strong', { text: chat.other.username }),
+        el('small', { className: 'presence ms-2 text-body-secondary', attrs: { 'data-user': chat.other.userId, 'data-state': 'unknown' } }),
+      ]),
       el('small', { className: 'text-body-secondary text-nowrap' }, [timeElement(last?.sentAt ?? chat.updatedAt)]),
     ]),
     el('div', { className: 'last small text-truncate', text: lastText }),
@@ -42,9 +79,16 @@ function chatItem(chat: ChatSummary, self: MeUser): HTMLAnchorElement {
 
 async function loadChats(): Promise<void> {
   try {
-    const page = await api<{ chats: ChatSummary[] }>('GET', '/api/chats?limit=100');
-    list.replaceChildren(...page.chats.map((c) => chatItem(c, me)));
-    byId('chats-empty', HTMLElement).hidden = page.chats.length > 0;
+    const page = await api<ChatListPage>('GET', '/api/chats?limit=100');
+    chats.load(page);
+    for (const c of page.chats) {
+      const through = c.lastMessage?.revision ?? 0;
+      // The socket's read state is newer than a read model's once it has one: only a first sight seeds it.
+      if (socket.readState?.has(c.chatId)) chats.onReadState(c.chatId, socket.readState.state(c.chatId));
+      else socket.readState?.seed(c.chatId, { mine: c.readUpTo, theirs: c.otherReadUpTo, unread: c.unread, through });
+      socket.follow(c.chatId, through);
+    }
+    socket.watch(page.chats.map((c) => c.chatId));
   } catch (err) {
     show(byId('page-error', HTMLElement), describeError(err));
   } finally {

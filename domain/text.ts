@@ -1,0 +1,9 @@
+/**
+ * Text every store can hold exactly. PostgreSQL's text and jsonb refuse U+0000, and a UTF-16 code
+ * unit that is half of no surrogate pair has no UTF-8 form (drivers swap it for U+FFFD, jsonb
+ * refuses its escape), so either would be stored differently, or not at all, depending on the
+ * store. Whatever is kept from a user's input is checked against this first.
+ */
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+export const isStorableText = (text: string): boolean => !UNSTORABLE.test(text);

@@ -1,0 +1,146 @@
+/**
+ * Read receipts on the socket (docs/websocket.md, "Read receipts and unread counts"): the `read`
+ * frame (through the markRead command, which never touches the chat's stream), the `receipt` of
+ * every ChatRead in the log to both participants' sockets, the reader's `unread` count after each
+ * of their reads, and both after a resume, so read state survives a drop or a reload.
+ */
+import type { CommandDeps } from '../../commands/deps.js';
+import { markRead } from '../../commands/mark-read.js';
+import { readPositionsOf } from '../../commands/read-positions.js';
+import { countOthersAfter, type ChatState } from '../../domain/chat.js';
+import { chatStreamId } from '../../domain/events.js';
+import { toDomainEvent } from '../../infra/event-store/codec.js';
+import type { RecordedEvent } from '../../infra/event-store/port.js';
+import type { Logger } from '../../infra/logger.js';
+import type { Conn, Outbox } from './connection.js';
+import { encodeError, participantsOf, type WsErrorCode } from './protocol.js';
+import { encodeMarked, encodeReceipt, encodeUnread, type ReadFrame } from './read-frames.js';
+
+export interface ReceiptCounters {
+  readsAccepted: number;
+  readsRejected: number;
+  receiptsSent: number;
+  /** Unread counts taken from the cached chat state, and those that needed a read of the chat stream. */
+  unreadFromCache: number;
+  unreadFromStore: number;
+}
+
+export interface ReceiptsDeps {
+  commands: CommandDeps;
+  outbox: Outbox;
+  connsOf: (userId: string) => Iterable<Conn>;
+  logger: Logger;
+  /** Maps a thrown error to the frame's code (client-frames.ts: an outage, a conflict, a bug). */
+  errorCodeOf: (err: unknown) => WsErrorCode;
+}
+
+export interface Receipts {
+  frame(conn: Conn, f: ReadFrame): Promise<void>;
+  /** Every event of the log, in order: acts on ChatRead only. */
+  onEvent(e: RecordedEvent): void;
+  /** After a resume's backlog: both positions and my unread count for each chat named. */
+  afterResume(conn: Conn, chatIds: readonly string[]): Promise<void>;
+  readonly counters: ReceiptCounters;
+}
+
+const STORE_PAGE = 256;
+const errText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+export function createReceipts(d: ReceiptsDeps): Receipts {
+  const { commands, outbox, logger } = d;
+  const counters: ReceiptCounters = { readsAccepted: 0, readsRejected: 0, receiptsSent: 0, unreadFromCache: 0, unreadFromStore: 0 };
+
+  /** The other participant's messages after `upTo`, and the revision counted through. */
+  const countUnread = async (chatId: string, readerId: string, upTo: number): Promise<{ count: number; through: number }> => {
+    const cached = commands.bus.cache.get<ChatState>(chatStreamId(chatId));
+    if (cached && cached.revision >= upTo) {
+      const count = countOthersAfter(cached.state, cached.revision, upTo, readerId);
+      if (count !== null) {
+        counters.unreadFromCache++;
+        return { count, through: cached.revision };
+      }
+    }
+    counters.unreadFromStore++;
+    let count = 0;
+    let through = upTo;
+    for (;;) {
+      const page = await commands.bus.store.readStream(chatStreamId(chatId), { fromRevision: through + 1, maxCount: STORE_PAGE });
+      for (const r of page) {
+        // Through the codec (upcast): only messages count, not the chat's other events.
+        const event = toDomainEvent(r);
+        if (event?.type === 'MessageSent' && event.data.senderId !== readerId) count++;
+        through = r.revision;
+      }
+      if (page.length < STORE_PAGE) return { count, through };
+    }
+  };
+
+  const sendUnread = (conns: Iterable<Conn>, chatId: string, readerId: string, upTo: number): Promise<void> =>
+    countUnread(chatId, readerId, upTo).then(
+      ({ count, through }) => {
+        const frame = encodeUnread({ chatId, count, through });
+        for (const conn of conns) if (!conn.closed) outbox.send(conn, frame);
+      },
+      (err: unknown) => logger.warn({ err: errText(err), chatId, userId: readerId }, 'unread count failed'),
+    );
+
+  return {
+    counters,
+
+    async frame(conn, f) {
+      const pair = participantsOf(f.chatId);
+      // Membership is a property of the id (the sorted pair): an outsider is refused without a read.
+      if (!pair) return outbox.send(conn, encodeError('CHAT_NOT_FOUND', { ref: f.ref }));
+      if (pair[0] !== conn.userId && pair[1] !== conn.userId) return outbox.send(conn, encodeError('NOT_A_PARTICIPANT', { ref: f.ref }));
+      try {
+        const r = await markRead(commands, { readerId: conn.userId, chatId: f.chatId, upToRevision: f.revision });
+        if (!r.ok) {
+          counters.readsRejected++;
+          return outbox.send(conn, encodeError(r.error.code, { ref: f.ref }));
+        }
+        counters.readsAccepted++;
+        outbox.send(conn, encodeMarked({ ...(f.ref === undefined ? {} : { ref: f.ref }), chatId: f.chatId, upToRevision: r.value.upToRevision, changed: r.value.changed }));
+      } catch (err) {
+        counters.readsRejected++;
+        const code = d.errorCodeOf(err);
+        logger[code === 'INTERNAL' ? 'error' : 'warn']({ err: errText(err), code, chatId: f.chatId, userId: conn.userId }, 'ws read failed');
+        outbox.send(conn, encodeError(code, { ref: f.ref }));
+      }
+    },
+
+    onEvent(e) {
+      if (e.type !== 'ChatRead' || !e.streamId.startsWith('reads-')) return;
+      const data = e.data as { chatId?: unknown; readerId?: unknown; upToRevision?: unknown; at?: unknown };
+      const { chatId, readerId, upToRevision, at } = data;
+      if (typeof chatId !== 'string' || typeof readerId !== 'string' || typeof upToRevision !== 'number' || typeof at !== 'string') return;
+      const pair = participantsOf(chatId);
+      if (!pair || !pair.includes(readerId)) return;
+      const frame = encodeReceipt({ chatId, userId: readerId, upToRevision, at });
+      for (const userId of pair) {
+        for (const conn of d.connsOf(userId)) {
+          if (conn.closed || !conn.resumed) continue;
+          outbox.send(conn, frame);
+          counters.receiptsSent++;
+        }
+      }
+      const mine = [...d.connsOf(readerId)].filter((c) => !c.closed && c.resumed);
+      if (mine.length > 0) void sendUnread(mine, chatId, readerId, upToRevision);
+    },
+
+    async afterResume(conn, chatIds) {
+      await Promise.all(chatIds.map(async (chatId) => {
+        try {
+          const positions = await readPositionsOf(commands.bus, chatId);
+          if (conn.closed) return;
+          for (const [userId, upToRevision] of Object.entries(positions)) {
+            if (upToRevision > 0) outbox.send(conn, encodeReceipt({ chatId, userId, upToRevision }));
+          }
+          await sendUnread([conn], chatId, conn.userId, positions[conn.userId] ?? 0);
+        } catch (err) {
+          // The backlog is what a resume promises; read state comes again with the next receipt.
+          logger.warn({ err: errText(err), chatId, conn: conn.id }, 'read state after resume failed');
+        }
+      }));
+    },
+  };
+}

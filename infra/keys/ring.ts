@@ -1,0 +1,154 @@
+/**
+ * KeyRing: a process's access to data keys. It unwraps keys with the KEK and keeps them in memory for a
+ * short while (a send or a projected batch must not cost a key-store round trip per event). Staleness
+ * is bounded three ways: entries expire after `ttlMs`; this process forgets a key at once when it
+ * erases the user or sees the user's UserErased in the log (forget()); and a user this process knows
+ * to be erased is never looked up again. A body sealed under a key another process still had cached is
+ * sealed under a destroyed key all the same: nothing kept can open it (docs/privacy.md).
+ */
+import { KeyErasedError, type KeyStore, type StoredKey } from './port.js';
+import { kekIdOf, newDataKey, unwrapKey, wrapKey } from './crypto.js';
+
+export const DEFAULT_KEY_TTL_MS = 30_000;
+/** Past this many cached entries, expired keys are swept on the next lookup. */
+const MAX_CACHED = 100_000;
+
+interface Entry { key: Buffer | null; expires: number }
+
+export interface KeyRingOptions {
+  store: KeyStore;
+  /** The key-encryption key (32 bytes). */
+  kek: Buffer;
+  /** The KEK being rotated away from: keys it wrapped still open until rotate() re-wrapped them. */
+  previousKek?: Buffer;
+  ttlMs?: number;
+  now?: () => number;
+}
+
+export class KeyRing {
+  readonly store: KeyStore;
+  readonly #kek: Buffer;
+  readonly #kekId: string;
+  readonly #previous: { kek: Buffer; id: string } | null;
+  readonly #ttlMs: number;
+  readonly #now: () => number;
+  readonly #cache = new Map<string, Entry>();
+  /** Users erased as far as this process knows: permanent, so a stale lookup can never revive a key. */
+  readonly #erased = new Set<string>();
+
+  constructor(opts: KeyRingOptions) {
+    if (opts.kek.length !== 32) throw new Error('the key-encryption key must be 32 bytes');
+    this.store = opts.store;
+    this.#kek = opts.kek;
+    this.#kekId = kekIdOf(opts.kek);
+    this.#previous = opts.previousKek ? { kek: opts.previousKek, id: kekIdOf(opts.previousKek) } : null;
+    this.#ttlMs = opts.ttlMs ?? DEFAULT_KEY_TTL_MS;
+    this.#now = opts.now ?? Date.now;
+  }
+
+  get kekId(): string {
+    return this.#kekId;
+  }
+
+  /** Keys for sealing: created for users who have none; a KeyErasedError for an erased user. */
+  async keysForSealing(userIds: Iterable<string>): Promise<Map<string, Buffer>> {
+    const { found, missing } = this.#fromCache(userIds);
+    if (missing.length > 0) {
+      const offers = new Map(missing.map((id) => [id, { wrapped: wrapKey(this.#kek, newDataKey(), id), kekId: this.#kekId }]));
+      this.#remember(await this.store.getOrCreate(offers), missing, found);
+    }
+    const out = new Map<string, Buffer>();
+    for (const [id, key] of found) {
+      if (key === null) throw new KeyErasedError(id);
+      out.set(id, key);
+    }
+    return out;
+  }
+
+  /** Keys for opening: null for an erased user; absent for one the key store has no row of (never sealed for). */
+  async keysForOpening(userIds: Iterable<string>): Promise<Map<string, Buffer | null>> {
+    const { found, missing } = this.#fromCache(userIds);
+    if (missing.length > 0) this.#remember(await this.store.get(missing), missing, found);
+    return found;
+  }
+
+  /** Destroys the user's key in the store and forgets it here. */
+  async destroy(userId: string): Promise<boolean> {
+    this.forget(userId);
+    const destroyed = await this.store.destroy(userId);
+    this.forget(userId);
+    return destroyed;
+  }
+
+  /**
+   * KEK rotation: re-wraps every key the previous KEK (or any other than the current one) wrapped, a page
+   * at a time; a key destroyed meanwhile stays destroyed (rewrap only replaces the row it read).
+   * Returns how many keys were re-wrapped. Keys wrapped by a KEK this ring does not hold are reported.
+   */
+  async rotate(pageSize = 500): Promise<{ rewrapped: number; unreadable: string[] }> {
+    let rewrapped = 0;
+    const unreadable: string[] = [];
+    const skip = new Set<string>();
+    for (;;) {
+      const rows = (await this.store.wrappedBy(this.#kekId, pageSize + skip.size)).filter((r) => !skip.has(r.userId));
+      if (rows.length === 0) return { rewrapped, unreadable };
+      for (const r of rows.slice(0, pageSize)) {
+        const kek = this.#previous && r.kekId === this.#previous.id ? this.#previous.kek : null;
+        if (kek === null) {
+          unreadable.push(r.userId);
+          skip.add(r.userId);
+          continue;
+        }
+        const key = unwrapKey(kek, r.wrapped, r.userId);
+        if (await this.store.rewrap(r.userId, r.wrapped, wrapKey(this.#kek, key, r.userId), this.#kekId)) rewrapped++;
+        else skip.add(r.userId);
+      }
+    }
+  }
+
+  /** The user was erased (here or, as the log says, elsewhere): drop the cached key for good. */
+  forget(userId: string): void {
+    this.#erased.add(userId);
+    this.#cache.set(userId, { key: null, expires: Number.POSITIVE_INFINITY });
+  }
+
+  #fromCache(userIds: Iterable<string>): { found: Map<string, Buffer | null>; missing: string[] } {
+    const found = new Map<string, Buffer | null>();
+    const missing: string[] = [];
+    const now = this.#now();
+    if (this.#cache.size > MAX_CACHED) this.#sweep(now);
+    for (const id of new Set(userIds)) {
+      const e = this.#cache.get(id);
+      if (e && e.expires > now) found.set(id, e.key);
+      else {
+        if (e) this.#cache.delete(id);
+        missing.push(id);
+      }
+    }
+    return { found, missing };
+  }
+
+  /** Drops expired keys; tombstones stay (they are what keeps a stale lookup from reviving a key). */
+  #sweep(now: number): void {
+    for (const [id, e] of this.#cache) if (e.key !== null && e.expires <= now) this.#cache.delete(id);
+  }
+
+  #remember(rows: Map<string, StoredKey>, asked: string[], into: Map<string, Buffer | null>): void {
+    const expires = this.#now() + this.#ttlMs;
+    for (const id of asked) {
+      const row = rows.get(id);
+      if (this.#erased.has(id) || (row && row.wrapped === null)) {
+        this.forget(id);
+        into.set(id, null);
+        continue;
+      }
+      // No row: nothing sealed for this user yet. Not cached, so a key created a moment later is found.
+      if (!row) continue;
+      // A wrapped key that does not open is a configuration fault (wrong KEK), never "erased": throw.
+      const kek = this.#previous && row.kekId === this.#previous.id ? this.#previous.kek : this.#kek;
+      const key = unwrapKey(kek, row.wrapped!, id);
+      this.#cache.set(id, { key, expires });
+      into.set(id, key);
+    }
+  }
+}

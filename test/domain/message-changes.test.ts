@@ -1,0 +1,76 @@
+import t from 'tap';
+import { chatDecider, MESSAGE_MAX_CHARS } from '../../domain/chat.js';
+import type { ChatEvent } from '../../domain/events.js';
+import { DEFAULT_EDIT_WINDOW_MS } from '../../domain/message-changes.js';
+import { givenEvents } from '../support/given-when-then.js';
+
+const chatId = 'alice:bob';
+const sentAt = '2026-01-01T00:00:00.000Z';
+const later = '2026-01-01T01:00:00.000Z';
+const started: ChatEvent = { type: 'ChatStarted', version: 1, data: { chatId, participants: ['alice', 'bob'], startedBy: 'alice', at: sentAt } };
+const sent: ChatEvent = { type: 'MessageSent', version: 2, data: { chatId, messageId: 'm1', senderId: 'alice', clientMessageId: 'c1', body: 'helo', sentAt } };
+const edit = (over: Partial<{ editorId: string; messageId: string; clientEditId: string; body: string; at: string; editWindowMs: number }> = {}) => ({
+  type: 'EditMessage' as const, chatId, messageId: 'm1', editorId: 'alice', clientEditId: 'e1', body: ' hello ', at: later, editWindowMs: DEFAULT_EDIT_WINDOW_MS, ...over,
+});
+const del = (over: Partial<{ deleterId: string; messageId: string; clientDeleteId: string }> = {}) => ({
+  type: 'DeleteMessage' as const, chatId, messageId: 'm1', deleterId: 'alice', clientDeleteId: 'd1', at: later, ...over,
+});
+const edited: ChatEvent = { type: 'MessageEdited', version: 1, data: { chatId, messageId: 'm1', senderId: 'alice', clientEditId: 'e1', body: 'hello', editedAt: later } };
+const deleted: ChatEvent = { type: 'MessageDeleted', version: 1, data: { chatId, messageId: 'm1', senderId: 'alice', clientDeleteId: 'd1', deletedAt: later } };
+
+t.test('EditMessage: the sender edits their own message, body trimmed', async (t) => {
+  givenEvents(chatDecider, [started, sent]).when(edit()).thenEvents(t, [edited]);
+  givenEvents(chatDecider, [started, sent, edited]).when(edit({ clientEditId: 'e2', body: 'again' })).thenEvents(t, [{
+    type: 'MessageEdited', version: 1, data: { chatId, messageId: 'm1', senderId: 'alice', clientEditId: 'e2', body: 'again', editedAt: later },
+  }], 'an edited message can be edited again');
+});
+
+t.test('EditMessage: a repeated clientEditId is answered as done, with no event', async (t) => {
+  givenEvents(chatDecider, [started, sent, edited]).when(edit()).thenEvents(t, []);
+  givenEvents(chatDecider, [started, sent, edited]).when(edit({ body: 'different text' })).thenEvents(t, [], 'the id decides, not the body');
+});
+
+t.test('EditMessage: refusals', async (t) => {
+  givenEvents(chatDecider, [started, sent]).when(edit({ editorId: 'bob' })).thenError(t, 'NOT_MESSAGE_SENDER');
+  givenEvents(chatDecider, [started, sent]).when(edit({ editorId: 'mallory' })).thenError(t, 'NOT_A_PARTICIPANT');
+  givenEvents(chatDecider, [started, sent]).when(edit({ messageId: 'nope' })).thenError(t, 'MESSAGE_NOT_FOUND');
+  givenEvents(chatDecider, []).when(edit()).thenError(t, 'CHAT_NOT_FOUND');
+  givenEvents(chatDecider, [started, sent, deleted]).when(edit({ clientEditId: 'e9' })).thenError(t, 'MESSAGE_DELETED');
+  givenEvents(chatDecider, [started, sent]).when(edit({ body: '  \n ' })).thenError(t, 'MESSAGE_EMPTY');
+  givenEvents(chatDecider, [started, sent]).when(edit({ body: 'x'.repeat(MESSAGE_MAX_CHARS + 1) })).thenError(t, 'MESSAGE_TOO_LONG');
+  givenEvents(chatDecider, [started, sent]).when(edit({ body: 'a\u0000b' })).thenError(t, 'MESSAGE_INVALID_CHARACTERS');
+  for (const bad of ['', 'x'.repeat(65), 'has space']) {
+    givenEvents(chatDecider, [started, sent]).when(edit({ clientEditId: bad })).thenError(t, 'CLIENT_MESSAGE_ID_INVALID');
+  }
+});
+
+t.test('EditMessage: only within the edit window after sending', async (t) => {
+  const at = (ms: number): string => new Date(Date.parse(sentAt) + ms).toISOString();
+  givenEvents(chatDecider, [started, sent]).when(edit({ at: at(DEFAULT_EDIT_WINDOW_MS) })).thenEvents(t, [{
+    type: 'MessageEdited', version: 1, data: { chatId, messageId: 'm1', senderId: 'alice', clientEditId: 'e1', body: 'hello', editedAt: at(DEFAULT_EDIT_WINDOW_MS) },
+  }], 'exactly 24 h after is still allowed');
+  givenEvents(chatDecider, [started, sent]).when(edit({ at: at(DEFAULT_EDIT_WINDOW_MS + 1) })).thenError(t, 'EDIT_WINDOW_PASSED');
+  givenEvents(chatDecider, [started, sent]).when(edit({ at: at(61_000), editWindowMs: 60_000 })).thenError(t, 'EDIT_WINDOW_PASSED');
+});
+
+t.test('DeleteMessage: the sender deletes their own message; a retry is done, another delete refused', async (t) => {
+  givenEvents(chatDecider, [started, sent]).when(del()).thenEvents(t, [deleted]);
+  givenEvents(chatDecider, [started, sent, edited]).when(del()).thenEvents(t, [deleted], 'an edited message too');
+  givenEvents(chatDecider, [started, sent, deleted]).when(del()).thenEvents(t, [], 'the same clientDeleteId again: nothing more');
+  givenEvents(chatDecider, [started, sent, deleted]).when(del({ clientDeleteId: 'd2' })).thenError(t, 'MESSAGE_DELETED');
+  const old = givenEvents(chatDecider, [started, sent]);
+  old.when({ ...del(), at: '2030-01-01T00:00:00.000Z' }).thenEvents(t, [{ ...deleted, data: { ...deleted.data, deletedAt: '2030-01-01T00:00:00.000Z' } } as ChatEvent], 'no time limit');
+});
+
+t.test('DeleteMessage: refusals', async (t) => {
+  givenEvents(chatDecider, [started, sent]).when(del({ deleterId: 'bob' })).thenError(t, 'NOT_MESSAGE_SENDER');
+  givenEvents(chatDecider, [started, sent]).when(del({ deleterId: 'mallory' })).thenError(t, 'NOT_A_PARTICIPANT');
+  givenEvents(chatDecider, [started, sent]).when(del({ messageId: 'nope' })).thenError(t, 'MESSAGE_NOT_FOUND');
+  givenEvents(chatDecider, []).when(del()).thenError(t, 'CHAT_NOT_FOUND');
+  givenEvents(chatDecider, [started, sent]).when(del({ clientDeleteId: 'a b' })).thenError(t, 'CLIENT_MESSAGE_ID_INVALID');
+});
+
+t.test('the state weighs its messages and edit ids too (the cache budget counts them)', async (t) => {
+  const { state } = givenEvents(chatDecider, [started, sent, edited]);
+  t.equal(chatDecider.weight!(state), 1 + 1 + 1 + 1);
+});

@@ -1,0 +1,72 @@
+// Erasure on the embedded default, by the operator (`chat users erase`) while the service runs: the phrase
+// is in none of the SQLite files afterwards, the other participant reads the messages erased, and the
+// generated KEK file is where docs/privacy.md says.
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import t from 'tap';
+import { startService } from '../../gateways/service/start-service.js';
+import { loadConfig } from '../../infra/config.js';
+import { KEK_FILE } from '../../infra/keys/open.js';
+import { chat } from '../audit/support.js';
+import { waitFor } from '../support/wait.js';
+
+const PASSWORD = 'correct horse battery staple';
+
+t.test('chat users erase on the embedded default', async (t) => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'chat-erase-emb-'));
+  const config = loadConfig({ DATA_DIR: dataDir, HTTP_PORT: '0', WS_PORT: '0', LOG_LEVEL: 'silent' });
+  let svc: Awaited<ReturnType<typeof startService>> | null = await startService(config, 'all');
+  t.teardown(async () => {
+    await svc?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  t.ok(existsSync(path.join(dataDir, KEK_FILE)), 'a KEK was generated into DATA_DIR');
+  const url = svc.url!;
+  const call = async (method: string, p: string, token: string | null, body?: unknown) => {
+    const res = await fetch(`${url}${p}`, {
+      method,
+      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) as Record<string, unknown> : null };
+  };
+  for (const u of ['carol', 'dave']) t.equal((await call('POST', '/api/register', null, { username: u, password: PASSWORD })).status, 201);
+  const token = async (u: string) => (await call('POST', '/api/login', null, { username: u, password: PASSWORD, bearer: true })).body!['token'] as string;
+  const carol = await token('carol');
+  const dave = await token('dave');
+  const chatId = (await call('POST', '/api/chats', carol, { username: 'dave' })).body!['chatId'] as string;
+  const phrase = `embedded-phrase-${randomUUID()}`;
+  const path_ = `/api/chats/${encodeURIComponent(chatId)}/messages`;
+  t.equal((await call('POST', path_, carol, { body: phrase, clientMessageId: 'c1' })).status, 201);
+  t.equal((await call('POST', path_, dave, { body: 'hi carol', clientMessageId: 'd1' })).status, 201);
+  const history = async () => (await call('GET', path_, dave)).body!['messages'] as Array<{ senderId: string; body: string }>;
+  await waitFor('dave reads the phrase', async () => (await history()).some((m) => m.body === phrase));
+  const chats = async () => (await call('GET', '/api/chats', dave)).body!['chats'] as Array<{ lastMessage: { body: string } | null }>;
+  await waitFor('the chat list is projected', async () => (await chats()).length === 1 && (await chats())[0]!.lastMessage?.body === 'hi carol');
+
+  const erased = await chat({ kind: 'embedded', dataDir }, ['users', 'erase', 'carol']);
+  t.equal(erased.code, 0, erased.stderr);
+  t.match(erased.stdout, /"erased":true/);
+  t.equal((await call('GET', '/api/me', carol)).status, 401, "carol's sessions ended");
+  await waitFor('dave reads carol\'s message erased', async () => {
+    const page = await history();
+    return page.some((m) => m.senderId === 'carol' && m.body === '') && page.some((m) => m.body === 'hi carol');
+  });
+  t.equal((await call('POST', path_, carol, { body: 'x', clientMessageId: 'c2' })).status, 401);
+  const again = await chat({ kind: 'embedded', dataDir }, ['users', 'erase', 'carol']);
+  t.equal(again.code, 0, 'erasing again is harmless');
+  t.match(again.stdout, /"erasedNow":false/);
+  t.equal((await chat({ kind: 'embedded', dataDir }, ['users', 'erase', 'nobody'])).code, 2, 'an unknown user is refused');
+
+  await svc.stop();
+  svc = null;
+  const needle = Buffer.from(phrase, 'utf8');
+  for (const f of readdirSync(dataDir)) {
+    t.notOk(readFileSync(path.join(dataDir, f)).includes(needle), `${f} does not hold the phrase`);
+  }
+  const verify = await chat({ kind: 'embedded', dataDir }, ['audit', 'verify']);
+  t.equal(verify.code, 0, `audit verify passes: ${verify.stdout}${verify.stderr}`);
+});

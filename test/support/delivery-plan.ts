@@ -1,0 +1,59 @@
+// Convergence properties of the projections replay one history in any order, with duplicates, in any
+// batch sizes and over one or two projectors at once, the way the broker may deliver it; this is the
+// shared part of how they shuffle, batch and deliver.
+import fc from 'fast-check';
+import { isTransientError } from '../../infra/broker/transient-error.js';
+import type { PublicRecord } from '../../infra/event-store/public-record.js';
+import type { SqlProjector } from '../../projections/runtime/sql-projector.js';
+
+export interface DeliveryPlan {
+  /** A permutation of the record indices. */
+  order: number[];
+  /** [record index, where to insert it again]. */
+  duplicates: Array<[number, number]>;
+  /** Batch sizes, used round-robin. */
+  sizes: number[];
+  /** How many projectors apply the batches at once. */
+  lanes: number;
+}
+
+/** Plans for delivering n records, in batches of 1 to maxBatch. */
+export function deliveryPlans(n: number, maxBatch: number): fc.Arbitrary<DeliveryPlan> {
+  const indices = Array.from({ length: n }, (_, i) => i);
+  return fc.record({
+    order: fc.shuffledSubarray(indices, { minLength: n, maxLength: n }),
+    duplicates: fc.array(fc.tuple(fc.nat(n - 1), fc.nat(2 * n)), { maxLength: n }),
+    sizes: fc.array(fc.integer({ min: 1, max: maxBatch }), { minLength: 1, maxLength: 10 }),
+    lanes: fc.constantFrom(1, 2),
+  });
+}
+
+/** Applies like the broker consumer: retries a batch on a transient error (e.g. a deadlock victim). */
+export async function deliver(projector: SqlProjector, batch: PublicRecord[]): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const r = await projector.applyBatch(batch);
+      if (r.failed.length > 0) throw new Error(`unexpected failures: ${r.failed.map((f) => String(f.error)).join('; ')}`);
+      return;
+    } catch (err) {
+      if (!isTransientError(err) || attempt > 5) throw err;
+    }
+  }
+}
+
+/** The plan's batches, each lane's share applied by its own projector, the lanes at once. */
+export async function deliverPlanned(records: PublicRecord[], plan: DeliveryPlan, newProjector: () => SqlProjector): Promise<void> {
+  const sequence = plan.order.map((i) => records[i]!);
+  for (const [i, at] of plan.duplicates) sequence.splice(at % (sequence.length + 1), 0, records[i]!);
+  const batches: PublicRecord[][] = [];
+  for (let k = 0, s = 0; k < sequence.length; s++) {
+    const size = plan.sizes[s % plan.sizes.length]!;
+    batches.push(sequence.slice(k, k + size));
+    k += size;
+  }
+  // Separate projectors stand in for separate consumer processes.
+  const projectors = Array.from({ length: plan.lanes }, newProjector);
+  await Promise.all(projectors.map(async (p, lane) => {
+    for (let b = lane; b < batches.length; b += plan.lanes) await deliver(p, batches[b]!);
+  }));
+}

@@ -1,0 +1,167 @@
+// Every way a session ends closes its sockets within 1 s (1008 SESSION_ENDED), and nothing a socket
+// sends after its session ended is served: rotation at login done by another process than the
+// gateway's (the API), revocation of all of a user's sessions, idle and absolute expiry.
+import t from 'tap';
+import { chatStreamId } from '../../domain/events.js';
+import { startWsGateway } from '../../gateways/ws/server.js';
+import { newUser, startHarness } from '../http/harness.js';
+import { connect, memoryLogger, openFixture, sleep, spawnGateway, waitUntil, type TestClient } from './support.js';
+
+async function closedBy(c: TestClient, deadline: number): Promise<{ code: number; reason: string; at: number } | null> {
+  const r = await Promise.race([c.closed, sleep(Math.max(0, deadline - Date.now()) + 2_000).then(() => null)]);
+  return r ? { ...r, at: Date.now() } : null;
+}
+
+t.test('rotation by another process (the API) closes the old session\'s socket at once; nothing sent after it is accepted', async (t) => {
+  const fx = await openFixture();
+  t.teardown(() => fx.close());
+  const [alice, bob] = [await fx.user('alice'), await fx.user('bob')];
+  const chatId = await fx.chat(alice, bob);
+  // The sweep is slowed to a minute, so only the cross-process signal can close the socket in time.
+  const gw = await spawnGateway(fx, { WS_SESSION_CHECK_MS: '60000' });
+  t.teardown(() => gw.stop('SIGKILL'));
+  const url = `ws://127.0.0.1:${gw.port}/ws`;
+  const old = await connect(url, { token: alice.token });
+  const otherDevice = await connect(url, { ticket: await bob.ticket() });
+  t.equal((await old.send(chatId, 'before')).type, 'ack', 'the socket works before the rotation');
+
+  // The old socket keeps sending every 10 ms through the rotation.
+  let sending = true;
+  const sender = (async () => {
+    for (let i = 0; sending && !old.isClosed; i++) {
+      old.raw(JSON.stringify({ type: 'send', ref: `k${i}`, chatId, body: `k${i}`, clientMessageId: `k-${i}` }));
+      await sleep(10);
+    }
+  })();
+  await sleep(100);
+  // What POST /api/login does when the client presents a session: a new session, the old one revoked.
+  const fresh = await fx.sessions.create({ userId: alice.userId, role: 'user' });
+  await fx.sessions.revoke(alice.token);
+  const revokedAt = Date.now();
+  const closed = await closedBy(old, revokedAt + 1000);
+  sending = false;
+  await sender;
+  t.ok(closed && closed.at - revokedAt <= 1000, `closed ${closed ? closed.at - revokedAt : 'never'} ms after the rotation`);
+  t.match(closed, { code: 1008, reason: 'SESSION_ENDED' });
+  await fx.settle();
+  const sent = (await fx.store.readStream(chatStreamId(chatId))).filter((e) => e.type === 'MessageSent');
+  t.ok(sent.length > 1, `sends before the rotation were served (${sent.length})`);
+  // The signal takes milliseconds to reach the other process; nothing may be accepted after that.
+  const late = sent.filter((e) => Date.parse((e.data as { sentAt: string }).sentAt) > revokedAt + 50);
+  t.same(late.length, 0, 'nothing sent after the rotation was accepted');
+
+  // The new session works; bob's socket was never touched.
+  const renewed = await connect(url, { token: fresh.token });
+  t.equal((await renewed.send(chatId, 'with the new token')).type, 'ack');
+  t.notOk(otherDevice.isClosed, 'another user\'s socket stays open');
+  for (const c of [renewed, otherDevice]) await c.close();
+});
+
+t.test('revoking all of a user\'s sessions closes all their sockets within 1 s, and only theirs', async (t) => {
+  const fx = await openFixture();
+  t.teardown(() => fx.close());
+  const [alice, bob] = [await fx.user('alice'), await fx.user('bob')];
+  await fx.startGateway({ sessionCheckMs: 60_000 });
+  const second = await fx.sessions.create({ userId: alice.userId, role: 'user' });
+  const sockets = [
+    await connect(fx.url(), { token: alice.token }),
+    await connect(fx.url(), { ticket: await alice.ticket() }),
+    await connect(fx.url(), { token: second.token }),
+  ];
+  const bobs = await connect(fx.url(), { token: bob.token });
+  const started = Date.now();
+  t.equal(await fx.sessions.revokeAllForUser(alice.userId), 2);
+  for (const c of sockets) {
+    const r = await closedBy(c, started + 1000);
+    t.ok(r && r.at - started <= 1000, `closed in ${r ? r.at - started : 'never'} ms`);
+    t.match(r, { code: 1008, reason: 'SESSION_ENDED' });
+  }
+  t.notOk(bobs.isClosed, 'bob is not affected');
+  t.equal(fx.gateway!.stats().sessionClosed, 3);
+  await bobs.close();
+});
+
+for (const kind of ['idle', 'absolute'] as const) {
+  t.test(`${kind} expiry closes the socket within 1 s; nothing sent after it is appended`, async (t) => {
+    const LIFE = 2_000;
+    const fx = await openFixture({ policy: kind === 'idle' ? { idleTimeoutMs: LIFE } : { absoluteTimeoutMs: LIFE } });
+    t.teardown(() => fx.close());
+    const [alice, bob] = [await fx.user('alice'), await fx.user('bob')];
+    const chatId = await fx.chat(alice, bob);
+    await fx.startGateway();
+    const { token, session } = await fx.sessions.create({ userId: alice.userId, role: 'user' });
+    // Connecting right away does not refresh lastSeenAt (touches are at most every idle / 2).
+    const endsAt = kind === 'idle' ? session.lastSeenAt.getTime() + LIFE : session.absoluteExpiresAt.getTime();
+    const a = await connect(fx.url(), { token });
+    // Sends every 20 ms through the expiry: only those sent before it may be acknowledged.
+    const acked: Array<{ sentAt: number; revision: number }> = [];
+    let i = 0;
+    while (!a.isClosed && Date.now() < endsAt + 3_000) {
+      const sentAt = Date.now();
+      const ref = `s${i++}`;
+      a.raw(JSON.stringify({ type: 'send', ref, chatId, body: `n${i}`, clientMessageId: `c-${ref}` }));
+      void a.waitFor((f) => f.type === 'ack' && f.ref === ref, 5_000).then((f) => {
+        if (f.type === 'ack') acked.push({ sentAt, revision: f.revision });
+      }, () => undefined);
+      await sleep(20);
+    }
+    const closed = await closedBy(a, endsAt + 1000);
+    t.ok(closed && closed.at - endsAt <= 1000, `closed ${closed ? closed.at - endsAt : 'never'} ms after the session ended`);
+    t.match(closed, { code: 1008, reason: 'SESSION_ENDED' });
+    t.ok(acked.length > 0, 'sends before the expiry were served');
+    const late = acked.filter((x) => x.sentAt > endsAt + 50);
+    t.same(late, [], 'no send made after the expiry was acknowledged');
+    await fx.settle();
+    const messages = (await fx.store.readStream(chatStreamId(chatId))).filter((e) => e.type === 'MessageSent');
+    // Sends admitted just before the end may be appended with their ack lost in the close.
+    t.ok(messages.length >= acked.length, `every acknowledged send was appended (${acked.length} acked, ${messages.length} appended)`);
+    const afterEnd = messages.filter((e) => Date.parse((e.data as { sentAt: string }).sentAt) > endsAt + 100);
+    t.same(afterEnd.length, 0, 'nothing was accepted after the session ended');
+  });
+}
+
+t.test('a frame is refused when the session cannot be checked and the cached check has run out', async (t) => {
+  // Without the signal every frame is checked in the database: here the session ends between two
+  // sends and the sweep is a minute away, so only that per-frame check can refuse the second.
+  const fx = await openFixture();
+  t.teardown(() => fx.close());
+  const [alice, bob] = [await fx.user('alice'), await fx.user('bob')];
+  const chatId = await fx.chat(alice, bob);
+  await fx.startGateway({ sessionCheckMs: 60_000 }, fx.sessionsWithoutSignal());
+  const a = await connect(fx.url(), { token: alice.token });
+  t.equal((await a.send(chatId, 'one')).type, 'ack');
+  await fx.sessions.revoke(alice.token);
+  a.raw(JSON.stringify({ type: 'send', ref: 'two', chatId, body: 'two', clientMessageId: 'two' }));
+  t.match(await a.closed, { code: 1008, reason: 'SESSION_ENDED' });
+  t.notOk(a.frames.some((f) => 'ref' in f && f.ref === 'two'), 'the second send was not served');
+  await waitUntil('settled', async () => { await fx.settle(); return true; });
+  t.equal((await fx.store.readStream(chatStreamId(chatId))).length, 2, 'nothing appended after the revocation');
+});
+
+t.test('POST /api/login presenting a bearer token (rotation) closes that token\'s socket', async (t) => {
+  const h = await startHarness('postgres');
+  t.teardown(() => h.close());
+  const gateway = await startWsGateway({
+    store: h.store, commands: h.commands, sessions: h.sessions, lastMessages: null,
+    logger: memoryLogger().logger, config: { port: 0 },
+  });
+  t.teardown(() => gateway.close());
+  const url = `ws://127.0.0.1:${gateway.port}/ws`;
+  const alice = await newUser(h.app, 'alice');
+  const socket = await connect(url, { token: alice.token });
+  t.match(await socket.resume({}), { type: 'resumed' });
+  const started = Date.now();
+  const res = await h.app.inject({
+    method: 'POST', url: '/api/login', headers: { authorization: `Bearer ${alice.token}` },
+    payload: { username: alice.userId, password: 'password123', bearer: true },
+  });
+  t.equal(res.statusCode, 200, 'logged in again');
+  const me = await h.app.inject({ method: 'GET', url: '/api/me', headers: { authorization: `Bearer ${alice.token}` } });
+  t.equal(me.statusCode, 401, 'the old token answers 401 on HTTP');
+  const closed = await closedBy(socket, started + 1000);
+  t.ok(closed && closed.at - started <= 1000, `its socket closed ${closed ? closed.at - started : 'never'} ms after the login`);
+  t.match(closed, { code: 1008, reason: 'SESSION_ENDED' });
+  const fresh = await connect(url, { token: res.json<{ token: string }>().token });
+  t.match(await fresh.resume({}), { type: 'resumed' }, 'the new token opens a socket');
+  await fresh.close();
+});
