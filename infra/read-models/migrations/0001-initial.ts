@@ -6,19 +6,12 @@
  * <table>_<cols>_idx): a rebuild copies a table with CREATE TABLE ... (LIKE ... INCLUDING ALL),
  * which names the copies that way, so the names survive a blue/green swap unchanged.
  */
-import { Migration } from '@mikro-orm/migrations';
 import type { Knex } from '@mikro-orm/knex';
+import { ReadModelMigration } from './read-model-migration.js';
 
-export class Migration0001Initial extends Migration {
+export class Migration0001Initial extends ReadModelMigration {
   override async up(): Promise<void> {
-    const knex = this.getKnex();
-    const pg = this.driver.getPlatform().getDefaultSchemaName() !== undefined;
-    const schema = pg ? this.config.get('schema') : undefined;
-    const builder = (): Knex.SchemaBuilder => (schema ? knex.schema.withSchema(schema) : knex.schema);
-    // toQuery() would join a table and its indexes with ';', which better-sqlite3 refuses.
-    const add = (b: Knex.SchemaBuilder): void => {
-      for (const q of b.toSQL()) this.addSql(q.sql);
-    };
+    const { pg, builder, add } = this.schemaTools();
     const time = (t: Knex.CreateTableBuilder, name: string) => t.timestamp(name, { useTz: true });
     // PostgreSQL: an identity column, so that a LIKE copy gets a sequence of its own (a serial's
     // default would keep pointing at the old table's sequence, which is dropped with it).

@@ -4,18 +4,11 @@
  * PostgreSQL and SQLite, constraint names as PostgreSQL's LIKE copies them (so a blue/green rebuild
  * keeps them).
  */
-import { Migration } from '@mikro-orm/migrations';
-import type { Knex } from '@mikro-orm/knex';
+import { ReadModelMigration } from './read-model-migration.js';
 
-export class Migration0002MessageCounts extends Migration {
+export class Migration0002MessageCounts extends ReadModelMigration {
   override async up(): Promise<void> {
-    const knex = this.getKnex();
-    const pg = this.driver.getPlatform().getDefaultSchemaName() !== undefined;
-    const schema = pg ? this.config.get('schema') : undefined;
-    const builder = (): Knex.SchemaBuilder => (schema ? knex.schema.withSchema(schema) : knex.schema);
-    const add = (b: Knex.SchemaBuilder): void => {
-      for (const q of b.toSQL()) this.addSql(q.sql);
-    };
+    const { builder, add } = this.schemaTools();
 
     add(builder().createTable('message_counts', (t) => {
       t.text('user_id').notNullable();

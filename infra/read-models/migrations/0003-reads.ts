@@ -2,18 +2,11 @@
  * Read receipts (projections/reads.ts): read positions with their unread counts, and the unread
  * messages they are counted from. Same conventions as 0001.
  */
-import { Migration } from '@mikro-orm/migrations';
-import type { Knex } from '@mikro-orm/knex';
+import { ReadModelMigration } from './read-model-migration.js';
 
-export class Migration0003Reads extends Migration {
+export class Migration0003Reads extends ReadModelMigration {
   override async up(): Promise<void> {
-    const knex = this.getKnex();
-    const pg = this.driver.getPlatform().getDefaultSchemaName() !== undefined;
-    const schema = pg ? this.config.get('schema') : undefined;
-    const builder = (): Knex.SchemaBuilder => (schema ? knex.schema.withSchema(schema) : knex.schema);
-    const add = (b: Knex.SchemaBuilder): void => {
-      for (const q of b.toSQL()) this.addSql(q.sql);
-    };
+    const { builder, add } = this.schemaTools();
 
     add(builder().createTable('read_positions', (t) => {
       t.text('chat_id').notNullable();

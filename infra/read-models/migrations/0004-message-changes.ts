@@ -4,18 +4,11 @@
  * the chat preview's message id, so an edit or delete of the last message reaches the chat list.
  * Same conventions as 0001.
  */
-import { Migration } from '@mikro-orm/migrations';
-import type { Knex } from '@mikro-orm/knex';
+import { ReadModelMigration } from './read-model-migration.js';
 
-export class Migration0004MessageChanges extends Migration {
+export class Migration0004MessageChanges extends ReadModelMigration {
   override async up(): Promise<void> {
-    const knex = this.getKnex();
-    const pg = this.driver.getPlatform().getDefaultSchemaName() !== undefined;
-    const schema = pg ? this.config.get('schema') : undefined;
-    const builder = (): Knex.SchemaBuilder => (schema ? knex.schema.withSchema(schema) : knex.schema);
-    const add = (b: Knex.SchemaBuilder): void => {
-      for (const q of b.toSQL()) this.addSql(q.sql);
-    };
+    const { schema, builder, add } = this.schemaTools();
     const table = (name: string): string => (schema ? `"${schema}"."${name}"` : `"${name}"`);
 
     add(builder().alterTable('messages', (t) => {
