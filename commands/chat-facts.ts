@@ -10,7 +10,7 @@ import type { ChatState } from '../domain/chat.js';
 import { chatIdFor } from '../domain/chat-id.js';
 import { chatStreamId } from '../domain/events.js';
 import type { ChatFacts } from '../domain/reads.js';
-import { toDomainEvent } from '../infra/event-store/codec.js';
+import { toDomainEvent } from './ports/codec.js';
 import type { CommandBus } from './handle-command.js';
 
 /** The two user ids of a well-formed chat id (the sorted pair, domain/chat-id.ts), else null. */

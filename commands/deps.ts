@@ -1,5 +1,5 @@
 import type { DomainError } from '../domain/errors.js';
-import type { PasswordHasher } from '../infra/password-hasher.js';
+import type { PasswordHasher } from './ports/password-hasher.js';
 import type { CommandBus } from './handle-command.js';
 
 /** What commands need from the outside world; time and ids are injected so tests can fix them. */

@@ -1,11 +1,13 @@
 import { chatDecider } from '../domain/chat.js';
 import { domainError } from '../domain/errors.js';
 import { chatStreamId } from '../domain/events.js';
-import { DEFAULT_EDIT_WINDOW_MS, findEdit } from '../domain/message-changes.js';
-import { KeyErasedError } from '../infra/keys/port.js';
+import type { ChatCommand, ChatState } from '../domain/chat.js';
+import { DEFAULT_EDIT_WINDOW_MS, findEdit, needsFacts, type MessageFacts } from '../domain/message-changes.js';
+import { KeyErasedError } from './ports/keys.js';
 import { deleteIdFor, editIdFor } from './change-id.js';
 import { fail, succeed, type CommandDeps, type CommandResult } from './deps.js';
-import { handleCommand } from './handle-command.js';
+import { handleCommand, type CommandBus } from './handle-command.js';
+import { loadMessageFacts } from './message-facts.js';
 
 export interface MessageChanged {
   chatId: string;
@@ -23,6 +25,20 @@ const erasedAsValue = (err: unknown): { ok: false; error: ReturnType<typeof doma
   throw err;
 };
 
+/**
+ * The facts hook of edits and deletes: a message the state forgot is read from the log. Remembers what
+ * it loaded last, for a delete's retry answered from those facts.
+ */
+function olderMessageFacts(bus: CommandBus, chatId: string, messageId: string) {
+  const loaded: { facts?: MessageFacts | null } = {};
+  const withFacts = async (command: ChatCommand, state: ChatState, revision: number): Promise<ChatCommand> => {
+    if (!state.started || !needsFacts(state, messageId)) return command;
+    loaded.facts = await loadMessageFacts(bus.store, chatStreamId(chatId), messageId, revision);
+    return { ...command, target: loaded.facts } as ChatCommand;
+  };
+  return { withFacts, loaded };
+}
+
 export async function editMessage(
   deps: CommandDeps,
   input: { editorId: string; chatId: string; messageId: string; clientEditId: string; body: string },
@@ -36,6 +52,7 @@ export async function editMessage(
       at: deps.clock().toISOString(), editWindowMs: deps.messageEditWindowMs ?? DEFAULT_EDIT_WINDOW_MS,
     },
     eventIds: () => editIdFor(chatId, messageId, clientEditId),
+    withFacts: olderMessageFacts(deps.bus, chatId, messageId).withFacts,
   }).catch(erasedAsValue);
   if (!outcome.ok) return fail(outcome.error);
   const appended = outcome.appended[0];
@@ -51,17 +68,19 @@ export async function deleteMessage(
   input: { deleterId: string; chatId: string; messageId: string; clientDeleteId: string },
 ): Promise<CommandResult<MessageChanged>> {
   const { chatId, messageId, clientDeleteId } = input;
+  const older = olderMessageFacts(deps.bus, chatId, messageId);
   const outcome = await handleCommand(deps.bus, {
     streamId: chatStreamId(chatId),
     decider: chatDecider,
     command: { type: 'DeleteMessage', chatId, messageId, deleterId: input.deleterId, clientDeleteId, at: deps.clock().toISOString() },
     eventIds: () => deleteIdFor(chatId, messageId),
+    withFacts: older.withFacts,
   }).catch(erasedAsValue);
   if (!outcome.ok) return fail(outcome.error);
   const appended = outcome.appended[0];
   if (appended) return succeed({ chatId, messageId, revision: appended.revision, position: appended.position, duplicate: false });
   if (outcome.alreadyStored) return succeed({ chatId, messageId, ...outcome.alreadyStored, duplicate: true });
-  const first = outcome.state.started ? outcome.state.messages.get(messageId)?.deleted : undefined;
+  const first = outcome.state.started ? (outcome.state.recentMessages.get(messageId) ?? older.loaded.facts)?.deleted : undefined;
   if (!first) return fail(domainError('MESSAGE_NOT_FOUND'));
   return succeed({ chatId, messageId, revision: first.revision, position: first.position, duplicate: true });
 }

@@ -11,10 +11,11 @@
 import type { Decider } from '../domain/decider.js';
 import type { DomainError } from '../domain/errors.js';
 import type { DomainEvent } from '../domain/events.js';
-import { toDomainEvent, toEventData } from '../infra/event-store/codec.js';
-import { WrongExpectedRevisionError, type EventStore, type RecordedEvent } from '../infra/event-store/port.js';
+import { toDomainEvent, toEventData } from './ports/codec.js';
+import { WrongExpectedRevisionError, type EventStore, type RecordedEvent } from './ports/event-store.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { StateCache, type Folding } from './state-cache.js';
+import pRetry, { type Options as RetryOptions } from 'p-retry';
 
 export interface CommandBus {
   store: EventStore;
@@ -93,8 +94,13 @@ export class ConcurrencyRetriesExhaustedError extends Error {
 }
 
 const PAGE = 1000;
-const MAX_BACKOFF_MS = 50;
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * How a command is tried again after another writer changed its stream first (as Emmett hands its
+ * onVersionConflict options to its retry library): short, random, growing pauses (1-2 ms, 2-4 ms, ...
+ * up to 50 ms) keep two busy writers from colliding on every attempt (livelock). `retries` is the bus's.
+ */
+export const CONFLICT_RETRY = { factor: 2, minTimeout: 1, maxTimeout: 50, randomize: true } as const satisfies RetryOptions;
 
 async function catchUp<C, S, E extends DomainEvent>(bus: CommandBus, streamId: string, decider: Decider<C, S, E>): Promise<{ state: S; revision: number }> {
   const cached = bus.cache.get<S>(streamId);
@@ -120,56 +126,68 @@ export function loadState<C, S, E extends DomainEvent>(bus: CommandBus, streamId
 
 export function handleCommand<C, S, E extends DomainEvent>(
   bus: CommandBus,
-  args: { streamId: string; decider: Decider<C, S, E>; command: C; eventIds: (event: E, index: number) => string },
+  args: {
+    streamId: string;
+    decider: Decider<C, S, E>;
+    command: C;
+    eventIds: (event: E, index: number) => string;
+    /**
+     * Completes the command with facts the state does not keep, read from the log as of the state's
+     * revision (commands/message-facts.ts), before each decision: decide stays pure, and the append's
+     * expected revision covers the facts as it covers the state.
+     */
+    withFacts?: (command: C, state: S, revision: number) => C | Promise<C>;
+  },
 ): Promise<CommandOutcome<S, E>> {
   const { streamId, decider, command } = args;
   return bus.mutex.run(streamId, async () => {
     // First attempt on a log-fed cached state: no read (see the top of the file).
     let unread = bus.cacheFollowsLog ? bus.cache.get<S>(streamId) : undefined;
-    for (let attempt = 1; attempt <= bus.maxRetries + 1; attempt++) {
-      let { state, revision } = unread ? { state: unread.state, revision: unread.revision } : await catchUp(bus, streamId, decider);
-      const decision = decider.decide(command, state);
-      if (unread && (!decision.ok || decision.events.length === 0)) {
-        unread = undefined;
-        attempt--;
-        continue;
-      }
-      if (!decision.ok) return { ok: false, error: decision.error };
-      if (decision.events.length === 0) return { ok: true, state, appended: [], revision };
-      if (unread) bus.stats.unreadDecisions++;
-      const ids = decision.events.map((e, i) => args.eventIds(e, i));
-      try {
-        const result = await bus.store.append(
-          streamId,
-          decision.events.map((e, i) => toEventData(e, ids[i]!)),
-          revision < 0 ? 'no_stream' : revision,
-        );
-        if (result.alreadyStored === true || result.nextRevision < revision + decision.events.length) {
-          // The store answered with events it already held (their ids are derived from the command):
-          // a resend older than what the state remembers, or one another process wrote since the state
-          // was read. Nothing was written; the state is as read.
-          return { ok: true, state, appended: [], revision, alreadyStored: { revision: result.nextRevision, position: result.position } };
+    /** One attempt; on an unread state it may decide a second time, on a read one, without counting as a retry. */
+    const attempt = async (): Promise<CommandOutcome<S, E>> => {
+      for (;;) {
+        let { state, revision } = unread ? { state: unread.state, revision: unread.revision } : await catchUp(bus, streamId, decider);
+        const decision = decider.decide(args.withFacts ? await args.withFacts(command, state, revision) : command, state);
+        if (unread && (!decision.ok || decision.events.length === 0)) {
+          unread = undefined;
+          continue;
         }
-        const first = result.nextRevision - decision.events.length + 1;
-        const appended = decision.events.map((event, i) => ({ event, id: ids[i]!, revision: first + i, position: result.position }));
-        for (const a of appended) state = decider.evolve(state, a.event, { revision: a.revision, position: a.position });
-        revision = result.nextRevision;
-        bus.cache.set(streamId, { state, revision }, folder(decider));
-        return { ok: true, state, appended, revision };
-      } catch (err) {
-        if (!(err instanceof WrongExpectedRevisionError)) throw err;
-        if (unread) {
+        if (!decision.ok) return { ok: false, error: decision.error };
+        if (decision.events.length === 0) return { ok: true, state, appended: [], revision };
+        if (unread) bus.stats.unreadDecisions++;
+        const ids = decision.events.map((e, i) => args.eventIds(e, i));
+        try {
+          const result = await bus.store.append(
+            streamId,
+            decision.events.map((e, i) => toEventData(e, ids[i]!)),
+            revision < 0 ? 'no_stream' : revision,
+          );
+          if (result.alreadyStored === true || result.nextRevision < revision + decision.events.length) {
+            // The store answered with events it already held (their ids are derived from the command):
+            // a resend older than what the state remembers, or one another process wrote since the state
+            // was read. Nothing was written; the state is as read.
+            return { ok: true, state, appended: [], revision, alreadyStored: { revision: result.nextRevision, position: result.position } };
+          }
+          const first = result.nextRevision - decision.events.length + 1;
+          const appended = decision.events.map((event, i) => ({ event, id: ids[i]!, revision: first + i, position: result.position }));
+          for (const a of appended) state = decider.evolve(state, a.event, { revision: a.revision, position: a.position });
+          revision = result.nextRevision;
+          bus.cache.set(streamId, { state, revision }, folder(decider));
+          return { ok: true, state, appended, revision };
+        } catch (err) {
+          if (!(err instanceof WrongExpectedRevisionError) || !unread) throw err;
           // Only the cache was behind: read and decide again at once, no pause.
           bus.stats.unreadConflicts++;
           unread = undefined;
-          attempt--;
-          continue;
         }
-        // Another process wrote first: the next attempt folds its events and decides again. A short,
-        // random, growing pause keeps two busy writers from colliding on every attempt (livelock).
-        await sleep(Math.random() * Math.min(MAX_BACKOFF_MS, 2 ** attempt));
       }
+    };
+    try {
+      // Another process wrote first: the next attempt folds its events and decides again.
+      return await pRetry(attempt, { ...CONFLICT_RETRY, retries: bus.maxRetries, shouldRetry: ({ error }) => error instanceof WrongExpectedRevisionError });
+    } catch (err) {
+      if (err instanceof WrongExpectedRevisionError) throw new ConcurrencyRetriesExhaustedError(streamId, bus.maxRetries + 1);
+      throw err;
     }
-    throw new ConcurrencyRetriesExhaustedError(streamId, bus.maxRetries + 1);
   });
 }

@@ -3,7 +3,7 @@ import { domainError } from '../domain/errors.js';
 import { chatStreamId } from '../domain/events.js';
 import { fail, succeed, type CommandDeps, type CommandResult } from './deps.js';
 import { handleCommand } from './handle-command.js';
-import { KeyErasedError } from '../infra/keys/port.js';
+import { KeyErasedError } from './ports/keys.js';
 import { messageIdFor } from './message-id.js';
 
 export interface MessageAccepted {

@@ -8,7 +8,7 @@
  * bytes each); the cache keeps the sum under its budget.
  */
 import { LRUCache } from 'lru-cache';
-import type { RecordedEvent } from '../infra/event-store/port.js';
+import type { RecordedEvent } from './ports/event-store.js';
 
 export interface CachedState<S> {
   state: S;

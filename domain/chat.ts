@@ -86,7 +86,7 @@ function decide(command: ChatCommand, state: ChatState): Decision<ChatEvent> {
 function evolve(state: ChatState, event: ChatEvent, meta: EventMeta): ChatState {
   switch (event.type) {
     case 'ChatStarted':
-      return { started: true, chatId: event.data.chatId, participants: event.data.participants, recentClientIds: new Map(), messages: new Map(), recentEdits: new Map() };
+      return { started: true, chatId: event.data.chatId, participants: event.data.participants, recentClientIds: new Map(), recentMessages: new Map(), recentEdits: new Map() };
     case 'MessageSent': {
       if (!state.started) return state;
       // Mutated in place: state is owned by one fold, and copying a 1,000-entry map per event would make folds quadratic.
@@ -103,24 +103,27 @@ function evolve(state: ChatState, event: ChatEvent, meta: EventMeta): ChatState 
   }
 }
 
-/** One for the chat, one per remembered clientMessageId (up to DEDUPE_WINDOW), edit id (likewise) and message. */
+/** One for the chat, one per remembered clientMessageId, edit id and message (each up to DEDUPE_WINDOW). */
 const weight = (state: ChatState): number =>
-  1 + (state.started ? state.recentClientIds.size + state.recentEdits.size + state.messages.size : 0);
+  1 + (state.started ? state.recentClientIds.size + state.recentEdits.size + state.recentMessages.size : 0);
 
 export const chatDecider: Decider<ChatCommand, ChatState, ChatEvent> = { initialState: initialChatState, decide, evolve, weight };
 
 /**
- * How many messages after `afterRevision` were sent by someone other than `readerId`, from what the
- * state remembers (the last DEDUPE_WINDOW messages); null when that does not reach back far enough.
+ * How many messages after `afterRevision` were sent by someone other than `readerId` and not deleted,
+ * from what the state remembers (the last DEDUPE_WINDOW messages); null when that does not reach back
+ * far enough.
  * Lets a gateway count a reader's unread messages from a cached state without reading the stream.
  */
 export function countOthersAfter(state: ChatState, revision: number, afterRevision: number, readerId: string): number | null {
   if (!state.started) return null;
   if (afterRevision >= revision) return 0;
-  if (revision - afterRevision > state.recentClientIds.size) return null;
+  // Forgotten messages are older than the oldest remembered: they matter only when it is beyond afterRevision + 1.
+  const oldest = state.recentMessages.values().next().value;
+  if (state.recentMessages.size >= DEDUPE_WINDOW && oldest !== undefined && oldest.revision > afterRevision + 1) return null;
   let count = 0;
-  for (const [key, ref] of state.recentClientIds) {
-    if (ref.revision > afterRevision && key.slice(0, key.indexOf('\u0000')) !== readerId) count++;
+  for (const m of state.recentMessages.values()) {
+    if (m.revision > afterRevision && m.senderId !== readerId && !m.deleted) count++;
   }
   return count;
 }

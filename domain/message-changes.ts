@@ -13,8 +13,10 @@ export const CLIENT_CHANGE_ID = /^[A-Za-z0-9_-]{1,64}$/;
 export const DEFAULT_EDIT_WINDOW_MS = 24 * 60 * 60 * 1000;
 
 /**
- * What deciding an edit or delete needs of each message, for every message of the chat: deleting has
- * no time limit, so no message can be forgotten. Kept small (no body): one entry per message.
+ * What deciding an edit or delete needs of a message (no body). The chat's state keeps them for its
+ * last DEDUPE_WINDOW messages only, so it stays bounded however long the chat; an older message's
+ * facts are read from the log by the caller and handed in with the command (commands/message-facts.ts),
+ * which keeps the decision pure.
  */
 export interface MessageFacts {
   senderId: string;
@@ -28,8 +30,14 @@ export interface ChangeRef {
   position: bigint;
 }
 
+/** A remembered message: its facts, and its revision (unread counts from the state, domain/chat.ts). */
+export interface RecentMessage extends MessageFacts {
+  revision: number;
+}
+
 export interface MessageChangeState {
-  messages: Map<string, MessageFacts>;
+  /** The last DEDUPE_WINDOW messages by id, oldest first. */
+  recentMessages: Map<string, RecentMessage>;
   /** key `${messageId}\u0000${clientEditId}`, the last DEDUPE_WINDOW edits, oldest first. */
   recentEdits: Map<string, ChangeRef>;
 }
@@ -44,7 +52,15 @@ export type EditMessageCommand = {
   at: string;
   /** From CHAT_MESSAGE_EDIT_WINDOW_SECONDS: the caller's setting, so the decision stays pure. */
   editWindowMs: number;
-};
+} & OlderMessage;
+
+/**
+ * Set by the caller when the state no longer remembers the message: its facts as read from the log
+ * at the state's revision, or null when the log holds no such message in this chat.
+ */
+export interface OlderMessage {
+  target?: MessageFacts | null;
+}
 
 export type DeleteMessageCommand = {
   type: 'DeleteMessage';
@@ -53,9 +69,16 @@ export type DeleteMessageCommand = {
   deleterId: string;
   clientDeleteId: string;
   at: string;
-};
+} & OlderMessage;
 
 const editKey = (messageId: string, clientEditId: string): string => `${messageId}\u0000${clientEditId}`;
+
+/** The message's facts: remembered by the state, else handed in with the command; undefined: not found. */
+export const factsOf = (state: MessageChangeState, command: { messageId: string } & OlderMessage): MessageFacts | undefined =>
+  state.recentMessages.get(command.messageId) ?? command.target ?? undefined;
+
+/** Whether the caller must load the message's facts from the log before deciding (the state forgot it). */
+export const needsFacts = (state: MessageChangeState, messageId: string): boolean => !state.recentMessages.has(messageId);
 
 /** A repeated edit (same message, same clientEditId): where the first one was appended, else undefined. */
 export function findEdit(state: MessageChangeState, messageId: string, clientEditId: string): ChangeRef | undefined {
@@ -75,7 +98,7 @@ export function checkBody(raw: string, maxChars: number): { ok: true; body: stri
 export function decideEdit(command: EditMessageCommand, state: MessageChangeState, maxChars: number): Decision<ChatEvent> {
   if (!CLIENT_CHANGE_ID.test(command.clientEditId)) return reject(domainError('CLIENT_MESSAGE_ID_INVALID'));
   if (findEdit(state, command.messageId, command.clientEditId)) return accept([]);
-  const facts = state.messages.get(command.messageId);
+  const facts = factsOf(state, command);
   if (!facts) return reject(domainError('MESSAGE_NOT_FOUND'));
   if (facts.senderId !== command.editorId) return reject(domainError('NOT_MESSAGE_SENDER'));
   if (facts.deleted) return reject(domainError('MESSAGE_DELETED'));
@@ -88,12 +111,24 @@ export function decideEdit(command: EditMessageCommand, state: MessageChangeStat
 
 export function decideDelete(command: DeleteMessageCommand, state: MessageChangeState): Decision<ChatEvent> {
   if (!CLIENT_CHANGE_ID.test(command.clientDeleteId)) return reject(domainError('CLIENT_MESSAGE_ID_INVALID'));
-  const facts = state.messages.get(command.messageId);
+  const facts = factsOf(state, command);
   if (!facts) return reject(domainError('MESSAGE_NOT_FOUND'));
   if (facts.senderId !== command.deleterId) return reject(domainError('NOT_MESSAGE_SENDER'));
   if (facts.deleted) return facts.deleted.by === command.clientDeleteId ? accept([]) : reject(domainError('MESSAGE_DELETED'));
   const { chatId, messageId, clientDeleteId, at } = command;
   return accept([{ type: 'MessageDeleted', version: 1, data: { chatId, messageId, senderId: command.deleterId, clientDeleteId, deletedAt: at } }]);
+}
+
+const sentAtMsOf = (sentAt: string): number => {
+  const ms = Date.parse(sentAt);
+  return Number.isNaN(ms) ? 0 : ms;
+};
+
+/** A message's facts from its MessageSent and, when it was deleted, its MessageDeleted (and where that sits). */
+export function factsFrom(sent: MessageSent, deleted: { event: MessageDeleted; ref: ChangeRef } | null): MessageFacts {
+  const facts: MessageFacts = { senderId: sent.data.senderId, sentAtMs: sentAtMsOf(sent.data.sentAt) };
+  if (deleted) facts.deleted = { by: deleted.event.data.clientDeleteId, ...deleted.ref };
+  return facts;
 }
 
 /** Folds a message event into the facts; mutates in place, as chat.ts's evolve does (one owner per fold). */
@@ -105,8 +140,9 @@ export function evolveChanges(
 ): void {
   switch (event.type) {
     case 'MessageSent': {
-      const sentAtMs = Date.parse(event.data.sentAt);
-      state.messages.set(event.data.messageId, { senderId: event.data.senderId, sentAtMs: Number.isNaN(sentAtMs) ? 0 : sentAtMs });
+      const messages = state.recentMessages;
+      messages.set(event.data.messageId, { senderId: event.data.senderId, sentAtMs: sentAtMsOf(event.data.sentAt), revision: ref.revision });
+      if (messages.size > window) messages.delete(messages.keys().next().value as string);
       return;
     }
     case 'MessageEdited': {
@@ -116,7 +152,8 @@ export function evolveChanges(
       return;
     }
     case 'MessageDeleted': {
-      const facts = state.messages.get(event.data.messageId);
+      // A message the window forgot: nothing to note, its facts are read from the log when needed.
+      const facts = state.recentMessages.get(event.data.messageId);
       if (facts) facts.deleted = { by: event.data.clientDeleteId, revision: ref.revision, position: ref.position };
       return;
     }

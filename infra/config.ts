@@ -3,6 +3,9 @@
  * at start with a message naming the variable, instead of surfacing later as a confusing error.
  */
 import path from 'node:path';
+import { Type, type Static } from 'typebox';
+// typebox/schema, not typebox/value: the checker alone, a third less to load at every start (defaults are set below).
+import { Check, Errors } from 'typebox/schema';
 
 export type EventStoreChoice =
   | { kind: 'eventstoredb'; url: string }
@@ -28,6 +31,8 @@ export interface Config {
   redisKeyPrefix: string;
   /** A cache read slower than this falls back to PostgreSQL. */
   redisCommandTimeoutMs: number;
+  /** Messages the last-messages view keeps per chat (LAST_MESSAGES_SIZE); a change rebuilds the view at start. */
+  lastMessagesSize: number;
   amqpUrl: string | undefined;
   /** AMQP_URL split at commas: the nodes of a RabbitMQ cluster, tried in turn (empty when unset). */
   amqpUrls: string[];
@@ -38,7 +43,7 @@ export interface Config {
   http: { host: string; port: number };
   sessions: { idleMinutes: number; absoluteHours: number };
   /** WebSocket gateway settings given in the environment; unset ones keep gateways/ws/config.ts defaults. */
-  ws: WsEnv;
+  ws: WsSettings;
   web: { cookieSecure: boolean; allowedOrigins: string[]; trustProxy: boolean };
   loginThrottle: { perAccount: number; perAddress: number; windowMinutes: number; maxDelayMs: number };
   argon2: { memoryKiB: number; timeCost: number; parallelism: number; maxConcurrent: number; maxQueue: number };
@@ -64,27 +69,6 @@ export interface RedisSentinelConfig {
   name: string;
 }
 
-export interface WsEnv {
-  host?: string;
-  port?: number;
-  path?: string;
-  allowedOrigins: string[];
-  sessionCookie?: string;
-  maxPayloadBytes?: number;
-  idleTimeoutSec?: number;
-  maxBackpressureBytes?: number;
-  ratePerSec?: number;
-  rateBurst?: number;
-  maxInFlightSends?: number;
-  maxProcessInFlightSends?: number;
-  sessionCheckMs?: number;
-  maxPendingUpgrades?: number;
-  maxSocketsPerUser?: number;
-  maxConcurrentFills?: number;
-  maxResumeChats?: number;
-  listenRetryMs?: number;
-}
-
 export class ConfigError extends Error {
   constructor(readonly variable: string, problem: string) {
     super(`Invalid configuration: ${variable} ${problem}`);
@@ -94,211 +78,267 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
-function text(env: Env, name: string): string | undefined {
-  const v = env[name];
-  return v === undefined || v.trim() === '' ? undefined : v.trim();
-}
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-function int(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = text(env, name);
-  if (raw === undefined) return fallback;
-  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`);
-  const n = Number(raw);
-  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
-  return n;
-}
+const whole = (fallback: number, minimum: number, maximum: number) => Type.Integer({ default: fallback, minimum, maximum });
+const optionalWhole = (minimum: number, maximum: number) => Type.Optional(Type.Integer({ minimum, maximum }));
+const flag = (fallback: boolean) => Type.Boolean({ default: fallback });
+const matching = (pattern: RegExp, problem: string, fallback?: string) =>
+  Type.Refine(Type.String(fallback === undefined ? {} : { default: fallback }), (v) => pattern.test(v), () => problem);
 
-function url(env: Env, name: string, protocols: string[]): string | undefined {
-  const raw = text(env, name);
-  if (raw === undefined) return undefined;
-  let parsed: URL;
+const protocolOf = (value: string): string | null => {
   try {
-    parsed = new URL(raw);
+    return new URL(value).protocol;
   } catch {
-    throw new ConfigError(name, 'is not a valid URL');
+    return null;
   }
-  if (!protocols.includes(parsed.protocol)) {
-    throw new ConfigError(name, `must use ${protocols.map((p) => p.replace(':', '://')).join(' or ')}, got ${parsed.protocol}//`);
-  }
-  return raw;
-}
+};
+const url = (...protocols: string[]) => Type.Refine(
+  Type.String(),
+  (v) => protocols.includes(protocolOf(v) ?? ''),
+  (v) => {
+    const protocol = protocolOf(v);
+    if (v === '') return 'holds an empty entry; separate node URLs with single commas';
+    if (protocol === null) return 'is not a valid URL';
+    return `must use ${protocols.map((p) => p.replace(':', '://')).join(' or ')}, got ${protocol}//`;
+  },
+);
 
-/** AMQP_URL: one URL, or several separated by commas (a cluster's nodes), each amqp:// or amqps://. */
-function amqpUrls(env: Env): string[] {
-  const raw = text(env, 'AMQP_URL');
-  if (raw === undefined) return [];
-  const parts = raw.split(',').map((p) => p.trim());
-  if (parts.some((p) => p === '')) throw new ConfigError('AMQP_URL', 'holds an empty entry; separate node URLs with single commas');
-  // url() returns undefined only for an empty value, ruled out above.
-  return parts.map((p) => url({ AMQP_URL: p }, 'AMQP_URL', ['amqp:', 'amqps:']) ?? p);
-}
-
-function identifier(env: Env, name: string, fallback: string): string {
-  const raw = text(env, name) ?? fallback;
-  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(raw)) throw new ConfigError(name, 'must be a lower-case SQL identifier');
-  return raw;
-}
-
-function bool(env: Env, name: string, fallback: boolean): boolean {
-  const raw = text(env, name)?.toLowerCase();
-  if (raw === undefined) return fallback;
-  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
-  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
-  throw new ConfigError(name, `must be true or false, got "${raw}"`);
-}
-
-function origins(env: Env, name: string): string[] {
-  const raw = text(env, name);
-  if (raw === undefined) return [];
-  return raw.split(',').map((o) => o.trim()).filter(Boolean).map((o) => {
-    let u: URL;
-    try {
-      u = new URL(o);
-    } catch {
-      throw new ConfigError(name, `holds "${o}", which is not an origin like https://chat.example.com`);
-    }
-    if (!['http:', 'https:'].includes(u.protocol) || u.origin !== o.replace(/\/$/, '')) {
-      throw new ConfigError(name, `holds "${o}", which is not an origin like https://chat.example.com`);
-    }
-    return u.origin;
-  });
-}
+const isOrigin = (o: string): boolean => ['http:', 'https:'].includes(protocolOf(o) ?? '') && new URL(o).origin === o.replace(/\/$/, '');
+/** Browser origins, comma-separated (empty entries ignored). */
+const origins = () => Type.Array(
+  Type.Refine(Type.String(), isOrigin, (o) => `holds "${o}", which is not an origin like https://chat.example.com`),
+  { default: [], separator: ',' },
+);
 
 /** 32 bytes in standard base64 (`openssl rand -base64 32`); the value itself never appears in an error. */
-function key32(env: Env, name: string): Buffer | undefined {
-  const raw = text(env, name);
-  if (raw === undefined) return undefined;
-  const bytes = /^[A-Za-z0-9+/]+={0,2}$/.test(raw) ? Buffer.from(raw, 'base64') : Buffer.alloc(0);
-  if (bytes.length !== 32 || bytes.toString('base64') !== raw) throw new ConfigError(name, 'must be 32 bytes in base64 (44 characters, e.g. from `openssl rand -base64 32`)');
-  return bytes;
+const key32 = () => Type.Optional(Type.Refine(
+  Type.String(),
+  (v) => /^[A-Za-z0-9+/]+={0,2}$/.test(v) && Buffer.from(v, 'base64').length === 32 && Buffer.from(v, 'base64').toString('base64') === v,
+  () => 'must be 32 bytes in base64 (44 characters, e.g. from `openssl rand -base64 32`)',
+));
+
+const SENTINEL = /^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\]):(\d{1,5})$/;
+const sentinelPort = (entry: string): number => Number(SENTINEL.exec(entry)?.[2] ?? 0);
+
+/**
+ * Every variable the service reads, with its type, default and allowed values: the one declaration
+ * loadConfig validates against. Lists (`separator`) are split at commas first; a ConfigError names the
+ * variable. The README's settings table and deploy/compose.yaml's x-chat-env list the same names.
+ */
+const ENV_SCHEMA = Type.Object({
+  DATA_DIR: Type.String({ default: 'data' }),
+  LOG_LEVEL: Type.Enum(LOG_LEVELS, { default: 'info' }),
+  DATABASE_URL: Type.Optional(url('postgres:', 'postgresql:')),
+  DATABASE_READ_URL: Type.Optional(url('postgres:', 'postgresql:')),
+  DATABASE_SCHEMA: matching(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier', 'public'),
+  EVENTSTORE_URL: Type.Optional(url('esdb:', 'esdb+discover:', 'kurrentdb:', 'kurrent:')),
+  REDIS_URL: Type.Optional(url('redis:', 'rediss:')),
+  // host:port of each sentinel; with REDIS_SENTINEL_NAME (checked together in redisSentinel()).
+  REDIS_SENTINELS: Type.Optional(Type.Refine(
+    Type.Array(
+      Type.Refine(Type.String(), (e) => sentinelPort(e) >= 1 && sentinelPort(e) <= 65535, (e) => `holds "${e}", which is not host:port`),
+      { separator: ',' },
+    ),
+    (list) => list.length > 0,
+    () => 'must name at least one sentinel as host:port',
+  )),
+  REDIS_SENTINEL_NAME: Type.Optional(matching(/^[A-Za-z0-9._-]{1,64}$/, 'must be letters, digits, dot, dash or underscore')),
+  REDIS_KEY_PREFIX: Type.String({ default: 'chat:' }),
+  REDIS_COMMAND_TIMEOUT_MS: whole(200, 10, 60_000),
+  // 10,000 per chat at ~300 bytes is ~3 MB per chat in Redis, and the most a backfill reads at once.
+  LAST_MESSAGES_SIZE: whole(100, 1, 10_000),
+  // One URL, or several separated by commas (a cluster's nodes), each amqp:// or amqps://.
+  AMQP_URL: Type.Optional(Type.Array(url('amqp:', 'amqps:'), { separator: ',', keepEmpty: true })),
+  AMQP_PREFIX: matching(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier', 'chat'),
+  // Prefetch above the batch size, so the next batch is already delivered while one is applied (docs/performance.md).
+  PROJECTOR_PREFETCH: whole(1000, 1, 5000),
+  PROJECTOR_DELIVERY_LIMIT: whole(5, 1, 100),
+  // Above 1 needs the rabbitmq_consistent_hash_exchange plugin on the broker (docs/scaling.md).
+  PROJECTOR_PARTITIONS: whole(1, 1, 64),
+  PROJECTOR_BATCH_SIZE: whole(500, 1, 5000),
+  HTTP_HOST: Type.String({ default: '127.0.0.1' }),
+  HTTP_PORT: whole(3000, 0, 65535),
+  HTTP_ALLOWED_ORIGINS: origins(),
+  HTTP_TRUST_PROXY: flag(false),
+  COOKIE_SECURE: flag(false),
+  SESSION_IDLE_MINUTES: whole(30, 1, 7 * 24 * 60),
+  SESSION_ABSOLUTE_HOURS: whole(12, 1, 24 * 90),
+  // Unset WS_* settings keep gateways/ws/config.ts's defaults (DEFAULT_WS_CONFIG).
+  WS_HOST: Type.Optional(Type.String()),
+  WS_PORT: optionalWhole(0, 65535),
+  WS_PATH: Type.Optional(matching(/^\/[A-Za-z0-9/_-]*$/, 'must be a URL path like /ws')),
+  WS_ALLOWED_ORIGINS: origins(),
+  WS_SESSION_COOKIE: Type.Optional(Type.String()),
+  WS_MAX_PAYLOAD_BYTES: optionalWhole(1024, 16 * 1024),
+  // uWS rounds idle timeouts to its 4 s timer granularity and refuses values below 8 s.
+  WS_IDLE_TIMEOUT_SEC: Type.Optional(Type.Refine(Type.Integer({ minimum: 0, maximum: 960 }), (s) => s === 0 || s >= 8, () => 'must be 0 or at least 8')),
+  WS_MAX_BACKPRESSURE_BYTES: optionalWhole(16 * 1024, 64 * 1024 * 1024),
+  WS_RATE_PER_SEC: optionalWhole(1, 1_000_000),
+  WS_RATE_BURST: optionalWhole(1, 1_000_000),
+  WS_MAX_INFLIGHT_SENDS: optionalWhole(1, 10_000),
+  WS_MAX_PROCESS_INFLIGHT_SENDS: optionalWhole(1, 1_000_000),
+  WS_SESSION_CHECK_MS: optionalWhole(50, 60_000),
+  WS_MAX_PENDING_UPGRADES: optionalWhole(1, 100_000),
+  WS_MAX_SOCKETS_PER_USER: optionalWhole(1, 100_000),
+  WS_MAX_CONCURRENT_FILLS: optionalWhole(1, 1000),
+  WS_MAX_RESUME_CHATS: optionalWhole(1, 100_000),
+  WS_LISTEN_RETRY_MS: optionalWhole(0, 600_000),
+  WS_READ_COALESCE_MS: optionalWhole(0, 60_000),
+  LOGIN_MAX_PER_ACCOUNT: whole(10, 1, 100_000),
+  LOGIN_MAX_PER_ADDRESS: whole(100, 1, 1_000_000),
+  LOGIN_WINDOW_MINUTES: whole(15, 1, 24 * 60),
+  // Cap of the growing wait on an account past LOGIN_MAX_PER_ACCOUNT failures; 0 turns the slowdown off.
+  LOGIN_MAX_DELAY_MS: whole(8_000, 0, 60_000),
+  // OWASP's floor for argon2id is m = 19 MiB, t = 2, p = 1; lower values are refused.
+  ARGON2_MEMORY_KIB: whole(19456, 19456, 4_194_304),
+  ARGON2_TIME_COST: whole(2, 2, 100),
+  ARGON2_PARALLELISM: whole(1, 1, 16),
+  ARGON2_MAX_CONCURRENT: whole(4, 1, 256),
+  // Hashes waiting for a slot; past it login and register answer 503 at once instead of queueing.
+  ARGON2_MAX_QUEUE: whole(64, 0, 100_000),
+  COMMAND_MAX_RETRIES: whole(10, 0, 100),
+  COMMAND_CACHE_ITEMS: whole(1_000_000, 1_000, 100_000_000),
+  CHAT_MESSAGE_EDIT_WINDOW_SECONDS: whole(24 * 60 * 60, 1, 365 * 24 * 60 * 60),
+  // At most 20 s: with a heartbeat every third of it, a dead process's users are offline within 30 s.
+  PRESENCE_TTL_MS: whole(15_000, 300, 20_000),
+  PRESENCE_GRACE_MS: whole(3_000, 0, 60_000),
+  PRESENCE_LAST_SEEN_DAYS: whole(90, 1, 3650),
+  TYPING_RATE_PER_SEC: whole(1, 1, 100),
+  TYPING_BURST: whole(3, 1, 100),
+  DATA_KEY_ENCRYPTION_KEY: key32(),
+  DATA_KEY_ENCRYPTION_KEY_PREVIOUS: key32(),
+});
+
+type EnvValues = Static<typeof ENV_SCHEMA>;
+type Variable = keyof EnvValues & string;
+
+/** The names of every variable loadConfig reads (the deployment kit's tests check each is set and documented). */
+export const CONFIG_VARIABLES: readonly Variable[] = Object.keys(ENV_SCHEMA.properties) as Variable[];
+
+/** The WebSocket gateway's settings and the variable of each. */
+const WS_VARIABLES = {
+  host: 'WS_HOST', port: 'WS_PORT', path: 'WS_PATH', sessionCookie: 'WS_SESSION_COOKIE', maxPayloadBytes: 'WS_MAX_PAYLOAD_BYTES',
+  idleTimeoutSec: 'WS_IDLE_TIMEOUT_SEC', maxBackpressureBytes: 'WS_MAX_BACKPRESSURE_BYTES', ratePerSec: 'WS_RATE_PER_SEC',
+  rateBurst: 'WS_RATE_BURST', maxInFlightSends: 'WS_MAX_INFLIGHT_SENDS', maxProcessInFlightSends: 'WS_MAX_PROCESS_INFLIGHT_SENDS',
+  sessionCheckMs: 'WS_SESSION_CHECK_MS', maxPendingUpgrades: 'WS_MAX_PENDING_UPGRADES', maxSocketsPerUser: 'WS_MAX_SOCKETS_PER_USER',
+  maxConcurrentFills: 'WS_MAX_CONCURRENT_FILLS', maxResumeChats: 'WS_MAX_RESUME_CHATS', listenRetryMs: 'WS_LISTEN_RETRY_MS',
+  readCoalesceMs: 'WS_READ_COALESCE_MS',
+} as const satisfies Record<string, Variable>;
+
+/** The WS_* settings given in the environment (an unset one is absent), and the allowed origins. */
+export type WsSettings = { -readonly [K in keyof typeof WS_VARIABLES]?: NonNullable<EnvValues[(typeof WS_VARIABLES)[K]]> } & { allowedOrigins: string[] };
+
+/** The environment as the schema's types: trimmed, empty as unset, whole numbers, flags and comma lists converted. */
+function converted(env: Env, defaults: Env): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const name of CONFIG_VARIABLES) {
+    const value = env[name]?.trim() || defaults[name];
+    if (value === undefined) continue;
+    const schema = ENV_SCHEMA.properties[name] as { type?: string; separator?: string; keepEmpty?: boolean };
+    if (schema.type === 'integer') out[name] = /^\d+$/.test(value) ? Number(value) : value;
+    else if (schema.type === 'boolean') {
+      const word = value.toLowerCase();
+      out[name] = ['1', 'true', 'yes', 'on'].includes(word) ? true : ['0', 'false', 'no', 'off'].includes(word) ? false : value;
+    } else if (schema.separator !== undefined) {
+      const items = value.split(schema.separator).map((i) => i.trim());
+      out[name] = schema.keepEmpty ? items : items.filter(Boolean);
+    } else out[name] = value;
+  }
+  return out;
 }
 
-function optionalInt(env: Env, name: string, min: number, max: number): number | undefined {
-  return text(env, name) === undefined ? undefined : int(env, name, 0, min, max);
+/** The first schema violation, as a ConfigError naming the variable (never its value where it may be a secret). */
+function firstProblem(raw: Record<string, unknown>, values: Record<string, unknown>): ConfigError | null {
+  const [, [error]] = Errors(ENV_SCHEMA, values);
+  if (!error) return null;
+  const name = error.instancePath.split('/')[1] ?? '';
+  const schema = (ENV_SCHEMA.properties as Record<string, { type?: string; minimum?: number; maximum?: number }>)[name] ?? {};
+  const params = error.params as { message?: string; allowedValues?: unknown[] };
+  if (error.keyword === '~refine' && params.message) return new ConfigError(name, params.message);
+  if (error.keyword === 'enum') return new ConfigError(name, `must be one of ${(params.allowedValues ?? []).join(', ')}`);
+  if (error.keyword === 'minimum' || error.keyword === 'maximum') return new ConfigError(name, `must be between ${schema.minimum} and ${schema.maximum}, got ${String(values[name])}`);
+  if (schema.type === 'integer') return new ConfigError(name, `must be a whole number, got "${String(raw[name])}"`);
+  if (schema.type === 'boolean') return new ConfigError(name, `must be true or false, got "${String(raw[name])}"`);
+  return new ConfigError(name, error.message);
 }
 
-function wsEnv(env: Env): WsEnv {
-  const ws: WsEnv = { allowedOrigins: origins(env, 'WS_ALLOWED_ORIGINS') };
-  const put = <K extends keyof WsEnv>(key: K, value: WsEnv[K] | undefined) => { if (value !== undefined) ws[key] = value; };
-  put('host', text(env, 'WS_HOST'));
-  put('port', optionalInt(env, 'WS_PORT', 0, 65535));
-  const wsPath = text(env, 'WS_PATH');
-  if (wsPath !== undefined && !/^\/[A-Za-z0-9/_-]*$/.test(wsPath)) throw new ConfigError('WS_PATH', 'must be a URL path like /ws');
-  put('path', wsPath);
-  put('sessionCookie', text(env, 'WS_SESSION_COOKIE'));
-  put('maxPayloadBytes', optionalInt(env, 'WS_MAX_PAYLOAD_BYTES', 1024, 16 * 1024));
-  put('idleTimeoutSec', optionalInt(env, 'WS_IDLE_TIMEOUT_SEC', 0, 960));
-  put('maxBackpressureBytes', optionalInt(env, 'WS_MAX_BACKPRESSURE_BYTES', 16 * 1024, 64 * 1024 * 1024));
-  put('ratePerSec', optionalInt(env, 'WS_RATE_PER_SEC', 1, 1_000_000));
-  put('rateBurst', optionalInt(env, 'WS_RATE_BURST', 1, 1_000_000));
-  put('maxInFlightSends', optionalInt(env, 'WS_MAX_INFLIGHT_SENDS', 1, 10_000));
-  put('maxProcessInFlightSends', optionalInt(env, 'WS_MAX_PROCESS_INFLIGHT_SENDS', 1, 1_000_000));
-  put('sessionCheckMs', optionalInt(env, 'WS_SESSION_CHECK_MS', 50, 60_000));
-  put('maxPendingUpgrades', optionalInt(env, 'WS_MAX_PENDING_UPGRADES', 1, 100_000));
-  put('maxSocketsPerUser', optionalInt(env, 'WS_MAX_SOCKETS_PER_USER', 1, 100_000));
-  put('maxConcurrentFills', optionalInt(env, 'WS_MAX_CONCURRENT_FILLS', 1, 1000));
-  put('maxResumeChats', optionalInt(env, 'WS_MAX_RESUME_CHATS', 1, 100_000));
-  put('listenRetryMs', optionalInt(env, 'WS_LISTEN_RETRY_MS', 0, 600_000));
-  return ws;
-}
-
-function redisSentinel(env: Env): RedisSentinelConfig | undefined {
-  const raw = text(env, 'REDIS_SENTINELS');
-  const name = text(env, 'REDIS_SENTINEL_NAME');
-  if (raw === undefined && name === undefined) return undefined;
-  if (raw === undefined) throw new ConfigError('REDIS_SENTINELS', 'must be set with REDIS_SENTINEL_NAME (host:port of each sentinel, comma-separated)');
+function redisSentinel(env: EnvValues): RedisSentinelConfig | undefined {
+  const { REDIS_SENTINELS: list, REDIS_SENTINEL_NAME: name } = env;
+  if (list === undefined && name === undefined) return undefined;
+  if (list === undefined) throw new ConfigError('REDIS_SENTINELS', 'must be set with REDIS_SENTINEL_NAME (host:port of each sentinel, comma-separated)');
   if (name === undefined) throw new ConfigError('REDIS_SENTINEL_NAME', 'must be set with REDIS_SENTINELS (the name the sentinels monitor)');
-  if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) throw new ConfigError('REDIS_SENTINEL_NAME', 'must be letters, digits, dot, dash or underscore');
-  const sentinels = raw.split(',').map((s) => s.trim()).filter(Boolean).map((entry) => {
-    const m = /^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\]):(\d{1,5})$/.exec(entry);
-    const port = m ? Number(m[2]) : 0;
-    if (!m || port < 1 || port > 65535) throw new ConfigError('REDIS_SENTINELS', `holds "${entry}", which is not host:port`);
-    return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
-  });
-  if (sentinels.length === 0) throw new ConfigError('REDIS_SENTINELS', 'must name at least one sentinel as host:port');
+  const sentinels = list.map((entry) => ({ host: SENTINEL.exec(entry)![1]!.replace(/^\[|\]$/g, ''), port: sentinelPort(entry) }));
   return { sentinels, name };
 }
 
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const originsOf = (list: string[]): string[] => list.map((o) => new URL(o).origin);
+const keyOf = (base64: string | undefined): Buffer | undefined => (base64 === undefined ? undefined : Buffer.from(base64, 'base64'));
 
-export function loadConfig(env: Env = process.env): Config {
-  const dataDir = path.resolve(text(env, 'DATA_DIR') ?? 'data');
-  const logLevel = (text(env, 'LOG_LEVEL') ?? 'info') as Config['logLevel'];
-  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
-  const databaseUrl = url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']);
-  const databaseSchema = identifier(env, 'DATABASE_SCHEMA', 'public');
-  const eventStoreUrl = url(env, 'EVENTSTORE_URL', ['esdb:', 'esdb+discover:', 'kurrentdb:', 'kurrent:']);
-  const eventStore: EventStoreChoice = eventStoreUrl
-    ? { kind: 'eventstoredb', url: eventStoreUrl }
-    : databaseUrl
-      ? { kind: 'postgres', url: databaseUrl, schema: databaseSchema }
+/**
+ * The Config from the environment, validated against ENV_SCHEMA. `defaults` stand in for unset
+ * variables before the schema's own defaults (the CLI logs at warn unless LOG_LEVEL says otherwise).
+ */
+export function loadConfig(env: Env = process.env, defaults: Partial<Record<Variable, string>> = {}): Config {
+  const raw = converted(env, defaults);
+  const values: Record<string, unknown> = { ...raw };
+  for (const [name, schema] of Object.entries(ENV_SCHEMA.properties)) {
+    if (values[name] === undefined && 'default' in schema) values[name] = structuredClone(schema.default);
+  }
+  if (!Check(ENV_SCHEMA, values)) throw firstProblem(raw, values) ?? new ConfigError('environment', 'is invalid');
+  const e = values as EnvValues;
+  const dataDir = path.resolve(e.DATA_DIR);
+  const eventStore: EventStoreChoice = e.EVENTSTORE_URL
+    ? { kind: 'eventstoredb', url: e.EVENTSTORE_URL }
+    : e.DATABASE_URL
+      ? { kind: 'postgres', url: e.DATABASE_URL, schema: e.DATABASE_SCHEMA }
       : { kind: 'embedded', file: path.join(dataDir, 'events.sqlite') };
-  const sentinel = redisSentinel(env);
+  const sentinel = redisSentinel(e);
+  const ws: WsSettings = { allowedOrigins: originsOf(e.WS_ALLOWED_ORIGINS) };
+  for (const [key, name] of Object.entries(WS_VARIABLES)) if (e[name] !== undefined) Object.assign(ws, { [key]: e[name] });
   return {
     dataDir,
-    logLevel,
+    logLevel: e.LOG_LEVEL,
     eventStore,
-    databaseUrl,
-    databaseReadUrl: url(env, 'DATABASE_READ_URL', ['postgres:', 'postgresql:']),
-    databaseSchema,
-    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']) ?? (sentinel ? `redis://${sentinel.name}` : undefined),
+    databaseUrl: e.DATABASE_URL,
+    databaseReadUrl: e.DATABASE_READ_URL,
+    databaseSchema: e.DATABASE_SCHEMA,
+    redisUrl: e.REDIS_URL ?? (sentinel ? `redis://${sentinel.name}` : undefined),
     redisSentinel: sentinel,
-    redisKeyPrefix: text(env, 'REDIS_KEY_PREFIX') ?? 'chat:',
-    redisCommandTimeoutMs: int(env, 'REDIS_COMMAND_TIMEOUT_MS', 200, 10, 60_000),
-    amqpUrl: text(env, 'AMQP_URL') === undefined ? undefined : amqpUrls(env).join(','),
-    amqpUrls: amqpUrls(env),
-    amqpPrefix: identifier(env, 'AMQP_PREFIX', 'chat'),
+    redisKeyPrefix: e.REDIS_KEY_PREFIX,
+    redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
+    lastMessagesSize: e.LAST_MESSAGES_SIZE,
+    amqpUrl: e.AMQP_URL?.join(','),
+    amqpUrls: e.AMQP_URL ?? [],
+    amqpPrefix: e.AMQP_PREFIX,
     projector: {
-      // Prefetch above the batch size, so the next batch is already delivered while one is applied (docs/performance.md).
-      prefetch: int(env, 'PROJECTOR_PREFETCH', 1000, 1, 5000),
-      deliveryLimit: int(env, 'PROJECTOR_DELIVERY_LIMIT', 5, 1, 100),
-      // Above 1 needs the rabbitmq_consistent_hash_exchange plugin on the broker (docs/scaling.md).
-      partitions: int(env, 'PROJECTOR_PARTITIONS', 1, 1, 64),
-      batchSize: int(env, 'PROJECTOR_BATCH_SIZE', 500, 1, 5000),
+      prefetch: e.PROJECTOR_PREFETCH,
+      deliveryLimit: e.PROJECTOR_DELIVERY_LIMIT,
+      partitions: e.PROJECTOR_PARTITIONS,
+      batchSize: e.PROJECTOR_BATCH_SIZE,
     },
-    http: { host: text(env, 'HTTP_HOST') ?? '127.0.0.1', port: int(env, 'HTTP_PORT', 3000, 0, 65535) },
-    ws: wsEnv(env),
-    sessions: {
-      idleMinutes: int(env, 'SESSION_IDLE_MINUTES', 30, 1, 7 * 24 * 60),
-      absoluteHours: int(env, 'SESSION_ABSOLUTE_HOURS', 12, 1, 24 * 90),
-    },
-    web: {
-      cookieSecure: bool(env, 'COOKIE_SECURE', false),
-      allowedOrigins: origins(env, 'HTTP_ALLOWED_ORIGINS'),
-      trustProxy: bool(env, 'HTTP_TRUST_PROXY', false),
-    },
+    http: { host: e.HTTP_HOST, port: e.HTTP_PORT },
+    ws,
+    sessions: { idleMinutes: e.SESSION_IDLE_MINUTES, absoluteHours: e.SESSION_ABSOLUTE_HOURS },
+    web: { cookieSecure: e.COOKIE_SECURE, allowedOrigins: originsOf(e.HTTP_ALLOWED_ORIGINS), trustProxy: e.HTTP_TRUST_PROXY },
     loginThrottle: {
-      perAccount: int(env, 'LOGIN_MAX_PER_ACCOUNT', 10, 1, 100_000),
-      perAddress: int(env, 'LOGIN_MAX_PER_ADDRESS', 100, 1, 1_000_000),
-      windowMinutes: int(env, 'LOGIN_WINDOW_MINUTES', 15, 1, 24 * 60),
-      // Cap of the growing wait on an account past LOGIN_MAX_PER_ACCOUNT failures; 0 turns the slowdown off.
-      maxDelayMs: int(env, 'LOGIN_MAX_DELAY_MS', 8_000, 0, 60_000),
+      perAccount: e.LOGIN_MAX_PER_ACCOUNT,
+      perAddress: e.LOGIN_MAX_PER_ADDRESS,
+      windowMinutes: e.LOGIN_WINDOW_MINUTES,
+      maxDelayMs: e.LOGIN_MAX_DELAY_MS,
     },
     argon2: {
-      // OWASP's floor for argon2id is m = 19 MiB, t = 2, p = 1; lower values are refused.
-      memoryKiB: int(env, 'ARGON2_MEMORY_KIB', 19456, 19456, 4_194_304),
-      timeCost: int(env, 'ARGON2_TIME_COST', 2, 2, 100),
-      parallelism: int(env, 'ARGON2_PARALLELISM', 1, 1, 16),
-      maxConcurrent: int(env, 'ARGON2_MAX_CONCURRENT', 4, 1, 256),
-      // Hashes waiting for a slot; past it login and register answer 503 at once instead of queueing.
-      maxQueue: int(env, 'ARGON2_MAX_QUEUE', 64, 0, 100_000),
+      memoryKiB: e.ARGON2_MEMORY_KIB,
+      timeCost: e.ARGON2_TIME_COST,
+      parallelism: e.ARGON2_PARALLELISM,
+      maxConcurrent: e.ARGON2_MAX_CONCURRENT,
+      maxQueue: e.ARGON2_MAX_QUEUE,
     },
-    commandMaxRetries: int(env, 'COMMAND_MAX_RETRIES', 10, 0, 100),
-    commandCacheItems: int(env, 'COMMAND_CACHE_ITEMS', 1_000_000, 1_000, 100_000_000),
-    messageEditWindowSeconds: int(env, 'CHAT_MESSAGE_EDIT_WINDOW_SECONDS', 24 * 60 * 60, 1, 365 * 24 * 60 * 60),
-    presence: {
-      // At most 20 s: with a heartbeat every third of it, a dead process's users are offline within 30 s.
-      ttlMs: int(env, 'PRESENCE_TTL_MS', 15_000, 300, 20_000),
-      graceMs: int(env, 'PRESENCE_GRACE_MS', 3_000, 0, 60_000),
-      lastSeenDays: int(env, 'PRESENCE_LAST_SEEN_DAYS', 90, 1, 3650),
-    },
-    typing: {
-      ratePerSec: int(env, 'TYPING_RATE_PER_SEC', 1, 1, 100),
-      burst: int(env, 'TYPING_BURST', 3, 1, 100),
-    },
-    dataKeyEncryption: {
-      current: key32(env, 'DATA_KEY_ENCRYPTION_KEY'),
-      previous: key32(env, 'DATA_KEY_ENCRYPTION_KEY_PREVIOUS'),
-    },
+    commandMaxRetries: e.COMMAND_MAX_RETRIES,
+    commandCacheItems: e.COMMAND_CACHE_ITEMS,
+    messageEditWindowSeconds: e.CHAT_MESSAGE_EDIT_WINDOW_SECONDS,
+    presence: { ttlMs: e.PRESENCE_TTL_MS, graceMs: e.PRESENCE_GRACE_MS, lastSeenDays: e.PRESENCE_LAST_SEEN_DAYS },
+    typing: { ratePerSec: e.TYPING_RATE_PER_SEC, burst: e.TYPING_BURST },
+    dataKeyEncryption: { current: keyOf(e.DATA_KEY_ENCRYPTION_KEY), previous: keyOf(e.DATA_KEY_ENCRYPTION_KEY_PREVIOUS) },
   };
 }

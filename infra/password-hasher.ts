@@ -5,15 +5,7 @@
  * for seconds is better told to come back (the API answers 503 with Retry-After).
  */
 import argon2 from 'argon2';
-
-export interface PasswordHasher {
-  hash(password: string): Promise<string>;
-  /** False for a wrong password or a malformed hash; never throws for either. */
-  verify(hash: string, password: string): Promise<boolean>;
-  needsRehash(hash: string): boolean;
-  /** Burns the same time as a real verify, for unknown users, so timing does not reveal who exists. */
-  verifyDummy(password: string): Promise<void>;
-}
+import { HasherBusyError, type PasswordHasher } from '../commands/ports/password-hasher.js';
 
 export interface Argon2Options {
   memoryKiB: number;
@@ -25,14 +17,6 @@ export interface Argon2Options {
 }
 
 export const DEFAULT_ARGON2_MAX_QUEUE = 64;
-
-/** Every slot is busy and the queue is full: nothing was hashed or checked; retry shortly. */
-export class HasherBusyError extends Error {
-  constructor() {
-    super('password hasher busy: too many hashes waiting');
-    this.name = 'HasherBusyError';
-  }
-}
 
 class Semaphore {
   private active = 0;

@@ -6,8 +6,11 @@
  */
 import { EVENT_FAMILIES } from '../domain/events.js';
 import type { PublicEvent } from '../domain/public-event.js';
-import type { ActivityAction } from '../infra/read-models/entities/activity-log.js';
 import { text, time } from './fields.js';
+
+/** The actions of the audit trail, as stored in activity_log.action. */
+export const ACTIVITY_ACTIONS = ['register', 'login', 'logout', 'start_chat', 'open_chat', 'send_message', 'read_chat', 'erase_account', 'edit_message', 'delete_message'] as const;
+export type ActivityAction = (typeof ACTIVITY_ACTIONS)[number];
 
 export interface Activity {
   user: string;

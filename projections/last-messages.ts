@@ -1,16 +1,20 @@
 /**
- * LastMessagesProjection: keeps the last-100 view (Redis or in-memory) following the event log.
+ * LastMessagesProjection: keeps the last-N view (Redis or in-memory; N = the view's capacity,
+ * LAST_MESSAGES_SIZE) following the event log.
  *
- * - Live: a subscription from the view's checkpoint; ChatStarted/MessageSent go to the view, whose
- *   per-chat revision guard makes re-delivery harmless (so the checkpoint is saved only best effort,
+ * - Live: a subscription from the view's checkpoint, or (option `feed`) the projector's broker consumer,
+ *   which saves that subscription's read of every event (last-messages-feed.ts); ChatStarted/MessageSent
+ *   go to the view, whose per-chat revision guard makes re-delivery harmless (so the checkpoint is saved only best effort,
  *   once per heartbeat). The events the subscription already holds go in one round trip (up to
  *   batchSize): a view that fell behind (a slow or paused Redis) catches up in a few calls instead of
  *   one per event, and never falls further behind than one batch's latency.
  * - Gap (the view missed revisions of a chat, e.g. its keys were evicted): the chat is backfilled from
- *   its stream (the newest 100 messages, replaced atomically) and the projection goes on.
+ *   its stream (the newest N messages, replaced atomically) and the projection goes on.
  * - Lost view (FLUSHALL, or a restart without persistence, detected by the missing epoch on the
  *   heartbeat, on reconnect, or at start): state 'rebuilding' under a new epoch, replay of the whole
  *   log in batches (one round trip per page, not per event) up to the head, then 'ready' and live.
+ * - Resized view (built for another capacity than the view has now, i.e. LAST_MESSAGES_SIZE changed
+ *   between restarts): the same rebuild under a new epoch, so no chat holds too many or too few.
  * - Reconnect (a failover to a promoted replica, or a restart from a snapshot, may have lost the
  *   latest writes, so the view may have gone back in time under the same epoch): the live pass ends,
  *   the view is suspended ('rebuilding', same epoch, readers fall back) and replayed from its own
@@ -18,13 +22,16 @@
  * - Outage: any failure ends the current pass; the loop retries with capped exponential backoff from
  *   the view's own checkpoint. It never throws out of start() and never spins.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CHAT_EVENT_TYPES, chatStreamId } from '../domain/events.js';
-import { schemaVersionOf, toDomainEvent } from '../infra/event-store/codec.js';
-import type { EventStore, RecordedEvent, Subscription } from '../infra/event-store/port.js';
-import { batchesOf } from '../infra/event-store/subscription-batches.js';
-import { toPublicRecord, type PublicRecord } from '../infra/event-store/public-record.js';
-import { chatChangeOf, patchMessage, type BatchProgress, type LastMessagesViewAdmin, type ViewMessage } from '../infra/last-messages/port.js';
-import type { Logger } from '../infra/logger.js';
+import { schemaVersionOf, toDomainEvent } from '../commands/ports/codec.js';
+import type { EventStore, RecordedEvent, Subscription } from '../commands/ports/event-store.js';
+import { batchesOf } from './ports/subscription-batches.js';
+import { toPublicRecord, type PublicRecord } from './ports/public-record.js';
+import { DEFAULT_VIEW_CAPACITY, chatChangeOf, patchMessage, type BatchProgress, type LastMessagesViewAdmin, type ViewMessage } from './ports/last-messages.js';
+import type { Logger } from 'pino';
+import type { BrokerViewFeed } from './last-messages-feed.js';
+import { CURRENT_READER, readRecord } from './runtime/event-reader.js';
 
 export interface LastMessagesProjectionOptions {
   store: EventStore;
@@ -36,7 +43,17 @@ export interface LastMessagesProjectionOptions {
   batchSize?: number;
   retryInitialMs?: number;
   retryMaxMs?: number;
+  /**
+   * Live events from the projector's broker consumer (last-messages-feed.ts) instead of a log
+   * subscription; catch-up, gaps and rebuilds still read the log. While live, a heartbeat that finds
+   * the checkpoint unmoved and the log's head past it (RabbitMQ or the relay down) ends the pass, whose
+   * replay then keeps the view current from the log.
+   */
+  feed?: BrokerViewFeed;
 }
+
+/** Offers held while a broker-fed pass catches up; past this the replay runs again instead. */
+const MAX_HELD_OFFERS = 20_000;
 
 export type LastMessagesProjectionPhase = 'idle' | 'starting' | 'rebuilding' | 'catching-up' | 'live' | 'retrying' | 'stopped';
 
@@ -64,6 +81,7 @@ export class LastMessagesProjection {
   readonly #batchSize: number;
   readonly #retryInitialMs: number;
   readonly #retryMaxMs: number;
+  readonly #feed: BrokerViewFeed | null;
 
   #phase: LastMessagesProjectionPhase = 'idle';
   #epoch: string | null = null;
@@ -80,6 +98,8 @@ export class LastMessagesProjection {
   #stopping = false;
   #loop: Promise<void> | null = null;
   #sub: Subscription | null = null;
+  /** Ends the live pass (whichever its source). */
+  #endLive: (() => void) | null = null;
   readonly #pendingBackfills = new Set<string>();
   #wake: (() => void) | null = null;
   #offReconnect: (() => void) | null = null;
@@ -97,6 +117,7 @@ export class LastMessagesProjection {
     // noticed this long after it answers again at worst.
     this.#retryMaxMs = opts.retryMaxMs ?? 1_000;
     this.#delay = this.#retryInitialMs;
+    this.#feed = opts.feed ?? null;
   }
 
   /** Starts the loop in the background; it never rejects (failures go to status().lastError). */
@@ -116,6 +137,7 @@ export class LastMessagesProjection {
   async stop(): Promise<void> {
     this.#stopping = true;
     this.#wake?.();
+    this.#endLive?.();
     await this.#sub?.stop();
     await this.#loop;
     this.#offReconnect?.();
@@ -153,9 +175,15 @@ export class LastMessagesProjection {
             s = { ...s, state: 'rebuilding' };
           }
         }
+        // A view with no recorded capacity was built before the setting existed, when it was always the default.
+        const builtFor = s.capacity ?? DEFAULT_VIEW_CAPACITY;
+        const resized = s.epoch !== null && builtFor !== this.#view.capacity;
+        if (resized) {
+          this.#log.info({ epoch: s.epoch, builtFor, capacity: this.#view.capacity }, 'last-messages view built for another size: rebuilding');
+        }
         let epoch: string;
         let from: bigint;
-        if (s.epoch !== null && s.state === 'ready' && checkpoint !== null) {
+        if (!resized && s.epoch !== null && s.state === 'ready' && checkpoint !== null) {
           // Resume from the view's checkpoint, not ours: if Redis came back from an older snapshot,
           // replaying the difference is what repairs it (the revision guard drops the rest).
           epoch = s.epoch;
@@ -163,7 +191,7 @@ export class LastMessagesProjection {
         } else {
           // Our own rebuild, interrupted by an error: go on from its saved progress, not from zero,
           // or a flaky Redis could keep a large rebuild from ever finishing.
-          const resume = s.state === 'rebuilding' && s.epoch !== null && s.epoch === this.#epoch && checkpoint !== null
+          const resume = !resized && s.state === 'rebuilding' && s.epoch !== null && s.epoch === this.#epoch && checkpoint !== null
             ? { epoch: s.epoch, from: checkpoint }
             : null;
           const rebuilt = await this.#rebuild(resume);
@@ -217,34 +245,66 @@ export class LastMessagesProjection {
     return { epoch, from: pos };
   }
 
-  /** Catches up in pages from `from`, then follows the live subscription until stopped or the epoch is lost. */
+  /**
+   * Catches up in pages from `from`, then follows the live events (the log subscription, or the broker
+   * feed) until stopped, the epoch is lost, or the view or the feed needs a new pass.
+   */
   async #follow(epoch: string, from: bigint): Promise<void> {
     this.#phase = 'catching-up';
-    await this.#backfillPending();
-    const pos = await this.#replay(epoch, from, null);
-    if (this.#stopping || this.#resync) return; // reconnected meanwhile: start the pass over
-    this.#delay = this.#retryInitialMs; // the view and the store both answer: the outage, if any, is over
-
-    const sub = this.#store.subscribeToAll({ after: pos });
-    this.#sub = sub;
+    let ended = false;
+    let endPass!: () => void;
+    const passEnded = new Promise<void>((resolve) => (endPass = resolve));
+    let sub: Subscription | null = null;
+    const end = (): void => {
+      ended = true;
+      endPass();
+      if (sub) void sub.stop();
+    };
+    let failure: unknown = null;
+    // Broker-fed: offers are held while the log replay runs, and applied after it, in arrival order.
+    let held: PublicRecord[] | null = [];
+    let overflowed = false;
+    let chain: Promise<void> = Promise.resolve();
+    const detach = this.#feed?.attach((records) => {
+      if (held) {
+        if (held.length + records.length > MAX_HELD_OFFERS) overflowed = true;
+        else held.push(...records);
+        return Promise.resolve();
+      }
+      chain = chain.then(async () => {
+        if (ended) return; // the next pass replays the log from a checkpoint no later than these
+        try {
+          await this.#applyOffered(records);
+        } catch (err) {
+          failure ??= err;
+          end();
+        }
+      });
+      return chain;
+    });
+    this.#endLive = end;
     let ticking = false;
     let epochLost = false;
-    let heartbeatError: unknown = null;
+    let seen = -1n;
     const tick = async (): Promise<void> => {
       // After a reconnect our checkpoint may be ahead of what the (new) server holds: never save it there.
-      if (ticking || this.#stopping || epochLost || this.#resync || heartbeatError !== null) return;
+      if (ticking || this.#stopping || ended || this.#resync || this.#phase !== 'live') return;
       ticking = true;
       try {
         if (!(await this.#view.heartbeat(epoch, this.#checkpoint.toString()))) {
           epochLost = true;
           this.#log.warn({ epoch }, 'last-messages view epoch gone (flushed or restarted): rebuilding');
-          await sub.stop();
+          end();
+        } else if (this.#feed && this.#checkpoint === seen && (await this.#store.headPosition()) > this.#checkpoint) {
+          this.#log.info({ checkpoint: this.#checkpoint.toString() }, 'last-messages: the broker feed is behind the log; replaying from the log');
+          end();
         }
+        seen = this.#checkpoint;
       } catch (err) {
         // The view is unreachable: leave live mode for the retry loop, so status() says 'retrying'
         // and the return of Redis is handled in one place (state check, then resume or rebuild).
-        heartbeatError = err;
-        await sub.stop();
+        failure ??= err;
+        end();
       } finally {
         ticking = false;
       }
@@ -255,23 +315,63 @@ export class LastMessagesProjection {
     // at once and let the pass start over from the view's state (rebuild, or replay from its checkpoint).
     const offReconnect = this.#view.onReconnect(() => {
       this.#resync = true;
-      void sub.stop();
+      end();
     });
-    this.#phase = 'live';
     try {
-      // Linger 0: no waiting for company; a batch is whatever arrived while the previous one was written.
-      for await (const batch of batchesOf(sub, this.#batchSize, 0)) {
-        if (this.#stopping || epochLost || this.#resync || heartbeatError !== null) break;
-        await this.#applyPage(batch);
-        this.#checkpoint = batch[batch.length - 1]!.position;
+      await this.#backfillPending();
+      let pos = from;
+      do {
+        overflowed = false;
+        if (held) held.length = 0;
+        pos = await this.#replay(epoch, pos, null);
+        if (this.#stopping || this.#resync || ended) return; // reconnected meanwhile: start the pass over
+      } while (overflowed);
+      this.#delay = this.#retryInitialMs; // the view and the store both answer: the outage, if any, is over
+      this.#phase = 'live';
+      if (this.#feed) {
+        const caughtUp = held ?? [];
+        held = null;
+        if (caughtUp.length > 0) chain = chain.then(() => this.#applyOffered(caughtUp)).catch((err: unknown) => { failure ??= err; end(); });
+        await passEnded;
+      } else {
+        sub = this.#store.subscribeToAll({ after: pos });
+        this.#sub = sub;
+        // Linger 0: no waiting for company; a batch is whatever arrived while the previous one was written.
+        for await (const batch of batchesOf(sub, this.#batchSize, 0)) {
+          if (this.#stopping || ended || this.#resync) break;
+          await this.#applyPage(batch);
+          this.#checkpoint = batch[batch.length - 1]!.position;
+        }
       }
     } finally {
+      end();
       clearInterval(timer);
       offReconnect();
+      detach?.();
+      this.#endLive = null;
+      await chain;
       this.#sub = null;
-      await sub.stop();
+      if (sub) await sub.stop();
     }
-    if (heartbeatError !== null && !this.#stopping) throw heartbeatError;
+    if (failure !== null && !this.#stopping && !epochLost) throw failure;
+  }
+
+  /** Broker deliveries, live: the readable chat events and erasures go to the view; the checkpoint follows the newest. */
+  async #applyOffered(records: PublicRecord[]): Promise<void> {
+    const readable: PublicRecord[] = [];
+    let last = this.#checkpoint;
+    for (const r of records) {
+      const position = BigInt(r.position);
+      if (position > last) last = position;
+      if (!CHAT_EVENT_TYPES.has(r.type) && r.type !== 'UserErased') continue;
+      if (readRecord(r, CURRENT_READER).unknown) {
+        this.#log.warn({ eventId: r.id, type: r.type, version: r.version }, 'last-messages: event of a version this release cannot read skipped');
+        continue;
+      }
+      readable.push(r);
+    }
+    await this.#applyRecords(readable);
+    this.#checkpoint = last;
   }
 
   /** Applies readAll pages after `from` until caught up (or past `until`); returns the last position applied. */
@@ -284,26 +384,33 @@ export class LastMessagesProjection {
       const last = page[page.length - 1]!.position;
       await this.#applyPage(page, { epoch, checkpoint: last.toString() });
       pos = last;
-      this.#checkpoint = pos;
+      // Broker-fed, applied offers may be ahead of the page (the callers reset it before a replay from scratch).
+      if (pos > this.#checkpoint) this.#checkpoint = pos;
       if (page.length < this.#batchSize) break;
     }
     return pos;
   }
 
-  /** One round trip for the page's chat events (and, in a replay, its progress), then a backfill for each chat that reported a gap. */
+  /** A page of the log: its chat events and erasures (readable ones) to the view. */
   async #applyPage(events: RecordedEvent[], progress?: BatchProgress): Promise<void> {
     const records: PublicRecord[] = [];
     for (const e of events) {
-      if (!CHAT_EVENT_TYPES.has(e.type)) continue;
+      if (!CHAT_EVENT_TYPES.has(e.type) && e.type !== 'UserErased') continue;
       const r = this.#publicRecord(e);
       if (r) records.push(r);
     }
+    await this.#applyRecords(records, progress);
+  }
+
+  /** One round trip for the chat events (and, in a replay, its progress), then a backfill for each chat that reported a gap. */
+  async #applyRecords(all: PublicRecord[], progress?: BatchProgress): Promise<void> {
     // Erasure (docs/privacy.md): the view forgets the user's chats, so a body it took in before the key
     // was destroyed goes; their next message is a gap, backfilled from the log where the bodies read as erased.
-    for (const e of events) {
-      const userId = e.type === 'UserErased' ? (e.data as { userId?: unknown } | null)?.userId : undefined;
+    for (const r of all) {
+      const userId = r.type === 'UserErased' ? (r.data as { userId?: unknown } | null)?.userId : undefined;
       if (typeof userId === 'string') await this.#view.forgetChatsOf?.(userId);
     }
+    const records = all.filter((r) => CHAT_EVENT_TYPES.has(r.type));
     if (records.length === 0 && !progress) return;
     const results = await this.#view.applyBatch(records, progress);
     results.forEach((result, i) => {
@@ -378,17 +485,12 @@ export class LastMessagesProjection {
     this.#suppressed = 0;
   }
 
-  /** A backoff pause that stop() can cut short. */
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.#wake = null;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.#wake = done;
-    });
+  /** A backoff pause that stop() and a reconnect cut short. */
+  async #sleep(ms: number): Promise<void> {
+    const cut = new AbortController();
+    this.#wake = () => cut.abort();
+    await sleep(ms, undefined, { signal: cut.signal }).catch(() => undefined);
+    this.#wake = null;
   }
 }
 

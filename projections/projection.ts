@@ -14,9 +14,8 @@
  * - throw only for data that cannot be applied; the runtime isolates the event and the caller parks it.
  */
 import type { EntitySchema } from '@mikro-orm/core';
-import type { SqlEntityManager } from '@mikro-orm/knex';
 import type { PublicEvent } from '../domain/public-event.js';
-import type { SqlDialect, SqlParam } from '../infra/read-models/sql.js';
+import { quoteIdent, type ColumnType, type Columns, type SqlDialect, type SqlParam } from './ports/sql.js';
 
 export interface ProjectionEvent<E extends PublicEvent = PublicEvent> {
   id: string;
@@ -30,12 +29,12 @@ export interface ProjectionEvent<E extends PublicEvent = PublicEvent> {
 /** What apply writes through. */
 export interface ProjectionTx {
   readonly sql: SqlDialect;
-  /** The transaction's EntityManager, for anything the helpers below do not cover. */
-  readonly em: SqlEntityManager;
   /** Quoted name of one of this projection's tables: the live table, or its fresh copy during a rebuild. */
   table(name: string): string;
   /** Runs one statement in the transaction (`?` placeholders). */
   run(sql: string, params?: ReadonlyArray<SqlParam>): Promise<void>;
+  /** Runs one statement in the transaction and returns its rows (an INSERT ... RETURNING). */
+  query<T = Record<string, unknown>>(sql: string, params?: ReadonlyArray<SqlParam>): Promise<T[]>;
 }
 
 export type UnknownEventPolicy = 'park-and-continue' | 'park-and-stop';
@@ -57,6 +56,14 @@ export interface SqlProjection {
    * projection goes on: a projection only handles types it names, so none of them can need it yet.
    */
   onUnknown: UnknownEventPolicy;
+  /**
+   * Applying an event twice, or an older one after a newer one, leaves its tables as applying it once:
+   * every write is keyed by the event's natural id and conflicts do nothing or are guarded by revision.
+   * The runtime then writes no projection_inbox rows for it (the inbox compaction leaves it alone) and
+   * applies redeliveries again, which change nothing. Only for a projection every event type of which
+   * another projection with an inbox also handles, so that batch results still tell redeliveries apart.
+   */
+  idempotent?: true;
   /**
    * The tables this projection owns (entity schemas without decorators); a rebuild replaces exactly
    * these. (`any`: MikroORM's EntitySchema generic, at the boundary only.)
@@ -81,3 +88,40 @@ export function eventsOfType<T extends PublicEvent['type']>(
 export function byKey<T extends Record<K, string>, K extends string>(rows: T[], key: K): T[] {
   return rows.sort((a, b) => (a[key] < b[key] ? -1 : a[key] > b[key] ? 1 : 0));
 }
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- MikroORM's EntitySchema generic, at the boundary only
+type AnyEntity = EntitySchema<any>;
+
+const COLUMN_TYPES: Readonly<Record<string, ColumnType>> = {
+  string: 'text',
+  text: 'text',
+  datetime: 'timestamp',
+  integer: 'int',
+  bigint: 'bigint',
+  uuid: 'uuid',
+  json: 'json',
+};
+
+/**
+ * The columns a bulk write binds, read from the entity, so a table's columns are declared once (the
+ * entity) besides its migration. All columns but surrogate ids, in declaration order; `only` picks
+ * and orders some, `omit` leaves some out. A name or type the entity does not declare throws at load.
+ */
+export function columnsOf(entity: AnyEntity, pick: { only?: readonly string[]; omit?: readonly string[] } = {}): Columns {
+  const props = entity.meta.properties as Record<string, { type?: unknown; fieldName?: string; autoincrement?: boolean }>;
+  const all = Object.entries(props)
+    .filter(([, p]) => p.autoincrement !== true)
+    .map(([name, p]): readonly [string, ColumnType] => {
+      const type = typeof p.type === 'string' ? COLUMN_TYPES[p.type] : undefined;
+      if (!type) throw new Error(`${entity.meta.className}.${name}: no bulk-write column type for ${String(p.type)}`);
+      return [p.fieldName ?? name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), type];
+    });
+  const byName = new Map(all.map((c) => [c[0], c]));
+  for (const n of [...(pick.only ?? []), ...(pick.omit ?? [])]) {
+    if (!byName.has(n)) throw new Error(`${entity.meta.className} has no column ${n}`);
+  }
+  return pick.only ? pick.only.map((n) => byName.get(n)!) : all.filter(([n]) => !pick.omit?.includes(n));
+}
+
+/** `"a", "b", …`: the column list of an INSERT whose rows come from SqlDialect.rowsFrom(columns). */
+export const columnList = (columns: Columns): string => columns.map(([c]) => quoteIdent(c)).join(', ');

@@ -1,6 +1,6 @@
 /**
  * reads: each participant's read position per chat and their unread count (the other participant's
- * messages beyond it), from ChatRead and MessageSent.
+ * messages beyond it), from ChatRead, MessageSent and MessageDeleted: a deleted message is not unread.
  *
  * Order-independent and idempotent: a position only moves up (its time with it); an unread message
  * is kept as a row only while it lies beyond the reader's position, and the count is recounted from
@@ -8,28 +8,85 @@
  * first upserts the (chat, user) rows it touches, in key order, which locks them until commit; the
  * statements after it see whatever another batch committed for those keys before, so a message and
  * the read that covers it, applied side by side, cannot leave a stale row or count behind.
+ * A deletion is kept as a row of its own (read_deleted_messages), so a MessageSent delivered after the
+ * MessageDeleted of its message is not counted either; both touch the recipient's position, so they
+ * serialise on its lock like a message and a read.
  */
-import { ReadPositionEntity, UnreadMessageEntity } from '../infra/read-models/entities/reads.js';
-import type { Columns } from '../infra/read-models/sql.js';
+import { EntitySchema } from '@mikro-orm/core';
 import { ProjectionDataError, text, time } from './fields.js';
-import { eventsOfType, type SqlProjection } from './projection.js';
+import { columnsOf, eventsOfType, type SqlProjection } from './projection.js';
 
-const POSITION_COLUMNS: Columns = [
-  ['chat_id', 'text'],
-  ['user_id', 'text'],
-  ['up_to_revision', 'int'],
-  ['read_at', 'timestamp'],
-  ['unread', 'int'],
-];
-const MESSAGE_COLUMNS: Columns = [
-  ['chat_id', 'text'],
-  ['user_id', 'text'],
-  ['revision', 'int'],
-];
-const KEY_COLUMNS: Columns = [
-  ['chat_id', 'text'],
-  ['user_id', 'text'],
-];
+/**
+ * read_positions: how far each participant has read each chat (0: nothing, revision 0 is
+ * ChatStarted), when, and how many of the other participant's messages lie beyond it. A row exists
+ * once the user has read or been sent something in the chat.
+ */
+export interface ReadPositionRow {
+  chatId: string;
+  userId: string;
+  upToRevision: number;
+  readAt: Date | null;
+  unread: number;
+}
+
+export const ReadPositionEntity = new EntitySchema<ReadPositionRow>({
+  name: 'ReadPositionRow',
+  tableName: 'read_positions',
+  properties: {
+    chatId: { type: 'string', primary: true, fieldName: 'chat_id' },
+    userId: { type: 'string', primary: true, fieldName: 'user_id' },
+    upToRevision: { type: 'integer', fieldName: 'up_to_revision' },
+    readAt: { type: 'datetime', nullable: true, fieldName: 'read_at' },
+    unread: { type: 'integer' },
+  },
+});
+
+/**
+ * unread_messages: the other participant's messages a user has not read yet, by revision. The
+ * unread count is always recounted from these rows, so a message delivered twice or after the read
+ * that covers it is never counted wrong.
+ */
+export interface UnreadMessageRow {
+  chatId: string;
+  userId: string;
+  revision: number;
+  /** Null on rows projected before deletions were followed (migration 0005). */
+  messageId: string | null;
+}
+
+export const UnreadMessageEntity = new EntitySchema<UnreadMessageRow>({
+  name: 'UnreadMessageRow',
+  tableName: 'unread_messages',
+  properties: {
+    chatId: { type: 'string', primary: true, fieldName: 'chat_id' },
+    userId: { type: 'string', primary: true, fieldName: 'user_id' },
+    revision: { type: 'integer', primary: true },
+    messageId: { type: 'string', nullable: true, fieldName: 'message_id' },
+  },
+});
+
+/**
+ * read_deleted_messages: the chats' deleted messages, as far as unread counts go: a message deleted
+ * is never counted, even when its MessageSent is delivered after its MessageDeleted.
+ */
+export interface ReadDeletedMessageRow {
+  chatId: string;
+  messageId: string;
+}
+
+export const ReadDeletedMessageEntity = new EntitySchema<ReadDeletedMessageRow>({
+  name: 'ReadDeletedMessageRow',
+  tableName: 'read_deleted_messages',
+  properties: {
+    chatId: { type: 'string', primary: true, fieldName: 'chat_id' },
+    messageId: { type: 'string', primary: true, fieldName: 'message_id' },
+  },
+});
+
+const POSITION_COLUMNS = columnsOf(ReadPositionEntity);
+const MESSAGE_COLUMNS = columnsOf(UnreadMessageEntity);
+const DELETED_COLUMNS = columnsOf(ReadDeletedMessageEntity);
+const KEY_COLUMNS = columnsOf(ReadPositionEntity, { only: ['chat_id', 'user_id'] });
 
 interface Position {
   chat_id: string;
@@ -59,12 +116,13 @@ function revisionOf(data: unknown): number {
 
 export const readsProjection: SqlProjection = {
   name: 'reads',
-  version: 1,
-  handles: ['MessageSent', 'ChatRead'],
+  // 2: deleted messages are no longer counted (rows of version 1 carry no message id: rebuild).
+  version: 2,
+  handles: ['MessageSent', 'ChatRead', 'MessageDeleted'],
   // Counts: one short by a message this release cannot read would be wrong with no way to tell (as
   // messages-per-user-per-day); stopped, they stay those of a complete prefix of the log.
   onUnknown: 'park-and-stop',
-  entities: [ReadPositionEntity, UnreadMessageEntity],
+  entities: [ReadPositionEntity, UnreadMessageEntity, ReadDeletedMessageEntity],
   async apply(tx, events) {
     const positions = new Map<string, Position>();
     const touch = (chatId: string, userId: string): Position => {
@@ -73,7 +131,8 @@ export const readsProjection: SqlProjection = {
       if (!p) positions.set(k, (p = { chat_id: chatId, user_id: userId, up_to_revision: 0, read_at: null, unread: 0 }));
       return p;
     };
-    const messages: Array<{ chat_id: string; user_id: string; revision: number }> = [];
+    const messages: Array<{ chat_id: string; user_id: string; revision: number; message_id: string }> = [];
+    const deletions: Array<{ chat_id: string; message_id: string }> = [];
     for (const e of eventsOfType(events, 'ChatRead')) {
       const d = e.event.data;
       const p = touch(text(d, 'chatId'), text(d, 'readerId'));
@@ -89,7 +148,13 @@ export const readsProjection: SqlProjection = {
       const chatId = text(d, 'chatId');
       const recipient = recipientOf(chatId, text(d, 'senderId'));
       touch(chatId, recipient);
-      messages.push({ chat_id: chatId, user_id: recipient, revision: e.revision });
+      messages.push({ chat_id: chatId, user_id: recipient, revision: e.revision, message_id: text(d, 'messageId') });
+    }
+    for (const e of eventsOfType(events, 'MessageDeleted')) {
+      const d = e.event.data;
+      const chatId = text(d, 'chatId');
+      touch(chatId, recipientOf(chatId, text(d, 'senderId')));
+      deletions.push({ chat_id: chatId, message_id: text(d, 'messageId') });
     }
     if (positions.size === 0) return;
     const rows = [...positions.values()].sort((a, b) => compare(a.chat_id, b.chat_id) || compare(a.user_id, b.user_id));
@@ -105,19 +170,33 @@ export const readsProjection: SqlProjection = {
          up_to_revision = CASE WHEN excluded.up_to_revision > cur.up_to_revision THEN excluded.up_to_revision ELSE cur.up_to_revision END`,
       [tx.sql.encodeRows(POSITION_COLUMNS, rows as unknown as Record<string, unknown>[])],
     );
-    // 2. Messages beyond their recipient's position are unread.
+    // 2. Deletions first, so a message of this batch that is also deleted in it is never counted.
+    const D = tx.table('read_deleted_messages');
+    if (deletions.length > 0) {
+      deletions.sort((a, b) => compare(a.chat_id, b.chat_id) || compare(a.message_id, b.message_id));
+      const encoded = tx.sql.encodeRows(DELETED_COLUMNS, deletions as unknown as Record<string, unknown>[]);
+      // `WHERE true`: SQLite would read ON CONFLICT after a bare FROM as a join's ON.
+      await tx.run(`INSERT INTO ${D} (chat_id, message_id) SELECT d.chat_id, d.message_id FROM (${tx.sql.rowsFrom(DELETED_COLUMNS)}) d
+         WHERE true ON CONFLICT DO NOTHING`, [encoded]);
+      await tx.run(
+        `DELETE FROM ${U} WHERE EXISTS (SELECT 1 FROM (${tx.sql.rowsFrom(DELETED_COLUMNS)}) d WHERE d.chat_id = ${U}.chat_id AND d.message_id = ${U}.message_id)`,
+        [encoded],
+      );
+    }
+    // 3. Messages beyond their recipient's position, and not deleted, are unread.
     if (messages.length > 0) {
       messages.sort((a, b) => compare(a.chat_id, b.chat_id) || compare(a.user_id, b.user_id) || a.revision - b.revision);
       await tx.run(
-        `INSERT INTO ${U} (chat_id, user_id, revision)
-         SELECT m.chat_id, m.user_id, m.revision FROM (${tx.sql.rowsFrom(MESSAGE_COLUMNS)}) m
+        `INSERT INTO ${U} (chat_id, user_id, revision, message_id)
+         SELECT m.chat_id, m.user_id, m.revision, m.message_id FROM (${tx.sql.rowsFrom(MESSAGE_COLUMNS)}) m
          JOIN ${P} p ON p.chat_id = m.chat_id AND p.user_id = m.user_id
          WHERE m.revision > p.up_to_revision
+           AND NOT EXISTS (SELECT 1 FROM ${D} d WHERE d.chat_id = m.chat_id AND d.message_id = m.message_id)
          ON CONFLICT DO NOTHING`,
         [tx.sql.encodeRows(MESSAGE_COLUMNS, messages as unknown as Record<string, unknown>[])],
       );
     }
-    // 3. What a position now covers is read; 4. the counts are recounted from what is left.
+    // 4. What a position now covers is read; 5. the counts are recounted from what is left.
     await tx.run(
       `DELETE FROM ${U}
        WHERE EXISTS (SELECT 1 FROM (${tx.sql.rowsFrom(KEY_COLUMNS)}) k WHERE k.chat_id = ${U}.chat_id AND k.user_id = ${U}.user_id)

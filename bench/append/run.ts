@@ -4,6 +4,8 @@
 //   npm run bench:append                       (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test)
 //   BENCH_SECONDS=10 BENCH_WRITERS=1,8,32 npm run bench:append
 //   BENCH_ENCRYPT=1 npm run bench:append       (the store as the service runs it: bodies sealed per sender, docs/privacy.md)
+//   BENCH_ENCRYPT=both npm run bench:append    (sealed against plain appends, interleaved in one process: the
+//                                               encryption ratio, less exposed to a loaded machine's drift)
 //
 // Each case runs N writers for a fixed time, one event per append to a fresh stream ('no_stream'),
 // split in four slices run store, raw, raw, store so that drift in machine load hits both sides alike,
@@ -15,7 +17,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
 import { PostgresEventStore } from '../../infra/event-store/postgres.js';
-import type { EventStore } from '../../infra/event-store/port.js';
+import type { EventStore } from '../../commands/ports/event-store.js';
 import { PostgresKeyStore } from '../../infra/keys/postgres.js';
 import { KeyRing } from '../../infra/keys/ring.js';
 import { SealedEventStore } from '../../infra/keys/sealed-store.js';
@@ -25,7 +27,8 @@ const url = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/t
 const seconds = Number(process.env['BENCH_SECONDS'] ?? process.argv[2] ?? 5);
 const writerCounts = (process.env['BENCH_WRITERS'] ?? '1,8,32').split(',').map(Number);
 const WARMUP_MS = 500;
-const encrypt = ['1', 'true', 'on'].includes((process.env['BENCH_ENCRYPT'] ?? '').toLowerCase());
+const both = (process.env['BENCH_ENCRYPT'] ?? '').toLowerCase() === 'both';
+const encrypt = both || ['1', 'true', 'on'].includes((process.env['BENCH_ENCRYPT'] ?? '').toLowerCase());
 /** Senders the messages come from: their data keys are created once, then cached, as in the service. */
 const SENDERS = Array.from({ length: 1000 }, (_, i) => `sender${i}`);
 const schema = `bench_append_${randomUUID().replace(/-/g, '').slice(0, 10)}`;
@@ -97,6 +100,28 @@ const cpuPerOp = (samples: Sample[]): [number, number] => {
 
 const rate = (samples: Sample[]): number => samples.reduce((a, s) => a + s.count, 0) / samples.reduce((a, s) => a + s.seconds, 0);
 
+/** BENCH_ENCRYPT=both: plain and sealed appends in alternating slices (plain, sealed, sealed, plain, twice). */
+async function compareSealed(writers: number, slice: number, plain: EventStore, sealed: EventStore): Promise<void> {
+  const appendTo = (store: EventStore) => async (n: number): Promise<void> => {
+    await store.append(`bench-${randomUUID()}`, [{ id: randomUUID(), ...payload(n) }], 'no_stream');
+  };
+  const off: Sample[] = [];
+  const on: Sample[] = [];
+  for (let round = 0; round < 2; round++) {
+    off.push(await measure(writers, slice / 2, appendTo(plain)));
+    on.push(await measure(writers, slice / 2, appendTo(sealed)));
+    on.push(await measure(writers, slice / 2, appendTo(sealed)));
+    off.push(await measure(writers, slice / 2, appendTo(plain)));
+  }
+  const [offClient, offPg] = cpuPerOp(off);
+  const [onClient, onPg] = cpuPerOp(on);
+  out();
+  out(`writers: ${writers}`);
+  out(`  encryption off: ${rate(off).toFixed(0)} appends/s, CPU per append ${offClient.toFixed(1)} µs here + ${offPg.toFixed(0)} µs postgres`);
+  out(`  encryption on:  ${rate(on).toFixed(0)} appends/s, CPU per append ${onClient.toFixed(1)} µs here + ${onPg.toFixed(0)} µs postgres`);
+  out(`  on/off: appends/s ${(rate(on) / rate(off)).toFixed(3)}, client CPU per append ${(onClient / offClient).toFixed(3)} (+${(onClient - offClient).toFixed(1)} µs)`);
+}
+
 async function main(): Promise<void> {
   const admin = new pg.Client({ connectionString: url });
   await admin.connect();
@@ -134,6 +159,12 @@ async function main(): Promise<void> {
         });
       };
       const slice = (seconds * 1000) / 2;
+      if (both) {
+        await compareSealed(writers, slice, rawStore, store);
+        await rawStore.close();
+        await pool.end();
+        continue;
+      }
       const storeSamples: Sample[] = [];
       const rawSamples: Sample[] = [];
       storeSamples.push(await measure(writers, slice, appendOne));

@@ -24,7 +24,7 @@ import { chatIdFor } from '../../domain/chat-id.js';
 import { chatStreamId, type ChatStarted, type MessageSent } from '../../domain/events.js';
 import { startRelay } from '../../infra/broker/processes.js';
 import { loadConfig } from '../../infra/config.js';
-import { toEventData } from '../../infra/event-store/codec.js';
+import { toEventData } from '../../commands/ports/codec.js';
 import { PostgresEventStore } from '../../infra/event-store/postgres.js';
 import { createLogger } from '../../infra/logger.js';
 import { killHard, spawnRunner, type Child } from '../../test/support/broker.js';

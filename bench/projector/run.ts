@@ -3,7 +3,7 @@
  * SQL read models (another scratch schema) fed (a) live, through applyBatch in consumer-sized
  * batches, and (b) by a blue/green rebuild of each projection. Both schemas are dropped at the end.
  *
- *   node --import tsx bench/projector/run.ts [--events 100000] [--batch 200]
+ *   node --import tsx bench/projector/run.ts [--events 100000] [--batch 200] [--live-only] [--orm]
  *   BENCH_DATABASE_URL / DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test)
  */
 import { randomUUID } from 'node:crypto';
@@ -13,12 +13,14 @@ import pg from 'pg';
 import type { DomainEvent } from '../../domain/events.js';
 import { chatStreamId, userStreamId } from '../../domain/events.js';
 import { chatIdFor } from '../../domain/chat-id.js';
-import { toEventData } from '../../infra/event-store/codec.js';
+import { toEventData } from '../../commands/ports/codec.js';
 import { PostgresEventStore } from '../../infra/event-store/postgres.js';
-import { toPublicRecord, type PublicRecord } from '../../infra/event-store/public-record.js';
+import { toPublicRecord, type PublicRecord } from '../../projections/ports/public-record.js';
 import { createLogger } from '../../infra/logger.js';
 import { openReadModelOrm } from '../../infra/read-models/orm.js';
+import { directPgDb } from '../../infra/read-models/pg-db.js';
 import { SQL_PROJECTIONS } from '../../projections/index.js';
+import { cpuBetween, clientPortsOf, snapshot, type CpuSnapshot } from '../e2e/cpu.js';
 import { rebuildProjection } from '../../projections/runtime/rebuild.js';
 import { createSqlProjector } from '../../projections/runtime/sql-projector.js';
 
@@ -27,6 +29,10 @@ const arg = (name: string, fallback: number): number => {
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
 };
 const TOTAL = arg('events', 100_000);
+/** --live-only: skip the rebuilds (b), which do not take the live path. */
+const LIVE_ONLY = process.argv.includes('--live-only');
+/** --orm: the live path through MikroORM's connection instead of the projector's direct pg pool (to compare). */
+const VIA_ORM = process.argv.includes('--orm');
 const BATCH = arg('batch', 200);
 const URL = process.env['BENCH_DATABASE_URL'] ?? process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 const suffix = randomUUID().replace(/-/g, '').slice(0, 8);
@@ -115,6 +121,14 @@ async function readAll(store: PostgresEventStore): Promise<PublicRecord[]> {
   }
 }
 
+/** The PostgreSQL backends serving this process (by its client ports), as CPU seconds now. */
+async function backendCpu(admin: pg.Client): Promise<CpuSnapshot> {
+  const port = Number(new globalThis.URL(URL).port || 5432);
+  const ports = clientPortsOf([process.pid], port);
+  const { rows } = await admin.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE client_port = ANY($1::int[]) AND pid <> pg_backend_pid()`, [ports]);
+  return snapshot(rows.map((r) => r.pid));
+}
+
 async function main(): Promise<void> {
   const admin = new pg.Client({ connectionString: URL });
   await admin.connect();
@@ -138,7 +152,11 @@ async function main(): Promise<void> {
     console.log(`  ${[...counts].map(([k, v]) => `${k} ${fmt(v)}`).join(', ')}`);
 
     // (a) live: the consumer's path, batches of BATCH records, all projections per transaction.
-    const projector = createSqlProjector({ orm, projections: SQL_PROJECTIONS, logger });
+    const direct = directPgDb(orm.db, { connectionString: URL, schema: RM_SCHEMA, poolSize: 4 });
+    const projector = createSqlProjector({ db: VIA_ORM ? orm.db : direct, projections: SQL_PROJECTIONS, logger });
+    await projector.checkpoints(); // opens the pool and creates the checkpoint rows outside the window
+    const pgBefore = await backendCpu(admin);
+    const nodeBefore = process.cpuUsage();
     t0 = performance.now();
     let applied = 0;
     for (let i = 0; i < records.length; i += BATCH) {
@@ -147,13 +165,21 @@ async function main(): Promise<void> {
       applied += r.applied;
     }
     const liveSeconds = (performance.now() - t0) / 1000;
-    console.log(`(a) live applyBatch, batches of ${BATCH}, 4 projections: ${fmt(applied)} events in ${liveSeconds.toFixed(2)} s = ${fmt(applied / liveSeconds)} events/s`);
+    const nodeCpu = process.cpuUsage(nodeBefore);
+    // Backends that opened meanwhile count from their start (cpuBetween); every one of ours is still open.
+    const pgSeconds = cpuBetween(pgBefore, await backendCpu(admin));
+    const nodeUs = (nodeCpu.user + nodeCpu.system) / applied;
+    const pgUs = (pgSeconds * 1e6) / applied;
+    await direct.close();
+    console.log(`(a) live applyBatch${VIA_ORM ? ' (through the ORM)' : ''}, batches of ${BATCH}, ${SQL_PROJECTIONS.length} projections: ${fmt(applied)} events in ${liveSeconds.toFixed(2)} s = ${fmt(applied / liveSeconds)} events/s`);
+    console.log(`    CPU per event: Node ${nodeUs.toFixed(1)} µs, PostgreSQL backends ${pgUs.toFixed(1)} µs, together ${(nodeUs + pgUs).toFixed(1)} µs`);
+    if (LIVE_ONLY) return;
 
     // (b) rebuild of each projection from the log (reads included).
     let total = 0;
     let seconds = 0;
     for (const p of SQL_PROJECTIONS) {
-      const r = await rebuildProjection({ orm, store, projections: SQL_PROJECTIONS, name: p.name, logger });
+      const r = await rebuildProjection({ db: orm.db, store, projections: SQL_PROJECTIONS, name: p.name, logger });
       total += r.events;
       seconds += r.seconds;
       console.log(`(b) rebuild ${p.name.padEnd(12)}: ${fmt(r.events)} log events (${fmt(r.applied)} applied) in ${r.seconds.toFixed(2)} s = ${fmt(r.eventsPerSecond)} events/s`);

@@ -27,7 +27,7 @@ import { chatStreamId, type ChatStarted, type MessageSent } from '../../domain/e
 import { startProjectorConsumer, startRelay } from '../../infra/broker/processes.js';
 import { deleteTopology, topologyNames } from '../../infra/broker/topology.js';
 import { loadConfig } from '../../infra/config.js';
-import { toEventData } from '../../infra/event-store/codec.js';
+import { toEventData } from '../../commands/ports/codec.js';
 import { PostgresEventStore } from '../../infra/event-store/postgres.js';
 import { createLogger } from '../../infra/logger.js';
 import { openReadModels } from '../../infra/read-models/open.js';
@@ -100,7 +100,7 @@ async function runOnce(run: number): Promise<{ reconnectMs: number; relayedMs: n
   const config = loadConfig({ ...tuning, DATABASE_URL: DB, DATABASE_SCHEMA: schema, AMQP_URL: proxy.via(AMQP), AMQP_PREFIX: prefix, LOG_LEVEL: 'warn' });
   const store = await PostgresEventStore.open({ connectionString: DB, schema, logger });
   const orm = await openReadModels(config, logger);
-  const projector = createSqlProjector({ orm, projections: SQL_PROJECTIONS, logger });
+  const projector = createSqlProjector({ db: orm.db, projections: SQL_PROJECTIONS, logger });
   const relay = startRelay(config, store, logger, process.env['BENCH_RELAY_BATCH'] ? { batchSize: Number(process.env['BENCH_RELAY_BATCH']) } : {});
   const consumer = startProjectorConsumer(config, projector, logger);
   const messages = async (): Promise<number> => {

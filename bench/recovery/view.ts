@@ -17,7 +17,7 @@ import os from 'node:os';
 import pino from 'pino';
 import { Redis } from 'ioredis';
 import { chatStreamId, type ChatStarted } from '../../domain/events.js';
-import { toEventData } from '../../infra/event-store/codec.js';
+import { toEventData } from '../../commands/ports/codec.js';
 import { EmbeddedEventStore } from '../../infra/event-store/embedded.js';
 import { RedisLastMessagesView } from '../../infra/last-messages/redis.js';
 import { createLogger } from '../../infra/logger.js';

@@ -1,44 +1,43 @@
-import type { Command } from 'commander';
-import { ACTIVITY_ACTIONS } from '../../infra/read-models/entities/activity-log.js';
-import { isActivityAction, queryActivity } from '../../infra/read-models/queries/activity.js';
-import { parseFormat, parseLimit, parseTime, printPage, withReadModels } from './read-models.js';
+import { Option, type Command } from 'commander';
+import { ACTIVITY_ACTIONS, type ActivityAction } from '../../projections/activity-of.js';
+import { queryActivity } from '../../projections/activity-log.js';
+import { formatOption, fromOption, limitOption, oneOf, toOption, type Format } from './options.js';
+import { printPage, withReadModels } from './read-models.js';
 import { CliInputError } from './shared.js';
 
 interface ActivityOptions {
   user?: string;
-  action?: string;
-  from?: string;
-  to?: string;
-  limit?: string;
+  action?: ActivityAction;
+  from?: Date;
+  to?: Date;
+  limit: number;
   cursor?: string;
-  format?: string;
+  format: Format;
 }
+
+/** `--action <action>`, shared with `audit activity`. */
+export const actionOption = (): Option =>
+  new Option('--action <action>', `only this action: ${ACTIVITY_ACTIONS.join(', ')}`)
+    .argParser(oneOf(ACTIVITY_ACTIONS, (v) => `unknown action "${v}"; expected one of ${ACTIVITY_ACTIONS.join(', ')}`));
 
 export function registerActivityCommand(program: Command): void {
   program
     .command('activity')
     .description('audit trail of user actions, newest first')
     .option('--user <userId>', 'only this user')
-    .option('--action <action>', `only this action: ${ACTIVITY_ACTIONS.join(', ')}`)
-    .option('--from <time>', 'at or after this ISO-8601 time')
-    .option('--to <time>', 'before this ISO-8601 time')
-    .option('--limit <n>', 'entries per page (1-1000)', '50')
+    .addOption(actionOption())
+    .addOption(fromOption())
+    .addOption(toOption())
+    .addOption(limitOption(50))
     .option('--cursor <cursor>', 'the next page, as printed by the previous one')
-    .option('--format <format>', 'table or json', 'table')
-    .action(async (opts: ActivityOptions) => {
-      // Every input is checked before anything is opened.
-      if (opts.action !== undefined && !isActivityAction(opts.action)) {
-        throw new CliInputError(`unknown action "${opts.action}"; expected one of ${ACTIVITY_ACTIONS.join(', ')}`);
-      }
-      const from = parseTime('--from', opts.from);
-      const to = parseTime('--to', opts.to);
+    .addOption(formatOption())
+    .action(async ({ from, to, limit, format, ...opts }: ActivityOptions) => {
+      // Every input is checked before anything is opened (each option by commander as it parses).
       if (from && to && from >= to) throw new CliInputError('--from must be before --to');
-      const limit = parseLimit(opts.limit, 50);
-      const format = parseFormat(opts.format);
       const page = await withReadModels((orm) =>
-        queryActivity(orm, {
+        queryActivity(orm.db, {
           ...(opts.user !== undefined ? { userId: opts.user } : {}),
-          ...(opts.action !== undefined && isActivityAction(opts.action) ? { action: opts.action } : {}),
+          ...(opts.action !== undefined ? { action: opts.action } : {}),
           ...(from ? { from } : {}),
           ...(to ? { to } : {}),
           ...(opts.cursor !== undefined ? { cursor: opts.cursor } : {}),

@@ -9,41 +9,36 @@ import { open } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
-import { ACTIVITY_ACTIONS } from '../../infra/read-models/entities/activity-log.js';
-import { openReadModels } from '../../infra/read-models/open.js';
-import { isActivityAction } from '../../infra/read-models/queries/activity.js';
+import type { ActivityAction } from '../../projections/activity-of.js';
 import { auditActivity, formatActivity, AUDIT_FORMATS, type AuditFilter, type AuditFormat, type AuditStats } from '../../projections/audit/export.js';
 import { verifyReadModels, type ProjectionReport, type VerifyReport } from '../../projections/audit/verify.js';
 import { SQL_PROJECTIONS } from '../../projections/index.js';
-import { formatTable, parseFormat, parseTime, toJson } from './read-models.js';
+import { actionOption } from './activity.js';
+import { formatOption, fromOption, numberOption, toOption, type Format } from './options.js';
+import { formatTable, toJson } from './read-models.js';
+import { withBothSides } from '../service/tools.js';
 import { CliInputError, withRuntime } from './shared.js';
 
 interface ActivityOptions {
   user?: string;
-  action?: string;
-  from?: string;
-  to?: string;
-  format?: string;
+  action?: ActivityAction;
+  from?: Date;
+  to?: Date;
+  format: AuditFormat;
   out?: string;
   progress?: boolean;
 }
 
 interface VerifyOptions {
-  format?: string;
-  rows?: string;
-  wait?: string;
-  batchSize?: string;
+  format: Format;
+  rows: number;
+  wait: number;
+  batchSize: number;
   progress?: boolean;
 }
 
 /** At most this many unreadable events are named on stderr; the rest are counted. */
 const MAX_WARNINGS = 20;
-
-function parseWhole(option: string, value: string | undefined, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) throw new CliInputError(`${option} must be a whole number from ${min} to ${max}, got "${value}"`);
-  return Number(value);
-}
 
 /**
  * A progress bar on stderr over the share of the position range read (positions are opaque, so the
@@ -105,19 +100,12 @@ async function writeAll(stream: Writable, chunks: AsyncIterable<string>): Promis
   }
 }
 
-async function runActivity(opts: ActivityOptions): Promise<void> {
-  // Every input is checked before anything is opened.
-  if (opts.action !== undefined && !isActivityAction(opts.action)) {
-    throw new CliInputError(`unknown action "${opts.action}"; expected one of ${ACTIVITY_ACTIONS.join(', ')}`);
-  }
-  const format = (opts.format ?? 'table') as AuditFormat;
-  if (!AUDIT_FORMATS.includes(format)) throw new CliInputError(`--format must be one of ${AUDIT_FORMATS.join(', ')}, got "${opts.format}"`);
-  const from = parseTime('--from', opts.from);
-  const to = parseTime('--to', opts.to);
+async function runActivity({ from, to, format, ...opts }: ActivityOptions): Promise<void> {
+  // Every input is checked before anything is opened (each option by commander as it parses).
   if (from && to && from >= to) throw new CliInputError('--from must be before --to');
   const filter: AuditFilter = {
     ...(opts.user !== undefined ? { userId: opts.user } : {}),
-    ...(opts.action !== undefined && isActivityAction(opts.action) ? { action: opts.action } : {}),
+    ...(opts.action !== undefined ? { action: opts.action } : {}),
     ...(from ? { from } : {}),
     ...(to ? { to } : {}),
   };
@@ -202,22 +190,16 @@ function describeVerify(report: VerifyReport): string {
   return lines.join('');
 }
 
-async function runVerify(opts: VerifyOptions): Promise<void> {
-  const format = parseFormat(opts.format);
-  const sampleRows = parseWhole('--rows', opts.rows, 5, 1, 1000);
-  const waitSeconds = parseWhole('--wait', opts.wait, 5, 0, 3600);
-  const batchSize = parseWhole('--batch-size', opts.batchSize, 5000, 100, 50_000);
-  const report = await withRuntime(async (rt) => {
-    const orm = await openReadModels(rt.config, rt.logger);
+async function runVerify({ format, rows: sampleRows, wait: waitSeconds, batchSize, ...opts }: VerifyOptions): Promise<void> {
+  const report = await withBothSides(async (rt, orm) => {
     const bar = progressBar('verify', opts.progress === true);
     try {
       return await verifyReadModels({
-        orm, store: rt.store, projections: SQL_PROJECTIONS, logger: rt.logger, batchSize, sampleRows, waitMs: waitSeconds * 1000,
+        db: orm.db, store: rt.store, projections: SQL_PROJECTIONS, logger: rt.logger, batchSize, sampleRows, waitMs: waitSeconds * 1000,
         onProgress: (p) => bar.update(p.first, p.position, p.head, { events: p.events, detail: p.phase }),
       });
     } finally {
       bar.stop();
-      await orm.close();
     }
   });
   process.stdout.write(format === 'json' ? `${toJson(report)}\n` : describeVerify(report));
@@ -231,10 +213,10 @@ export function registerAuditCommands(program: Command): void {
     .command('activity')
     .description('user actions replayed from the event log, oldest first, each with its event id and log position')
     .option('--user <userId>', 'only this user')
-    .option('--action <action>', `only this action: ${ACTIVITY_ACTIONS.join(', ')}`)
-    .option('--from <time>', 'at or after this ISO-8601 time')
-    .option('--to <time>', 'before this ISO-8601 time')
-    .option('--format <format>', `${AUDIT_FORMATS.join(', ')}`, 'table')
+    .addOption(actionOption())
+    .addOption(fromOption())
+    .addOption(toOption())
+    .addOption(formatOption(AUDIT_FORMATS))
     .option('--out <file>', 'write to this file (created owner-only) instead of standard output')
     .option('--progress', 'show the progress bar on standard error even when it is not a terminal')
     .action(runActivity);
@@ -242,10 +224,10 @@ export function registerAuditCommands(program: Command): void {
   audit
     .command('verify')
     .description('replay the whole log into scratch read models and compare them with the live ones; exit 1 on any difference')
-    .option('--format <format>', 'table or json', 'table')
-    .option('--rows <n>', 'differing rows shown per table (1-1000)', '5')
-    .option('--wait <seconds>', 'how long to wait for a live projection that is behind the log (0-3600)', '5')
-    .option('--batch-size <n>', 'events per replay page and transaction (100-50000)', '5000')
+    .addOption(formatOption())
+    .addOption(numberOption('--rows <n>', 'differing rows shown per table (1-1000)', 1, 1000, 5))
+    .addOption(numberOption('--wait <seconds>', 'how long to wait for a live projection that is behind the log (0-3600)', 0, 3600, 5))
+    .addOption(numberOption('--batch-size <n>', 'events per replay page and transaction (100-50000)', 100, 50_000, 5000))
     .option('--progress', 'show the progress bar on standard error even when it is not a terminal')
     .action(runVerify);
 }

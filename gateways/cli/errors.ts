@@ -1,24 +1,24 @@
-import type { Command } from 'commander';
-import { LOG_LEVELS, queryErrors } from '../../infra/read-models/queries/errors.js';
-import { parseFormat, parseLimit, parseTime, printPage, withReadModels } from './read-models.js';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { LOG_LEVELS, queryErrors } from '../service/tools.js';
+import { formatOption, fromOption, limitOption, toOption, type Format } from './options.js';
+import { printPage, withReadModels } from './read-models.js';
 import { CliInputError } from './shared.js';
 
 interface ErrorsOptions {
   process?: string;
-  level?: string;
-  from?: string;
-  to?: string;
-  limit?: string;
+  level?: number;
+  from?: Date;
+  to?: Date;
+  limit: number;
   cursor?: string;
-  format?: string;
+  format: Format;
 }
 
-function parseLevel(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
+function parseLevel(value: string): number {
   const named = LOG_LEVELS[value.toLowerCase()];
   if (named !== undefined) return named;
   if (/^\d{1,3}$/.test(value)) return Number(value);
-  throw new CliInputError(`--level must be a number or one of ${Object.keys(LOG_LEVELS).join(', ')}, got "${value}"`);
+  throw new InvalidArgumentError(`--level must be a number or one of ${Object.keys(LOG_LEVELS).join(', ')}`);
 }
 
 export function registerErrorsCommand(program: Command): void {
@@ -26,19 +26,14 @@ export function registerErrorsCommand(program: Command): void {
     .command('errors')
     .description('error log of every process, newest first')
     .option('--process <name>', 'only this process (e.g. chat-api)')
-    .option('--level <level>', 'at or above this level: error, fatal, or a pino number')
-    .option('--from <time>', 'at or after this ISO-8601 time')
-    .option('--to <time>', 'before this ISO-8601 time')
-    .option('--limit <n>', 'entries per page (1-1000)', '50')
+    .addOption(new Option('--level <level>', 'at or above this level: error, fatal, or a pino number').argParser(parseLevel))
+    .addOption(fromOption())
+    .addOption(toOption())
+    .addOption(limitOption(50))
     .option('--cursor <cursor>', 'the next page, as printed by the previous one')
-    .option('--format <format>', 'table or json', 'table')
-    .action(async (opts: ErrorsOptions) => {
-      const minLevel = parseLevel(opts.level);
-      const from = parseTime('--from', opts.from);
-      const to = parseTime('--to', opts.to);
+    .addOption(formatOption())
+    .action(async ({ level: minLevel, from, to, limit, format, ...opts }: ErrorsOptions) => {
       if (from && to && from >= to) throw new CliInputError('--from must be before --to');
-      const limit = parseLimit(opts.limit, 50);
-      const format = parseFormat(opts.format);
       const page = await withReadModels((orm) =>
         queryErrors(orm, {
           ...(opts.process !== undefined ? { process: opts.process } : {}),

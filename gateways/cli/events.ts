@@ -1,14 +1,15 @@
 import type { Command } from 'commander';
-import { toPublicRecord } from '../../infra/event-store/public-record.js';
-import { parsePosition, parsePositiveInt, withRuntime } from './shared.js';
+import { toPublicRecord } from '../../projections/ports/public-record.js';
+import { position, positiveInt } from './options.js';
+import { withRuntime } from './shared.js';
 
 export function registerEventsCommands(program: Command): void {
   const events = program.command('events').description('read the event log (redacted)');
   events
     .command('tail')
     .description('print events after a position as JSON lines')
-    .option('--after <position>', 'start after this global position', parsePosition, 0n)
-    .option('--limit <n>', 'at most this many events', parsePositiveInt, 100)
+    .option('--after <position>', 'start after this global position', position, 0n)
+    .option('--limit <n>', 'at most this many events', positiveInt, 100)
     .action(async (opts: { after: bigint; limit: number }) => {
       await withRuntime(async (rt) => {
         let after = opts.after;

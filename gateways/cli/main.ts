@@ -6,7 +6,7 @@
  * rebuild and export tools as well (start-up time, issue 13). Help and unknown commands load them all.
  */
 import { Command, CommanderError } from 'commander';
-import { ConfigError } from '../../infra/config.js';
+import { ConfigError } from '../service/config.js';
 import { CliInputError } from './shared.js';
 
 type Registrar = (program: Command) => void;

@@ -1,48 +1,40 @@
 import cliProgress from 'cli-progress';
-import type { Command } from 'commander';
-import { openReadModels } from '../../infra/read-models/open.js';
-import type { ReadModelOrm } from '../../infra/read-models/orm.js';
-import { listDeadLetters } from '../../infra/read-models/queries/dead-letters.js';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { SQL_PROJECTIONS, sqlProjectionNamed } from '../../projections/index.js';
 import { compactInbox } from '../../projections/runtime/inbox-compaction.js';
 import { rebuildProjection, type RebuildProgress } from '../../projections/runtime/rebuild.js';
 import { createSqlProjector } from '../../projections/runtime/sql-projector.js';
 import { projectionStatus } from '../../projections/runtime/status.js';
-import type { Runtime } from '../../infra/runtime.js';
-import { formatTable, parseFormat, parseLimit, toJson } from './read-models.js';
-import { CliInputError, withRuntime } from './shared.js';
+import { listDeadLetters, withBothSides, type CommandSide, type ReadModelOrm } from '../service/tools.js';
+import { formatOption, limitOption, numberOption, type Format } from './options.js';
+import { formatTable, toJson } from './read-models.js';
 
 const KNOWN = SQL_PROJECTIONS.map((p) => p.name).join(', ');
 
-function checkProjection(name: string | undefined): void {
-  if (name !== undefined && !sqlProjectionNamed(name)) throw new CliInputError(`unknown projection "${name}"; known: ${KNOWN}`);
+/** A projection's name; with `orAll`, also '*' (records of every projection at once). */
+function projectionName(orAll: boolean): (name: string) => string {
+  return (name) => {
+    if (!(orAll && name === '*') && !sqlProjectionNamed(name)) throw new InvalidArgumentError(`unknown projection "${name}"; known: ${KNOWN}`);
+    return name;
+  };
 }
 
+const projectionOption = (orAll: boolean): Option => new Option('--projection <name>', 'only this projection').argParser(projectionName(orAll));
+
 /** The event store (through the runtime) and the read models, for one command. */
-async function withStoreAndReadModels<T>(task: (rt: Runtime, orm: ReadModelOrm) => Promise<T>): Promise<T> {
-  return withRuntime(async (rt) => {
-    const orm = await openReadModels(rt.config, rt.logger);
-    try {
-      return await task(rt, orm);
-    } finally {
-      await orm.close();
-    }
-  });
+function withStoreAndReadModels<T>(task: (rt: CommandSide, orm: ReadModelOrm) => Promise<T>): Promise<T> {
+  return withBothSides(task);
 }
 
 export function registerProjectionsCommands(program: Command): void {
   const projections = program.command('projections').description(`SQL read models (${KNOWN}): rebuild, status, inbox compaction, dead letters`);
 
   projections
-    .command('rebuild <name>')
+    .command('rebuild')
+    .argument('<name>', 'the projection', projectionName(false))
     .description('replay the whole log into fresh tables and swap them in (blue/green)')
-    .option('--batch-size <n>', 'events per page and transaction (100-50000)', '5000')
-    .action(async (name: string, opts: { batchSize?: string }) => {
-      checkProjection(name);
-      const batchSize = Number(opts.batchSize ?? '5000');
-      if (!/^\d+$/.test(opts.batchSize ?? '5000') || batchSize < 100 || batchSize > 50_000) {
-        throw new CliInputError(`--batch-size must be a whole number from 100 to 50000, got "${opts.batchSize}"`);
-      }
+    .addOption(numberOption('--batch-size <n>', 'events per page and transaction (100-50000)', 100, 50_000, 5000))
+    .action(async (name: string, { batchSize }: { batchSize: number }) => {
       await withStoreAndReadModels(async (rt, orm) => {
         // Positions are opaque (PostgreSQL packs transaction ids), so progress is the share of the
         // position range from the first page to the head, and the event count is shown beside it.
@@ -59,7 +51,7 @@ export function registerProjectionsCommands(program: Command): void {
           bar.update(p.phase === 'done' ? 1000 : Math.min(999, share), { events: p.events, phase: p.phase });
         };
         try {
-          const r = await rebuildProjection({ orm, store: rt.store, projections: SQL_PROJECTIONS, name, logger: rt.logger, batchSize, onProgress });
+          const r = await rebuildProjection({ db: orm.db, store: rt.store, projections: SQL_PROJECTIONS, name, logger: rt.logger, batchSize, onProgress });
           bar.stop();
           const parked = `${r.skippedParked > 0 ? `, ${r.skippedParked} left parked` : ''}${r.parkedUnknown > 0 ? `, ${r.parkedUnknown} of an unknown version parked` : ''}`;
           process.stdout.write(
@@ -75,15 +67,13 @@ export function registerProjectionsCommands(program: Command): void {
   projections
     .command('compact')
     .description('drop inbox rows below each projection\'s applied prefix of the log (the projector also does this every minute)')
-    .option('--projection <name>', 'only this projection')
-    .option('--format <format>', 'table or json', 'table')
-    .action(async (opts: { projection?: string; format?: string }) => {
-      checkProjection(opts.projection);
-      const format = parseFormat(opts.format);
+    .addOption(projectionOption(false))
+    .addOption(formatOption())
+    .action(async ({ format, ...opts }: { projection?: string; format: Format }) => {
       const chosen = opts.projection ? SQL_PROJECTIONS.filter((p) => p.name === opts.projection) : SQL_PROJECTIONS;
       // No page limit: a manual run goes as far as it can.
       const results = await withStoreAndReadModels((rt, orm) =>
-        compactInbox({ orm, store: rt.store, projections: chosen, logger: rt.logger, maxPages: Number.MAX_SAFE_INTEGER }),
+        compactInbox({ db: orm.db, store: rt.store, projections: chosen, logger: rt.logger, maxPages: Number.MAX_SAFE_INTEGER }),
       );
       if (format === 'json') {
         process.stdout.write(`${toJson(results)}\n`);
@@ -100,13 +90,11 @@ export function registerProjectionsCommands(program: Command): void {
   projections
     .command('status')
     .description('checkpoint, lag and dead letters per projection; verdict ok, lagging or stalled')
-    .option('--stall-after <seconds>', 'call a projection stalled when nothing moved for this long', '30')
-    .option('--format <format>', 'table or json', 'table')
-    .action(async (opts: { stallAfter?: string; format?: string }) => {
-      const stallAfter = parseLimit(opts.stallAfter, 30);
-      const format = parseFormat(opts.format);
+    .addOption(numberOption('--stall-after <seconds>', 'call a projection stalled when nothing moved for this long (1-1000)', 1, 1000, 30))
+    .addOption(formatOption())
+    .action(async ({ stallAfter, format }: { stallAfter: number; format: Format }) => {
       const status = await withStoreAndReadModels((rt, orm) =>
-        projectionStatus({ orm, store: rt.store, projections: SQL_PROJECTIONS, stallAfterMs: stallAfter * 1000 }),
+        projectionStatus({ db: orm.db, store: rt.store, projections: SQL_PROJECTIONS, stallAfterMs: stallAfter * 1000 }),
       );
       if (format === 'json') {
         process.stdout.write(`${toJson(status)}\n`);
@@ -127,14 +115,11 @@ export function registerProjectionsCommands(program: Command): void {
   projections
     .command('dead-letters')
     .description('list parked records (oldest first); an error starting unknown-type: or unknown-version: is an event this release could not read')
-    .option('--projection <name>', 'only this projection')
+    .addOption(projectionOption(true))
     .option('--all', 'include those already retried')
-    .option('--limit <n>', 'at most this many (1-1000)', '100')
-    .option('--format <format>', 'table or json', 'table')
-    .action(async (opts: { projection?: string; all?: boolean; limit?: string; format?: string }) => {
-      checkProjection(opts.projection === '*' ? undefined : opts.projection);
-      const limit = parseLimit(opts.limit, 100);
-      const format = parseFormat(opts.format);
+    .addOption(limitOption(100, 'at most this many (1-1000)'))
+    .addOption(formatOption())
+    .action(async ({ limit, format, ...opts }: { projection?: string; all?: boolean; limit: number; format: Format }) => {
       const letters = await withStoreAndReadModels((_rt, orm) =>
         listDeadLetters(orm, { ...(opts.projection ? { projection: opts.projection } : {}), includeRetried: opts.all === true, limit }),
       );
@@ -156,17 +141,17 @@ export function registerProjectionsCommands(program: Command): void {
   projections
     .command('retry')
     .description('re-apply parked records (read again from the event store) and mark them retried; the projector also retries unknown-type/version ones when it starts')
-    .option('--projection <name>', 'only this projection')
-    .option('--id <id...>', 'only these dead letters')
+    .addOption(projectionOption(true))
+    .addOption(new Option('--id <id...>', 'only these dead letters').argParser((id: string, previous: string[] | undefined) => {
+      if (!/^\d+$/.test(id)) throw new InvalidArgumentError('--id must be dead-letter ids (whole numbers)');
+      return [...(previous ?? []), id];
+    }))
     .option('--unknown', 'only events parked because the release that met them could not read their type or version')
     .action(async (opts: { projection?: string; id?: string[]; unknown?: boolean }) => {
-      checkProjection(opts.projection === '*' ? undefined : opts.projection);
-      const bad = (opts.id ?? []).find((i) => !/^\d+$/.test(i));
-      if (bad !== undefined) throw new CliInputError(`--id must be dead-letter ids (whole numbers), got "${bad}"`);
       const result = await withStoreAndReadModels((rt, orm) =>
         // With the store: each event is read again (so a fixed upcaster applies), and a projection
         // stopped at an event of an unknown version catches up once that event is retried.
-        createSqlProjector({ orm, projections: SQL_PROJECTIONS, logger: rt.logger, store: rt.store }).retryDeadLetters({
+        createSqlProjector({ db: orm.db, projections: SQL_PROJECTIONS, logger: rt.logger, store: rt.store }).retryDeadLetters({
           ...(opts.projection ? { projection: opts.projection } : {}),
           ...(opts.id ? { ids: opts.id } : {}),
           ...(opts.unknown ? { unknownOnly: true } : {}),

@@ -1,17 +1,15 @@
-import type { Command } from 'commander';
-import { loadConfig } from '../../infra/config.js';
-import { installProcessErrorHandlers } from '../../infra/process-errors.js';
-import { isRole, ROLES } from '../service/roles.js';
-import { startService } from '../service/start-service.js';
+import { Option, type Command } from 'commander';
+import { loadConfig } from '../service/config.js';
+import { ROLES, type Role } from '../service/roles.js';
+import { installProcessErrorHandlers, startService } from '../service/start-service.js';
 import { CliInputError } from './shared.js';
 
 export function registerStartCommand(program: Command): void {
   program
     .command('start')
     .description('run the service (embedded store by default; DATABASE_URL, REDIS_URL, AMQP_URL, EVENTSTORE_URL pick the real services)')
-    .option('--role <role>', `one of ${ROLES.join(', ')}`, 'all')
-    .action(async (opts: { role: string }) => {
-      if (!isRole(opts.role)) throw new CliInputError(`--role must be one of ${ROLES.join(', ')}`);
+    .addOption(new Option('--role <role>', 'the part of the service this process runs').choices(ROLES).default('all'))
+    .action(async (opts: { role: Role }) => {
       const config = loadConfig();
       if (opts.role !== 'all' && config.eventStore.kind === 'embedded') {
         throw new CliInputError(`--role ${opts.role} needs shared services (DATABASE_URL at least); the embedded default runs as --role all`);

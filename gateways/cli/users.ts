@@ -1,11 +1,7 @@
 import type { Command } from 'commander';
 import { register } from '../../commands/register.js';
 import { CliInputError, withRuntime } from './shared.js';
-import { accountEraser } from '../service/account-erasure.js';
-import { RedisLastMessagesView } from '../../infra/last-messages/redis.js';
-import { openReadModels } from '../../infra/read-models/open.js';
-import { scrubBodiesOf } from '../../infra/read-models/queries/erasure.js';
-import { openSessionStore } from '../../infra/sessions/open.js';
+import { eraseAccountByOperator } from '../service/tools.js';
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -30,20 +26,7 @@ export function registerUserCommands(program: Command): void {
     .description('erase a user (docs/privacy.md): destroys their data key, so their message bodies and password hash are unrecoverable; '
       + 'ends their sessions; the username stays reserved')
     .action(async (username: string) => {
-      const result = await withRuntime(async (rt) => {
-        const sessions = await openSessionStore({ databaseUrl: rt.config.databaseUrl, databaseSchema: rt.config.databaseSchema, dataDir: rt.config.dataDir });
-        const orm = await openReadModels(rt.config, rt.logger);
-        // Without Redis the view lives in the service's memory; its projection forgets the user's chats when it reads UserErased.
-        const view = RedisLastMessagesView.fromConfig(rt.config, rt.logger);
-        try {
-          const erase = accountEraser({ commands: rt.commands, keys: rt.keys, sessions, scrubReadModels: (id) => scrubBodiesOf(orm, id), view, logger: rt.logger });
-          return await erase({ username, by: 'operator' });
-        } finally {
-          await view?.close();
-          await orm.close();
-          await sessions.close();
-        }
-      });
+      const result = await withRuntime((rt) => eraseAccountByOperator(rt, username));
       if (!result.ok) throw new CliInputError(`${result.error.code}: ${result.error.message}`);
       process.stdout.write(`${JSON.stringify({ userId: result.value.userId, erased: true, erasedNow: result.value.erasedNow })}\n`);
     });

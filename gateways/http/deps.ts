@@ -4,9 +4,9 @@
  */
 import type { Redis } from 'ioredis';
 import type { CommandDeps } from '../../commands/deps.js';
-import type { LastMessagesView } from '../../infra/last-messages/port.js';
-import type { Logger } from '../../infra/logger.js';
-import type { Session, SessionStore } from '../../infra/sessions/port.js';
+import type { LastMessagesView } from '../../projections/ports/last-messages.js';
+import type { Logger } from 'pino';
+import type { Session, SessionStore } from '../ports/sessions.js';
 import type { HttpConfig } from './config.js';
 import type { MetricsOptions } from './metrics.js';
 import type { HttpReadModels, MessageCountsReader } from './read-port.js';

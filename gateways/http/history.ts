@@ -4,7 +4,7 @@
  * page while the view is down, slow, rebuilding or missing the chat, come from the SQL read model.
  * Both give the same page; only the X-History-Source header says which one answered.
  */
-import type { LastMessagesView, ViewMessage } from '../../infra/last-messages/port.js';
+import type { LastMessagesView, ViewMessage } from '../../projections/ports/last-messages.js';
 import type { HttpReadModels, MessageView } from './read-port.js';
 import type { ReplicaReads } from './replica-reads.js';
 

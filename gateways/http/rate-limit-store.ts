@@ -15,7 +15,7 @@
  * multiplied by the number of API processes, and needs no Redis to do it.
  */
 import type { Redis } from 'ioredis';
-import type { Logger } from '../../infra/logger.js';
+import type { Logger } from 'pino';
 
 export interface Counter {
   key: string;

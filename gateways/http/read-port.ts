@@ -3,7 +3,7 @@
  * root adapts the SQL read models (infra/read-models/queries/*) to it (see read-models.ts), so the
  * routes do not depend on the ORM and the tests can build the same adapter for PostgreSQL and SQLite.
  */
-import type { ActivityAction } from '../../infra/read-models/entities/activity-log.js';
+import type { ActivityAction } from '../../projections/activity-of.js';
 
 export interface PageOf<T> {
   items: T[];

@@ -11,7 +11,7 @@
  * (milliseconds normally). docs/scaling.md says how to close that gap.
  */
 import { LRUCache } from 'lru-cache';
-import type { Logger } from '../../infra/logger.js';
+import type { Logger } from 'pino';
 import { ApiError } from './errors.js';
 import type { HttpReadModels, MessageView } from './read-port.js';
 

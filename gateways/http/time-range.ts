@@ -1,6 +1,6 @@
 /** Query parameters shared by the log endpoints (activity, errors): a time range and the next page's cursor. */
 import { Type } from 'typebox';
-import { isQueryTime } from '../../infra/read-models/queries/page.js';
+import { isQueryTime } from '../../projections/ports/page.js';
 import { ApiError } from './errors.js';
 
 export const TimeRange = {

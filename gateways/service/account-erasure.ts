@@ -9,7 +9,7 @@
 import { eraseUser, type Erased } from '../../commands/erase-user.js';
 import type { CommandDeps, CommandResult } from '../../commands/deps.js';
 import type { KeyRing } from '../../infra/keys/ring.js';
-import type { Logger } from '../../infra/logger.js';
+import type { Logger } from 'pino';
 
 export interface AccountErasureDeps {
   commands: CommandDeps;

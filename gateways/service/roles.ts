@@ -13,6 +13,12 @@ export interface RoleParts {
   ws: boolean;
   relay: boolean;
   projector: boolean;
+  /**
+   * The command bus is told it follows the log (commands/handle-command.ts keepFresh), fed by the
+   * gateway's log feed: commands on a cached stream then decide without reading it, the API's too
+   * when it shares the process. Only where a gateway runs, since only it feeds the cache.
+   */
+  commandCacheFollowsLog: boolean;
 }
 
 export function partsOf(role: Role): RoleParts {
@@ -21,5 +27,6 @@ export function partsOf(role: Role): RoleParts {
     ws: role === 'all' || role === 'gateway',
     relay: role === 'all' || role === 'relay',
     projector: role === 'all' || role === 'projector',
+    commandCacheFollowsLog: role === 'all' || role === 'gateway',
   };
 }

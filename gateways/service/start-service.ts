@@ -10,6 +10,7 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { SQL_PROJECTIONS } from '../../projections/index.js';
 import { LastMessagesProjection } from '../../projections/last-messages.js';
+import { BrokerViewFeed, feedingView } from '../../projections/last-messages-feed.js';
 import { scheduleInboxCompaction } from '../../projections/runtime/inbox-compaction.js';
 import { createSqlProjector } from '../../projections/runtime/sql-projector.js';
 import { createStoreFeed } from '../../projections/runtime/store-feed.js';
@@ -19,22 +20,20 @@ import { createRedisClient, redisEndpointOf } from '../../infra/redis-client.js'
 import { createErrorLogStream, createSqlErrorLogWriter } from '../../infra/error-log/destination.js';
 import { errorLogDropCounter } from '../../infra/error-log/metrics.js';
 import { MemoryLastMessagesView } from '../../infra/last-messages/memory.js';
-import type { LastMessagesView, LastMessagesViewAdmin } from '../../infra/last-messages/port.js';
-import { RedisLastMessagesView } from '../../infra/last-messages/redis.js';
+import type { LastMessagesView, LastMessagesViewAdmin } from '../../projections/ports/last-messages.js';
 import { createLogger, type Logger } from '../../infra/logger.js';
-import { openReadModels } from '../../infra/read-models/open.js';
-import { messageCountsPerDay } from '../../infra/read-models/queries/message-counts.js';
+import { messageCountsPerDay } from '../../projections/messages-per-user-per-day.js';
 import { exportActivity } from '../../projections/audit/export.js';
 import { emOf, openReadModelOrm, sqlOf, sqlQuery, type ReadModelOrm } from '../../infra/read-models/orm.js';
 import type { ReplicaReads } from '../http/replica-reads.js';
-import { openRuntime } from '../../infra/runtime.js';
-import { openSessionStore } from '../../infra/sessions/open.js';
-import { httpConfigFrom, sessionPolicyFrom } from '../http/from-config.js';
+import { httpConfigFrom } from './from-config.js';
 import { degradesOnly, projectionLagFeed, projectionsReadiness } from '../http/ops-wiring.js';
 import type { OptionalReadinessCheck, ReadinessCheck } from '../http/deps.js';
 import { partsOf, type Role } from './roles.js';
-import { wsConfigFromEnv } from '../ws/config.js';
-import { ephemeralSettingsFrom, openPresenceBus } from '../ws/ephemeral.js';
+import { wsConfig } from '../ws/config.js';
+import { keepFresh } from '../../commands/handle-command.js';
+import { openCommandSide, openReadSide, openSessions, openSharedView } from './wiring.js';
+import { ephemeralSettingsFrom, openPresenceBus } from './ws-wiring.js';
 import { sameHostWsUrl } from '../web/ws-url.js';
 import { accountEraser } from './account-erasure.js';
 import { unsealingSink } from '../../infra/keys/unsealing-sink.js';
@@ -46,7 +45,7 @@ import { scrubBodiesOf } from '../../infra/read-models/queries/erasure.js';
  */
 async function openReplicaReads(config: Config, primary: ReadModelOrm, logger: Logger): Promise<{ reads: ReplicaReads; close: () => Promise<void> } | null> {
   if (!config.databaseReadUrl) return null;
-  const [{ sqlReadModels }, { replicaReads }] = await Promise.all([import('../http/read-models.js'), import('../http/replica-reads.js')]);
+  const [{ sqlReadModels }, { replicaReads }] = await Promise.all([import('./http-read-models.js'), import('../http/replica-reads.js')]);
   try {
     const orm = await openReadModelOrm({ kind: 'postgresql', connectionString: config.databaseReadUrl, schema: config.databaseSchema }, logger);
     return { reads: replicaReads({ primary: sqlReadModels(primary), replica: sqlReadModels(orm), logger }), close: () => orm.close() };
@@ -55,6 +54,8 @@ async function openReplicaReads(config: Config, primary: ReadModelOrm, logger: L
     return null;
   }
 }
+
+export { installProcessErrorHandlers } from '../../infra/process-errors.js';
 
 export interface RunningService {
   logger: Logger;
@@ -81,11 +82,11 @@ export async function startService(config: Config, role: Role): Promise<RunningS
     stoppers.length = 0;
   };
   try {
-    const rt = await openRuntime(config, logger);
+    const rt = await openCommandSide(config, logger);
     stoppers.push({ name: 'event store', stop: () => rt.close() });
     const readiness: Record<string, ReadinessCheck | OptionalReadinessCheck> = { eventStore: async () => { await rt.store.headPosition(); } };
 
-    const orm = await openReadModels(config, logger);
+    const orm = await openReadSide(config, logger);
     stoppers.push({ name: 'read models', stop: () => orm.close() });
     // One registry per process: the error log's drop counter is served by GET /metrics with the HTTP metrics.
     const metricsRegistry = new Registry();
@@ -98,22 +99,29 @@ export async function startService(config: Config, role: Role): Promise<RunningS
     if (config.databaseUrl) readiness['postgres'] = async () => { await sqlQuery(emOf(orm), 'select 1'); };
 
     // The view: Redis when configured (shared by all processes), else in memory in this process.
-    const redisView = RedisLastMessagesView.fromConfig(config, logger);
-    const view: LastMessagesViewAdmin = redisView ?? new MemoryLastMessagesView();
+    const redisView = await openSharedView(config, logger);
+    const view: LastMessagesViewAdmin = redisView ?? new MemoryLastMessagesView({ capacity: config.lastMessagesSize });
     stoppers.push({ name: 'last-messages view', stop: () => view.close() });
     // Redis only caches: history pages fall back to SQL, the login throttle to memory, and the view's
     // projection catches up when Redis returns. So an outage degrades this instance, it does not take it out.
     if (redisView) readiness['redis'] = degradesOnly(async () => { if (!redisView.connected) throw new Error('Redis is not connected'); });
 
-    const status = () => projectionStatus({ orm, store: rt.store, projections: SQL_PROJECTIONS });
+    const status = () => projectionStatus({ db: orm.db, store: rt.store, projections: SQL_PROJECTIONS });
 
+    // The projector's consumer feeds the view (one log read per event fewer). Not over partitions: a
+    // process then receives only some chats, and the view's checkpoint is one position for the whole log.
+    const viewFeed = parts.projector && config.amqpUrl && config.projector.partitions === 1 ? new BrokerViewFeed() : undefined;
     if (parts.projector || (!redisView && parts.http)) {
-      const projection = new LastMessagesProjection({ store: rt.store, view, logger });
+      const projection = new LastMessagesProjection({ store: rt.store, view, logger, feed: viewFeed });
       projection.start();
       stoppers.push({ name: 'last-messages projection', stop: () => projection.stop() });
     }
     if (parts.projector) {
-      const projector = createSqlProjector({ orm, projections: SQL_PROJECTIONS, logger, store: rt.store });
+      // PostgreSQL: the projector's batches on a pg pool of their own, with prepared statements (pg-db.ts).
+      const { directPgDb } = await import('../../infra/read-models/pg-db.js');
+      const direct = config.databaseUrl ? directPgDb(orm.db, { connectionString: config.databaseUrl, schema: config.databaseSchema ?? 'public' }) : null;
+      if (direct) stoppers.push({ name: 'projector database pool', stop: () => direct.close() });
+      const projector = createSqlProjector({ db: direct ?? orm.db, projections: SQL_PROJECTIONS, logger, store: rt.store });
       // Events an older release parked because it could not read their type or version: this release
       // may read them now. Before the feed or consumer starts, so a stopped projection resumes in order.
       const retried = await projector.retryUnknown().catch((err: unknown) => {
@@ -124,7 +132,7 @@ export async function startService(config: Config, role: Role): Promise<RunningS
       if (config.amqpUrl) {
         const { startProjectorConsumer } = await import('../../infra/broker/processes.js');
         // RabbitMQ carries sealed records (the relay reads the raw log): open them with the key store here.
-        const consumer = startProjectorConsumer(config, unsealingSink(projector, rt.keys), logger);
+        const consumer = startProjectorConsumer(config, unsealingSink(viewFeed ? feedingView(projector, viewFeed) : projector, rt.keys), logger);
         stoppers.push({ name: 'projector consumer', stop: () => consumer.stop() });
         readiness['rabbitmq'] = async () => { if (!consumer.consumer.status().connected) throw new Error('RabbitMQ is not connected'); };
       } else {
@@ -134,7 +142,7 @@ export async function startService(config: Config, role: Role): Promise<RunningS
       }
       readiness['projections'] = projectionsReadiness(status);
       // Stopped before the feed or consumer (stoppers run in reverse), so no page is left half done.
-      const compaction = scheduleInboxCompaction({ orm, store: rt.store, projections: SQL_PROJECTIONS, logger });
+      const compaction = scheduleInboxCompaction({ db: orm.db, store: rt.store, projections: SQL_PROJECTIONS, logger });
       stoppers.push({ name: 'inbox compaction', stop: () => compaction.stop() });
     }
     if (parts.relay && config.amqpUrl) {
@@ -146,10 +154,10 @@ export async function startService(config: Config, role: Role): Promise<RunningS
 
     let url: string | null = null;
     const sessions = parts.http || parts.ws
-      ? await openSessionStore({ databaseUrl: config.databaseUrl, databaseSchema: config.databaseSchema, dataDir: config.dataDir, policy: sessionPolicyFrom(config) })
+      ? await openSessions(config)
       : null;
     if (sessions) stoppers.push({ name: 'sessions', stop: () => sessions.close() });
-    const ws = wsConfigFromEnv();
+    const ws = wsConfig(config.ws);
     if (parts.ws && sessions) {
       // Browsers send an Origin; by default the gateway accepts the pages' own origin only.
       const pageOrigins = config.web.allowedOrigins.length > 0
@@ -162,6 +170,9 @@ export async function startService(config: Config, role: Role): Promise<RunningS
         sessions,
         lastMessages: view,
         config: { ...ws, allowedOrigins: ws.allowedOrigins.length > 0 ? ws.allowedOrigins : pageOrigins },
+        // Per role (roles.ts): the gateway's log feed keeps the command cache fresh, so commands on a
+        // cached stream, from sockets and (in role all) from the API, skip their read.
+        ...(parts.commandCacheFollowsLog ? { observeLog: keepFresh(rt.commands.bus) } : {}),
         logger,
         // Typing and presence: through Redis across processes, else in this process with last-seen in DATA_DIR.
         presence: openPresenceBus(config, logger, config.redisUrl ? undefined : path.join(config.dataDir, 'last-seen.json')),
@@ -171,7 +182,7 @@ export async function startService(config: Config, role: Role): Promise<RunningS
       logger.info({ port: gateway.port, runtime: gateway.stats().runtime }, 'websocket gateway listening');
     }
     if (parts.http && sessions) {
-      const [{ sqlReadModels }, { buildHttpApp }] = await Promise.all([import('../http/read-models.js'), import('../http/app.js')]);
+      const [{ sqlReadModels }, { buildHttpApp }] = await Promise.all([import('./http-read-models.js'), import('../http/app.js')]);
       const replicaReads = await openReplicaReads(config, orm, logger);
       if (replicaReads) stoppers.push({ name: 'read replica', stop: () => replicaReads.close() });
       // Login counters shared by every API process; fail fast so a Redis outage cannot hold logins up.
@@ -192,7 +203,7 @@ export async function startService(config: Config, role: Role): Promise<RunningS
         readiness,
         metrics: { registry: metricsRegistry, collectDefault: true, projectionLag: projectionLagFeed(status) },
         rateLimitRedis: throttleRedis,
-        messageCounts: (q) => messageCountsPerDay(orm, q),
+        messageCounts: (q) => messageCountsPerDay(orm.db, q),
         auditExport: (filter, format) => exportActivity(rt.store, filter, format),
         eraseAccount: accountEraser({
           commands: rt.commands, keys: rt.keys, sessions, logger,

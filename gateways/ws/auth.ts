@@ -2,15 +2,22 @@
  * Who is knocking: the credential of an upgrade request and the identity it proves. Everything here
  * runs before a socket exists; a refusal is a plain HTTP answer (401/403/503).
  */
-import type { SessionStore } from '../../infra/sessions/port.js';
-
 /**
- * What the gateway needs from the sessions port: both adapters have all of it. Without the
+ * What the gateway needs from a session store, declared here by its user: both adapters
+ * (infra/sessions/) have all of it, and the composition root hands one in. Without the
  * session-ended signal (onSessionsEnded) the gateway still works, but checks the session in the
  * database before every frame it serves (see session-watch.ts).
  */
-export type WsSessionPort = Pick<SessionStore, 'authenticate' | 'redeemTicket' | 'liveSessions'> &
-  Partial<Pick<SessionStore, 'onSessionsEnded'>>;
+export interface WsSessionPort {
+  /** The live session of a bearer or cookie token; null when unknown, revoked or expired. */
+  authenticate(token: string): Promise<{ id: string; userId: string } | null>;
+  /** Consumes a one-time ticket: its session's user the first time, null after. */
+  redeemTicket(ticket: string): Promise<{ userId: string; sessionId: string } | null>;
+  /** Of these session ids, the live ones, each with the milliseconds it has left unless used. */
+  liveSessions(ids: readonly string[]): Promise<ReadonlyMap<string, number>>;
+  /** Ids of sessions ended by a revoke, from any process; between `lost` and `ready` some may be missed. Returns the unsubscribe. */
+  onSessionsEnded?(listener: { ended(sessionIds: readonly string[]): void; ready(): void; lost(): void }): () => void;
+}
 
 export type Credential =
   | { kind: 'ticket'; secret: string }

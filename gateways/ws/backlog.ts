@@ -4,9 +4,9 @@
  * records, the only form in which events reach clients.
  */
 import { chatStreamId } from '../../domain/events.js';
-import type { EventStore } from '../../infra/event-store/port.js';
-import { toPublicRecord, type PublicRecord } from '../../infra/event-store/public-record.js';
-import type { LastMessagesView, ViewMessage } from '../../infra/last-messages/port.js';
+import type { EventStore } from '../../commands/ports/event-store.js';
+import { toPublicRecord, type PublicRecord } from '../../projections/ports/public-record.js';
+import type { LastMessagesView, ViewMessage } from '../../projections/ports/last-messages.js';
 import { blankDeleted } from './deleted-bodies.js';
 
 /** Page sizes: the view holds at most 100 per chat; a store page is one indexed range read. */
@@ -51,7 +51,7 @@ export async function readBacklog(
   after: number,
   tryView: boolean,
   /** The chat's deleted message ids (deleted-bodies.ts): their bodies are blanked in a page read from the store. */
-  deletedOf?: (chatId: string) => Promise<ReadonlySet<string>>,
+  deletedOf?: (chatId: string, fromRevision: number) => Promise<ReadonlySet<string>>,
 ): Promise<BacklogPage> {
   if (tryView && view && after >= 0) {
     // read() never rejects; null means "not ready / unknown chat / unavailable": use the store.
@@ -71,6 +71,6 @@ export async function readBacklog(
   }
   const rows = await store.readStream(chatStreamId(chatId), { fromRevision: after + 1, maxCount: STORE_PAGE });
   let records = rows.map(toPublicRecord);
-  if (deletedOf && records.some((r) => r.type === 'MessageSent' || r.type === 'MessageEdited')) records = blankDeleted(records, await deletedOf(chatId));
+  if (deletedOf && records.some((r) => r.type === 'MessageSent' || r.type === 'MessageEdited')) records = blankDeleted(records, await deletedOf(chatId, after + 1));
   return { records, source: 'store', exhausted: rows.length < STORE_PAGE };
 }

@@ -7,7 +7,7 @@
 import { Type, type Static } from 'typebox';
 import { deleteMessage, editMessage } from '../../commands/edit-message.js';
 import type { CommandDeps } from '../../commands/deps.js';
-import type { Logger } from '../../infra/logger.js';
+import type { Logger } from 'pino';
 import type { WsConfig } from './config.js';
 import type { Conn, Outbox } from './connection.js';
 import type { Delivery } from './delivery.js';

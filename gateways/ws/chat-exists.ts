@@ -3,7 +3,7 @@
  * id only says who *would* share it. A chat never stops existing, so a yes is remembered (bounded);
  * a no is asked again next time (the chat may have started since).
  */
-import type { EventStore } from '../../infra/event-store/port.js';
+import type { EventStore } from '../../commands/ports/event-store.js';
 import type { Conn } from './connection.js';
 
 const REMEMBERED = 100_000;

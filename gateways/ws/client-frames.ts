@@ -5,7 +5,7 @@
  */
 import type { CommandDeps } from '../../commands/deps.js';
 import { sendMessage } from '../../commands/send-message.js';
-import type { Logger } from '../../infra/logger.js';
+import type { Logger } from 'pino';
 import type { WsConfig } from './config.js';
 import type { Conn, FillOutcome, Outbox } from './connection.js';
 import type { Delivery } from './delivery.js';

@@ -1,8 +1,7 @@
 /**
- * Settings of the WebSocket gateway, with defaults. The composition root fills them from the
- * environment (WS_* variables, see wsConfigFromEnv); tests pass overrides directly.
+ * Settings of the WebSocket gateway, with defaults. The composition root passes the WS_* variables
+ * infra/config.ts read and validated (Config.ws); tests pass overrides directly.
  */
-import { ConfigError, loadConfig } from '../../infra/config.js';
 
 export interface WsConfig {
   host: string;
@@ -46,6 +45,12 @@ export interface WsConfig {
   maxResumeChats: number;
   /** How long to keep retrying a busy port at start (see listenWithRetry in server.ts). */
   listenRetryMs: number;
+  /**
+   * A reader's `read` marks of one chat that come within this many ms of the last one this process
+   * wrote for them are merged into one ChatRead of the highest revision, written when the window
+   * ends (receipts.ts, read-coalescer.ts). 0 writes each mark at once.
+   */
+  readCoalesceMs: number;
 }
 
 export const MAX_PAYLOAD_CAP = 16 * 1024;
@@ -69,20 +74,14 @@ export const DEFAULT_WS_CONFIG: WsConfig = {
   maxConcurrentFills: 16,
   maxResumeChats: 1000,
   listenRetryMs: 75_000,
+  readCoalesceMs: 500,
 };
 
 export function wsConfig(overrides: Partial<WsConfig> = {}): WsConfig {
   const c: WsConfig = { ...DEFAULT_WS_CONFIG, ...overrides };
-  if (c.maxPayloadBytes > MAX_PAYLOAD_CAP) throw new ConfigError('WS_MAX_PAYLOAD_BYTES', `must be at most ${MAX_PAYLOAD_CAP}`);
+  // infra/config.ts refuses such WS_* values at start; this guards settings passed in code.
+  if (c.maxPayloadBytes > MAX_PAYLOAD_CAP) throw new RangeError(`WS_MAX_PAYLOAD_BYTES must be at most ${MAX_PAYLOAD_CAP}`);
   // uWS rounds idle timeouts to its 4 s timer granularity and refuses values below 8 s.
-  if (c.idleTimeoutSec !== 0 && c.idleTimeoutSec < 8) throw new ConfigError('WS_IDLE_TIMEOUT_SEC', 'must be 0 or at least 8');
+  if (c.idleTimeoutSec !== 0 && c.idleTimeoutSec < 8) throw new RangeError('WS_IDLE_TIMEOUT_SEC must be 0 or at least 8');
   return c;
-}
-
-type Env = Record<string, string | undefined>;
-
-/** The gateway's settings from the environment; the variables are read and validated by infra/config.ts. */
-export function wsConfigFromEnv(env: Env = process.env): WsConfig {
-  const { allowedOrigins, ...given } = loadConfig(env).ws;
-  return wsConfig({ ...given, allowedOrigins });
 }

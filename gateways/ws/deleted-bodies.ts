@@ -5,17 +5,38 @@
  * Live frames need none of this: a message's own events precede its deletion.
  */
 import { loadState, type CommandBus } from '../../commands/handle-command.js';
-import { chatDecider } from '../../domain/chat.js';
+import { chatDecider, DEDUPE_WINDOW } from '../../domain/chat.js';
 import { chatStreamId } from '../../domain/events.js';
-import type { PublicRecord } from '../../infra/event-store/public-record.js';
+import type { PublicRecord } from '../../projections/ports/public-record.js';
 
 const CARRIES_BODY = new Set(['MessageSent', 'MessageEdited']);
 
-/** The ids of the chat's deleted messages, read after the records so it covers every one of them. */
-export async function deletedMessagesOf(bus: CommandBus, chatId: string): Promise<ReadonlySet<string>> {
-  const { state } = await loadState(bus, chatStreamId(chatId), chatDecider);
+const PAGE = 1000;
+
+/**
+ * The ids of the chat's deleted messages sent from `fromRevision` on, read after the records so it
+ * covers every one of them. The chat's state remembers its last DEDUPE_WINDOW messages; a backlog
+ * reaching further back reads the deletions after `fromRevision` from the stream.
+ */
+export async function deletedMessagesOf(bus: CommandBus, chatId: string, fromRevision: number): Promise<ReadonlySet<string>> {
+  const streamId = chatStreamId(chatId);
+  const { state, revision } = await loadState(bus, streamId, chatDecider);
   const deleted = new Set<string>();
-  if (state.started) for (const [id, facts] of state.messages) if (facts.deleted) deleted.add(id);
+  if (!state.started) return deleted;
+  for (const [id, m] of state.recentMessages) if (m.deleted) deleted.add(id);
+  const oldest = state.recentMessages.values().next().value;
+  // A window never filled has forgotten nothing; one that starts at or before fromRevision covers it.
+  if (state.recentMessages.size < DEDUPE_WINDOW || (oldest !== undefined && oldest.revision <= fromRevision)) return deleted;
+  for (let from = Math.max(fromRevision, 0); from <= revision;) {
+    const page = await bus.store.readStream(streamId, { fromRevision: from, maxCount: PAGE });
+    for (const r of page) {
+      const id = (r.data as { messageId?: unknown } | null)?.messageId;
+      if (r.type === 'MessageDeleted' && typeof id === 'string') deleted.add(id);
+    }
+    const last = page[page.length - 1];
+    if (page.length < PAGE || last === undefined) break;
+    from = last.revision + 1;
+  }
   return deleted;
 }
 

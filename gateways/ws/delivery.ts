@@ -10,14 +10,15 @@
  * socket once, in order, with no gap, however long the client was away and whichever gateway
  * process it comes back to.
  */
-import type { EventStore } from '../../infra/event-store/port.js';
-import type { PublicRecord } from '../../infra/event-store/public-record.js';
-import type { LastMessagesView } from '../../infra/last-messages/port.js';
-import type { Logger } from '../../infra/logger.js';
+import type { EventStore } from '../../commands/ports/event-store.js';
+import type { PublicRecord } from '../../projections/ports/public-record.js';
+import type { LastMessagesView } from '../../projections/ports/last-messages.js';
+import type { Logger } from 'pino';
 import { VIEW_PAGE, readBacklog } from './backlog.js';
 import type { ChatCursor, Conn, FillOutcome, Outbox, PendingAck } from './connection.js';
 import { encodeEvent } from './protocol.js';
 import type { Semaphore } from './semaphore.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface DeliveryCounters {
   fills: number;
@@ -45,14 +46,13 @@ export interface DeliveryDeps {
    */
   abandon: (conn: Conn) => void;
   /** A chat's deleted message ids, for blanking their bodies in backlogs read from the store (deleted-bodies.ts). */
-  deletedOf?: (chatId: string) => Promise<ReadonlySet<string>>;
+  deletedOf?: (chatId: string, fromRevision: number) => Promise<ReadonlySet<string>>;
 }
 
 /** How long a fill waits for the store to show a revision the live feed already showed (should not happen). */
 const CATCH_UP_RETRIES = 50;
 const CATCH_UP_WAIT_MS = 20;
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export class Delivery {
   constructor(private readonly d: DeliveryDeps) {}

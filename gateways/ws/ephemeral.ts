@@ -3,12 +3,9 @@
  * for a gateway on its own), the presence hub and the typing notices. server.ts calls in on socket
  * open and close and for `typing` and `watch` frames.
  */
-import type { Config } from '../../infra/config.js';
-import type { EventStore } from '../../infra/event-store/port.js';
-import type { Logger } from '../../infra/logger.js';
-import { MemoryPresenceBus } from '../../infra/presence/memory.js';
-import { DEFAULT_PRESENCE_SETTINGS, type PresenceBus, type PresenceBusStats } from '../../infra/presence/port.js';
-import { RedisPresenceBus } from '../../infra/presence/redis.js';
+import type { EventStore } from '../../commands/ports/event-store.js';
+import type { Logger } from 'pino';
+import { DEFAULT_PRESENCE_SETTINGS, type PresenceBus, type PresenceBusStats } from '../ports/presence.js';
 import { chatExistence } from './chat-exists.js';
 import type { Conn, Outbox } from './connection.js';
 import { PresenceHub, type PresenceCounters } from './presence.js';
@@ -29,8 +26,8 @@ export interface EphemeralStats extends TypingCounters, PresenceCounters {
 
 export interface EphemeralDeps {
   store: EventStore;
-  /** Null: an in-process bus (presence and typing within this process only). */
-  bus: PresenceBus | null;
+  /** Redis across processes, or one in this process (the composition root chooses: gateways/service/ws-wiring.ts). */
+  bus: PresenceBus;
   settings?: Partial<EphemeralSettings>;
   outbox: Outbox;
   connsOf: (userId: string) => Iterable<Conn>;
@@ -48,7 +45,7 @@ export interface Ephemeral {
 
 export function createEphemeral(d: EphemeralDeps): Ephemeral {
   const settings: EphemeralSettings = { typing: DEFAULT_TYPING_SETTINGS, graceMs: DEFAULT_PRESENCE_SETTINGS.graceMs, ...d.settings };
-  const bus = d.bus ?? new MemoryPresenceBus();
+  const bus = d.bus;
   const exists = chatExistence(d.store);
   const counters: TypingCounters & PresenceCounters = { typingAccepted: 0, typingRefused: 0, typingDelivered: 0, watches: 0, presenceFramesSent: 0 };
   const hub = new PresenceHub({ bus, outbox: d.outbox, exists, graceMs: settings.graceMs, counters, logger: d.logger });
@@ -66,19 +63,4 @@ export function createEphemeral(d: EphemeralDeps): Ephemeral {
     },
     close: () => hub.close(),
   };
-}
-
-/** The gateway's typing and presence settings from the Config (PRESENCE_*, TYPING_*). */
-export function ephemeralSettingsFrom(config: Pick<Config, 'presence' | 'typing'>): EphemeralSettings {
-  return { typing: { ...config.typing }, graceMs: config.presence.graceMs };
-}
-
-/**
- * The presence bus a process should use: Redis when configured (every gateway process shares it),
- * else one in this process, keeping last-seen times in `lastSeenFile` when given (the embedded
- * service puts it in DATA_DIR, so they survive a restart).
- */
-export function openPresenceBus(config: Pick<Config, 'redisUrl' | 'redisKeyPrefix' | 'redisCommandTimeoutMs' | 'presence'> & Partial<Pick<Config, 'redisSentinel'>>, logger: Logger, lastSeenFile?: string): PresenceBus {
-  return RedisPresenceBus.fromConfig(config, logger)
-    ?? new MemoryPresenceBus({ ...(lastSeenFile ? { lastSeenFile } : {}), lastSeenDays: config.presence.lastSeenDays, logger });
 }

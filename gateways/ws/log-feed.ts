@@ -3,8 +3,8 @@
  * restarted from the last position it delivered (with backoff), so it cannot die silently; anything
  * re-delivered is dropped per socket by revision.
  */
-import type { EventStore, RecordedEvent, Subscription } from '../../infra/event-store/port.js';
-import type { Logger } from '../../infra/logger.js';
+import type { EventStore, RecordedEvent, Subscription } from '../../commands/ports/event-store.js';
+import type { Logger } from 'pino';
 
 export interface LogFeed {
   /** Last position handed to the handler. */

@@ -6,8 +6,8 @@
  * for people who share a chat), gets their state at once and every change after, as `presence`
  * frames.
  */
-import type { Logger } from '../../infra/logger.js';
-import type { PresenceBus, PresenceChange, PresenceState } from '../../infra/presence/port.js';
+import type { Logger } from 'pino';
+import type { PresenceBus, PresenceChange, PresenceState } from '../ports/presence.js';
 import type { ChatExists } from './chat-exists.js';
 import type { Conn, Outbox } from './connection.js';
 import { encodeError, encodePresence, participantsOf, type PresenceFrame, type WatchFrame } from './protocol.js';

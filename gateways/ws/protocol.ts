@@ -7,7 +7,7 @@ import { Type, type Static, type TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { DOMAIN_ERRORS, type DomainErrorCode } from '../../domain/errors.js';
 import { isStorableText } from '../../domain/text.js';
-import type { PublicRecord } from '../../infra/event-store/public-record.js';
+import type { PublicRecord } from '../../projections/ports/public-record.js';
 import { MarkedFrame, ReadFrame, ReceiptFrame, UnreadFrame } from './read-frames.js';
 import { DeleteFrame, EditFrame } from './change-frames.js';
 

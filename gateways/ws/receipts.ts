@@ -4,20 +4,24 @@
  * every ChatRead in the log to both participants' sockets, the reader's `unread` count after each
  * of their reads, and both after a resume, so read state survives a drop or a reload.
  */
-import type { CommandDeps } from '../../commands/deps.js';
-import { markRead } from '../../commands/mark-read.js';
+import type { CommandDeps, CommandResult } from '../../commands/deps.js';
+import { markRead, type ReadMarked } from '../../commands/mark-read.js';
 import { readPositionsOf } from '../../commands/read-positions.js';
 import { countOthersAfter, type ChatState } from '../../domain/chat.js';
-import { chatStreamId } from '../../domain/events.js';
-import { toDomainEvent } from '../../infra/event-store/codec.js';
-import type { RecordedEvent } from '../../infra/event-store/port.js';
-import type { Logger } from '../../infra/logger.js';
+import { chatStreamId, readsStreamId } from '../../domain/events.js';
+import type { ReadState } from '../../domain/reads.js';
+import { toDomainEvent } from '../../commands/ports/codec.js';
+import type { RecordedEvent } from '../../commands/ports/event-store.js';
+import type { Logger } from 'pino';
 import type { Conn, Outbox } from './connection.js';
 import { encodeError, participantsOf, type WsErrorCode } from './protocol.js';
+import { ReadCoalescer, type CoalescerCounters } from './read-coalescer.js';
 import { encodeMarked, encodeReceipt, encodeUnread, type ReadFrame } from './read-frames.js';
 
-export interface ReceiptCounters {
+export interface ReceiptCounters extends CoalescerCounters {
   readsAccepted: number;
+  /** `read` frames at or below the reader's mark as this process's command cache holds it: answered with no append. */
+  readsCovered: number;
   readsRejected: number;
   receiptsSent: number;
   /** Unread counts taken from the cached chat state, and those that needed a read of the chat stream. */
@@ -32,15 +36,19 @@ export interface ReceiptsDeps {
   logger: Logger;
   /** Maps a thrown error to the frame's code (client-frames.ts: an outage, a conflict, a bug). */
   errorCodeOf: (err: unknown) => WsErrorCode;
+  /** WsConfig.readCoalesceMs: a (reader, chat)'s marks within this window of its last one go as one; 0: each alone. */
+  coalesceMs?: number;
 }
 
 export interface Receipts {
   frame(conn: Conn, f: ReadFrame): Promise<void>;
-  /** Every event of the log, in order: acts on ChatRead only. */
+  /** Every event of the log, in order: acts on ChatRead, and on MessageDeleted (the recipient's count drops). */
   onEvent(e: RecordedEvent): void;
   /** After a resume's backlog: both positions and my unread count for each chat named. */
   afterResume(conn: Conn, chatIds: readonly string[]): Promise<void>;
   readonly counters: ReceiptCounters;
+  /** Starts the marks waiting for their window now (the gateway is closing). */
+  flush(): void;
 }
 
 const STORE_PAGE = 256;
@@ -48,9 +56,12 @@ const errText = (err: unknown): string => (err instanceof Error ? err.message : 
 
 export function createReceipts(d: ReceiptsDeps): Receipts {
   const { commands, outbox, logger } = d;
-  const counters: ReceiptCounters = { readsAccepted: 0, readsRejected: 0, receiptsSent: 0, unreadFromCache: 0, unreadFromStore: 0 };
+  const counters: ReceiptCounters = {
+    readsAccepted: 0, readsRejected: 0, readsCovered: 0, readMarksRun: 0, readsCoalesced: 0, receiptsSent: 0, unreadFromCache: 0, unreadFromStore: 0,
+  };
+  const coalescer = new ReadCoalescer(d.coalesceMs ?? 0, counters);
 
-  /** The other participant's messages after `upTo`, and the revision counted through. */
+  /** The other participant's messages after `upTo` that are not deleted, and the revision counted through. */
   const countUnread = async (chatId: string, readerId: string, upTo: number): Promise<{ count: number; through: number }> => {
     const cached = commands.bus.cache.get<ChatState>(chatStreamId(chatId));
     if (cached && cached.revision >= upTo) {
@@ -61,17 +72,19 @@ export function createReceipts(d: ReceiptsDeps): Receipts {
       }
     }
     counters.unreadFromStore++;
-    let count = 0;
+    // A deletion follows its message in the stream: a message counted here and deleted later is uncounted.
+    const counted = new Set<string>();
     let through = upTo;
     for (;;) {
       const page = await commands.bus.store.readStream(chatStreamId(chatId), { fromRevision: through + 1, maxCount: STORE_PAGE });
       for (const r of page) {
         // Through the codec (upcast): only messages count, not the chat's other events.
         const event = toDomainEvent(r);
-        if (event?.type === 'MessageSent' && event.data.senderId !== readerId) count++;
+        if (event?.type === 'MessageSent' && event.data.senderId !== readerId) counted.add(event.data.messageId);
+        else if (event?.type === 'MessageDeleted') counted.delete(event.data.messageId);
         through = r.revision;
       }
-      if (page.length < STORE_PAGE) return { count, through };
+      if (page.length < STORE_PAGE) return { count: counted.size, through };
     }
   };
 
@@ -84,16 +97,45 @@ export function createReceipts(d: ReceiptsDeps): Receipts {
       (err: unknown) => logger.warn({ err: errText(err), chatId, userId: readerId }, 'unread count failed'),
     );
 
+  /** A deleted message may have been unread: its recipient's sockets get a fresh count (one read of the reads streams). */
+  const recountAfterDelete = (e: RecordedEvent): void => {
+    const { chatId, senderId } = e.data as { chatId?: unknown; senderId?: unknown };
+    if (typeof chatId !== 'string' || typeof senderId !== 'string' || e.streamId !== chatStreamId(chatId)) return;
+    const pair = participantsOf(chatId);
+    const recipient = pair?.find((u) => u !== senderId);
+    if (!pair || !pair.includes(senderId) || recipient === undefined) return;
+    const conns = [...d.connsOf(recipient)].filter((c) => !c.closed && c.resumed);
+    if (conns.length === 0) return;
+    readPositionsOf(commands.bus, chatId).then(
+      (positions) => sendUnread(conns, chatId, recipient, positions[recipient] ?? 0),
+      (err: unknown) => logger.warn({ err: errText(err), chatId, userId: recipient }, 'unread count after a deletion failed'),
+    );
+  };
+
   return {
     counters,
+    flush: () => coalescer.flushAll(),
 
     async frame(conn, f) {
       const pair = participantsOf(f.chatId);
       // Membership is a property of the id (the sorted pair): an outsider is refused without a read.
       if (!pair) return outbox.send(conn, encodeError('CHAT_NOT_FOUND', { ref: f.ref }));
       if (pair[0] !== conn.userId && pair[1] !== conn.userId) return outbox.send(conn, encodeError('NOT_A_PARTICIPANT', { ref: f.ref }));
+      const readerId = conn.userId;
+      const key = readsStreamId(f.chatId, readerId);
+      // The log keeps this cache current and marks only grow: a mark it holds is at most the real one.
+      const mine = commands.bus.cache.get<ReadState>(key);
+      if (mine && mine.state.upToRevision >= f.revision) {
+        counters.readsCovered++;
+        return outbox.send(conn, encodeMarked({ ...(f.ref === undefined ? {} : { ref: f.ref }), chatId: f.chatId, upToRevision: mine.state.upToRevision, changed: false }));
+      }
+      const run = (upToRevision: number): Promise<CommandResult<ReadMarked>> => markRead(commands, { readerId, chatId: f.chatId, upToRevision });
+      // Merged only when the cached chat shows the revision exists: a mark past the newest must be refused alone.
+      const chat = commands.bus.cache.get<ChatState>(chatStreamId(f.chatId));
+      const mergeable = chat !== undefined && chat.state.started && chat.revision >= f.revision;
+      if (!mergeable) counters.readMarksRun++;
       try {
-        const r = await markRead(commands, { readerId: conn.userId, chatId: f.chatId, upToRevision: f.revision });
+        const r = await (mergeable ? coalescer.mark(key, f.revision, run) : run(f.revision));
         if (!r.ok) {
           counters.readsRejected++;
           return outbox.send(conn, encodeError(r.error.code, { ref: f.ref }));
@@ -103,12 +145,13 @@ export function createReceipts(d: ReceiptsDeps): Receipts {
       } catch (err) {
         counters.readsRejected++;
         const code = d.errorCodeOf(err);
-        logger[code === 'INTERNAL' ? 'error' : 'warn']({ err: errText(err), code, chatId: f.chatId, userId: conn.userId }, 'ws read failed');
+        logger[code === 'INTERNAL' ? 'error' : 'warn']({ err: errText(err), code, chatId: f.chatId, userId: readerId }, 'ws read failed');
         outbox.send(conn, encodeError(code, { ref: f.ref }));
       }
     },
 
     onEvent(e) {
+      if (e.type === 'MessageDeleted') return void recountAfterDelete(e);
       if (e.type !== 'ChatRead' || !e.streamId.startsWith('reads-')) return;
       const data = e.data as { chatId?: unknown; readerId?: unknown; upToRevision?: unknown; at?: unknown };
       const { chatId, readerId, upToRevision, at } = data;

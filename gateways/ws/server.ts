@@ -7,11 +7,10 @@
  */
 import uWS from 'uWebSockets.js';
 import type { CommandDeps } from '../../commands/deps.js';
-import { keepFresh } from '../../commands/handle-command.js';
-import type { EventStore, RecordedEvent } from '../../infra/event-store/port.js';
-import { toPublicRecord } from '../../infra/event-store/public-record.js';
-import type { LastMessagesView } from '../../infra/last-messages/port.js';
-import type { Logger } from '../../infra/logger.js';
+import type { EventStore, RecordedEvent } from '../../commands/ports/event-store.js';
+import { toPublicRecord } from '../../projections/ports/public-record.js';
+import type { LastMessagesView } from '../../projections/ports/last-messages.js';
+import type { Logger } from 'pino';
 import { identify, originAllowed, originSet, pickCredential, type Identity, type WsSessionPort } from './auth.js';
 import { wsConfig, type WsConfig } from './config.js';
 import { createFrameHandler, errorCodeOf } from './client-frames.js';
@@ -21,7 +20,7 @@ import { createReceipts, type ReceiptCounters } from './receipts.js';
 import { Conn, Outbox, type SocketData } from './connection.js';
 import { Delivery, type DeliveryCounters } from './delivery.js';
 import { createEphemeral, type EphemeralSettings, type EphemeralStats } from './ephemeral.js';
-import type { PresenceBus } from '../../infra/presence/port.js';
+import type { PresenceBus } from '../ports/presence.js';
 import { followLog } from './log-feed.js';
 import { encodeAck, encodeError, encodeEvent, participantsOf, type WsErrorCode } from './protocol.js';
 import { Semaphore } from './semaphore.js';
@@ -37,9 +36,15 @@ export interface WsDeps {
   lastMessages: LastMessagesView | null;
   config?: Partial<WsConfig>;
   logger: Logger;
-  /** Typing and presence across processes (infra/presence/redis.ts); omitted: within this process only. The gateway starts and closes it. */
-  presence?: PresenceBus | null;
+  /** Typing and presence: across processes (Redis) or within this one, as the composition root chose. The gateway starts and closes it. */
+  presence: PresenceBus;
   ephemeral?: Partial<EphemeralSettings>;
+  /**
+   * Called with every event the gateway's log feed reads, in log order. The composition root passes
+   * the command cache's observer here (keepFresh) where its role says so; the gateway itself does
+   * not change how the command bus decides.
+   */
+  observeLog?: (recorded: RecordedEvent) => void;
 }
 
 export interface WsStats {
@@ -165,7 +170,7 @@ export async function startWsGateway(deps: WsDeps): Promise<WsGateway> {
   const delivery = new Delivery({
     store, view: deps.lastMessages, outbox, counters: deliveryCounters, logger,
     limiter: new Semaphore(config.maxConcurrentFills),
-    deletedOf: (chatId) => deletedMessagesOf(commands.bus, chatId),
+    deletedOf: (chatId, fromRevision) => deletedMessagesOf(commands.bus, chatId, fromRevision),
     fillHighWater,
     bufferedAmount: (conn) => (conn.ws && !conn.closed ? conn.ws.getBufferedAmount() : 0),
     abandon: (conn) => {
@@ -189,12 +194,12 @@ export async function startWsGateway(deps: WsDeps): Promise<WsGateway> {
   });
 
   // ---- fan-out from the log ----
-  // The same feed keeps the command cache current, so a send on a chat it holds skips its read.
-  const refreshCommandState = keepFresh(commands.bus);
-  const receipts = createReceipts({ commands, outbox, logger, errorCodeOf, connsOf: (userId) => byUser.get(userId) ?? [] });
+  // The same feed may keep the command cache current (deps.observeLog), so a send on a chat it holds skips its read.
+  const observeLog = deps.observeLog ?? null;
+  const receipts = createReceipts({ commands, outbox, logger, errorCodeOf, connsOf: (userId) => byUser.get(userId) ?? [], coalesceMs: config.readCoalesceMs });
   const onEvent = (e: RecordedEvent): void => {
     counters.eventsSeen++;
-    refreshCommandState(e);
+    if (observeLog) observeLog(e);
     if (e.streamId.startsWith('chat-')) {
       const chatId = e.streamId.slice(5);
       const pair = participantsOf(chatId);
@@ -203,6 +208,7 @@ export async function startWsGateway(deps: WsDeps): Promise<WsGateway> {
       const b = byUser.get(pair[1]);
       // Most events concern nobody on this process: skip the encoding for them.
       if (!a && !b) return;
+      if (e.type === 'MessageDeleted') receipts.onEvent(e);
       const frame = encodeEvent(chatId, toPublicRecord(e));
       if (a) for (const conn of a) delivery.live(conn, chatId, e.revision, frame);
       if (b) for (const conn of b) delivery.live(conn, chatId, e.revision, frame);
@@ -217,7 +223,7 @@ export async function startWsGateway(deps: WsDeps): Promise<WsGateway> {
 
   // ---- client frames ----
   const ephemeral = createEphemeral({
-    store, bus: deps.presence ?? null, outbox, logger, connsOf: (userId) => byUser.get(userId) ?? [],
+    store, bus: deps.presence, outbox, logger, connsOf: (userId) => byUser.get(userId) ?? [],
     ...(deps.ephemeral ? { settings: deps.ephemeral } : {}),
   });
 
@@ -443,6 +449,8 @@ export async function startWsGateway(deps: WsDeps): Promise<WsGateway> {
       listenSocket = null;
       await watch.stop();
       await feed.stop();
+      // Marks waiting for their window are written now, before the sockets that wait for them go.
+      receipts.flush();
       for (const conn of [...conns]) {
         outbox.flushNow(conn);
         end(conn, 1001, 'GOING_AWAY');

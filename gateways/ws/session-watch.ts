@@ -11,7 +11,7 @@
  *     up and was up before that check (so no revocation since can have gone unheard) and the
  *     session's time left has not run out; otherwise it asks the database first.
  */
-import type { Logger } from '../../infra/logger.js';
+import type { Logger } from 'pino';
 import type { WsSessionPort } from './auth.js';
 import type { Conn } from './connection.js';
 

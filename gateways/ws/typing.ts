@@ -4,8 +4,8 @@
  * `is_typing` frame. Nothing is stored. Each socket has its own small token bucket for them, apart
  * from the frame bucket, so a chatty client is told (TYPING_RATE_LIMITED) rather than disconnected.
  */
-import type { PresenceBus, TypingNotice } from '../../infra/presence/port.js';
-import type { Logger } from '../../infra/logger.js';
+import type { PresenceBus, TypingNotice } from '../ports/presence.js';
+import type { Logger } from 'pino';
 import type { ChatExists } from './chat-exists.js';
 import type { Conn, Outbox } from './connection.js';
 import { encodeError, encodeIsTyping, participantsOf, type TypingFrame } from './protocol.js';

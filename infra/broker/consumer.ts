@@ -14,7 +14,7 @@
  *   acked, so its error text is kept next to it. The queue's own x-delivery-limit stays a backstop
  *   (crash loops, a failing park) and dead-letters to `<prefix>.projector.dead`, which a second
  *   consumer in dead-letter mode (option deadLetters) replays into the same sink;
- * - an infrastructure failure (database down, deadlock; see transient-error.ts) is not the record's
+ * - an infrastructure failure (database down, deadlock; see commands/ports/transient-error.ts) is not the record's
  *   fault: the batch is held, unacked and uncounted, and retried with backoff.
  * On connection loss, unacked deliveries are dropped locally (the broker requeues them) and consuming
  * resumes when the connection helper reconnects. RabbitMQ 3.x counts such a return in
@@ -24,13 +24,13 @@
  */
 import { createHash } from 'node:crypto';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
-import { parsePublicRecord, type PublicRecord } from '../event-store/public-record.js';
+import { parsePublicRecord, type PublicRecord } from '../../projections/ports/public-record.js';
 import type { Logger } from '../logger.js';
-import { backoffDelay, errorText, sleep } from './backoff.js';
+import { FOREVER, backoffDelay, errorText, retry } from '../retry.js';
 import type { BrokerConnection } from './connection.js';
 import type { EventSink } from './event-sink.js';
 import { assertTopology } from './topology.js';
-import { isTransientError } from './transient-error.js';
+import { isTransientError } from '../../commands/ports/transient-error.js';
 
 export interface ProjectorConsumerOptions {
   connection: BrokerConnection;
@@ -39,7 +39,12 @@ export interface ProjectorConsumerOptions {
   prefetch: number;
   batchSize: number;
   deliveryLimit: number;
-  /** How long the first delivery of a batch waits for company. Default 20 ms. */
+  /**
+   * How long the first delivery of a batch waits for company. Default 100 ms: a batch's fixed cost
+   * (its transaction, lock, inbox and checkpoint statements, about a dozen round trips) dominates at
+   * live rates, and bench:projector measured 674 µs of CPU per event in batches of 20 against 212 µs in
+   * batches of 200. A read model then trails by about this much more, well inside the 1 s lag target.
+   */
   lingerMs?: number;
   /** Queue to consume; default the topology's projector queue (or its dead-letter queue, below). */
   queue?: string;
@@ -118,7 +123,7 @@ export class ProjectorConsumer {
       prefetch: opts.prefetch,
       batchSize: opts.batchSize,
       deliveryLimit: opts.deliveryLimit,
-      lingerMs: opts.lingerMs ?? 20,
+      lingerMs: opts.lingerMs ?? 100,
       deadLetters: opts.deadLetters ?? false,
       queue: opts.queue ?? (opts.deadLetters ? opts.connection.topology.deadLetterQueue : opts.connection.topology.projectorQueue),
       retryMinMs: opts.retryMinMs ?? 100,
@@ -297,9 +302,10 @@ export class ProjectorConsumer {
 
   async #drain(): Promise<void> {
     while (this.#buffer.length > 0 && !this.#rejoining) {
-      const batch = this.#buffer.splice(0, this.#o.batchSize);
-      let held = batch;
-      for (let attempt = 0; held.length > 0; attempt++) {
+      let held = this.#buffer.splice(0, this.#o.batchSize);
+      // Until every delivery of the batch is applied or parked (or its channel is gone), with backoff;
+      // stop() ends the wait, and what is still held is requeued when the channel closes.
+      await retry(async () => {
         try {
           held = await this.#handle(held);
         } catch (err) {
@@ -308,12 +314,12 @@ export class ProjectorConsumer {
           this.#log.error({ err: this.#lastError }, 'consumer: batch handling failed');
         }
         held = held.filter((d) => this.#live(d.ch));
-        if (held.length === 0) break;
-        if (this.#stopping) return; // unacked: requeued when the channel closes
-        const delay = backoffDelay(attempt, { minMs: this.#o.retryMinMs, maxMs: this.#o.retryMaxMs });
-        this.#log.warn({ held: held.length, retryInMs: delay, err: this.#lastError }, 'consumer: sink unavailable; holding the batch');
-        await sleep(delay, this.#stop.signal);
-      }
+        if (held.length > 0 && !this.#stopping) throw new Error(`${held.length} deliveries held`);
+      }, {
+        ...FOREVER, minTimeout: this.#o.retryMinMs, maxTimeout: this.#o.retryMaxMs, signal: this.#stop.signal,
+        onFailedAttempt: () => this.#log.warn({ held: held.length, err: this.#lastError }, 'consumer: sink unavailable; holding the batch'),
+      }).catch(() => undefined);
+      if (held.length > 0) return; // stopping: unacked, requeued when the channel closes
     }
   }
 

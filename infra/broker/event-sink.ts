@@ -8,7 +8,7 @@
  * consumer then isolates the failing record by applying one at a time) or resolve and report the
  * records it could not apply (the rest committed).
  */
-import type { PublicRecord } from '../event-store/public-record.js';
+import type { PublicRecord } from '../../projections/ports/public-record.js';
 
 export interface FailedRecord {
   record: PublicRecord;

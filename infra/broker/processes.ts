@@ -3,7 +3,7 @@
  * them the same way. Each role owns its connection; stop() shuts down in dependency order.
  */
 import type { Config } from '../config.js';
-import type { EventStore } from '../event-store/port.js';
+import type { EventStore } from '../../commands/ports/event-store.js';
 import type { Logger } from '../logger.js';
 import { BrokerConnection } from './connection.js';
 import { ProjectorConsumer } from './consumer.js';

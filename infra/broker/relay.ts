@@ -6,19 +6,23 @@
  * and moves the checkpoint only over the longest prefix of the batch that the broker confirmed and
  * did not return. So:
  * - nothing confirmed is ever skipped: the checkpoint never passes an unconfirmed message;
- * - a crash re-publishes at most the batch in flight (duplicates at the broker, which consumers
- *   remove by event id; never missing events);
+ * - a crash re-publishes at most `batchSize` messages: the batch in flight and those confirmed past the
+ *   written checkpoint, together (duplicates at the broker, which consumers remove by event id; never
+ *   missing events). Under live load a batch is a few ms of events, and a write per batch was one
+ *   PostgreSQL commit per batch: so the checkpoint is written once per `checkpointEveryMs`, or as
+ *   soon as UNWRITTEN_MAX messages are confirmed past it, or before a batch that would pass the bound;
  * - an unroutable message (mandatory, returned by the broker, which then still acks it!) is a failure:
  *   the relay backs off and retries from the checkpoint until a queue is bound again.
  * Messages are persistent and carry messageId = event id, routing key = event type, and the position
- * and stream in headers. The body is always toPublicRecord(event): upcast, then redacted.
+ * and stream in headers (no more: each is encoded per message). The body is always
+ * toPublicRecord(event): upcast, then redacted.
  */
 import type { ConfirmChannel, Message, Options } from 'amqplib';
-import type { EventStore, RecordedEvent } from '../event-store/port.js';
-import { toPublicRecord } from '../event-store/public-record.js';
-import { batchesOf } from '../event-store/subscription-batches.js';
+import type { EventStore, RecordedEvent } from '../../commands/ports/event-store.js';
+import { toPublicRecord } from '../../projections/ports/public-record.js';
+import { batchesOf } from '../../projections/ports/subscription-batches.js';
 import type { Logger } from '../logger.js';
-import { backoffDelay, errorText, sleep } from './backoff.js';
+import { backoffDelay, errorText, sleep } from '../retry.js';
 import type { BrokerConnection } from './connection.js';
 import { CheckpointConflictError, RelaySession } from './relay-leadership.js';
 
@@ -40,6 +44,8 @@ export interface RelayOptions {
   batchSize?: number;
   /** How long a partial batch waits for more events before it is published. Default 5 ms. */
   lingerMs?: number;
+  /** Least time between two checkpoint writes (but see UNWRITTEN_MAX); stop() writes it. Default 100 ms. */
+  checkpointEveryMs?: number;
   /** How often a standby tries to take over. Default 1000 ms. */
   standbyPollMs?: number;
   /**
@@ -65,6 +71,9 @@ export interface RelayStatus {
   lastError: string | null;
 }
 
+/** Most confirmed messages left past the written checkpoint: bounds what a crash re-publishes besides the batch in flight. */
+const UNWRITTEN_MAX = 100;
+
 /** Thrown inside a batch when the broker did not take every message; the checkpoint stays put. */
 class PublishIncompleteError extends Error {
   override name = 'PublishIncompleteError';
@@ -83,6 +92,14 @@ export class Relay {
   #lastError: string | null = null;
   /** Consecutive publishing failures, for the backoff; a fully confirmed batch resets it. */
   #failures = 0;
+  /** Confirmed by the broker past the written checkpoint: through where, and how many; writes go one at a time on #checkpointWrite. */
+  #confirmedThrough: bigint | null = null;
+  #unwritten = 0;
+  #checkpointWrite: Promise<void> = Promise.resolve();
+  #checkpointTimer: NodeJS.Timeout | null = null;
+  #lastCheckpointAt = -Infinity;
+  /** A deferred checkpoint write failed (leadership lost, another relay wrote): the pump stops on it. */
+  #checkpointError: unknown = null;
 
   constructor(opts: RelayOptions) {
     this.#store = opts.store;
@@ -93,6 +110,7 @@ export class Relay {
       name: opts.name ?? opts.connection.topology.exchange,
       batchSize: opts.batchSize ?? 1000,
       lingerMs: opts.lingerMs ?? 5,
+      checkpointEveryMs: opts.checkpointEveryMs ?? 100,
       standbyPollMs: opts.standbyPollMs ?? 1000,
       retryMinMs: opts.retryMinMs ?? 100,
       retryMaxMs: opts.retryMaxMs ?? 1000,
@@ -226,6 +244,9 @@ export class Relay {
       if (typeof id === 'string') returned.add(id);
     });
 
+    this.#confirmedThrough = this.#checkpoint;
+    this.#unwritten = 0;
+    this.#checkpointError = null;
     const sub = this.#store.subscribeToAll({ after: this.#checkpoint ?? 0n });
     const stopSub = (): void => void sub.stop();
     const interrupt = AbortSignal.any([until, channelClosed.signal]);
@@ -243,6 +264,11 @@ export class Relay {
       }
     } finally {
       interrupt.removeEventListener('abort', stopSub);
+      // What was confirmed is written before anything else may lead or this pump restarts (which
+      // reads the checkpoint back); a failure here only means more re-published messages.
+      if (this.#checkpointTimer) clearTimeout(this.#checkpointTimer);
+      this.#checkpointTimer = null;
+      await this.#writeCheckpoint(session);
       await sub.stop();
       if (!channelClosed.signal.aborted) await ch.close().catch(() => undefined);
     }
@@ -250,6 +276,8 @@ export class Relay {
 
   async #publishBatch(session: RelaySession, ch: ConfirmChannel, batch: RecordedEvent[], returned: Set<string>): Promise<void> {
     const { exchange } = this.#conn.topology;
+    if (this.#unwritten > 0 && this.#unwritten + batch.length > this.#opts.batchSize) await this.#writeCheckpoint(session);
+    if (this.#checkpointError !== null) throw this.#checkpointError;
     const confirmed: boolean[] = new Array<boolean>(batch.length).fill(false);
     let confirmError: unknown = null;
     // Wait for every message's own confirm rather than waitForConfirms(): that rejects at the first
@@ -287,11 +315,11 @@ export class Relay {
     let ok = 0;
     while (ok < batch.length && confirmed[ok] === true && !returned.has(batch[ok]!.id)) ok++;
     if (ok > 0) {
-      const to = batch[ok - 1]!.position;
-      const from = this.#checkpoint ?? 0n;
-      await session.advance(from, to);
-      this.#checkpoint = to;
+      this.#confirmedThrough = batch[ok - 1]!.position;
       this.#published += ok;
+      this.#unwritten += ok;
+      if (this.#unwritten >= Math.min(UNWRITTEN_MAX, this.#opts.batchSize)) await this.#writeCheckpoint(session);
+      else this.#checkpointSoon(session);
     }
     if (ok === batch.length) {
       this.#failures = 0;
@@ -306,6 +334,35 @@ export class Relay {
           : 'not confirmed (nacked by the broker)';
       throw new PublishIncompleteError(`event at position ${failed.position} ${why}; ${batch.length - ok} of ${batch.length} will be retried`);
     }
+  }
+
+  /** Writes the checkpoint once `checkpointEveryMs` has passed since the last write. */
+  #checkpointSoon(session: RelaySession): void {
+    if (this.#checkpointTimer) return;
+    const wait = Math.max(0, this.#lastCheckpointAt + this.#opts.checkpointEveryMs - performance.now());
+    this.#checkpointTimer = setTimeout(() => {
+      this.#checkpointTimer = null;
+      void this.#writeCheckpoint(session);
+    }, wait);
+  }
+
+  /** Writes what is confirmed as the checkpoint, after any write in flight; never throws (see #checkpointError). */
+  #writeCheckpoint(session: RelaySession): Promise<void> {
+    this.#checkpointWrite = this.#checkpointWrite.then(async () => {
+      const to = this.#confirmedThrough;
+      const from = this.#checkpoint ?? 0n;
+      const count = this.#unwritten;
+      if (to === null || to <= from || this.#checkpointError !== null) return;
+      this.#lastCheckpointAt = performance.now();
+      try {
+        await session.advance(from, to);
+        this.#checkpoint = to;
+        this.#unwritten -= count;
+      } catch (err) {
+        this.#checkpointError = err;
+      }
+    });
+    return this.#checkpointWrite;
   }
 
   #fail(err: unknown, msg: string): void {
@@ -327,7 +384,7 @@ export function messageFor(e: RecordedEvent): { routingKey: string; body: Buffer
       contentType: 'application/json',
       type: e.type,
       timestamp: Math.floor(e.createdAt.getTime() / 1000),
-      headers: { position: e.position.toString(), stream: e.streamId, revision: e.revision },
+      headers: { position: e.position.toString(), stream: e.streamId },
     },
   };
 }

@@ -2,7 +2,7 @@
  * Checks the SQL adapters (PostgreSQL, embedded) make of an append before and after writing it, so
  * that both refuse the same bad input with the same message. EventStoreDB does its own.
  */
-import { expectedAsNumber, type EventData, type ExpectedRevision } from './port.js';
+import { expectedAsNumber, type EventData, type ExpectedRevision } from '../../commands/ports/event-store.js';
 
 /** Every event has an id and a type, and no id appears twice in one append. */
 export function checkEvents(streamId: string, events: readonly EventData[]): void {

@@ -26,7 +26,7 @@ import {
   type ReadStreamOptions,
   type RecordedEvent,
   type Subscription,
-} from './port.js';
+} from '../../commands/ports/event-store.js';
 
 const SCHEMA_VERSION = 1;
 const DEFAULT_PAGE = 1000;

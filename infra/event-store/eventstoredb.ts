@@ -45,7 +45,7 @@ import {
   type ReadStreamOptions,
   type RecordedEvent,
   type Subscription,
-} from './port.js';
+} from '../../commands/ports/event-store.js';
 
 const DEFAULT_PAGE = 1000;
 /** Positions are uint64 on the wire; servers before 22.6 send all ones where they know none. */

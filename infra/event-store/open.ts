@@ -1,7 +1,7 @@
 /** Picks the event-store adapter the configuration names; adapters load lazily so unused drivers cost nothing. */
 import type { EventStoreChoice } from '../config.js';
 import type { Logger } from '../logger.js';
-import type { EventStore } from './port.js';
+import type { EventStore } from '../../commands/ports/event-store.js';
 
 export async function openEventStore(choice: EventStoreChoice, logger: Logger): Promise<EventStore> {
   switch (choice.kind) {

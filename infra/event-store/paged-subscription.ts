@@ -5,7 +5,7 @@
  * for-await ending the subscription. An adapter says only how to get the next events and how to
  * let go: nextPage() reads (catching up) or waits (live) as its store needs.
  */
-import type { RecordedEvent, Subscription } from './port.js';
+import type { RecordedEvent, Subscription } from '../../commands/ports/event-store.js';
 
 const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
 

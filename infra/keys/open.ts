@@ -10,7 +10,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
-import type { KeyStore } from './port.js';
+import type { KeyStore } from '../../commands/ports/keys.js';
 import { KeyRing } from './ring.js';
 
 export const KEK_FILE = 'data-key-encryption.key';

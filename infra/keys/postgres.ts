@@ -4,7 +4,7 @@
  * vacuums the table right after (docs/privacy.md: what this does not reach, such as WAL and backups).
  */
 import pg from 'pg';
-import type { KeyStore, StoredKey } from './port.js';
+import type { KeyStore, StoredKey } from '../../commands/ports/keys.js';
 
 const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 

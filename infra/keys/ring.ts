@@ -6,7 +6,7 @@
  * to be erased is never looked up again. A body sealed under a key another process still had cached is
  * sealed under a destroyed key all the same: nothing kept can open it (docs/privacy.md).
  */
-import { KeyErasedError, type KeyStore, type StoredKey } from './port.js';
+import { KeyErasedError, type KeyStore, type StoredKey } from '../../commands/ports/keys.js';
 import { kekIdOf, newDataKey, unwrapKey, wrapKey } from './crypto.js';
 
 export const DEFAULT_KEY_TTL_MS = 30_000;
@@ -63,6 +63,15 @@ export class KeyRing {
       out.set(id, key);
     }
     return out;
+  }
+
+  /**
+   * The cached sealing key of one user, without a promise or a lookup structure: the common case of an
+   * append (one event, a sender whose key is cached) stays synchronous. Undefined: ask keysForSealing.
+   */
+  cachedSealingKey(userId: string): Buffer | undefined {
+    const e = this.#cache.get(userId);
+    return e && e.key !== null && e.expires > this.#now() ? e.key : undefined;
   }
 
   /** Keys for opening: null for an erased user; absent for one the key store has no row of (never sealed for). */

@@ -10,8 +10,8 @@
  * upcasters and projections downstream never see ciphertext. Records written before sealing existed
  * (MessageSent v1/v2, UserRegistered v1) pass through untouched.
  */
-import type { EventData, RecordedEvent } from '../event-store/port.js';
-import type { PublicRecord } from '../event-store/public-record.js';
+import type { EventData, RecordedEvent } from '../../commands/ports/event-store.js';
+import type { PublicRecord } from '../../projections/ports/public-record.js';
 import { openText, sealText } from './crypto.js';
 import type { KeyRing } from './ring.js';
 
@@ -58,18 +58,42 @@ const versionOfData = (e: EventData): number => {
   return typeof v === 'number' ? v : 1;
 };
 
-/** The events to append, personal fields sealed; throws KeyErasedError when an owner was erased. */
-export async function sealEvents(events: EventData[], ring: KeyRing): Promise<EventData[]> {
+/** One event with its personal field sealed under `key`, its metadata naming the sealed version. */
+function sealOne(e: EventData, spec: SealedField, key: Buffer): EventData {
+  const plain = e.data as Record<string, unknown>;
+  const data: Record<string, unknown> = {};
+  // Copied field by field: a rest destructuring with a computed key costs several times more in V8,
+  // and this runs once per append.
+  for (const k of Object.keys(plain)) if (k !== spec.field) data[k] = plain[k];
+  data[spec.sealedField] = sealText(key, plain[spec.field] as string, spec.aad(data));
+  return { ...e, data, metadata: { ...e.metadata, schemaVersion: spec.sealedVersion } };
+}
+
+/**
+ * The events to append, personal fields sealed. Synchronous when every owner's key is cached (the
+ * common case: no promise, no lookup maps per append); otherwise a promise that fetches the keys, and
+ * rejects with KeyErasedError when an owner was erased.
+ */
+export function sealEvents(events: EventData[], ring: KeyRing): EventData[] | Promise<EventData[]> {
+  let out: EventData[] | null = null;
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i]!;
+    const owner = ownerOf(e.type, versionOfData(e), e.data, false);
+    if (owner === null) continue;
+    const key = ring.cachedSealingKey(owner);
+    if (key === undefined) return sealWithRing(events, ring);
+    out ??= events.slice();
+    out[i] = sealOne(e, SEALED_FIELDS[e.type]!, key);
+  }
+  return out ?? events;
+}
+
+async function sealWithRing(events: EventData[], ring: KeyRing): Promise<EventData[]> {
   const owners = events.map((e) => ownerOf(e.type, versionOfData(e), e.data, false));
-  if (owners.every((o) => o === null)) return events;
   const keys = await ring.keysForSealing(owners.filter((o): o is string => o !== null));
   return events.map((e, i) => {
     const owner = owners[i];
-    if (owner === null || owner === undefined) return e;
-    const spec = SEALED_FIELDS[e.type]!;
-    const { [spec.field]: plain, ...rest } = e.data as Record<string, unknown>;
-    const data = { ...rest, [spec.sealedField]: sealText(keys.get(owner)!, plain as string, spec.aad(rest)) };
-    return { ...e, data, metadata: { ...e.metadata, schemaVersion: spec.sealedVersion } };
+    return owner === null || owner === undefined ? e : sealOne(e, SEALED_FIELDS[e.type]!, keys.get(owner)!);
   });
 }
 

@@ -3,7 +3,7 @@
  * subscriptions open them (seal-events.ts). The relay reads the raw store underneath, so RabbitMQ
  * carries ciphertext, and the projector opens it with the key store (unsealing-sink.ts).
  */
-import type { AppendResult, EventData, EventStore, ExpectedRevision, ReadAllOptions, ReadStreamOptions, RecordedEvent, Subscription } from '../event-store/port.js';
+import type { AppendResult, EventData, EventStore, ExpectedRevision, ReadAllOptions, ReadStreamOptions, RecordedEvent, Subscription } from '../../commands/ports/event-store.js';
 import type { KeyRing } from './ring.js';
 import { openRecorded, sealEvents } from './seal-events.js';
 
@@ -21,7 +21,8 @@ export class SealedEventStore implements EventStore {
   }
 
   async append(streamId: string, events: EventData[], expected: ExpectedRevision): Promise<AppendResult> {
-    return this.raw.append(streamId, await sealEvents(events, this.ring), expected);
+    const sealed = sealEvents(events, this.ring);
+    return this.raw.append(streamId, sealed instanceof Promise ? await sealed : sealed, expected);
   }
 
   async readStream(streamId: string, options?: ReadStreamOptions): Promise<RecordedEvent[]> {

@@ -6,7 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import type { KeyStore, StoredKey } from './port.js';
+import type { KeyStore, StoredKey } from '../../commands/ports/keys.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS data_keys (

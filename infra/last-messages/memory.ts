@@ -4,23 +4,11 @@
  * empty, like a Redis that was just flushed, so the projection's first act is a rebuild.
  */
 import { randomUUID } from 'node:crypto';
-import type { PublicRecord } from '../event-store/public-record.js';
-import {
-  VIEW_CAPACITY,
-  chatChangeOf,
-  patchMessage,
-  isComplete,
-  selectPage,
-  windowOf,
-  type ApplyResult,
-  type BatchProgress,
-  type LastMessagesViewAdmin,
-  type ReadOptions,
-  type ViewMessage,
-  type ViewPage,
-  type ViewState,
-  type ViewStateName,
-} from './port.js';
+import type { PublicRecord } from '../../projections/ports/public-record.js';
+import { DEFAULT_VIEW_CAPACITY, chatChangeOf, patchMessage, isComplete, selectPage, windowOf } from '../../projections/ports/last-messages.js';
+import type {
+  ApplyResult, BatchProgress, LastMessagesViewAdmin, ReadOptions, ViewMessage, ViewPage, ViewState, ViewStateName,
+} from '../../projections/ports/last-messages.js';
 
 interface ChatEntry {
   last: number;
@@ -33,10 +21,12 @@ export class MemoryLastMessagesView implements LastMessagesViewAdmin {
   #epoch: string | null = null;
   #state: ViewStateName | null = null;
   #checkpoint: string | null = null;
+  #builtFor: number | null = null;
   readonly #chats = new Map<string, ChatEntry>();
 
+  /** capacity: config.lastMessagesSize, messages kept per chat. */
   constructor(opts: { capacity?: number } = {}) {
-    this.capacity = opts.capacity ?? VIEW_CAPACITY;
+    this.capacity = opts.capacity ?? DEFAULT_VIEW_CAPACITY;
   }
 
   async apply(record: PublicRecord): Promise<ApplyResult> {
@@ -88,7 +78,7 @@ export class MemoryLastMessagesView implements LastMessagesViewAdmin {
   }
 
   async state(): Promise<ViewState> {
-    return { epoch: this.#epoch, state: this.#state, checkpoint: this.#checkpoint };
+    return { epoch: this.#epoch, state: this.#state, checkpoint: this.#checkpoint, capacity: this.#builtFor };
   }
 
   async beginRebuild(): Promise<string> {
@@ -96,6 +86,7 @@ export class MemoryLastMessagesView implements LastMessagesViewAdmin {
     this.#state = 'rebuilding';
     this.#epoch = epoch;
     this.#checkpoint = null;
+    this.#builtFor = this.capacity;
     this.#chats.clear();
     return epoch;
   }
@@ -136,6 +127,7 @@ export class MemoryLastMessagesView implements LastMessagesViewAdmin {
     this.#epoch = null;
     this.#state = null;
     this.#checkpoint = null;
+    this.#builtFor = null;
     this.#chats.clear();
   }
 

@@ -7,8 +7,9 @@
  *   <p>view:epoch       random id of this incarnation of the view; gone after FLUSHALL / restart
  *   <p>view:state       'rebuilding' | 'ready'
  *   <p>view:checkpoint  last global position the projection applied
+ *   <p>view:capacity    messages per chat the view was built for (LAST_MESSAGES_SIZE at its rebuild)
  *   <p>view:chat:<chatId>:last      last applied revision of the chat
- *   <p>view:chat:<chatId>:messages  sorted set, score = revision, member = message JSON (newest 100)
+ *   <p>view:chat:<chatId>:messages  sorted set, score = revision, member = message JSON (the newest `capacity`)
  *
  * Every write is a Lua script, so the revision guard, the add and the trim happen atomically. A batch
  * of events (catch-up, rebuild, and live traffic as it arrives) is one call of one script: one round
@@ -17,11 +18,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Config, RedisSentinelConfig } from '../config.js';
-import type { PublicRecord } from '../event-store/public-record.js';
+import type { PublicRecord } from '../../projections/ports/public-record.js';
 import type { Logger } from '../logger.js';
 import { createRedisClient } from '../redis-client.js';
 import {
-  VIEW_CAPACITY,
+  DEFAULT_VIEW_CAPACITY,
   chatChangeOf,
   type ChatChange,
   isComplete,
@@ -35,10 +36,10 @@ import {
   type ViewPage,
   type ViewState,
   type ViewStateName,
-} from './port.js';
+} from '../../projections/ports/last-messages.js';
 
 // An edit or delete (member '~' + patch JSON, from patchMember): changes the held message with that
-// id in place, as patchMessage in port.ts does; a message the view no longer holds is left alone.
+// id in place, as patchMessage in projections/ports/last-messages.ts does; a message the view no longer holds is left alone.
 const PATCH_LUA_FN = `
 local function patchHeld(messagesKey, spec)
   local ok, p = pcall(cjson.decode, string.sub(spec, 2))
@@ -206,6 +207,7 @@ export interface RedisViewOptions {
   /** config.redisCommandTimeoutMs: a command slower than this fails (and a read returns null). */
   commandTimeoutMs: number;
   logger: Logger;
+  /** config.lastMessagesSize: messages kept per chat. */
   capacity?: number;
   /** How long one connection attempt may take; short, so an unreachable Redis is noticed quickly. */
   connectTimeoutMs?: number;
@@ -251,7 +253,7 @@ export class RedisLastMessagesView implements LastMessagesViewAdmin {
   #hadError = false;
 
   constructor(opts: RedisViewOptions) {
-    this.capacity = opts.capacity ?? VIEW_CAPACITY;
+    this.capacity = opts.capacity ?? DEFAULT_VIEW_CAPACITY;
     this.#prefix = opts.keyPrefix;
     this.#timeoutMs = opts.commandTimeoutMs;
     this.#logger = opts.logger;
@@ -294,9 +296,12 @@ export class RedisLastMessagesView implements LastMessagesViewAdmin {
   }
 
   /** The deployment's view: null when no REDIS_URL is configured (the in-memory view is the default then). */
-  static fromConfig(config: Pick<Config, 'redisUrl' | 'redisKeyPrefix' | 'redisCommandTimeoutMs'> & Partial<Pick<Config, 'redisSentinel'>>, logger: Logger): RedisLastMessagesView | null {
+  static fromConfig(config: Pick<Config, 'redisUrl' | 'redisKeyPrefix' | 'redisCommandTimeoutMs'> & Partial<Pick<Config, 'redisSentinel' | 'lastMessagesSize'>>, logger: Logger): RedisLastMessagesView | null {
     if (config.redisUrl === undefined) return null;
-    return new RedisLastMessagesView({ url: config.redisUrl, sentinel: config.redisSentinel, keyPrefix: config.redisKeyPrefix, commandTimeoutMs: config.redisCommandTimeoutMs, logger });
+    return new RedisLastMessagesView({
+      url: config.redisUrl, sentinel: config.redisSentinel, keyPrefix: config.redisKeyPrefix, commandTimeoutMs: config.redisCommandTimeoutMs,
+      capacity: config.lastMessagesSize, logger,
+    });
   }
 
   // ---- keys ----
@@ -308,6 +313,9 @@ export class RedisLastMessagesView implements LastMessagesViewAdmin {
   }
   get #checkpointKey(): string {
     return `${this.#prefix}view:checkpoint`;
+  }
+  get #capacityKey(): string {
+    return `${this.#prefix}view:capacity`;
   }
   #lastKey(chatId: string): string {
     return `${this.#prefix}view:chat:${chatId}:last`;
@@ -402,11 +410,13 @@ export class RedisLastMessagesView implements LastMessagesViewAdmin {
   }
 
   async state(): Promise<ViewState> {
-    const [epoch, state, checkpoint] = await this.#redis.mget(this.#epochKey, this.#stateKey, this.#checkpointKey);
+    const [epoch, state, checkpoint, capacity] = await this.#redis.mget(this.#epochKey, this.#stateKey, this.#checkpointKey, this.#capacityKey);
+    const builtFor = capacity == null ? NaN : Number(capacity);
     return {
       epoch: epoch ?? null,
       state: state === 'ready' || state === 'rebuilding' ? (state satisfies ViewStateName) : null,
       checkpoint: checkpoint ?? null,
+      capacity: Number.isInteger(builtFor) && builtFor > 0 ? builtFor : null,
     };
   }
 
@@ -416,6 +426,7 @@ export class RedisLastMessagesView implements LastMessagesViewAdmin {
     const results = await this.#redis.multi()
       .set(this.#stateKey, 'rebuilding')
       .set(this.#epochKey, epoch)
+      .set(this.#capacityKey, String(this.capacity))
       .del(this.#checkpointKey)
       .exec();
     for (const [err] of results ?? []) if (err) throw err;

@@ -5,7 +5,7 @@
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { Logger } from '../logger.js';
-import type { PresenceBus, PresenceBusHandlers, PresenceBusStats, PresenceState, TypingNotice } from './port.js';
+import type { PresenceBus, PresenceBusHandlers, PresenceBusStats, PresenceState, TypingNotice } from '../../gateways/ports/presence.js';
 
 export interface MemoryPresenceOptions {
   /** A JSON file of last-seen times, written (atomically, at most once a second) after changes. */

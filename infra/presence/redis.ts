@@ -22,7 +22,7 @@ import type { Redis } from 'ioredis';
 import type { RedisSentinelConfig } from '../config.js';
 import type { Logger } from '../logger.js';
 import { createRedisClient } from '../redis-client.js';
-import type { PresenceBus, PresenceBusHandlers, PresenceBusStats, PresenceSettings, PresenceState, TypingNotice } from './port.js';
+import type { PresenceBus, PresenceBusHandlers, PresenceBusStats, PresenceSettings, PresenceState, TypingNotice } from '../../gateways/ports/presence.js';
 
 // Shared by the scripts: the Redis clock (every process judges expiry by the same clock), and
 // whether any process in a user's set is alive.

@@ -2,7 +2,7 @@
  * Opens MikroORM on the read-model database and brings its schema up to date.
  *
  * - PostgreSQL (@mikro-orm/postgresql): tables live in one schema (per-test schemas isolate tests);
- *   MikroORM qualifies its own queries with it, raw SQL goes through sqlOf(orm).table(), and every
+ *   MikroORM qualifies its own queries with it, raw SQL goes through `db.sql.table()`, and every
  *   pooled connection also gets that search_path so an unqualified name cannot land elsewhere.
  * - SQLite (@mikro-orm/better-sqlite): one file, the zero-setup default next to the embedded store.
  *
@@ -20,29 +20,32 @@ import pg from 'pg';
 import type { Logger } from '../logger.js';
 import { READ_MODEL_ENTITIES } from './entities/index.js';
 import { READ_MODEL_MIGRATIONS } from './migrations/index.js';
-import { quoteIdent, sqlDialect, type SqlDialect, type SqlParam } from './sql.js';
-
-export type { SqlParam } from './sql.js';
+import { sqlDialect } from './sql.js';
+import { quoteIdent, type SqlDialect, type SqlParam } from '../../projections/ports/sql.js';
+import type { ColumnKind, ReadModelDb, SqlRunner } from '../../projections/ports/read-model.js';
+import { isTransientError } from '../../commands/ports/transient-error.js';
 
 export type ReadModelTarget =
   | { kind: 'postgresql'; connectionString: string; schema?: string; poolSize?: number }
   | { kind: 'sqlite'; file: string };
 
-export type ReadModelOrm = MikroORM<AbstractSqlDriver, SqlEntityManager>;
+type Orm = MikroORM<AbstractSqlDriver, SqlEntityManager>;
+/** MikroORM on the read models, and `db`, the port projections and their queries use (projections/ports/read-model.ts). */
+export type ReadModelOrm = Orm & { readonly db: ReadModelDb };
 
 const MIGRATIONS_TABLE = 'read_model_migrations';
 const SQLITE_BUSY_TIMEOUT_MS = 15_000;
 const dialects = new WeakMap<object, SqlDialect>();
 
 /** The dialect helpers of an ORM opened here. */
-export function sqlOf(orm: ReadModelOrm): SqlDialect {
+export function sqlOf(orm: Orm): SqlDialect {
   const d = dialects.get(orm);
   if (!d) throw new Error('This MikroORM instance was not opened by openReadModelOrm');
   return d;
 }
 
 /** A fresh EntityManager: never the global one, so concurrent work never shares an identity map. */
-export const emOf = (orm: ReadModelOrm): SqlEntityManager => orm.em.fork();
+export const emOf = (orm: Orm): SqlEntityManager => orm.em.fork();
 
 interface PoolConnection {
   query(sql: string, cb: (err: Error | null) => void): void;
@@ -67,7 +70,7 @@ export async function openReadModelOrm(target: ReadModelTarget, logger: Logger):
     logger: (message: string) => log.trace(message),
   };
 
-  let orm: ReadModelOrm;
+  let orm: Orm;
   let dialect: SqlDialect;
   if (target.kind === 'postgresql') {
     const schema = target.schema ?? 'public';
@@ -85,7 +88,7 @@ export async function openReadModelOrm(target: ReadModelTarget, logger: Logger):
         },
       },
     };
-    orm = (await MikroORM.init(options as Options)) as unknown as ReadModelOrm;
+    orm = (await MikroORM.init(options as Options)) as unknown as Orm;
     try {
       if (!(await migrationsDone(orm, `${quoteIdent(schema)}.${MIGRATIONS_TABLE}`))) {
         await migratePostgres(target.connectionString, schema, () => withRetries(() => orm.getMigrator().up(), log, droppedMeanwhile));
@@ -112,7 +115,7 @@ export async function openReadModelOrm(target: ReadModelTarget, logger: Logger):
           done(null, conn);
         },
       },
-    } as Options)) as unknown as ReadModelOrm;
+    } as Options)) as unknown as Orm;
     try {
       // The SQLite migrator creates its table outside the transaction: the loser of a race retries.
       if (!(await migrationsDone(orm, MIGRATIONS_TABLE))) await withRetries(() => orm.getMigrator().up(), log, () => true);
@@ -123,7 +126,43 @@ export async function openReadModelOrm(target: ReadModelTarget, logger: Logger):
     dialect = sqlDialect('sqlite', undefined);
   }
   dialects.set(orm, dialect);
-  return orm;
+  return Object.assign(orm, { db: readModelDb(orm, dialect, target, logger) });
+}
+
+function pgTarget(target: ReadModelTarget): Extract<ReadModelTarget, { kind: 'postgresql' }> {
+  if (target.kind !== 'postgresql') throw new Error('a PostgreSQL schema beside a SQLite read-model database');
+  return target;
+}
+
+const runnerOf = (em: SqlEntityManager): SqlRunner => ({ query: (statement, params) => sqlQuery(em, statement, params) });
+
+/** The port projections, their queries and the runtime use (projections/ports/read-model.ts), on this ORM's connections. */
+function readModelDb(orm: Orm, sql: SqlDialect, target: ReadModelTarget, logger: Logger): ReadModelDb {
+  const kindOf = (runtimeType: string | undefined): ColumnKind =>
+    runtimeType === 'Date' ? 'time' : runtimeType === 'bigint' ? 'bigint' : runtimeType === 'number' ? 'number' : 'text';
+  return {
+    sql,
+    query: (statement, params) => sqlQuery(emOf(orm), statement, params),
+    transaction: (work) => emOf(orm).transactional((em) => work(runnerOf(em))),
+    connectionString: target.kind === 'postgresql' ? target.connectionString : undefined,
+    async openFresh(where) {
+      const fresh = await openReadModelOrm(
+        'file' in where ? { kind: 'sqlite', file: where.file } : { ...pgTarget(target), schema: where.schema, poolSize: 1 },
+        logger,
+      );
+      return { ...fresh.db, close: () => fresh.close() };
+    },
+    isTransient: isTransientError,
+    shapeOf(className) {
+      const meta = orm.getMetadata().find(className);
+      if (!meta) return undefined;
+      const props = meta.props.filter((p) => !p.autoincrement && p.fieldNames?.length);
+      return {
+        table: meta.tableName,
+        columns: props.map((p) => ({ name: p.fieldNames[0]!, kind: kindOf(p.runtimeType), primary: p.primary === true, unique: p.unique === true })),
+      };
+    },
+  };
 }
 
 /**
@@ -132,7 +171,7 @@ export async function openReadModelOrm(target: ReadModelTarget, logger: Logger):
  * hundreds of milliseconds (issue 13). Any doubt (no table yet, a read error) answers false, and the
  * migrator, which is idempotent, decides.
  */
-async function migrationsDone(orm: ReadModelOrm, table: string): Promise<boolean> {
+async function migrationsDone(orm: Orm, table: string): Promise<boolean> {
   try {
     const rows = await sqlQuery<{ name: string }>(emOf(orm), `select name from ${table}`);
     const done = new Set(rows.map((r) => String(r.name).replace(/\.[jt]s$/, '')));

@@ -3,7 +3,7 @@
  * configured, else a SQLite file under the data directory (the embedded default).
  */
 import path from 'node:path';
-import type { SessionPolicy, SessionStore } from './port.js';
+import type { SessionPolicy, SessionStore } from '../../gateways/ports/sessions.js';
 import { PostgresSessionStore } from './postgres.js';
 import { SqliteSessionStore } from './sqlite.js';
 

@@ -5,12 +5,13 @@
  */
 import { createHash } from 'node:crypto';
 import pg from 'pg';
+import { FOREVER, retry, sleep, type RetryOptions } from '../retry.js';
 import type { Role } from '../../domain/events.js';
 import {
   isAlive, msLeft, needsTouch, sessionPolicy,
   type RedeemedTicket, type Session, type SessionEndListener, type SessionPolicy, type SessionStore, type Ticket,
-} from './port.js';
-import { hashToken, looksLikeToken, newSessionId, newToken } from './tokens.js';
+} from '../../gateways/ports/sessions.js';
+import { hashToken, looksLikeToken, newSession, newToken } from './tokens.js';
 
 const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 
@@ -29,7 +30,8 @@ const toSession = (r: SessionRow): Session => ({
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const RELISTEN_MIN_MS = 100;
-const RELISTEN_MAX_MS = 5_000;
+/** Set-ups of the LISTEN connection that fail are retried with this backoff, until stopped. */
+const RELISTEN: RetryOptions = { ...FOREVER, minTimeout: RELISTEN_MIN_MS, maxTimeout: 5_000, randomize: false, unref: true };
 
 /**
  * The NOTIFY channel of a schema's ended sessions: a hash keeps it within PostgreSQL's 63-byte
@@ -42,7 +44,8 @@ interface ListenState {
   client: pg.Client | null;
   stopped: boolean;
   up: boolean;
-  wake: (() => void) | null;
+  /** Aborted by stop: ends the backoff wait at once. */
+  stop: AbortController;
   done: Promise<void>;
 }
 
@@ -120,12 +123,7 @@ export class PostgresSessionStore implements SessionStore {
   }
 
   async create(input: { userId: string; role: Role }): Promise<{ token: string; session: Session }> {
-    const token = newToken();
-    const now = this.policy.clock();
-    const session: Session = {
-      id: newSessionId(), userId: input.userId, role: input.role, createdAt: now, lastSeenAt: now,
-      absoluteExpiresAt: new Date(now.getTime() + this.policy.absoluteTimeoutMs),
-    };
+    const { token, session } = newSession(input, this.policy);
     await this.#pool.query(
       `INSERT INTO ${this.#sessions} (token_hash, id, user_id, role, created_at, last_seen_at, absolute_expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
       [hashToken(token), session.id, session.userId, session.role, session.createdAt, session.lastSeenAt, session.absoluteExpiresAt],
@@ -199,52 +197,49 @@ export class PostgresSessionStore implements SessionStore {
   }
 
   #startListening(): void {
-    const state: ListenState = { client: null, stopped: false, up: false, wake: null, done: Promise.resolve() };
+    const state: ListenState = { client: null, stopped: false, up: false, stop: new AbortController(), done: Promise.resolve() };
     this.#listen = state;
+    state.done = (async () => {
+      while (!state.stopped) {
+        // retry() brings the connection up; it resolves when a connection that was up breaks.
+        await retry(() => this.#listenOnce(state), { ...RELISTEN, signal: state.stop.signal }).catch(() => undefined);
+        await sleep(RELISTEN_MIN_MS, state.stop.signal);
+      }
+    })();
+  }
+
+  /** One LISTEN connection's life: rejects if it cannot be set up, resolves once it breaks after it was. */
+  async #listenOnce(state: ListenState): Promise<void> {
     const each = (f: (l: SessionEndListener) => void): void => {
       for (const l of [...this.#listeners]) f(l);
     };
-    state.done = (async () => {
-      let backoff = RELISTEN_MIN_MS;
-      while (!state.stopped) {
-        const client = new pg.Client({ connectionString: this.#connectionString });
-        state.client = client;
-        // A listener stays on 'error' for the client's whole life: an unheard 'error' would crash the process.
-        const broken = new Promise<void>((resolve) => {
-          client.on('error', () => resolve());
-          client.on('end', () => resolve());
-        });
-        try {
-          await client.connect();
-          client.on('notification', (msg) => {
-            if (msg.channel !== this.#channel || !msg.payload) return;
-            const ids = msg.payload.split(',');
-            each((l) => l.ended(ids));
-          });
-          await client.query(`LISTEN ${quoteIdent(this.#channel)}`);
-          if (state.stopped) break;
-          state.up = true;
-          backoff = RELISTEN_MIN_MS;
-          each((l) => l.ready());
-          await broken;
-        } catch {
-          // Connection refused or broken while setting up: retried below.
-        }
-        if (state.up) {
-          state.up = false;
-          if (!state.stopped) each((l) => l.lost());
-        }
-        client.removeAllListeners('notification');
-        await client.end().catch(() => undefined);
-        if (state.stopped) break;
-        await new Promise<void>((resolve) => {
-          state.wake = resolve;
-          setTimeout(resolve, backoff).unref();
-        });
-        state.wake = null;
-        backoff = Math.min(backoff * 2, RELISTEN_MAX_MS);
+    const client = new pg.Client({ connectionString: this.#connectionString });
+    state.client = client;
+    // A listener stays on 'error' for the client's whole life: an unheard 'error' would crash the process.
+    const broken = new Promise<void>((resolve) => {
+      client.on('error', () => resolve());
+      client.on('end', () => resolve());
+    });
+    try {
+      await client.connect();
+      client.on('notification', (msg) => {
+        if (msg.channel !== this.#channel || !msg.payload) return;
+        const ids = msg.payload.split(',');
+        each((l) => l.ended(ids));
+      });
+      await client.query(`LISTEN ${quoteIdent(this.#channel)}`);
+      if (state.stopped) return;
+      state.up = true;
+      each((l) => l.ready());
+      await broken;
+    } finally {
+      if (state.up) {
+        state.up = false;
+        if (!state.stopped) each((l) => l.lost());
       }
-    })();
+      client.removeAllListeners('notification');
+      await client.end().catch(() => undefined);
+    }
   }
 
   async #stopListening(): Promise<void> {
@@ -252,7 +247,7 @@ export class PostgresSessionStore implements SessionStore {
     if (!state) return;
     this.#listen = null;
     state.stopped = true;
-    state.wake?.();
+    state.stop.abort();
     await state.client?.end().catch(() => undefined);
     await state.done;
   }

@@ -10,8 +10,8 @@ import type { Role } from '../../domain/events.js';
 import {
   isAlive, msLeft, needsTouch, sessionPolicy,
   type RedeemedTicket, type Session, type SessionEndListener, type SessionPolicy, type SessionStore, type Ticket,
-} from './port.js';
-import { hashToken, looksLikeToken, newSessionId, newToken } from './tokens.js';
+} from '../../gateways/ports/sessions.js';
+import { hashToken, looksLikeToken, newSession, newToken } from './tokens.js';
 
 const BUSY_TIMEOUT_MS = 5000;
 
@@ -121,13 +121,9 @@ export class SqliteSessionStore implements SessionStore {
   }
 
   async create(input: { userId: string; role: Role }): Promise<{ token: string; session: Session }> {
-    const token = newToken();
-    const now = this.policy.clock();
-    const session: Session = {
-      id: newSessionId(), userId: input.userId, role: input.role, createdAt: now, lastSeenAt: now,
-      absoluteExpiresAt: new Date(now.getTime() + this.policy.absoluteTimeoutMs),
-    };
-    this.#insert.run(hashToken(token), session.id, session.userId, session.role, now.getTime(), now.getTime(), session.absoluteExpiresAt.getTime());
+    const { token, session } = newSession(input, this.policy);
+    const now = session.createdAt.getTime();
+    this.#insert.run(hashToken(token), session.id, session.userId, session.role, now, now, session.absoluteExpiresAt.getTime());
     return { token, session };
   }
 

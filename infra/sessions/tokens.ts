@@ -3,7 +3,9 @@
  * base64url so they travel in cookies and headers unescaped. Only their sha256 is stored: the
  * token already has full entropy, so a fast hash is enough (no salt or argon2 needed).
  */
-import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { Role } from '../../domain/events.js';
+import type { Session, SessionPolicy } from '../../gateways/ports/sessions.js';
 
 export const newToken = (): string => randomBytes(32).toString('base64url');
 export const newSessionId = (): string => randomUUID();
@@ -12,16 +14,12 @@ export const hashToken = (token: string): string => createHash('sha256').update(
 /** Tokens are 43 base64url characters; anything else is refused before a database round trip. */
 export const looksLikeToken = (value: string): boolean => /^[A-Za-z0-9_-]{43}$/.test(value);
 
-/**
- * The CSRF token of a session, derived from its secret token: a page that cannot read the HttpOnly
- * session cookie cannot compute it, and it changes whenever the session does (bound to the session).
- * Deriving it means nothing more has to be stored.
- */
-export const csrfTokenFor = (sessionToken: string): string =>
-  createHmac('sha256', sessionToken).update('csrf-v1').digest('base64url');
-
-export function safeEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
+/** A new session and its token, as every store creates one (the store then saves hashToken(token) with it). */
+export function newSession(input: { userId: string; role: Role }, policy: SessionPolicy): { token: string; session: Session } {
+  const now = policy.clock();
+  const session: Session = {
+    id: newSessionId(), userId: input.userId, role: input.role, createdAt: now, lastSeenAt: now,
+    absoluteExpiresAt: new Date(now.getTime() + policy.absoluteTimeoutMs),
+  };
+  return { token: newToken(), session };
 }

@@ -14,10 +14,9 @@
  *   // or: reply.type('text/csv').send(Readable.from(exportActivity(store, filter, 'csv')))
  */
 import { toPublicEvent } from '../../domain/public-event.js';
-import type { EventStore, RecordedEvent } from '../../infra/event-store/port.js';
-import { toDomainEvent } from '../../infra/event-store/codec.js';
-import type { ActivityAction } from '../../infra/read-models/entities/activity-log.js';
-import { ACTIVITY_EVENT_TYPES, activityOf } from '../activity-of.js';
+import type { EventStore, RecordedEvent } from '../../commands/ports/event-store.js';
+import { toDomainEvent } from '../../commands/ports/codec.js';
+import { ACTIVITY_EVENT_TYPES, activityOf, type ActivityAction } from '../activity-of.js';
 
 export interface AuditFilter {
   userId?: string;

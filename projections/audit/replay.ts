@@ -9,13 +9,12 @@
  * failure and goes on (the live runtime parks such an event, so the replay leaves it out as well);
  * the comparison then shows whether live and replay agree about it.
  */
-import type { SqlEntityManager } from '@mikro-orm/knex';
-import type { EventStore, RecordedEvent } from '../../infra/event-store/port.js';
-import { toPublicRecord } from '../../infra/event-store/public-record.js';
-import { emOf, sqlOf, sqlQuery, type ReadModelOrm } from '../../infra/read-models/orm.js';
+import type { EventStore, RecordedEvent } from '../../commands/ports/event-store.js';
+import { toPublicRecord } from '../ports/public-record.js';
 import type { ProjectionEvent, SqlProjection } from '../projection.js';
 import { ProjectionApplyError, applyEvents, toItem, type Target } from '../runtime/apply.js';
 import { errorMessage } from '../runtime/sql-projector.js';
+import type { ReadModelDb, SqlRunner } from '../ports/read-model.js';
 
 export interface ReplayFailure {
   projection: string;
@@ -34,7 +33,7 @@ export interface ReplayProgress {
 }
 
 export interface LogReplayOptions {
-  orm: ReadModelOrm;
+  db: ReadModelDb;
   store: EventStore;
   projections: ReadonlyArray<SqlProjection>;
   /** Where apply writes (a scratch schema, an attached SQLite file, or the live tables). */
@@ -56,8 +55,8 @@ export interface LogReplay {
 }
 
 export function createLogReplay(opts: LogReplayOptions): LogReplay {
-  const { orm, store, projections, target } = opts;
-  const sql = sqlOf(orm);
+  const { db, store, projections, target } = opts;
+  const sql = db.sql;
   const batchSize = opts.batchSize ?? 5_000;
   const positions = new Map(projections.map((p) => [p.name, 0n]));
   const progress: ReplayProgress = { events: 0, first: null, position: 0n };
@@ -65,30 +64,30 @@ export function createLogReplay(opts: LogReplayOptions): LogReplay {
   let applied = 0;
 
   /** One projection's share of a page: in bulk, or, when that fails, event by event, recording what fails. */
-  const applyTo = async (em: SqlEntityManager, p: SqlProjection, evs: ProjectionEvent[]): Promise<void> => {
+  const applyTo = async (em: SqlRunner, p: SqlProjection, evs: ProjectionEvent[]): Promise<void> => {
     if (evs.length === 0) return;
-    await sqlQuery(em, 'SAVEPOINT replay_page');
+    await em.query('SAVEPOINT replay_page');
     try {
       await applyEvents(em, sql, p, target, evs);
-      await sqlQuery(em, 'RELEASE SAVEPOINT replay_page');
+      await em.query('RELEASE SAVEPOINT replay_page');
       applied += evs.length;
       return;
     } catch (err) {
       if (!(err instanceof ProjectionApplyError)) throw err;
-      await sqlQuery(em, 'ROLLBACK TO SAVEPOINT replay_page');
-      await sqlQuery(em, 'RELEASE SAVEPOINT replay_page');
+      await em.query('ROLLBACK TO SAVEPOINT replay_page');
+      await em.query('RELEASE SAVEPOINT replay_page');
     }
     for (const e of evs) {
-      await sqlQuery(em, 'SAVEPOINT replay_event');
+      await em.query('SAVEPOINT replay_event');
       try {
         await applyEvents(em, sql, p, target, [e]);
         applied++;
       } catch (err) {
         if (!(err instanceof ProjectionApplyError)) throw err;
-        await sqlQuery(em, 'ROLLBACK TO SAVEPOINT replay_event');
+        await em.query('ROLLBACK TO SAVEPOINT replay_event');
         failures.push({ projection: p.name, eventId: e.id, position: e.position.toString(), type: e.event.type, error: errorMessage(err.cause) });
       }
-      await sqlQuery(em, 'RELEASE SAVEPOINT replay_event');
+      await em.query('RELEASE SAVEPOINT replay_event');
     }
   };
 
@@ -112,7 +111,7 @@ export function createLogReplay(opts: LogReplayOptions): LogReplay {
       // The next page is read while this one is applied.
       if (last < through) next = read(last);
       const evs = page.map((e) => toItem(toPublicRecord(e)).event);
-      await emOf(orm).transactional(async (em) => {
+      await db.transaction(async (em) => {
         for (const p of moving) {
           const lo = positions.get(p.name)!;
           const hi = targets.get(p.name)!;

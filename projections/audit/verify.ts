@@ -24,17 +24,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { EntityMetadata } from '@mikro-orm/core';
-import type { SqlEntityManager } from '@mikro-orm/knex';
 import pg from 'pg';
-import type { EventStore } from '../../infra/event-store/port.js';
-import type { Logger } from '../../infra/logger.js';
-import { emOf, openReadModelOrm, sqlOf, sqlQuery, type ReadModelOrm } from '../../infra/read-models/orm.js';
-import { quoteIdent, toDate, type SqlDialect, type SqlParam } from '../../infra/read-models/sql.js';
+import type { EventStore } from '../../commands/ports/event-store.js';
+import type { Logger } from 'pino';
+import { quoteIdent, toDate, type SqlDialect, type SqlParam } from '../ports/sql.js';
 import type { SqlProjection } from '../projection.js';
 import { readCheckpoints, type Target } from '../runtime/apply.js';
 import { errorMessage } from '../runtime/sql-projector.js';
 import { createLogReplay, type ReplayFailure } from './replay.js';
+import type { ColumnKind, ReadModelDb, SqlRunner } from '../ports/read-model.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export type Cell = string | number | null;
 export type Row = Record<string, Cell>;
@@ -94,7 +93,7 @@ export interface VerifyProgress {
 }
 
 export interface VerifyOptions {
-  orm: ReadModelOrm;
+  db: ReadModelDb;
   store: EventStore;
   projections: ReadonlyArray<SqlProjection>;
   logger: Logger;
@@ -116,20 +115,19 @@ export class VerifyError extends Error {
   }
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export async function verifyReadModels(opts: VerifyOptions): Promise<VerifyReport> {
-  const { orm, store, projections } = opts;
-  const sql = sqlOf(orm);
+  const { db, store, projections } = opts;
+  const sql = db.sql;
   const log = opts.logger.child({ component: 'audit-verify' });
   const started = performance.now();
   const waitMs = opts.waitMs ?? 5_000;
-  const shapes = new Map(projections.map((p) => [p.name, p.entities.map((e) => tableShape(orm, e.meta.className))]));
-  const scratch = await createScratch(orm, sql, log, opts.scratchDir ?? tmpdir());
+  const shapes = new Map(projections.map((p) => [p.name, p.entities.map((e) => tableShape(db, e.meta.className))]));
+  const scratch = await createScratch(db, sql, opts.scratchDir ?? tmpdir());
   try {
     const head = await store.headPosition();
     const replay = createLogReplay({
-      orm, store, projections, target: scratch.target, ...(opts.batchSize ? { batchSize: opts.batchSize } : {}),
+      db, store, projections, target: scratch.target, ...(opts.batchSize ? { batchSize: opts.batchSize } : {}),
       onProgress: (p) => opts.onProgress?.({ phase: 'replay', events: p.events, first: p.first, position: p.position, head: head > p.position ? head : p.position }),
     });
     log.info({ head: head.toString() }, 'verify: replaying the log into scratch tables');
@@ -141,7 +139,7 @@ export async function verifyReadModels(opts: VerifyOptions): Promise<VerifyRepor
     for (let attempt = 1; pending.length > 0; attempt++) {
       const finalAttempt = Date.now() >= deadline || attempt >= 50;
       // Catch up with live checkpoints that are ahead; wait a little for those behind.
-      const cps = await readCheckpoints(emOf(orm), sql);
+      const cps = await readCheckpoints(db, sql);
       const cp = (name: string): bigint => cps.get(name)?.position ?? 0n;
       await replay.advance(new Map(pending.filter((p) => cp(p.name) > replay.positionOf(p.name)).map((p) => [p.name, cp(p.name)])));
       if (!finalAttempt && pending.some((p) => cp(p.name) < replay.positionOf(p.name))) {
@@ -150,8 +148,8 @@ export async function verifyReadModels(opts: VerifyOptions): Promise<VerifyRepor
       }
       opts.onProgress?.({ phase: 'compare', events: replay.progress.events, first: replay.progress.first, position: replay.progress.position, head });
       const again: SqlProjection[] = [];
-      await emOf(orm).transactional(async (em) => {
-        if (sql.name === 'postgresql') await sqlQuery(em, 'SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+      await db.transaction(async (em) => {
+        if (sql.name === 'postgresql') await em.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
         const live = await readCheckpoints(em, sql); // in the snapshot the tables are read from
         for (const p of pending) {
           const at = live.get(p.name)?.position ?? 0n;
@@ -197,7 +195,7 @@ export async function verifyReadModels(opts: VerifyOptions): Promise<VerifyRepor
 // ---------------------------------------------------------------------------------------------
 // Table shapes, from MikroORM's discovered metadata (the same entities the migrations create).
 
-type Kind = 'time' | 'bigint' | 'number' | 'text';
+type Kind = ColumnKind;
 
 interface TableShape {
   table: string;
@@ -207,32 +205,27 @@ interface TableShape {
   kinds: Map<string, Kind>;
 }
 
-function tableShape(orm: ReadModelOrm, className: string): TableShape {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- MikroORM's metadata generic, at the boundary only
-  const meta = orm.getMetadata().find(className) as EntityMetadata<any> | undefined;
-  if (!meta) throw new VerifyError(`entity ${className} is not registered with the read-model ORM`);
-  const props = meta.props.filter((p) => !p.autoincrement && p.fieldNames?.length);
-  const kindOf = (runtimeType: string | undefined): Kind =>
-    runtimeType === 'Date' ? 'time' : runtimeType === 'bigint' ? 'bigint' : runtimeType === 'number' ? 'number' : 'text';
-  const columns = props.map((p) => p.fieldNames[0]!);
-  const primary = props.filter((p) => p.primary).map((p) => p.fieldNames[0]!);
-  const keys = primary.length > 0 ? primary : props.filter((p) => p.unique === true).map((p) => p.fieldNames[0]!);
-  if (keys.length === 0) throw new VerifyError(`table ${meta.tableName} has no natural key to match rows by`);
-  return { table: meta.tableName, columns, keys, kinds: new Map(props.map((p) => [p.fieldNames[0]!, kindOf(p.runtimeType)])) };
+function tableShape(db: ReadModelDb, className: string): TableShape {
+  const shape = db.shapeOf(className);
+  if (!shape) throw new VerifyError(`entity ${className} is not registered with the read-model ORM`);
+  const columns = shape.columns.map((c) => c.name);
+  const primary = shape.columns.filter((c) => c.primary).map((c) => c.name);
+  const keys = primary.length > 0 ? primary : shape.columns.filter((c) => c.unique).map((c) => c.name);
+  if (keys.length === 0) throw new VerifyError(`table ${shape.table} has no natural key to match rows by`);
+  return { table: shape.table, columns, keys, kinds: new Map(shape.columns.map((c) => [c.name, c.kind])) };
 }
 
 // ---------------------------------------------------------------------------------------------
 // The comparison, in SQL: rows of one side that the other does not hold, both ways.
 
-async function compareTable(em: SqlEntityManager, sql: SqlDialect, shape: TableShape, scratchTable: string, projection: string, sampleRows: number): Promise<TableReport> {
+async function compareTable(em: SqlRunner, sql: SqlDialect, shape: TableShape, scratchTable: string, projection: string, sampleRows: number): Promise<TableReport> {
   const live = sql.table(shape.table);
   const cols = shape.columns.map(quoteIdent).join(', ');
   const keys = shape.keys.map(quoteIdent);
   const on = (a: string, b: string): string => keys.map((k) => `${a}.${k} = ${b}.${k}`).join(' AND ');
   const sides = `r AS (SELECT ${cols} FROM ${scratchTable} EXCEPT SELECT ${cols} FROM ${live}),
                  l AS (SELECT ${cols} FROM ${live} EXCEPT SELECT ${cols} FROM ${scratchTable})`;
-  const [counts] = await sqlQuery<Record<'live_rows' | 'replayed_rows' | 'replay_only' | 'live_only' | 'changed', number | string>>(
-    em,
+  const [counts] = await em.query<Record<'live_rows' | 'replayed_rows' | 'replay_only' | 'live_only' | 'changed', number | string>>(
     `WITH ${sides}
      SELECT (SELECT COUNT(*) FROM ${live}) AS live_rows, (SELECT COUNT(*) FROM ${scratchTable}) AS replayed_rows,
             (SELECT COUNT(*) FROM r) AS replay_only, (SELECT COUNT(*) FROM l) AS live_only,
@@ -246,8 +239,7 @@ async function compareTable(em: SqlEntityManager, sql: SqlDialect, shape: TableS
   };
   if (n('replay_only') + n('live_only') === 0 || sampleRows < 1) return report;
 
-  const rows = await sqlQuery<Record<string, unknown>>(
-    em,
+  const rows = await em.query<Record<string, unknown>>(
     `WITH ${sides},
           k AS (SELECT ${keys.join(', ')} FROM r UNION SELECT ${keys.join(', ')} FROM l ORDER BY ${keys.join(', ')} LIMIT ?)
      SELECT 'replayed' AS verify_side, r.* FROM r JOIN k ON ${on('r', 'k')}
@@ -322,30 +314,30 @@ interface Scratch {
 const newId = (): string => `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
 const ATTACHED = 'verify_scratch';
 
-async function createScratch(orm: ReadModelOrm, sql: SqlDialect, log: Logger, scratchDir: string): Promise<Scratch> {
-  if (sql.name === 'postgresql') return createPgScratch(orm, sql, log);
+async function createScratch(db: ReadModelDb, sql: SqlDialect, scratchDir: string): Promise<Scratch> {
+  if (sql.name === 'postgresql') return createPgScratch(db, sql);
   const dir = mkdtempSync(path.join(scratchDir, 'chat-verify-'));
   const file = path.join(dir, 'scratch.sqlite');
   let attached = false;
   const drop = async (): Promise<void> => {
-    if (attached) await sqlQuery(emOf(orm), `DETACH DATABASE ${quoteIdent(ATTACHED)}`);
+    if (attached) await db.query(`DETACH DATABASE ${quoteIdent(ATTACHED)}`);
     attached = false;
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    const fresh = await openReadModelOrm({ kind: 'sqlite', file }, log);
+    const fresh = await db.openFresh({ file });
     try {
       // The replay needs only the keys (ON CONFLICT); other indexes would just slow it down.
-      const indexes = await sqlQuery<{ name: string }>(emOf(fresh), `SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE%'`);
-      for (const i of indexes) await sqlQuery(emOf(fresh), `DROP INDEX ${quoteIdent(i.name)}`);
+      const indexes = await fresh.query<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE%'`);
+      for (const i of indexes) await fresh.query(`DROP INDEX ${quoteIdent(i.name)}`);
     } finally {
       await fresh.close();
     }
     // ATTACH is per connection: the read-model ORM on SQLite has one, so every later statement sees it.
-    await sqlQuery(emOf(orm), `ATTACH DATABASE ? AS ${quoteIdent(ATTACHED)}`, [file]);
+    await db.query(`ATTACH DATABASE ? AS ${quoteIdent(ATTACHED)}`, [file]);
     attached = true;
     // A throwaway copy: no fsync per replay transaction.
-    await sqlQuery(emOf(orm), `PRAGMA ${quoteIdent(ATTACHED)}.synchronous = OFF`);
+    await db.query(`PRAGMA ${quoteIdent(ATTACHED)}.synchronous = OFF`);
   } catch (err) {
     await drop().catch(() => undefined);
     throw err;
@@ -354,13 +346,12 @@ async function createScratch(orm: ReadModelOrm, sql: SqlDialect, log: Logger, sc
   return { target: { table: ref }, ref, drop };
 }
 
-async function createPgScratch(orm: ReadModelOrm, sql: SqlDialect, log: Logger): Promise<Scratch> {
+async function createPgScratch(db: ReadModelDb, sql: SqlDialect): Promise<Scratch> {
   const live = sql.schema ?? 'public';
   const prefix = `${live.slice(0, 40)}_verify_`;
   const schema = `${prefix}${newId()}`;
-  const url = orm.config.get('clientUrl') as string;
   // One verify per schema at a time: a session advisory lock on a connection of its own, held to the end.
-  const guard = new pg.Client({ connectionString: url });
+  const guard = new pg.Client({ connectionString: db.connectionString });
   guard.on('error', () => undefined);
   await guard.connect();
   const release = (): Promise<void> => guard.end().catch(() => undefined);
@@ -369,11 +360,10 @@ async function createPgScratch(orm: ReadModelOrm, sql: SqlDialect, log: Logger):
     if (!res.rows[0]?.ok) throw new VerifyError(`a verify of schema ${live} is already running`);
     const leftovers = await guard.query<{ nspname: string }>('SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1)', [prefix]);
     for (const { nspname } of leftovers.rows) await guard.query(`DROP SCHEMA IF EXISTS ${quoteIdent(nspname)} CASCADE`);
-    const fresh = await openReadModelOrm({ kind: 'postgresql', connectionString: url, schema, poolSize: 1 }, log);
+    const fresh = await db.openFresh({ schema });
     try {
       // Plain indexes slow the replay down and the comparison does not need them; constraint indexes stay (ON CONFLICT).
-      await sqlQuery(
-        emOf(fresh),
+      await fresh.query(
         `DO $$ DECLARE i record; BEGIN
            FOR i IN SELECT n.nspname, c.relname FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
                     WHERE n.nspname = ${pgLiteral(schema)} AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = x.indexrelid)

@@ -3,12 +3,11 @@
  * claiming them in an inbox and applying them, advancing checkpoints, and the advisory lock that
  * pauses live application of one projection while a rebuild swaps its tables.
  */
-import type { SqlEntityManager } from '@mikro-orm/knex';
-import type { PublicRecord } from '../../infra/event-store/public-record.js';
-import { sqlQuery } from '../../infra/read-models/orm.js';
-import { toDate, type SqlDialect } from '../../infra/read-models/sql.js';
+import type { PublicRecord } from '../ports/public-record.js';
+import { toDate, type SqlDialect } from '../ports/sql.js';
 import type { ProjectionEvent, ProjectionTx, SqlProjection } from '../projection.js';
 import { CURRENT_READER, readRecord, type EventReader, type UnknownEvent } from './event-reader.js';
+import type { SqlRunner } from '../ports/read-model.js';
 
 export const INBOX = 'projection_inbox';
 export const CHECKPOINTS = 'projection_checkpoints';
@@ -88,18 +87,18 @@ export function liveTarget(sql: SqlDialect): Target {
   return { table: (name) => sql.table(name) };
 }
 
-export function projectionTx(em: SqlEntityManager, sql: SqlDialect, projection: SqlProjection, target: Target): ProjectionTx {
+export function projectionTx(em: SqlRunner, sql: SqlDialect, projection: SqlProjection, target: Target): ProjectionTx {
   const owned = new Set(projection.entities.map(tableOf));
   return {
     sql,
-    em,
     table(name) {
       if (!owned.has(name)) throw new Error(`projection ${projection.name} does not own table ${name}`);
       return target.table(name);
     },
     async run(statement, params = []) {
-      await sqlQuery(em, statement, params);
+      await em.query(statement, params);
     },
+    query: (statement, params = []) => em.query(statement, params),
   };
 }
 
@@ -113,7 +112,7 @@ export const tablesOf = (p: SqlProjection): string[] => p.entities.map(tableOf);
 
 /** Applies events to one projection; a failure is wrapped so callers can tell it from their own statements'. */
 export async function applyEvents(
-  em: SqlEntityManager,
+  em: SqlRunner,
   sql: SqlDialect,
   projection: SqlProjection,
   target: Target,
@@ -147,13 +146,12 @@ export const pairKey = (projection: string, eventId: string): string => `${proje
  * (as every projection writes its rows): two transactions holding overlapping events lock them in the
  * same order and cannot deadlock.
  */
-export async function claim(em: SqlEntityManager, sql: SqlDialect, pairs: ReadonlyArray<InboxPair>): Promise<Set<string>> {
+export async function claim(em: SqlRunner, sql: SqlDialect, pairs: ReadonlyArray<InboxPair>): Promise<Set<string>> {
   if (pairs.length === 0) return new Set();
   const rows = pairs
     .map((p) => ({ projection: p.projection, event_id: p.eventId }))
     .sort((a, b) => (a.projection < b.projection ? -1 : a.projection > b.projection ? 1 : a.event_id < b.event_id ? -1 : a.event_id > b.event_id ? 1 : 0));
-  const claimed = await sqlQuery<{ projection: string; event_id: string }>(
-    em,
+  const claimed = await em.query<{ projection: string; event_id: string }>(
     `INSERT INTO ${sql.table(INBOX)} (projection, event_id) ${sql.rowsFrom(INBOX_COLUMNS)} ON CONFLICT DO NOTHING RETURNING projection, event_id`,
     [sql.encodeRows(INBOX_COLUMNS, rows)],
   );
@@ -165,10 +163,9 @@ export async function claim(em: SqlEntityManager, sql: SqlDialect, pairs: Readon
  * log up to there) or the inbox compaction (which checked the inbox for every one) found, so such an
  * event is a duplicate without asking the inbox.
  */
-export async function readFloors(em: SqlEntityManager, sql: SqlDialect, names: ReadonlyArray<string>): Promise<Map<string, bigint>> {
+export async function readFloors(em: SqlRunner, sql: SqlDialect, names: ReadonlyArray<string>): Promise<Map<string, bigint>> {
   if (names.length === 0) return new Map();
-  const rows = await sqlQuery<{ projection: string; floor: string }>(
-    em,
+  const rows = await em.query<{ projection: string; floor: string }>(
     `SELECT projection, CAST(rebuilt_through AS TEXT) AS floor FROM ${sql.table(CHECKPOINTS)} WHERE projection IN (${names.map(() => '?').join(', ')})`,
     [...names],
   );
@@ -179,10 +176,9 @@ export async function readFloors(em: SqlEntityManager, sql: SqlDialect, names: R
  * Moves checkpoints forward to `position`, compare-and-set style: a row already at or past it (another
  * consumer, a rebuild that swapped in) is left alone, so a checkpoint never goes back.
  */
-export async function advanceCheckpoints(em: SqlEntityManager, sql: SqlDialect, names: ReadonlyArray<string>, position: bigint): Promise<void> {
+export async function advanceCheckpoints(em: SqlRunner, sql: SqlDialect, names: ReadonlyArray<string>, position: bigint): Promise<void> {
   if (names.length === 0 || position <= 0n) return;
-  await sqlQuery(
-    em,
+  await em.query(
     `UPDATE ${sql.table(CHECKPOINTS)} SET position = ${sql.position()}, updated_at = ?
      WHERE projection IN (${names.map(() => '?').join(', ')}) AND position < ${sql.position()}`,
     [position.toString(), sql.time(new Date()), ...names, position.toString()],
@@ -190,7 +186,7 @@ export async function advanceCheckpoints(em: SqlEntityManager, sql: SqlDialect, 
 }
 
 /** Creates missing checkpoint rows at position 0 with the code's version. */
-export async function ensureCheckpoints(em: SqlEntityManager, sql: SqlDialect, projections: ReadonlyArray<SqlProjection>): Promise<void> {
+export async function ensureCheckpoints(em: SqlRunner, sql: SqlDialect, projections: ReadonlyArray<SqlProjection>): Promise<void> {
   const cols = [
     ['projection', 'text'],
     ['position', 'bigint'],
@@ -198,8 +194,7 @@ export async function ensureCheckpoints(em: SqlEntityManager, sql: SqlDialect, p
     ['updated_at', 'timestamp'],
   ] as const;
   const now = new Date();
-  await sqlQuery(
-    em,
+  await em.query(
     `INSERT INTO ${sql.table(CHECKPOINTS)} (projection, position, version, updated_at) ${sql.rowsFrom(cols)} ON CONFLICT DO NOTHING`,
     [sql.encodeRows(cols, projections.map((p) => ({ projection: p.name, position: '0', version: p.version, updated_at: now })))],
   );
@@ -212,9 +207,8 @@ export interface CheckpointInfo {
   updatedAt: Date | null;
 }
 
-export async function readCheckpoints(em: SqlEntityManager, sql: SqlDialect): Promise<Map<string, CheckpointInfo>> {
-  const rows = await sqlQuery<{ projection: string; position: string; version: number; updated_at: unknown }>(
-    em,
+export async function readCheckpoints(em: SqlRunner, sql: SqlDialect): Promise<Map<string, CheckpointInfo>> {
+  const rows = await em.query<{ projection: string; position: string; version: number; updated_at: unknown }>(
     `SELECT projection, CAST(position AS TEXT) AS position, version, updated_at FROM ${sql.table(CHECKPOINTS)}`,
     [],
   );
@@ -229,14 +223,13 @@ export async function readCheckpoints(em: SqlEntityManager, sql: SqlDialect): Pr
  * PostgreSQL only: SQLite has one writer at a time, and the swap is one write transaction.
  * Taking an advisory lock assigns no transaction id, so waiting on it holds back no event-store reader.
  */
-export async function lockProjections(em: SqlEntityManager, sql: SqlDialect, names: ReadonlyArray<string>, mode: 'shared' | 'exclusive'): Promise<void> {
+export async function lockProjections(em: SqlRunner, sql: SqlDialect, names: ReadonlyArray<string>, mode: 'shared' | 'exclusive'): Promise<void> {
   if (sql.name !== 'postgresql' || names.length === 0) return;
   const fn = mode === 'shared' ? 'pg_advisory_xact_lock_shared' : 'pg_advisory_xact_lock';
-  await sqlQuery(
-    em,
-    `SELECT ${names.map(() => `${fn}(hashtext(?), hashtext(?))`).join(', ')}`,
-    names.flatMap((n) => [`read-models:${sql.schema ?? ''}`, n]),
-  );
+  // Literals, not parameters: a statement without any can travel with the transaction's BEGIN (pg-db.ts).
+  const literal = (s: string): string => `'${s.replace(/'/g, "''")}'`;
+  const scope = literal(`read-models:${sql.schema ?? ''}`);
+  await em.query(`SELECT ${names.map((n) => `${fn}(hashtext(${scope}), hashtext(${literal(n)}))`).join(', ')}`, []);
 }
 
 /**
@@ -244,7 +237,7 @@ export async function lockProjections(em: SqlEntityManager, sql: SqlDialect, nam
  * PostgreSQL: the projection's lock, exclusive, against the shared one every live batch holds.
  * SQLite: a write first, so the database's single write lock is ours before anything is read.
  */
-export async function pauseLiveApplication(em: SqlEntityManager, sql: SqlDialect, name: string): Promise<void> {
+export async function pauseLiveApplication(em: SqlRunner, sql: SqlDialect, name: string): Promise<void> {
   await lockProjections(em, sql, [name], 'exclusive');
-  if (sql.name === 'sqlite') await sqlQuery(em, `UPDATE ${sql.table(CHECKPOINTS)} SET version = version WHERE projection = ?`, [name]);
+  if (sql.name === 'sqlite') await em.query(`UPDATE ${sql.table(CHECKPOINTS)} SET version = version WHERE projection = ?`, [name]);
 }

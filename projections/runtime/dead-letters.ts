@@ -3,13 +3,12 @@
  * 'park-and-stop' projection stopped (its oldest parked event of an unknown type or version not yet
  * retried). The stop is kept nowhere else: it ends when that dead letter is retried.
  */
-import type { SqlEntityManager } from '@mikro-orm/knex';
-import type { PublicRecord } from '../../infra/event-store/public-record.js';
-import { sqlQuery } from '../../infra/read-models/orm.js';
-import type { Columns, SqlDialect } from '../../infra/read-models/sql.js';
+import type { PublicRecord } from '../ports/public-record.js';
+import type { Columns, SqlDialect } from '../ports/sql.js';
 import type { SqlProjection } from '../projection.js';
-import { DEAD_LETTERS, pairKey } from './apply.js';
+import { CHECKPOINTS, DEAD_LETTERS, pairKey } from './apply.js';
 import { UNKNOWN_ERROR_CONDITION } from './event-reader.js';
+import type { SqlRunner } from '../ports/read-model.js';
 
 const DEAD_LETTER_COLUMNS: Columns = [
   ['projection', 'text'],
@@ -39,15 +38,14 @@ export interface DeadLetterInsert {
  * the letter as it is, retried or not.
  */
 export async function insertDeadLetters(
-  em: SqlEntityManager,
+  em: SqlRunner,
   sql: SqlDialect,
   rows: ReadonlyArray<DeadLetterInsert>,
   onConflict: 'replace' | 'keep',
 ): Promise<Set<string>> {
   if (rows.length === 0) return new Set();
   const now = new Date();
-  const written = await sqlQuery<{ projection: string; event_id: string }>(
-    em,
+  const written = await em.query<{ projection: string; event_id: string }>(
     `INSERT INTO ${sql.table(DEAD_LETTERS)} (${DEAD_LETTER_COLUMNS.map(([c]) => c).join(', ')})
      ${sql.rowsFrom(DEAD_LETTER_COLUMNS)}
      ${onConflict === 'keep'
@@ -79,23 +77,72 @@ export interface StoppedAt {
  * whose letters are being resolved (a resume applies them and catches up before marking them retried).
  */
 export async function readStops(
-  em: SqlEntityManager,
+  em: SqlRunner,
   sql: SqlDialect,
   projections: ReadonlyArray<SqlProjection>,
   except: ReadonlySet<string> = new Set(),
 ): Promise<Map<string, StoppedAt>> {
-  const names = projections.filter((p) => p.onUnknown === 'park-and-stop').map((p) => p.name);
-  if (names.length === 0) return new Map();
-  const rows = await sqlQuery<{ projection: string; position: string; event_id: string; error: string }>(
-    em,
-    `SELECT projection, CAST(position AS TEXT) AS position, event_id, error FROM ${sql.table(DEAD_LETTERS)}
-     WHERE retried_at IS NULL AND ${UNKNOWN_ERROR_CONDITION} AND projection IN (${names.map(() => '?').join(', ')})
-       ${except.size > 0 ? `AND event_id NOT IN (${[...except].map(() => '?').join(', ')})` : ''}
-     ORDER BY position DESC`,
-    [...names, ...except],
-  );
-  // Descending, so the last row seen of each projection is its oldest.
+  return (await readFloorsAndStops(em, sql, [], projections, except)).stops;
+}
+
+const EVENT_ID: Columns = [['event_id', 'text']];
+
+/**
+ * readFloors (apply.ts) of `names` and readStops of `projections` in one statement: a live batch reads
+ * both after taking its lock, and every statement is a round trip. With `parkedAmong`, also which of
+ * those events are parked (not retried) for the idempotent projections of `projections`: having no
+ * inbox rows, they skip a parked event's redelivery by its dead letter (as park() leaves it).
+ */
+export async function readFloorsAndStops(
+  em: SqlRunner,
+  sql: SqlDialect,
+  names: ReadonlyArray<string>,
+  projections: ReadonlyArray<SqlProjection>,
+  except: ReadonlySet<string> = new Set(),
+  parkedAmong: ReadonlyArray<string> = [],
+): Promise<{ floors: Map<string, bigint>; stops: Map<string, StoppedAt>; parked: Set<string> }> {
+  const idempotent = parkedAmong.length > 0 ? projections.filter((p) => p.idempotent).map((p) => p.name) : [];
+  const stopping = projections.filter((p) => p.onUnknown === 'park-and-stop').map((p) => p.name);
+  const list = (n: number): string => Array.from({ length: n }, () => '?').join(', ');
+  const parts: string[] = [];
+  if (names.length > 0) {
+    parts.push(`SELECT 'floor' AS kind, projection, CAST(rebuilt_through AS TEXT) AS position, NULL AS event_id, NULL AS error
+      FROM ${sql.table(CHECKPOINTS)} WHERE projection IN (${list(names.length)})`);
+  }
+  if (stopping.length > 0) {
+    parts.push(`SELECT 'stop' AS kind, projection, CAST(position AS TEXT) AS position, event_id, error FROM ${sql.table(DEAD_LETTERS)}
+      WHERE retried_at IS NULL AND ${UNKNOWN_ERROR_CONDITION} AND projection IN (${list(stopping.length)})
+        ${except.size > 0 ? `AND event_id NOT IN (${list(except.size)})` : ''}`);
+  }
+  if (idempotent.length > 0) {
+    parts.push(`SELECT 'parked' AS kind, projection, CAST(position AS TEXT) AS position, event_id, NULL AS error FROM ${sql.table(DEAD_LETTERS)}
+      WHERE retried_at IS NULL AND projection IN (${list(idempotent.length)}) AND event_id IN (SELECT event_id FROM (${sql.rowsFrom(EVENT_ID)}) ids)`);
+  }
+  const floors = new Map<string, bigint>();
   const stops = new Map<string, StoppedAt>();
-  for (const r of rows) stops.set(r.projection, { position: BigInt(r.position), eventId: r.event_id, error: r.error });
-  return stops;
+  const parked = new Set<string>();
+  if (parts.length === 0) return { floors, stops, parked };
+  const rows = await em.query<{ kind: string; projection: string; position: string; event_id: string | null; error: string | null }>(
+    parts.join(' UNION ALL '),
+    [
+      ...names,
+      ...(stopping.length > 0 ? [...stopping, ...except] : []),
+      ...(idempotent.length > 0 ? [...idempotent, sql.encodeRows(EVENT_ID, parkedAmong.map((id) => ({ event_id: id })))] : []),
+    ],
+  );
+  for (const r of rows) {
+    const position = BigInt(r.position);
+    if (r.kind === 'floor') {
+      floors.set(r.projection, position);
+      continue;
+    }
+    if (r.kind === 'parked') {
+      parked.add(pairKey(r.projection, String(r.event_id).toLowerCase()));
+      continue;
+    }
+    const prev = stops.get(r.projection);
+    // A projection's stop is its oldest such letter.
+    if (!prev || position < prev.position) stops.set(r.projection, { position, eventId: String(r.event_id), error: String(r.error) });
+  }
+  return { floors, stops, parked };
 }

@@ -9,7 +9,7 @@
 import { EVENT_VERSIONS } from '../../domain/events.js';
 import type { PublicEvent } from '../../domain/public-event.js';
 import { upcast } from '../../domain/upcast.js';
-import type { PublicRecord } from '../../infra/event-store/public-record.js';
+import type { PublicRecord } from '../ports/public-record.js';
 
 export type UnknownReason = 'unknown-type' | 'unknown-version';
 

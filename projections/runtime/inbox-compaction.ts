@@ -17,18 +17,17 @@
  * the projection (as a rebuild's swap does), so no live batch reads the old floor and then misses a
  * deleted row. The floor only moves from the value the page was read against: a rebuild in between wins.
  */
-import type { SqlEntityManager } from '@mikro-orm/knex';
-import type { EventStore } from '../../infra/event-store/port.js';
-import { toPublicRecord } from '../../infra/event-store/public-record.js';
-import type { Logger } from '../../infra/logger.js';
-import { emOf, sqlOf, sqlQuery, type ReadModelOrm } from '../../infra/read-models/orm.js';
-import type { SqlDialect } from '../../infra/read-models/sql.js';
+import type { EventStore } from '../../commands/ports/event-store.js';
+import { toPublicRecord } from '../ports/public-record.js';
+import type { Logger } from 'pino';
+import type { SqlDialect } from '../ports/sql.js';
 import type { SqlProjection } from '../projection.js';
 import { CHECKPOINTS, DEAD_LETTERS, INBOX, NO_PROJECTION, normalizeId, pauseLiveApplication, readFloors, toItem, wants, type Item } from './apply.js';
 import type { EventReader } from './event-reader.js';
+import type { ReadModelDb, SqlRunner } from '../ports/read-model.js';
 
 export interface InboxCompactionOptions {
-  orm: ReadModelOrm;
+  db: ReadModelDb;
   store: EventStore;
   projections: ReadonlyArray<SqlProjection>;
   logger: Logger;
@@ -61,12 +60,23 @@ type PageOutcome =
  * floor, so each page of the log is read once for all of them.
  */
 export async function compactInbox(opts: InboxCompactionOptions): Promise<InboxCompactionResult[]> {
-  const { orm, store } = opts;
+  const { db, store } = opts;
   const pageSize = opts.pageSize ?? 1000;
   const maxPages = opts.maxPages ?? 100;
-  const sql = sqlOf(orm);
-  const floors = await readFloors(emOf(orm), sql, opts.projections.map((p) => p.name));
-  const runs = opts.projections.map((p) => ({
+  const sql = db.sql;
+  // An idempotent projection has no inbox rows, so none tells what it applied: its floor stays put.
+  // It has a few from the one-by-one path (for park()): gone once no parked dead letter needs them.
+  const projections = opts.projections.filter((p) => !p.idempotent);
+  const idempotent = opts.projections.filter((p) => p.idempotent).map((p) => p.name);
+  if (idempotent.length > 0) {
+    await db.query(
+      `DELETE FROM ${sql.table(INBOX)} WHERE projection IN (${idempotent.map(() => '?').join(', ')}) AND NOT EXISTS (SELECT 1 FROM ${sql.table(DEAD_LETTERS)} d
+         WHERE d.projection = ${sql.table(INBOX)}.projection AND d.event_id = CAST(${sql.table(INBOX)}.event_id AS TEXT) AND d.retried_at IS NULL)`,
+      idempotent,
+    );
+  }
+  const floors = await readFloors(db, sql, projections.map((p) => p.name));
+  const runs = projections.map((p) => ({
     p,
     floor: floors.get(p.name) ?? 0n,
     removed: 0,
@@ -87,7 +97,7 @@ export async function compactInbox(opts: InboxCompactionOptions): Promise<InboxC
       break;
     }
     const items = events.map((e) => toItem(toPublicRecord(e), opts.reader));
-    const parked = await parkedUnknownTypes(emOf(orm), sql, items);
+    const parked = await parkedUnknownTypes(db, sql, items);
     const unreadable = items.findIndex((i) => i.unknown?.reason === 'unknown-type' && !parked.has(normalizeId(i.record.id)));
     const readable = unreadable === -1 ? items : items.slice(0, unreadable);
     for (const run of active) {
@@ -97,7 +107,7 @@ export async function compactInbox(opts: InboxCompactionOptions): Promise<InboxC
         if (unreadable !== -1 && BigInt(events[unreadable]!.position) > run.floor) stop(run, { position: String(events[unreadable]!.position), reason: 'unreadable' });
         continue;
       }
-      const outcome = await emOf(orm).transactional((em) => compactPage(em, sql, run.p, run.floor, mine));
+      const outcome = await db.transaction((em) => compactPage(em, sql, run.p, run.floor, mine));
       // Without a checkpoint row there is no floor to raise (the projector creates it on start).
       if (outcome.kind === 'no-checkpoint') {
         stop(run, { position: run.floor.toString(), reason: 'no-checkpoint' });
@@ -123,7 +133,7 @@ export async function compactInbox(opts: InboxCompactionOptions): Promise<InboxC
 }
 
 /** One page, in one transaction with live application of the projection paused. */
-async function compactPage(em: SqlEntityManager, sql: SqlDialect, p: SqlProjection, from: bigint, items: readonly Item[]): Promise<PageOutcome> {
+async function compactPage(em: SqlRunner, sql: SqlDialect, p: SqlProjection, from: bigint, items: readonly Item[]): Promise<PageOutcome> {
   await pauseLiveApplication(em, sql, p.name);
   const current = (await readFloors(em, sql, [p.name])).get(p.name);
   if (current === undefined) return { kind: 'no-checkpoint' };
@@ -131,8 +141,7 @@ async function compactPage(em: SqlEntityManager, sql: SqlDialect, p: SqlProjecti
   const ids = items.filter((i) => wants(p, i)).map((i) => normalizeId(i.record.id));
   const done = new Set<string>();
   if (ids.length > 0) {
-    const rows = await sqlQuery<{ event_id: string }>(
-      em,
+    const rows = await em.query<{ event_id: string }>(
       `SELECT event_id FROM ${sql.table(INBOX)} WHERE projection = ? AND event_id IN (${ids.map(() => '?').join(', ')})`,
       [p.name, ...ids],
     );
@@ -149,19 +158,18 @@ async function compactPage(em: SqlEntityManager, sql: SqlDialect, p: SqlProjecti
     through = BigInt(i.record.position);
   }
   if (through === null) return { kind: 'blocked', at: BigInt(items[0]!.record.position) };
-  await sqlQuery(em, `UPDATE ${sql.table(CHECKPOINTS)} SET rebuilt_through = ${sql.position()} WHERE projection = ?`, [through.toString(), p.name]);
+  await em.query(`UPDATE ${sql.table(CHECKPOINTS)} SET rebuilt_through = ${sql.position()} WHERE projection = ?`, [through.toString(), p.name]);
   if (compacted.length > 0) {
-    await sqlQuery(em, `DELETE FROM ${sql.table(INBOX)} WHERE projection = ? AND event_id IN (${compacted.map(() => '?').join(', ')})`, [p.name, ...compacted]);
+    await em.query(`DELETE FROM ${sql.table(INBOX)} WHERE projection = ? AND event_id IN (${compacted.map(() => '?').join(', ')})`, [p.name, ...compacted]);
   }
   return { kind: 'advanced', through, removed: compacted.length, whole: through === BigInt(items[items.length - 1]!.record.position) };
 }
 
 /** Of the page's records of an unknown type, those the projector has parked (under '*'). */
-async function parkedUnknownTypes(em: SqlEntityManager, sql: SqlDialect, items: readonly Item[]): Promise<Set<string>> {
+async function parkedUnknownTypes(em: SqlRunner, sql: SqlDialect, items: readonly Item[]): Promise<Set<string>> {
   const ids = items.filter((i) => i.unknown?.reason === 'unknown-type').map((i) => normalizeId(i.record.id));
   if (ids.length === 0) return new Set();
-  const rows = await sqlQuery<{ event_id: string }>(
-    em,
+  const rows = await em.query<{ event_id: string }>(
     `SELECT event_id FROM ${sql.table(DEAD_LETTERS)} WHERE projection = ? AND event_id IN (${ids.map(() => '?').join(', ')})`,
     [NO_PROJECTION, ...ids],
   );

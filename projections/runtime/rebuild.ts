@@ -28,13 +28,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { SqlEntityManager } from '@mikro-orm/knex';
 import pg from 'pg';
-import type { EventStore, RecordedEvent } from '../../infra/event-store/port.js';
-import { toPublicRecord } from '../../infra/event-store/public-record.js';
-import type { Logger } from '../../infra/logger.js';
-import { emOf, sqlOf, sqlQuery, type ReadModelOrm } from '../../infra/read-models/orm.js';
-import { quoteIdent, type SqlDialect } from '../../infra/read-models/sql.js';
+import type { EventStore, RecordedEvent } from '../../commands/ports/event-store.js';
+import { toPublicRecord } from '../ports/public-record.js';
+import type { Logger } from 'pino';
+import { quoteIdent, type SqlDialect } from '../ports/sql.js';
 import type { ProjectionEvent, SqlProjection } from '../projection.js';
 import {
   CHECKPOINTS,
@@ -53,6 +51,7 @@ import {
 import { insertDeadLetters } from './dead-letters.js';
 import type { EventReader } from './event-reader.js';
 import { errorMessage } from './sql-projector.js';
+import type { ReadModelDb, SqlRunner } from '../ports/read-model.js';
 
 export interface RebuildProgress {
   phase: 'replay' | 'swap' | 'done';
@@ -79,7 +78,7 @@ export interface RebuildResult {
 }
 
 export interface RebuildOptions {
-  orm: ReadModelOrm;
+  db: ReadModelDb;
   store: EventStore;
   projections: ReadonlyArray<SqlProjection>;
   /** The projection to rebuild. */
@@ -104,23 +103,23 @@ interface Scratch {
   /** After the bulk replay, before the swap: builds what was left out to make the replay fast. */
   finishReplay(): Promise<void>;
   /** Inside the swap transaction: replaces the live tables and this projection's inbox rows. */
-  swap(em: SqlEntityManager): Promise<void>;
+  swap(em: SqlRunner): Promise<void>;
   drop(): Promise<void>;
 }
 
 export async function rebuildProjection(opts: RebuildOptions): Promise<RebuildResult> {
-  const { orm, store, name } = opts;
+  const { db, store, name } = opts;
   const projection = opts.projections.find((p) => p.name === name);
   if (!projection) throw new RebuildError(`unknown projection "${name}"; known: ${opts.projections.map((p) => p.name).join(', ')}`);
-  const sql = sqlOf(orm);
+  const sql = db.sql;
   const log = opts.logger.child({ component: 'rebuild', projection: name });
   const batchSize = opts.batchSize ?? 5_000;
   const started = performance.now();
-  const guard = await takeRebuildGuard(orm, sql, name);
+  const guard = await takeRebuildGuard(db, sql, name);
   let scratch: Scratch | null = null;
   try {
-    await ensureCheckpoints(emOf(orm), sql, opts.projections);
-    scratch = await createScratch(orm, sql, projection);
+    await ensureCheckpoints(db, sql, opts.projections);
+    scratch = await createScratch(db, sql, projection);
     const target = scratch.target;
     const handled = new Set<string>(projection.handles);
     let events = 0;
@@ -148,7 +147,7 @@ export async function rebuildProjection(opts: RebuildOptions): Promise<RebuildRe
     };
 
     /** Events of a version this release cannot read: parked for a release that reads them, never guessed at. */
-    const parkUnknown = async (em: SqlEntityManager, unknown: Item[]): Promise<void> => {
+    const parkUnknown = async (em: SqlRunner, unknown: Item[]): Promise<void> => {
       if (unknown.length === 0) return;
       if (projection.onUnknown === 'park-and-stop') {
         const first = unknown[0]!;
@@ -171,31 +170,30 @@ export async function rebuildProjection(opts: RebuildOptions): Promise<RebuildRe
     };
 
     /** Applies a page; on a failure, event by event, skipping only events already parked for this projection. */
-    const applyPage = async (em: SqlEntityManager, page: Page): Promise<void> => {
+    const applyPage = async (em: SqlRunner, page: Page): Promise<void> => {
       await parkUnknown(em, page.unknown);
       const evs = page.events;
       if (evs.length === 0) return;
-      await sqlQuery(em, 'SAVEPOINT rebuild_page', []);
+      await em.query('SAVEPOINT rebuild_page', []);
       try {
         await applyEvents(em, sql, projection, target, evs);
-        await sqlQuery(em, 'RELEASE SAVEPOINT rebuild_page', []);
+        await em.query('RELEASE SAVEPOINT rebuild_page', []);
         applied += evs.length;
         return;
       } catch (err) {
         if (!(err instanceof ProjectionApplyError)) throw err;
-        await sqlQuery(em, 'ROLLBACK TO SAVEPOINT rebuild_page', []);
-        await sqlQuery(em, 'RELEASE SAVEPOINT rebuild_page', []);
+        await em.query('ROLLBACK TO SAVEPOINT rebuild_page', []);
+        await em.query('RELEASE SAVEPOINT rebuild_page', []);
       }
       for (const e of evs) {
-        await sqlQuery(em, 'SAVEPOINT rebuild_event', []);
+        await em.query('SAVEPOINT rebuild_event', []);
         try {
           await applyEvents(em, sql, projection, target, [e]);
           applied++;
         } catch (err) {
           if (!(err instanceof ProjectionApplyError)) throw err;
-          await sqlQuery(em, 'ROLLBACK TO SAVEPOINT rebuild_event', []);
-          const parked = (await sqlQuery(
-            em,
+          await em.query('ROLLBACK TO SAVEPOINT rebuild_event', []);
+          const parked = (await em.query(
             `SELECT 1 AS parked FROM ${sql.table(DEAD_LETTERS)} WHERE projection = ? AND event_id = ? AND retried_at IS NULL`,
             [name, e.id],
           )) as unknown[];
@@ -209,7 +207,7 @@ export async function rebuildProjection(opts: RebuildOptions): Promise<RebuildRe
           skippedParked++; // below the new floor, so still skipped on redelivery
           log.warn({ eventId: e.id }, 'event is parked as a dead letter; left parked');
         }
-        await sqlQuery(em, 'RELEASE SAVEPOINT rebuild_event', []);
+        await em.query('RELEASE SAVEPOINT rebuild_event', []);
       }
     };
 
@@ -227,7 +225,7 @@ export async function rebuildProjection(opts: RebuildOptions): Promise<RebuildRe
         after = page[page.length - 1]!.position;
         next = read(after);
         const evs = toEvents(page);
-        await emOf(orm).transactional((em) => applyPage(em, evs));
+        await db.transaction((em) => applyPage(em, evs));
         events += page.length;
         if (after > head) head = after;
         progress('replay');
@@ -239,7 +237,7 @@ export async function rebuildProjection(opts: RebuildOptions): Promise<RebuildRe
     await replay(); // what came during the index builds, so that little is left for the paused part
 
     // 3. Pause live application, catch up with the head, swap.
-    await emOf(orm).transactional(async (em) => {
+    await db.transaction(async (em) => {
       // Before the head is read, so nothing live is applied past it.
       await pauseLiveApplication(em, sql, name);
       head = await store.headPosition();
@@ -254,8 +252,7 @@ export async function rebuildProjection(opts: RebuildOptions): Promise<RebuildRe
         if (within.length < page.length) break;
       }
       await scratch!.swap(em);
-      await sqlQuery(
-        em,
+      await em.query(
         `INSERT INTO ${sql.table(CHECKPOINTS)} (projection, position, version, updated_at, rebuilt_through)
          VALUES (?, ${sql.position()}, ?, ?, ${sql.position()})
          ON CONFLICT (projection) DO UPDATE SET position = excluded.position, version = excluded.version,
@@ -291,9 +288,9 @@ const slug = (s: string): string => s.toLowerCase().replace(/[^a-z0-9]+/g, '_');
  * One rebuild per projection at a time (PostgreSQL: a session advisory lock on a connection of its
  * own); holding it also makes it safe to drop scratch schemas a crashed rebuild left behind.
  */
-async function takeRebuildGuard(orm: ReadModelOrm, sql: SqlDialect, name: string): Promise<{ release(): Promise<void> }> {
+async function takeRebuildGuard(db: ReadModelDb, sql: SqlDialect, name: string): Promise<{ release(): Promise<void> }> {
   if (sql.name !== 'postgresql') return { release: async () => undefined };
-  const client = new pg.Client({ connectionString: orm.config.get('clientUrl') });
+  const client = new pg.Client({ connectionString: db.connectionString });
   client.on('error', () => undefined);
   await client.connect();
   try {
@@ -314,31 +311,28 @@ async function takeRebuildGuard(orm: ReadModelOrm, sql: SqlDialect, name: string
 /** Scratch schemas: <live schema>_rb_<projection>_<id>, within PostgreSQL's 63-byte names. */
 const scratchPrefix = (sql: SqlDialect, name: string): string => `${(sql.schema ?? 'public').slice(0, 28)}_rb_${slug(name).slice(0, 16)}_`;
 
-async function createScratch(orm: ReadModelOrm, sql: SqlDialect, projection: SqlProjection): Promise<Scratch> {
+async function createScratch(db: ReadModelDb, sql: SqlDialect, projection: SqlProjection): Promise<Scratch> {
   const tables = tablesOf(projection);
-  const em = emOf(orm);
   if (sql.name === 'postgresql') {
     const live = sql.schema ?? 'public';
     const schema = `${scratchPrefix(sql, projection.name)}${newId()}`;
     // Constraints (primary key, unique: ON CONFLICT needs them) from the start; plain indexes after
     // the bulk replay, when building each once is cheaper than maintaining it row by row.
     const deferred: string[] = [];
-    await em.transactional(async (tx) => {
-      await sqlQuery(tx, `CREATE SCHEMA ${quoteIdent(schema)}`);
+    await db.transaction(async (tx) => {
+      await tx.query(`CREATE SCHEMA ${quoteIdent(schema)}`);
       for (const t of tables) {
         const from = sql.table(t);
         const to = sql.tableIn(schema, t);
-        await sqlQuery(tx, `CREATE TABLE ${to} (LIKE ${from} INCLUDING ALL EXCLUDING INDEXES)`);
-        const constraints = await sqlQuery<{ name: string; def: string }>(
-          tx,
+        await tx.query(`CREATE TABLE ${to} (LIKE ${from} INCLUDING ALL EXCLUDING INDEXES)`);
+        const constraints = await tx.query<{ name: string; def: string }>(
           `SELECT conname AS name, pg_get_constraintdef(oid) AS def FROM pg_constraint
            WHERE conrelid = to_regclass(?) AND contype IN ('p', 'u', 'x') ORDER BY contype = 'p' DESC, conname`,
           [from],
         );
-        for (const c of constraints) await sqlQuery(tx, `ALTER TABLE ${to} ADD CONSTRAINT ${quoteIdent(c.name)} ${c.def}`);
+        for (const c of constraints) await tx.query(`ALTER TABLE ${to} ADD CONSTRAINT ${quoteIdent(c.name)} ${c.def}`);
         // pg_get_indexdef names the table schema.table through quote_ident: swap in the scratch schema.
-        const indexes = await sqlQuery<{ def: string; ok: boolean }>(
-          tx,
+        const indexes = await tx.query<{ def: string; ok: boolean }>(
           `WITH n AS (SELECT ' ON ' || quote_ident(?) || '.' || quote_ident(?) || ' USING ' AS live,
                              ' ON ' || quote_ident(?) || '.' || quote_ident(?) || ' USING ' AS scratch)
            SELECT replace(pg_get_indexdef(i.indexrelid), n.live, n.scratch) AS def, strpos(pg_get_indexdef(i.indexrelid), n.live) > 0 AS ok
@@ -355,18 +349,18 @@ async function createScratch(orm: ReadModelOrm, sql: SqlDialect, projection: Sql
     return {
       target: { table: (t) => sql.tableIn(schema, t) },
       async finishReplay() {
-        for (const def of deferred) await sqlQuery(emOf(orm), def);
+        for (const def of deferred) await db.query(def);
       },
       async swap(tx) {
         for (const t of tables) {
-          await sqlQuery(tx, `DROP TABLE ${sql.table(t)}`);
-          await sqlQuery(tx, `ALTER TABLE ${sql.tableIn(schema, t)} SET SCHEMA ${quoteIdent(live)}`);
+          await tx.query(`DROP TABLE ${sql.table(t)}`);
+          await tx.query(`ALTER TABLE ${sql.tableIn(schema, t)} SET SCHEMA ${quoteIdent(live)}`);
         }
         await clearInbox(tx, sql, projection.name);
-        await sqlQuery(tx, `DROP SCHEMA ${quoteIdent(schema)} CASCADE`);
+        await tx.query(`DROP SCHEMA ${quoteIdent(schema)} CASCADE`);
       },
       async drop() {
-        await sqlQuery(emOf(orm), `DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`);
+        await db.query(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`);
       },
     };
   }
@@ -375,32 +369,30 @@ async function createScratch(orm: ReadModelOrm, sql: SqlDialect, projection: Sql
   // The rows are copied into the live tables at the swap, whose indexes stay: the copies need only
   // their unique indexes (for ON CONFLICT), not the others.
   const ddl = (
-    await sqlQuery<{ type: string; name: string; tbl_name: string; sql: string }>(
-      em,
+    await db.query<{ type: string; name: string; tbl_name: string; sql: string }>(
       `SELECT type, name, tbl_name, sql FROM sqlite_master WHERE tbl_name IN (${tables.map(() => '?').join(', ')}) AND sql IS NOT NULL ORDER BY type DESC`,
       tables,
     )
   ).filter((row) => row.type === 'table' || /^\s*CREATE\s+UNIQUE\s+INDEX/i.test(row.sql));
   const copyOf = (t: string): string => quoteIdent(`${t}${suffix}`);
-  await em.transactional(async (tx) => {
+  await db.transaction(async (tx) => {
     // Tables first (ORDER BY type DESC puts 'table' before 'index'), then their indexes under new names.
-    for (const row of ddl) await sqlQuery(tx, renameDdl(row, suffix));
+    for (const row of ddl) await tx.query(renameDdl(row, suffix));
   });
   return {
     target: { table: copyOf },
     async finishReplay() {},
     async swap(tx) {
       for (const t of tables) {
-        const cols = (await sqlQuery<{ name: string }>(tx, `SELECT name FROM pragma_table_info(?)`, [t])).map((c) => quoteIdent(c.name)).join(', ');
-        await sqlQuery(tx, `DELETE FROM ${sql.table(t)}`);
-        await sqlQuery(tx, `INSERT INTO ${sql.table(t)} (${cols}) SELECT ${cols} FROM ${copyOf(t)}`);
-        await sqlQuery(tx, `DROP TABLE ${copyOf(t)}`);
+        const cols = (await tx.query<{ name: string }>(`SELECT name FROM pragma_table_info(?)`, [t])).map((c) => quoteIdent(c.name)).join(', ');
+        await tx.query(`DELETE FROM ${sql.table(t)}`);
+        await tx.query(`INSERT INTO ${sql.table(t)} (${cols}) SELECT ${cols} FROM ${copyOf(t)}`);
+        await tx.query(`DROP TABLE ${copyOf(t)}`);
       }
       await clearInbox(tx, sql, projection.name);
     },
     async drop() {
-      const e = emOf(orm);
-      for (const t of tables) await sqlQuery(e, `DROP TABLE IF EXISTS ${copyOf(t)}`);
+      for (const t of tables) await db.query(`DROP TABLE IF EXISTS ${copyOf(t)}`);
     },
   };
 }
@@ -410,8 +402,8 @@ async function createScratch(orm: ReadModelOrm, sql: SqlDialect, projection: Sql
  * application applied nothing beyond it (it was paused, and what it had applied was in the log by
  * then): the projection's inbox rows are all at or below the floor, and go.
  */
-async function clearInbox(tx: SqlEntityManager, sql: SqlDialect, name: string): Promise<void> {
-  await sqlQuery(tx, `DELETE FROM ${sql.table(INBOX)} WHERE projection = ?`, [name]);
+async function clearInbox(tx: SqlRunner, sql: SqlDialect, name: string): Promise<void> {
+  await tx.query(`DELETE FROM ${sql.table(INBOX)} WHERE projection = ?`, [name]);
 }
 
 const IDENT = '(`[^`]+`|"(?:[^"]|"")+"|\\[[^\\]]+\\]|[A-Za-z_][\\w$]*)';

@@ -16,14 +16,11 @@
  *   retryUnknown() (run when the projector starts) re-applies them once a release reads them, and a
  *   stopped projection catches up from the log.
  */
-import { isTransientError } from '../../infra/broker/transient-error.js';
-import type { EventStore } from '../../infra/event-store/port.js';
-import { toPublicRecord, type PublicRecord } from '../../infra/event-store/public-record.js';
-import { parsePublicRecord } from '../../infra/event-store/public-record.js';
-import type { Logger } from '../../infra/logger.js';
-import { emOf, sqlOf, sqlQuery, type ReadModelOrm } from '../../infra/read-models/orm.js';
-import type { SqlParam } from '../../infra/read-models/sql.js';
-import type { SqlEntityManager } from '@mikro-orm/knex';
+import type { EventStore } from '../../commands/ports/event-store.js';
+import { toPublicRecord, type PublicRecord } from '../ports/public-record.js';
+import { parsePublicRecord } from '../ports/public-record.js';
+import type { Logger } from 'pino';
+import type { SqlParam } from '../ports/sql.js';
 import type { SqlProjection } from '../projection.js';
 import {
   DEAD_LETTERS,
@@ -49,8 +46,9 @@ import {
   type CheckpointInfo,
   type Item,
 } from './apply.js';
-import { insertDeadLetters, readStops, type DeadLetterInsert, type StoppedAt } from './dead-letters.js';
+import { insertDeadLetters, readFloorsAndStops, readStops, type DeadLetterInsert, type StoppedAt } from './dead-letters.js';
 import { CURRENT_READER, UNKNOWN_ERROR_CONDITION, unknownReasonOf, type EventReader } from './event-reader.js';
+import type { ReadModelDb, SqlRunner } from '../ports/read-model.js';
 
 export interface FailedRecord {
   record: PublicRecord;
@@ -105,7 +103,7 @@ export interface SqlProjector {
 }
 
 export interface SqlProjectorOptions {
-  orm: ReadModelOrm;
+  db: ReadModelDb;
   projections: ReadonlyArray<SqlProjection>;
   logger: Logger;
   /** The upcasters records are read with; default this release's (domain/upcast.ts). */
@@ -119,8 +117,6 @@ export interface SqlProjectorOptions {
 export const errorMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 const errorStack = (err: unknown): string | null => (err instanceof Error && typeof err.stack === 'string' ? err.stack : null);
 
-/** A failure to isolate record by record (not a transient one: those are thrown so the whole batch is retried). */
-const isApplyFailure = (err: unknown): err is ProjectionApplyError => err instanceof ProjectionApplyError && !isTransientError(err.cause);
 
 const maxPosition = (items: ReadonlyArray<Item>): bigint => items.reduce((m, i) => (BigInt(i.record.position) > m ? BigInt(i.record.position) : m), 0n);
 
@@ -142,10 +138,12 @@ function addResult(into: ApplyBatchResult, r: ApplyBatchResult): void {
 }
 
 export function createSqlProjector(opts: SqlProjectorOptions): SqlProjector {
-  const { orm, projections, store } = opts;
+  const { db, projections, store } = opts;
   const reader = opts.reader ?? CURRENT_READER;
   const log = opts.logger.child({ component: 'sql-projector' });
-  const sql = sqlOf(orm);
+  const sql = db.sql;
+  /** A failure to isolate record by record (not a transient one: those are thrown so the whole batch is retried). */
+  const isApplyFailure = (err: unknown): err is ProjectionApplyError => err instanceof ProjectionApplyError && !db.isTransient(err.cause);
   const live = liveTarget(sql);
   const names = projections.map((p) => p.name);
   if (new Set(names).size !== names.length) throw new Error('projection names must be unique');
@@ -154,7 +152,7 @@ export function createSqlProjector(opts: SqlProjectorOptions): SqlProjector {
   let ready: Promise<void> | null = null;
   const ensureReady = (): Promise<void> => {
     ready ??= (async () => {
-      const em = emOf(orm);
+      const em = db;
       await ensureCheckpoints(em, sql, projections);
       const stored = await readCheckpoints(em, sql);
       for (const p of projections) {
@@ -172,7 +170,7 @@ export function createSqlProjector(opts: SqlProjectorOptions): SqlProjector {
 
   const NONE: ReadonlySet<string> = new Set();
   /** `resuming`: event ids of stops being resolved by a resume, which no longer hold anything back. */
-  const stopsOf = (em: SqlEntityManager, only: ReadonlyArray<SqlProjection>, resuming: ReadonlySet<string> = NONE): Promise<Map<string, StoppedAt>> =>
+  const stopsOf = (em: SqlRunner, only: ReadonlyArray<SqlProjection>, resuming: ReadonlySet<string> = NONE): Promise<Map<string, StoppedAt>> =>
     readStops(em, sql, only, resuming);
   /** Events a stopped projection holds back: everything after the event it stopped at. */
   const held = (stops: ReadonlyMap<string, StoppedAt>, p: SqlProjection, position: bigint): boolean => {
@@ -184,7 +182,7 @@ export function createSqlProjector(opts: SqlProjectorOptions): SqlProjector {
    * Checkpoints move to the batch's end, except a stopped projection's, which stays at the event it
    * stopped at: status then shows it behind, and a store feed restarted from it replays what it holds back.
    */
-  async function advance(em: SqlEntityManager, only: ReadonlyArray<string>, stops: ReadonlyMap<string, StoppedAt>, position: bigint): Promise<void> {
+  async function advance(em: SqlRunner, only: ReadonlyArray<string>, stops: ReadonlyMap<string, StoppedAt>, position: bigint): Promise<void> {
     await advanceCheckpoints(em, sql, only.filter((n) => !stops.has(n)), position);
     for (const n of only) {
       const stop = stops.get(n);
@@ -197,7 +195,7 @@ export function createSqlProjector(opts: SqlProjectorOptions): SqlProjector {
    * '*', an unknown version of a handled type for each projection that handles it (marked done in its
    * inbox, so compaction passes it and a redelivery is skipped). Updates `stops` for 'park-and-stop' ones.
    */
-  async function parkUnknown(em: SqlEntityManager, items: ReadonlyArray<Item>, only: ReadonlyArray<SqlProjection>, floors: ReadonlyMap<string, bigint>, stops: Map<string, StoppedAt>): Promise<void> {
+  async function parkUnknown(em: SqlRunner, items: ReadonlyArray<Item>, only: ReadonlyArray<SqlProjection>, floors: ReadonlyMap<string, bigint>, stops: Map<string, StoppedAt>): Promise<void> {
     const letters: DeadLetterInsert[] = [];
     const pairs: Array<{ p: SqlProjection; item: Item }> = [];
     const letterOf = (projection: string, item: Item): DeadLetterInsert => ({
@@ -235,25 +233,27 @@ export function createSqlProjector(opts: SqlProjectorOptions): SqlProjector {
   }
 
   async function runBatch(items: Item[], only: ReadonlyArray<SqlProjection>, resuming: ReadonlySet<string>): Promise<ApplyBatchResult> {
-    return emOf(orm).transactional((em) => runBatchIn(em, items, only, resuming));
+    return db.transaction((em) => runBatchIn(em, items, only, resuming));
   }
 
-  async function runBatchIn(em: SqlEntityManager, items: Item[], only: ReadonlyArray<SqlProjection>, resuming: ReadonlySet<string>): Promise<ApplyBatchResult> {
+  async function runBatchIn(em: SqlRunner, items: Item[], only: ReadonlyArray<SqlProjection>, resuming: ReadonlySet<string>): Promise<ApplyBatchResult> {
     const appliedIds = new Set<string>();
     const onlyNames = only.map((p) => p.name);
     await lockProjections(em, sql, onlyNames, 'shared');
-    const floors = await readFloors(em, sql, onlyNames);
-    const stops = await stopsOf(em, only, resuming);
+    const ids = only.some((p) => p.idempotent) ? items.flatMap((i) => (i.event ? [i.event.id] : [])) : [];
+    const { floors, stops, parked } = await readFloorsAndStops(em, sql, onlyNames, only, resuming, ids);
     await parkUnknown(em, items, only, floors, stops);
     const wanted = only.map((p) => {
       const floor = floors.get(p.name) ?? 0n;
       return { p, events: items.filter((i) => handles(p, i) && i.event!.position > floor && !held(stops, p, i.event!.position)).map((i) => i.event!) };
     });
-    const claimed = await claim(em, sql, wanted.flatMap(({ p, events }) => events.map((e) => ({ projection: p.name, eventId: e.id }))));
+    // An idempotent projection takes every event past its floor, redeliveries included, without inbox rows.
+    const claimed = await claim(em, sql, wanted.flatMap(({ p, events }) => (p.idempotent ? [] : events.map((e) => ({ projection: p.name, eventId: e.id })))));
+    const counted = only.some((p) => !p.idempotent);
     for (const { p, events } of wanted) {
-      const mine = events.filter((e) => claimed.has(pairKey(p.name, e.id)));
+      const mine = events.filter((e) => (p.idempotent ? !parked.has(pairKey(p.name, e.id)) : claimed.has(pairKey(p.name, e.id))));
       await applyEvents(em, sql, p, live, mine);
-      for (const e of mine) appliedIds.add(e.id);
+      if (!p.idempotent || !counted) for (const e of mine) appliedIds.add(e.id);
     }
     await advance(em, onlyNames, stops, maxPosition(items));
     const result = emptyResult();
@@ -274,26 +274,27 @@ export function createSqlProjector(opts: SqlProjectorOptions): SqlProjector {
     let applied = false;
     const failed: string[] = [];
     let error: unknown;
-    await emOf(orm).transactional(async (em) => {
+    await db.transaction(async (em) => {
       await lockProjections(em, sql, only.map((p) => p.name), 'shared');
-      const floors = await readFloors(em, sql, handlers.map((p) => p.name));
-      const stops = await stopsOf(em, only, resuming);
+      const e = item.event!;
+      const { floors, stops } = await readFloorsAndStops(em, sql, handlers.map((p) => p.name), only, resuming);
       for (const p of handlers) {
-        const e = item.event!;
         if (e.position <= (floors.get(p.name) ?? 0n) || held(stops, p, e.position)) continue;
-        await sqlQuery(em, 'SAVEPOINT projection_apply', []);
+        await em.query('SAVEPOINT projection_apply', []);
         try {
+          // The inbox for every projection on this rare path: park() reads it to tell which projections
+          // applied the record (an idempotent one's rows are removed by the inbox compaction).
           if ((await claim(em, sql, [{ projection: p.name, eventId: e.id }])).size > 0) {
             await applyEvents(em, sql, p, live, [e]);
-            applied = true;
+            if (!p.idempotent || handlers.every((h) => h.idempotent)) applied = true;
           }
         } catch (err) {
           if (!isApplyFailure(err)) throw err;
-          await sqlQuery(em, 'ROLLBACK TO SAVEPOINT projection_apply', []);
+          await em.query('ROLLBACK TO SAVEPOINT projection_apply', []);
           failed.push(p.name);
           error = err.cause;
         }
-        await sqlQuery(em, 'RELEASE SAVEPOINT projection_apply', []);
+        await em.query('RELEASE SAVEPOINT projection_apply', []);
       }
       await advance(em, only.map((p) => p.name).filter((n) => !failed.includes(n)), stops, BigInt(item.record.position));
     });
@@ -340,13 +341,12 @@ export function createSqlProjector(opts: SqlProjectorOptions): SqlProjector {
     const err = rootError(error);
     // A placeholder for a body that was not a record may carry no usable position.
     const position = /^\d+$/.test(record.position) ? BigInt(record.position) : 0n;
-    await emOf(orm).transactional(async (em) => {
+    await db.transaction(async (em) => {
       await lockProjections(em, sql, names, 'shared');
       let targets: string[] = [NO_PROJECTION];
       if (handlers.length > 0) {
         // Park only for the projections that did not apply it (the others committed in the one-by-one pass).
-        const done = await sqlQuery<{ projection: string }>(
-          em,
+        const done = await em.query<{ projection: string }>(
           `SELECT projection FROM ${sql.table(INBOX)} WHERE event_id = ? AND projection IN (${handlers.map(() => '?').join(', ')})`,
           [eventId, ...handlers],
         );
@@ -365,8 +365,7 @@ export function createSqlProjector(opts: SqlProjectorOptions): SqlProjector {
       );
       const real = targets.filter((t) => t !== NO_PROJECTION);
       if (real.length > 0) {
-        await sqlQuery(
-          em,
+        await em.query(
           `INSERT INTO ${sql.table(INBOX)} (projection, event_id) VALUES ${real.map(() => '(?, ?)').join(', ')} ON CONFLICT DO NOTHING`,
           real.flatMap((p) => [p, eventId]),
         );
@@ -401,7 +400,7 @@ export function createSqlProjector(opts: SqlProjectorOptions): SqlProjector {
       return false;
     }
     const resuming = new Set(letters.map((l) => l.eventId));
-    const stoppedAgain = async (em: SqlEntityManager, after: bigint): Promise<boolean> => {
+    const stoppedAgain = async (em: SqlRunner, after: bigint): Promise<boolean> => {
       const stop = (await stopsOf(em, [p], resuming)).get(p.name);
       return stop !== undefined && stop.position <= after;
     };
@@ -415,10 +414,10 @@ export function createSqlProjector(opts: SqlProjectorOptions): SqlProjector {
         const result = await applyItems(page.items, [p], resuming);
         for (const f of result.failed) await park(f.record, f.error, 1);
         after = page.last;
-        if (await stoppedAgain(emOf(orm), after)) break;
+        if (await stoppedAgain(db, after)) break;
       }
       try {
-        await emOf(orm).transactional(async (em) => {
+        await db.transaction(async (em) => {
           await pauseLiveApplication(em, sql, p.name);
           const head = await store.headPosition();
           while (after < head && !(await stoppedAgain(em, after))) {
@@ -429,8 +428,7 @@ export function createSqlProjector(opts: SqlProjectorOptions): SqlProjector {
             after = page.last;
             if (!page.more) break;
           }
-          await sqlQuery(
-            em,
+          await em.query(
             `UPDATE ${sql.table(DEAD_LETTERS)} SET retried_at = ? WHERE id IN (${letters.map(() => '?').join(', ')})`,
             [sql.time(new Date()), ...letters.map((l) => l.id)],
           );
@@ -461,8 +459,7 @@ export function createSqlProjector(opts: SqlProjectorOptions): SqlProjector {
       params.push(...options.ids.map(String));
     }
     if (options.unknownOnly) where.push(UNKNOWN_ERROR_CONDITION);
-    const letters = await sqlQuery<{ id: string; projection: string; event_id: string; position: string; record: unknown; error: string }>(
-      emOf(orm),
+    const letters = await db.query<{ id: string; projection: string; event_id: string; position: string; record: unknown; error: string }>(
       `SELECT CAST(id AS TEXT) AS id, projection, event_id, CAST(position AS TEXT) AS position, record, error
        FROM ${sql.table(DEAD_LETTERS)} WHERE ${where.join(' AND ')} ORDER BY position, id`,
       params,
@@ -478,7 +475,7 @@ export function createSqlProjector(opts: SqlProjectorOptions): SqlProjector {
     };
     const selected = new Set(letters.map((l) => pairKey(l.projection, l.event_id)));
     const heldFrom = new Map<string, bigint>();
-    for (const [name, stop] of await stopsOf(emOf(orm), projections)) {
+    for (const [name, stop] of await stopsOf(db, projections)) {
       if (!selected.has(pairKey(name, stop.eventId))) heldFrom.set(name, stop.position);
     }
     const resumes = new Map<string, { p: SqlProjection; from: bigint; letters: Array<{ id: string; eventId: string }> }>();
@@ -494,8 +491,7 @@ export function createSqlProjector(opts: SqlProjectorOptions): SqlProjector {
         const text = stopper && unknownReasonOf(errorMessage(err)) === null ? `${letter.error.split(' | retried: ')[0]} | retried: ${errorMessage(err)}` : errorMessage(err);
         if (stopper) heldFrom.set(stopper.name, position);
         result.failed.push({ id: letter.id, projection: letter.projection, eventId: letter.event_id, error: text });
-        await sqlQuery(
-          emOf(orm),
+        await db.query(
           `UPDATE ${sql.table(DEAD_LETTERS)} SET attempts = attempts + 1, error = ?, stack = ? WHERE id = ?`,
           [text, errorStack(err), letter.id],
         );
@@ -526,7 +522,7 @@ export function createSqlProjector(opts: SqlProjectorOptions): SqlProjector {
         continue;
       }
       try {
-        await emOf(orm).transactional(async (em) => {
+        await db.transaction(async (em) => {
           await lockProjections(em, sql, targets.map((p) => p.name), 'shared');
           const e = item.event!;
           const floors = await readFloors(em, sql, targets.map((p) => p.name));
@@ -539,10 +535,10 @@ export function createSqlProjector(opts: SqlProjectorOptions): SqlProjector {
               continue;
             }
             // park() marked it done for its projection; take that back so the claim below lets it through.
-            if (letter.projection !== NO_PROJECTION) await sqlQuery(em, `DELETE FROM ${sql.table(INBOX)} WHERE projection = ? AND event_id = ?`, [p.name, e.id]);
+            if (letter.projection !== NO_PROJECTION) await em.query(`DELETE FROM ${sql.table(INBOX)} WHERE projection = ? AND event_id = ?`, [p.name, e.id]);
             if ((await claim(em, sql, [{ projection: p.name, eventId: e.id }])).size > 0) await applyEvents(em, sql, p, live, [e]);
           }
-          if (!stopper) await sqlQuery(em, `UPDATE ${sql.table(DEAD_LETTERS)} SET retried_at = ? WHERE id = ?`, [sql.time(new Date()), letter.id]);
+          if (!stopper) await em.query(`UPDATE ${sql.table(DEAD_LETTERS)} SET retried_at = ? WHERE id = ?`, [sql.time(new Date()), letter.id]);
         });
         if (stopper) {
           const r = resumes.get(stopper.name) ?? { p: stopper, from: position, letters: [] };
@@ -571,7 +567,7 @@ export function createSqlProjector(opts: SqlProjectorOptions): SqlProjector {
     retryUnknown: () => retryDeadLetters({ unknownOnly: true }),
     async checkpoints() {
       await ensureReady();
-      return readCheckpoints(emOf(orm), sql);
+      return readCheckpoints(db, sql);
     },
   };
 }

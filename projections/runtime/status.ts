@@ -10,12 +10,12 @@
  *   for `stallAfterMs` and the oldest pending event is older than that too (so a projection that was
  *   idle and has just been handed a new event is not called stalled); otherwise 'lagging'.
  */
-import type { EventStore } from '../../infra/event-store/port.js';
-import { emOf, sqlOf, sqlQuery, type ReadModelOrm } from '../../infra/read-models/orm.js';
+import type { EventStore } from '../../commands/ports/event-store.js';
 import type { SqlProjection } from '../projection.js';
 import { DEAD_LETTERS, readCheckpoints } from './apply.js';
 import { readStops, type StoppedAt } from './dead-letters.js';
 import { UNKNOWN_ERROR_CONDITION, unknownReasonOf } from './event-reader.js';
+import type { ReadModelDb } from '../ports/read-model.js';
 
 export type ProjectionVerdict = 'ok' | 'lagging' | 'stalled';
 
@@ -45,7 +45,7 @@ export interface ProjectionStatus {
 }
 
 export interface StatusOptions {
-  orm: ReadModelOrm;
+  db: ReadModelDb;
   store: EventStore;
   projections: ReadonlyArray<SqlProjection>;
   /** Default 30 s. */
@@ -62,25 +62,23 @@ interface Lag {
 }
 
 export async function projectionStatus(opts: StatusOptions): Promise<ProjectionStatus[]> {
-  const { orm, store, projections } = opts;
-  const sql = sqlOf(orm);
+  const { db, store, projections } = opts;
+  const sql = db.sql;
   const stallAfterMs = opts.stallAfterMs ?? 30_000;
   const cap = opts.lagCountCap ?? 10_000;
   const now = (opts.now ?? (() => new Date()))();
-  const em = emOf(orm);
+  const em = db;
   const head = await store.headPosition();
   const checkpoints = await readCheckpoints(em, sql);
   const dead = new Map(
-    (await sqlQuery<{ projection: string; n: number | string }>(
-      em,
+    (await em.query<{ projection: string; n: number | string }>(
       `SELECT projection, COUNT(*) AS n FROM ${sql.table(DEAD_LETTERS)} WHERE retried_at IS NULL GROUP BY projection`,
       [],
     )).map((r) => [r.projection, Number(r.n)]),
   );
 
   const unknown = new Map(
-    (await sqlQuery<{ projection: string; n: number | string }>(
-      em,
+    (await em.query<{ projection: string; n: number | string }>(
       `SELECT projection, COUNT(*) AS n FROM ${sql.table(DEAD_LETTERS)} WHERE retried_at IS NULL AND ${UNKNOWN_ERROR_CONDITION} GROUP BY projection`,
       [],
     )).map((r) => [r.projection, Number(r.n)]),

@@ -8,10 +8,11 @@
  * is retried with capped backoff until it goes through; a record that fails `maxAttempts` times is
  * parked as a dead letter; a failed subscription is re-opened from the last applied position.
  */
-import type { EventStore, Subscription } from '../../infra/event-store/port.js';
-import { toPublicRecord, type PublicRecord } from '../../infra/event-store/public-record.js';
-import type { Logger } from '../../infra/logger.js';
+import type { EventStore, Subscription } from '../../commands/ports/event-store.js';
+import { toPublicRecord, type PublicRecord } from '../ports/public-record.js';
+import type { Logger } from 'pino';
 import { errorMessage, type SqlProjector } from './sql-projector.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface StoreFeedOptions {
   store: EventStore;
@@ -45,7 +46,6 @@ export interface StoreFeed {
   waitFor(position: bigint, timeoutMs?: number): Promise<void>;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export function createStoreFeed(opts: StoreFeedOptions): StoreFeed {
   const { store, projector } = opts;

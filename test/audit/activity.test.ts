@@ -5,15 +5,13 @@ import { randomUUID } from 'node:crypto';
 import t, { type Test } from 'tap';
 import { userStreamId } from '../../domain/events.js';
 import { EmbeddedEventStore } from '../../infra/event-store/embedded.js';
-import type { EventStore } from '../../infra/event-store/port.js';
-import { PostgresEventStore } from '../../infra/event-store/postgres.js';
-import { queryActivity } from '../../infra/read-models/queries/activity.js';
+import type { EventStore } from '../../commands/ports/event-store.js';
+import { queryActivity } from '../../projections/activity-log.js';
 import {
-  CSV_HEADER, TABLE_HEADER, auditActivity, csvCell, exportActivity, formatCsv, formatJsonl, type AuditFilter, type AuditRow, type AuditStats, type UnreadableEvent,
+  auditActivity, CSV_HEADER, csvCell, exportActivity, formatCsv, formatJsonl, TABLE_HEADER, type AuditFilter, type AuditRow, type AuditStats, type UnreadableEvent,
 } from '../../projections/audit/export.js';
-import { createTestSchema } from '../support/pg.js';
-import { settledHead, tracked } from '../support/tracked-store.js';
-import { dumpTable, holdOrderingLockShared, pgReadModels, sqliteReadModels, writeHistory, type TestReadModels } from '../projections/support.js';
+import { settledHead } from '../support/tracked-store.js';
+import { dumpTable, embeddedStoreAndReadModels, postgresStoreAndReadModels, writeHistory, type TestReadModels } from '../projections/support.js';
 import { project } from './support.js';
 
 async function collect(store: EventStore, filter: AuditFilter = {}, options: Parameters<typeof auditActivity>[2] = {}): Promise<AuditRow[]> {
@@ -46,7 +44,7 @@ async function sameAsReadModel(t: Test, store: EventStore, rm: TestReadModels): 
       (!('from' in filter) || Date.parse(r.at) >= from.getTime()) && (!('to' in filter) || Date.parse(r.at) < to.getTime()));
     t.same(got, want, `filter ${JSON.stringify(filter)}`);
     t.ok(want.length > 0, 'and it matches something');
-    const model = await queryActivity(rm.orm, { ...filter, limit: 1000 });
+    const model = await queryActivity(rm.orm.db, { ...filter, limit: 1000 });
     t.same(model.items.map((a) => a.eventId).sort(), want.map((r) => r.eventId).sort(), 'the read model answers the same');
   }
 
@@ -58,26 +56,12 @@ async function sameAsReadModel(t: Test, store: EventStore, rm: TestReadModels): 
 }
 
 t.test('embedded store: the audit equals the activity read model', async (t) => {
-  const store = EmbeddedEventStore.open({ file: ':memory:' });
-  const rm = await sqliteReadModels();
-  t.teardown(async () => {
-    await store.close();
-    await rm.close();
-  });
+  const { store, rm } = await embeddedStoreAndReadModels(t);
   await sameAsReadModel(t, store, rm);
 });
 
 t.test('postgresql store: the audit equals the activity read model', async (t) => {
-  const release = await holdOrderingLockShared();
-  const es = await createTestSchema('audit');
-  const store = tracked(await PostgresEventStore.open({ connectionString: es.url, schema: es.schema, poolSize: 3 }));
-  const rm = await pgReadModels('auditrm');
-  t.teardown(async () => {
-    await store.close();
-    await rm.close();
-    await es.drop();
-    await release();
-  });
+  const { store, rm } = await postgresStoreAndReadModels(t, { store: 'audit', readModels: 'auditrm' });
   await sameAsReadModel(t, store, rm);
 });
 

@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { EmbeddedEventStore } from '../../infra/event-store/embedded.js';
-import type { EventStore } from '../../infra/event-store/port.js';
+import type { EventStore } from '../../commands/ports/event-store.js';
 import { PostgresEventStore } from '../../infra/event-store/postgres.js';
 import { openReadModelOrm, type ReadModelOrm } from '../../infra/read-models/orm.js';
 import { SQL_PROJECTIONS } from '../../projections/index.js';
@@ -58,7 +58,7 @@ export async function openWhere(where: Where): Promise<{ store: EventStore; orm:
 
 /** Runs every SQL projection over the log until it has processed every append made through `store`. */
 export async function project(store: EventStore, orm: ReadModelOrm): Promise<void> {
-  const projector = createSqlProjector({ orm, projections: SQL_PROJECTIONS, logger: silentLogger });
+  const projector = createSqlProjector({ db: orm.db, projections: SQL_PROJECTIONS, logger: silentLogger });
   const feed = createStoreFeed({ store, projector, logger: silentLogger, lingerMs: 2, maxAttempts: 1, retryMinMs: 5 });
   await feed.start();
   try {

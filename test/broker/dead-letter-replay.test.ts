@@ -4,10 +4,8 @@
 // the sink, each exactly once, and only a record that really fails is parked.
 import t from 'tap';
 import type { EventSink } from '../../infra/broker/event-sink.js';
-import { startProjectorConsumer, startRelay } from '../../infra/broker/processes.js';
-import { loadConfig } from '../../infra/config.js';
 import { appendEvents, queueDepth, TEST_AMQP_URL, testEvent, waitFor, withChannel } from '../support/broker.js';
-import { brokerWorld } from '../support/broker-fixture.js';
+import { brokerWorld, startRelayAndConsumer } from '../support/broker-fixture.js';
 import { tcpProxy } from '../support/tcp-proxy.js';
 
 const TOTAL = 3000;
@@ -28,11 +26,7 @@ t.test('connection losses push records past the delivery limit: the dead-letter 
     },
     park: (record, error, attempts) => pgSink.park(record, error, attempts),
   };
-  const config = loadConfig({ ...w.env, LOG_LEVEL: 'silent', PROJECTOR_PREFETCH: '400', PROJECTOR_BATCH_SIZE: '50' });
-  const relay = startRelay(config, w.store, w.logger);
-  const consumer = startProjectorConsumer(config, sink, w.logger);
-  w.onCleanup(() => relay.stop());
-  w.onCleanup(() => consumer.stop());
+  const { relay, consumer } = startRelayAndConsumer(w, sink, { PROJECTOR_PREFETCH: '400', PROJECTOR_BATCH_SIZE: '50' });
 
   const ids = await appendEvents(w.store, { total: TOTAL, streams: 30, perAppend: 10, streamPrefix: 'dlq' });
   // A record that fails in the application, dead-lettered like the others: parked, not retried forever.

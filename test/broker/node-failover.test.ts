@@ -4,10 +4,8 @@
 // node that is down from the start is skipped.
 import t from 'tap';
 import { BrokerConnection } from '../../infra/broker/connection.js';
-import { startProjectorConsumer, startRelay } from '../../infra/broker/processes.js';
-import { loadConfig } from '../../infra/config.js';
 import { appendEvents, TEST_AMQP_URL, waitFor } from '../support/broker.js';
-import { brokerWorld } from '../support/broker-fixture.js';
+import { brokerWorld, startRelayAndConsumer } from '../support/broker-fixture.js';
 import { tcpProxy } from '../support/tcp-proxy.js';
 
 const target = new URL(TEST_AMQP_URL);
@@ -20,11 +18,7 @@ t.test('the node in use goes away: relay and projector move to the next URL, not
   w.onCleanup(() => first.close());
   w.onCleanup(() => second.close());
   const sink = await w.sink();
-  const config = loadConfig({ ...w.env, LOG_LEVEL: 'silent' });
-  const relay = startRelay(config, w.store, w.logger);
-  const consumer = startProjectorConsumer(config, sink, w.logger);
-  w.onCleanup(() => relay.stop());
-  w.onCleanup(() => consumer.stop());
+  const { relay, consumer } = startRelayAndConsumer(w, sink);
 
   await waitFor('both connected', () => relay.connection.connected && consumer.connection.connected, 20_000);
   t.equal(consumer.connection.node, `127.0.0.1:${first.port}`, 'the first URL is used first');

@@ -7,7 +7,7 @@ import pg from 'pg';
 import t from 'tap';
 import { chatIdFor } from '../../domain/chat-id.js';
 import { chatStreamId, type ChatStarted, type MessageSent } from '../../domain/events.js';
-import { toEventData } from '../../infra/event-store/codec.js';
+import { toEventData } from '../../commands/ports/codec.js';
 import { killHard, queueDepth, spawnRunner, stopGently, waitFor, type Child } from '../support/broker.js';
 import { brokerWorld } from '../support/broker-fixture.js';
 

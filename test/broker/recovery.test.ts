@@ -4,10 +4,8 @@
 // drain takes is printed, not asserted (a loaded machine can exceed any figure): bench/recovery
 // measures it; this test checks that recovery needs nobody, loses nothing and applies nothing twice.
 import t from 'tap';
-import { startProjectorConsumer, startRelay } from '../../infra/broker/processes.js';
-import { loadConfig } from '../../infra/config.js';
 import { appendEvents, queueDepth, TEST_AMQP_URL, waitFor } from '../support/broker.js';
-import { brokerWorld } from '../support/broker-fixture.js';
+import { brokerWorld, startRelayAndConsumer } from '../support/broker-fixture.js';
 import { tcpProxy } from '../support/tcp-proxy.js';
 
 const BACKLOG = 5000;
@@ -19,11 +17,7 @@ for (const mode of ['reset', 'silent'] as const) {
     const w = await brokerWorld(t, { label: `recovery_${mode}`, amqpUrl: proxy.via(TEST_AMQP_URL) });
     w.onCleanup(() => proxy.close()); // cleanups run last-registered first: after both stopped
     const sink = await w.sink();
-    const config = loadConfig({ ...w.env, LOG_LEVEL: 'silent' });
-    const relay = startRelay(config, w.store, w.logger);
-    const consumer = startProjectorConsumer(config, sink, w.logger);
-    w.onCleanup(() => relay.stop());
-    w.onCleanup(() => consumer.stop());
+    const { relay, consumer } = startRelayAndConsumer(w, sink);
 
     const ids = await appendEvents(w.store, { total: 100, streams: 10, perAppend: 10, streamPrefix: 'before' });
     await waitFor('the first 100 events in the sink', async () => (await sink.count()) >= 100, 30_000);

@@ -2,7 +2,7 @@
 // and broker prefix.
 import t from 'tap';
 import { Relay } from '../../infra/broker/relay.js';
-import { parsePublicRecord } from '../../infra/event-store/public-record.js';
+import { parsePublicRecord } from '../../projections/ports/public-record.js';
 import { appendEvents, waitFor, withChannel, type Received } from '../support/broker.js';
 import { brokerWorld } from '../support/broker-fixture.js';
 

@@ -10,7 +10,7 @@ import { register } from '../../commands/register.js';
 import { sendMessage } from '../../commands/send-message.js';
 import { startChat } from '../../commands/start-chat.js';
 import { readHistory } from '../../gateways/http/history.js';
-import { sqlReadModels } from '../../gateways/http/read-models.js';
+import { sqlReadModels } from '../../gateways/service/http-read-models.js';
 import { replicaReads } from '../../gateways/http/replica-reads.js';
 import { PostgresEventStore } from '../../infra/event-store/postgres.js';
 import { createLogger } from '../../infra/logger.js';
@@ -30,7 +30,7 @@ t.test('history from the replica, read-your-writes from the primary, the primary
   t.teardown(() => store.close());
   const primaryOrm = await openReadModelOrm({ kind: 'postgresql', connectionString: pair.primaryUrl, schema: 'public' }, logger);
   t.teardown(() => primaryOrm.close(true));
-  const feed = createStoreFeed({ store, projector: createSqlProjector({ orm: primaryOrm, projections: SQL_PROJECTIONS, logger }), logger, lingerMs: 5 });
+  const feed = createStoreFeed({ store, projector: createSqlProjector({ db: primaryOrm.db, projections: SQL_PROJECTIONS, logger }), logger, lingerMs: 5 });
   await feed.start();
   t.teardown(() => feed.stop());
   // On the replica the migrations are found done (replicated), so nothing is written there.

@@ -10,8 +10,8 @@ import { sendMessage, type MessageAccepted } from '../../commands/send-message.j
 import { startChat } from '../../commands/start-chat.js';
 import { chatDecider, type ChatState } from '../../domain/chat.js';
 import { chatStreamId, type ChatEvent } from '../../domain/events.js';
-import { toDomainEvent } from '../../infra/event-store/codec.js';
-import type { EventStore, RecordedEvent, Subscription } from '../../infra/event-store/port.js';
+import { toDomainEvent } from '../../commands/ports/codec.js';
+import type { EventStore, RecordedEvent, Subscription } from '../../commands/ports/event-store.js';
 import { PostgresEventStore } from '../../infra/event-store/postgres.js';
 import { createTestSchema, holdOrderingLockShared, type TestSchema } from '../support/pg.js';
 import { stubHasher } from '../support/stub-hasher.js';

@@ -10,7 +10,7 @@ import { register } from '../../commands/register.js';
 import { sendMessage } from '../../commands/send-message.js';
 import { startChat } from '../../commands/start-chat.js';
 import { chatStreamId, readsStreamId } from '../../domain/events.js';
-import { WrongExpectedRevisionError } from '../../infra/event-store/port.js';
+import { WrongExpectedRevisionError } from '../../commands/ports/event-store.js';
 import { PostgresEventStore } from '../../infra/event-store/postgres.js';
 import { createTestSchema } from '../support/pg.js';
 import { stubHasher } from '../support/stub-hasher.js';

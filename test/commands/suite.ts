@@ -11,7 +11,7 @@ import { openChat } from '../../commands/open-chat.js';
 import { sendMessage } from '../../commands/send-message.js';
 import { DEDUPE_WINDOW } from '../../domain/chat.js';
 import { chatStreamId, userStreamId } from '../../domain/events.js';
-import { WrongExpectedRevisionError, type EventStore } from '../../infra/event-store/port.js';
+import { WrongExpectedRevisionError, type EventStore } from '../../commands/ports/event-store.js';
 import { createArgon2Hasher } from '../../infra/password-hasher.js';
 
 const hasher = createArgon2Hasher({ memoryKiB: 19456, timeCost: 2, parallelism: 1, maxConcurrent: 4 });

@@ -7,6 +7,7 @@ import path from 'node:path';
 import t from 'tap';
 import { parse } from 'yaml';
 import { ROLES } from '../../gateways/service/roles.js';
+import { CONFIG_VARIABLES } from '../../infra/config.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const read = (rel: string): string => readFileSync(path.join(ROOT, rel), 'utf8');
@@ -21,14 +22,8 @@ interface Service {
 const compose = parse(read('deploy/compose.yaml'), { merge: true }) as { services: Record<string, Service> };
 const services = Object.entries(compose.services);
 
-/** Every variable name infra/config.ts reads: the names it passes with env to its readers, or indexes env by. */
-function configVariables(): string[] {
-  const source = read('infra/config.ts');
-  const names = new Set<string>();
-  for (const m of source.matchAll(/\(\s*env\s*,\s*'([A-Z][A-Z0-9_]*)'/g)) names.add(m[1]!);
-  for (const m of source.matchAll(/env\[\s*'([A-Z][A-Z0-9_]*)'\s*\]/g)) names.add(m[1]!);
-  return [...names].sort();
-}
+/** Every variable name infra/config.ts reads: the properties of its environment schema. */
+const configVariables = (): string[] => [...CONFIG_VARIABLES].sort();
 
 const roleOf = (s: Service): string | null => {
   const c = s.command ?? [];

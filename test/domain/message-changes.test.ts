@@ -1,7 +1,7 @@
 import t from 'tap';
-import { chatDecider, MESSAGE_MAX_CHARS } from '../../domain/chat.js';
+import { chatDecider, countOthersAfter, DEDUPE_WINDOW, MESSAGE_MAX_CHARS } from '../../domain/chat.js';
 import type { ChatEvent } from '../../domain/events.js';
-import { DEFAULT_EDIT_WINDOW_MS } from '../../domain/message-changes.js';
+import { DEFAULT_EDIT_WINDOW_MS, needsFacts, type MessageFacts } from '../../domain/message-changes.js';
 import { givenEvents } from '../support/given-when-then.js';
 
 const chatId = 'alice:bob';
@@ -73,4 +73,43 @@ t.test('DeleteMessage: refusals', async (t) => {
 t.test('the state weighs its messages and edit ids too (the cache budget counts them)', async (t) => {
   const { state } = givenEvents(chatDecider, [started, sent, edited]);
   t.equal(chatDecider.weight!(state), 1 + 1 + 1 + 1);
+});
+
+// The state keeps the last DEDUPE_WINDOW messages only: an older message's facts come with the command.
+const many = (n: number, from = 2): ChatEvent[] => Array.from({ length: n }, (_, i) => ({
+  type: 'MessageSent', version: 2, data: { chatId, messageId: `m${from + i}`, senderId: 'bob', clientMessageId: `c${from + i}`, body: 'x', sentAt },
+}));
+const facts = (over: Partial<MessageFacts> = {}): MessageFacts => ({ senderId: 'alice', sentAtMs: Date.parse(sentAt), ...over });
+
+t.test('the state is bounded: it forgets messages past the window', async (t) => {
+  const { state } = givenEvents(chatDecider, [started, sent, ...many(DEDUPE_WINDOW + 50)]);
+  t.ok(state.started && state.recentMessages.size === DEDUPE_WINDOW, 'no more than DEDUPE_WINDOW messages remembered');
+  t.ok(state.started && !state.recentMessages.has('m1') && state.recentMessages.has(`m${DEDUPE_WINDOW + 51}`), 'the oldest forgotten, the newest kept');
+  t.ok(chatDecider.weight!(state) <= 1 + 2 * DEDUPE_WINDOW, 'its weight stays bounded too');
+  t.ok(state.started && needsFacts(state, 'm1') && !needsFacts(state, `m${DEDUPE_WINDOW + 51}`), 'the caller is told to load an old message');
+});
+
+t.test('an older message is decided on the facts handed in, with the same rules', async (t) => {
+  const history = [started, sent, ...many(DEDUPE_WINDOW)];
+  givenEvents(chatDecider, history).when(edit()).thenError(t, 'MESSAGE_NOT_FOUND');
+  givenEvents(chatDecider, history).when({ ...edit(), target: null }).thenError(t, 'MESSAGE_NOT_FOUND');
+  givenEvents(chatDecider, history).when({ ...edit(), target: facts() }).thenEvents(t, [edited], 'edited from its facts');
+  givenEvents(chatDecider, history).when({ ...edit({ editorId: 'bob' }), target: facts() }).thenError(t, 'NOT_MESSAGE_SENDER');
+  givenEvents(chatDecider, history).when({ ...edit({ at: '2026-01-03T00:00:00.000Z' }), target: facts() }).thenError(t, 'EDIT_WINDOW_PASSED');
+  const gone = facts({ deleted: { by: 'd1', revision: 7, position: 8n } });
+  givenEvents(chatDecider, history).when({ ...edit(), target: gone }).thenError(t, 'MESSAGE_DELETED');
+  givenEvents(chatDecider, history).when({ ...del(), target: facts() }).thenEvents(t, [deleted]);
+  givenEvents(chatDecider, history).when({ ...del(), target: gone }).thenEvents(t, [], 'its delete retried: nothing more');
+  givenEvents(chatDecider, history).when({ ...del({ clientDeleteId: 'd2' }), target: gone }).thenError(t, 'MESSAGE_DELETED');
+  givenEvents(chatDecider, [started, sent]).when({ ...edit(), target: null }).thenEvents(t, [edited], 'a remembered message wins over facts');
+});
+
+t.test('unread counts from the state leave deleted messages out', async (t) => {
+  const fromBob = (n: number): ChatEvent => ({ type: 'MessageSent', version: 2, data: { chatId, messageId: `b${n}`, senderId: 'bob', clientMessageId: `b${n}`, body: 'x', sentAt } });
+  const gone: ChatEvent = { type: 'MessageDeleted', version: 1, data: { chatId, messageId: 'b2', senderId: 'bob', clientDeleteId: 'd', deletedAt: later } };
+  // Revisions: 0 started, 1 alice's m1, 2..4 bob's b1..b3, 5 the deletion of b2.
+  const { state } = givenEvents(chatDecider, [started, sent, fromBob(1), fromBob(2), fromBob(3), gone]);
+  t.equal(countOthersAfter(state, 5, 0, 'alice'), 2, 'b1 and b3: b2 was deleted');
+  t.equal(countOthersAfter(state, 5, 2, 'alice'), 1, 'after b1: b3 only');
+  t.equal(countOthersAfter(state, 5, 0, 'bob'), 1, 'alice\'s own message for bob');
 });

@@ -6,7 +6,7 @@ import t from 'tap';
 import pino from 'pino';
 import { createErrorLogStream, createSqlErrorLogWriter, toErrorRow } from '../../infra/error-log/destination.js';
 import { createLogger, redactSqlText } from '../../infra/logger.js';
-import { ActivityEntity } from '../../infra/read-models/entities/activity-log.js';
+import { ActivityEntity } from '../../projections/activity-log.js';
 import { emOf, openReadModelOrm, sqlQuery } from '../../infra/read-models/orm.js';
 import { queryErrors } from '../../infra/read-models/queries/errors.js';
 import { createTestSchema } from '../support/pg.js';

@@ -3,7 +3,7 @@
 // against a shared server (EventStoreDB) that holds other data.
 import { randomUUID } from 'node:crypto';
 import type { Test } from 'tap';
-import { WrongExpectedRevisionError, type EventData, type EventStore, type RecordedEvent } from '../../infra/event-store/port.js';
+import { WrongExpectedRevisionError, type EventData, type EventStore, type RecordedEvent } from '../../commands/ports/event-store.js';
 
 export interface StoreFixture {
   store: EventStore;

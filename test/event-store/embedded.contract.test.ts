@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import t, { type Test } from 'tap';
 import { EmbeddedEventStore } from '../../infra/event-store/embedded.js';
-import type { EventData, RecordedEvent } from '../../infra/event-store/port.js';
+import type { EventData, RecordedEvent } from '../../commands/ports/event-store.js';
 import { eventStoreContract } from './contract.js';
 
 const ev = (type: string, data: unknown = {}): EventData => ({ id: randomUUID(), type, data });

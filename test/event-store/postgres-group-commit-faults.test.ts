@@ -16,7 +16,7 @@ import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import pg from 'pg';
 import t from 'tap';
-import { WrongExpectedRevisionError, type AppendResult, type EventData, type ExpectedRevision } from '../../infra/event-store/port.js';
+import { WrongExpectedRevisionError, type AppendResult, type EventData, type ExpectedRevision } from '../../commands/ports/event-store.js';
 import { PostgresEventStore } from '../../infra/event-store/postgres.js';
 import { TEST_DATABASE_URL, createTestSchema, holdOrderingLockShared } from '../support/pg.js';
 import { readWholeLog } from '../support/read-log.js';

@@ -11,7 +11,7 @@ import {
   type ExpectedRevision,
   type RecordedEvent,
   type Subscription,
-} from '../../infra/event-store/port.js';
+} from '../../commands/ports/event-store.js';
 import { PostgresEventStore, type PostgresEventStoreOptions } from '../../infra/event-store/postgres.js';
 import { TEST_DATABASE_URL, createTestSchema, holdOrderingLockShared, storeListening, type TestSchema } from '../support/pg.js';
 import { readWholeLog } from '../support/read-log.js';

@@ -4,13 +4,22 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import t from 'tap';
-import type { RecordedEvent, Subscription } from '../../infra/event-store/port.js';
+import type { RecordedEvent, Subscription } from '../../commands/ports/event-store.js';
 import { PostgresEventStore } from '../../infra/event-store/postgres.js';
 import { createTestSchema, storeListening } from '../support/pg.js';
 import { waitFor } from '../support/wait.js';
 
 /** A subscription's own counters (the store's subscriptionCounts sums them over its subscriptions). */
 const countsOf = (sub: Subscription): { reads: number; wakesSkipped: number } => (sub as Subscription & { counts: { reads: number; wakesSkipped: number } }).counts;
+
+/** Collects what a subscription hands out, as it comes. */
+function follow(sub: Subscription): RecordedEvent[] {
+  const seen: RecordedEvent[] = [];
+  void (async () => {
+    for await (const e of sub) seen.push(e);
+  })();
+  return seen;
+}
 
 /** Past any position this test writes: a subscription starting there skips every notification that carries one. */
 const BEYOND = 2n ** 62n;
@@ -84,4 +93,26 @@ t.test('a notification for a commit already read wakes no read; any other does',
     [first.position, ...mine.map((m) => m.position), last.position],
     'every event once, in position order',
   );
+});
+
+t.test('under a stream of commits a subscription reads at most once per read interval, and misses nothing', async (t) => {
+  const ts = await createTestSchema('notify_interval');
+  const intervalMs = 250;
+  const store = await PostgresEventStore.open({ connectionString: ts.url, schema: ts.schema, poolSize: 2, subscriptionReadIntervalMs: intervalMs });
+  const other = await PostgresEventStore.open({ connectionString: ts.url, schema: ts.schema, poolSize: 2 });
+  const sub = store.subscribeToAll({ after: 0n });
+  t.teardown(() => sub.stop().then(() => other.close()).then(() => store.close()).then(() => ts.drop()));
+  const seen = follow(sub);
+  await storeListening(`events_${ts.schema}`, EVENTUALLY);
+  const readsBefore = countsOf(sub).reads;
+  const started = performance.now();
+  const appended = [];
+  // Each append is its own commit and notification, from another process's store.
+  for (let i = 0; i < 30; i++) appended.push(await other.append('chat-c', [{ id: randomUUID(), type: 'MessageSent', data: { n: i } }], i === 0 ? 'no_stream' : i - 1));
+  await waitFor('every event', () => seen.length === 30, EVENTUALLY);
+  const elapsed = performance.now() - started;
+  const reads = countsOf(sub).reads - readsBefore;
+  // One read may start at once, then at most one per interval; the fallback poll (1 s) adds at most one per second.
+  t.ok(reads <= Math.ceil(elapsed / intervalMs) + Math.ceil(elapsed / 1000) + 1, `${reads} reads for 30 commits in ${Math.round(elapsed)} ms`);
+  t.same(seen.map((e) => e.position), appended.map((a) => a.position), 'every event once, in position order');
 });

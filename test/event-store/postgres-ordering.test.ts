@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import t from 'tap';
-import type { EventData, RecordedEvent, Subscription } from '../../infra/event-store/port.js';
+import type { EventData, RecordedEvent, Subscription } from '../../commands/ports/event-store.js';
 import { PostgresEventStore, type PostgresEventStoreOptions } from '../../infra/event-store/postgres.js';
 import { ORDERING_LOCK, TEST_DATABASE_URL, createTestSchema } from '../support/pg.js';
 

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import t, { type Test } from 'tap';
-import { WrongExpectedRevisionError, type EventData } from '../../infra/event-store/port.js';
+import { WrongExpectedRevisionError, type EventData } from '../../commands/ports/event-store.js';
 import { PostgresEventStore } from '../../infra/event-store/postgres.js';
 import { createTestSchema, holdOrderingLockShared } from '../support/pg.js';
 import { eventStoreContract } from './contract.js';

@@ -8,21 +8,21 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { Redis } from 'ioredis';
-import { createCommandBus } from '../../commands/handle-command.js';
 import type { CommandDeps } from '../../commands/deps.js';
 import { buildHttpApp, type HttpDeps } from '../../gateways/http/app.js';
+import { commandDepsFor, loadConfig } from '../../gateways/service/wiring.js';
 import { exportActivity } from '../../projections/audit/export.js';
 import type { HttpConfig } from '../../gateways/http/config.js';
 import type { HttpReadModels } from '../../gateways/http/read-port.js';
 import type { MessageCountsQuery } from '../../gateways/http/read-port.js';
-import { messageCountsPerDay } from '../../infra/read-models/queries/message-counts.js';
+import { messageCountsPerDay } from '../../projections/messages-per-user-per-day.js';
 import { EmbeddedEventStore } from '../../infra/event-store/embedded.js';
-import type { EventStore } from '../../infra/event-store/port.js';
+import type { EventStore } from '../../commands/ports/event-store.js';
 import { PostgresEventStore } from '../../infra/event-store/postgres.js';
-import type { LastMessagesView } from '../../infra/last-messages/port.js';
+import type { LastMessagesView } from '../../projections/ports/last-messages.js';
 import { createLogger } from '../../infra/logger.js';
 import { createArgon2Hasher } from '../../infra/password-hasher.js';
-import type { SessionPolicy, SessionStore } from '../../infra/sessions/port.js';
+import type { SessionPolicy, SessionStore } from '../../gateways/ports/sessions.js';
 import { PostgresSessionStore } from '../../infra/sessions/postgres.js';
 import { SqliteSessionStore } from '../../infra/sessions/sqlite.js';
 import { createTestSchema } from '../support/pg.js';
@@ -116,7 +116,8 @@ export async function startHarness(kind: Kind, opts: HarnessOptions = {}): Promi
   const rawStore = store;
   store = tracked(rawStore);
   const appendedStore = store;
-  const commands: CommandDeps = { bus: createCommandBus(store), hasher, clock: () => new Date(), newId: randomUUID };
+  // The bus, clock and ids as the composition root makes them, with the defaults' settings.
+  const commands: CommandDeps = commandDepsFor(store, loadConfig({}), hasher);
   const reads = await openTestReads(readsTarget, rawStore, logger, opts.view ?? 'none', redisPrefix, () => newestAppended(appendedStore));
 
   let rateLimitRedis: Redis | null = null;
@@ -133,7 +134,7 @@ export async function startHarness(kind: Kind, opts: HarnessOptions = {}): Promi
     lastMessages: reads.view,
     readiness: opts.readiness ?? {},
     ...(opts.metrics ? { metrics: opts.metrics } : {}),
-    ...(opts.messageCounts ? { messageCounts: (q: MessageCountsQuery) => messageCountsPerDay(reads.orm, q) } : {}),
+    ...(opts.messageCounts ? { messageCounts: (q: MessageCountsQuery) => messageCountsPerDay(reads.orm.db, q) } : {}),
     rateLimitRedis,
     auditExport: (filter, format) => exportActivity(rawStore, filter, format),
     config: { redisKeyPrefix: redisPrefix, docs: true, ...opts.config },

@@ -9,7 +9,7 @@ import { authPlugin } from '../../gateways/http/plugins/auth.js';
 import { installErrorHandling } from '../../gateways/http/plugins/errors.js';
 import { statsRoutes } from '../../gateways/http/routes/stats.js';
 import { ErrorSchema } from '../../gateways/http/schemas.js';
-import { messageCountsPerDay } from '../../infra/read-models/queries/message-counts.js';
+import { messageCountsPerDay } from '../../projections/messages-per-user-per-day.js';
 import { SqliteSessionStore } from '../../infra/sessions/sqlite.js';
 import { SQL_PROJECTIONS } from '../../projections/index.js';
 import { createSqlProjector } from '../../projections/runtime/sql-projector.js';
@@ -30,14 +30,14 @@ t.test('messages per day: own counts for users, anyone\'s for auditors', async (
   const records = kitRecords([
     send(1, 'alice', '2026-01-01T10:00:00Z'), send(2, 'alice', '2026-01-01T11:00:00Z'), send(3, 'alice', '2026-01-03T10:00:00Z'), send(4, 'bob', '2026-01-02T10:00:00Z'),
   ]);
-  t.same((await createSqlProjector({ orm: rm.orm, projections: SQL_PROJECTIONS, logger: silentLogger }).applyBatch(records)).failed, []);
+  t.same((await createSqlProjector({ db: rm.orm.db, projections: SQL_PROJECTIONS, logger: silentLogger }).applyBatch(records)).failed, []);
 
   app.setValidatorCompiler(TypeBoxValidatorCompiler);
   app.addSchema(ErrorSchema);
   installErrorHandling(app);
   await app.register(cookie);
   await app.register(authPlugin, { sessions, config: httpConfig() });
-  await app.register(statsRoutes, { deps: { messageCounts: (q) => messageCountsPerDay(rm.orm, q) } });
+  await app.register(statsRoutes, { deps: { messageCounts: (q) => messageCountsPerDay(rm.orm.db, q) } });
   await app.ready();
 
   const alice = (await sessions.create({ userId: 'alice', role: 'user' })).token;

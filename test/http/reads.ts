@@ -1,13 +1,13 @@
 // The read side for HTTP tests: SQL read models fed from the event store, and optionally the
 // last-messages view (memory, or Redis under the test's key prefix) fed by its projection.
 import type { HttpReadModels } from '../../gateways/http/read-port.js';
-import { sqlReadModels } from '../../gateways/http/read-models.js';
-import type { EventStore } from '../../infra/event-store/port.js';
-import type { LastMessagesView, LastMessagesViewAdmin } from '../../infra/last-messages/port.js';
+import { sqlReadModels } from '../../gateways/service/http-read-models.js';
+import type { EventStore } from '../../commands/ports/event-store.js';
+import type { LastMessagesView, LastMessagesViewAdmin } from '../../projections/ports/last-messages.js';
 import { MemoryLastMessagesView } from '../../infra/last-messages/memory.js';
 import { RedisLastMessagesView } from '../../infra/last-messages/redis.js';
 import type { RedisSentinelConfig } from '../../infra/config.js';
-import type { Logger } from '../../infra/logger.js';
+import type { Logger } from 'pino';
 import { openReadModelOrm, type ReadModelOrm, type ReadModelTarget } from '../../infra/read-models/orm.js';
 import { SQL_PROJECTIONS } from '../../projections/index.js';
 import { LastMessagesProjection } from '../../projections/last-messages.js';
@@ -51,7 +51,7 @@ export async function openTestReads(
 ): Promise<TestReads> {
   const orm = await openReadModelOrm(target, logger);
   const reads = sqlReadModels(orm);
-  const projector = createSqlProjector({ orm, projections: SQL_PROJECTIONS, logger });
+  const projector = createSqlProjector({ db: orm.db, projections: SQL_PROJECTIONS, logger });
   const feed = createStoreFeed({ store, projector, logger, lingerMs: 5 });
   await feed.start();
   const writer = createSqlErrorLogWriter((sql, params) => orm.em.getConnection().execute(sql, params));

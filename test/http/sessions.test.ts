@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import t, { type Test } from 'tap';
-import type { SessionPolicy, SessionStore } from '../../infra/sessions/port.js';
+import type { SessionPolicy, SessionStore } from '../../gateways/ports/sessions.js';
 import { PostgresSessionStore } from '../../infra/sessions/postgres.js';
 import { SqliteSessionStore } from '../../infra/sessions/sqlite.js';
 import { hashToken } from '../../infra/sessions/tokens.js';

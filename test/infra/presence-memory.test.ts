@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { MemoryPresenceBus } from '../../infra/presence/memory.js';
-import type { PresenceChange } from '../../infra/presence/port.js';
+import type { PresenceChange } from '../../gateways/ports/presence.js';
 
 t.test('online, offline with last seen, kept in the file across a restart', async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'presence-'));

@@ -3,15 +3,14 @@
 // batch re-applied in part (a retry after a timeout, a resumed pass) changes nothing twice; chats are
 // trimmed to the capacity; the checkpoint is saved with the batch only under the right epoch.
 import t, { type Test } from 'tap';
-import type { PublicRecord } from '../../infra/event-store/public-record.js';
-import { MemoryLastMessagesView } from '../../infra/last-messages/memory.js';
-import type { LastMessagesViewAdmin, ViewMessage } from '../../infra/last-messages/port.js';
-import { chatStarted, messageSent, openRedisView } from '../support/last-messages.js';
+import type { PublicRecord } from '../../projections/ports/public-record.js';
+import type { LastMessagesViewAdmin, ViewMessage } from '../../projections/ports/last-messages.js';
+import { chatStarted, forBothAdapters, messageSent, type OpenView } from '../support/last-messages.js';
 
 const revs = (ms: ViewMessage[] | undefined): number[] => (ms ?? []).map((m) => m.revision);
 const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
-function batchSuite(t: Test, open: () => Promise<{ view: LastMessagesViewAdmin; cleanup: () => Promise<void> }>): void {
+function batchSuite(t: Test, open: OpenView): void {
   let view: LastMessagesViewAdmin;
   let epoch: string;
   let cleanup = async (): Promise<void> => undefined;
@@ -100,13 +99,4 @@ function batchSuite(t: Test, open: () => Promise<{ view: LastMessagesViewAdmin; 
   });
 }
 
-t.test('memory adapter', async (t) => {
-  batchSuite(t, async () => {
-    const view = new MemoryLastMessagesView();
-    return { view, cleanup: () => view.close() };
-  });
-});
-
-t.test('redis adapter', async (t) => {
-  batchSuite(t, () => openRedisView('lm-batch', 1_000));
-});
+forBothAdapters(t, 'lm-batch', batchSuite);

@@ -3,10 +3,9 @@
 // no body, and no later edit brings one back); a page over revisions taken by changes is never
 // reported complete when it is not, so readers fall back rather than miss a message.
 import t, { type Test } from 'tap';
-import type { PublicRecord } from '../../infra/event-store/public-record.js';
-import { MemoryLastMessagesView } from '../../infra/last-messages/memory.js';
-import type { LastMessagesViewAdmin } from '../../infra/last-messages/port.js';
-import { chatStarted, messageSent, openRedisView } from '../support/last-messages.js';
+import type { PublicRecord } from '../../projections/ports/public-record.js';
+import type { LastMessagesViewAdmin } from '../../projections/ports/last-messages.js';
+import { chatStarted, forBothAdapters, messageSent, type OpenView } from '../support/last-messages.js';
 
 let position = 1_000_000;
 const change = (type: 'MessageEdited' | 'MessageDeleted', sent: PublicRecord, revision: number, body = ''): PublicRecord => {
@@ -17,7 +16,7 @@ const change = (type: 'MessageEdited' | 'MessageDeleted', sent: PublicRecord, re
   return { id: `${type}-${revision}-${chatId}`, streamId: sent.streamId, revision, position: String(position++), type, version: 1, data, createdAt: '2026-01-01T00:05:00.000Z' };
 };
 
-function suite(t: Test, open: () => Promise<{ view: LastMessagesViewAdmin; cleanup: () => Promise<void> }>): void {
+function suite(t: Test, open: OpenView): void {
   let view: LastMessagesViewAdmin;
   let cleanup = async (): Promise<void> => undefined;
   t.teardown(() => cleanup());
@@ -80,13 +79,4 @@ function suite(t: Test, open: () => Promise<{ view: LastMessagesViewAdmin; clean
   });
 }
 
-t.test('memory adapter', async (t) => {
-  suite(t, async () => {
-    const view = new MemoryLastMessagesView();
-    return { view, cleanup: () => view.close() };
-  });
-});
-
-t.test('redis adapter', async (t) => {
-  suite(t, () => openRedisView('lm-changes', 1_000));
-});
+forBothAdapters(t, 'lm-changes', suite);

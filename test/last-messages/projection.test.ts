@@ -4,12 +4,12 @@ import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import t, { type Test } from 'tap';
 import { chatStreamId, userStreamId, type DomainEvent } from '../../domain/events.js';
-import { toEventData } from '../../infra/event-store/codec.js';
+import { toEventData } from '../../commands/ports/codec.js';
 import { EmbeddedEventStore } from '../../infra/event-store/embedded.js';
-import type { EventStore } from '../../infra/event-store/port.js';
-import { toPublicRecord, type PublicRecord } from '../../infra/event-store/public-record.js';
+import type { EventStore } from '../../commands/ports/event-store.js';
+import { toPublicRecord, type PublicRecord } from '../../projections/ports/public-record.js';
 import { MemoryLastMessagesView } from '../../infra/last-messages/memory.js';
-import { chatChangeOf, type ApplyResult, type BatchProgress, type LastMessagesViewAdmin, type ViewMessage } from '../../infra/last-messages/port.js';
+import { chatChangeOf, type ApplyResult, type BatchProgress, type LastMessagesViewAdmin, type ViewMessage } from '../../projections/ports/last-messages.js';
 import { LastMessagesProjection } from '../../projections/last-messages.js';
 import { memoryLogger, openRedisView, waitFor } from '../support/last-messages.js';
 

@@ -4,18 +4,15 @@
 // own checkpoint and marks it ready again, without a full rebuild and without saving its own newer
 // checkpoint over the older one. The real failover is test/cluster/redis-sentinel.test.ts.
 import { randomUUID } from 'node:crypto';
-import { isDeepStrictEqual } from 'node:util';
 import { Redis } from 'ioredis';
 import t from 'tap';
 import { chatStreamId } from '../../domain/events.js';
-import { toEventData } from '../../infra/event-store/codec.js';
+import { toEventData } from '../../commands/ports/codec.js';
 import { EmbeddedEventStore } from '../../infra/event-store/embedded.js';
-import type { EventStore } from '../../infra/event-store/port.js';
-import { toPublicRecord } from '../../infra/event-store/public-record.js';
-import { chatChangeOf, type LastMessagesViewAdmin } from '../../infra/last-messages/port.js';
+import type { EventStore } from '../../commands/ports/event-store.js';
 import { RedisLastMessagesView } from '../../infra/last-messages/redis.js';
 import { LastMessagesProjection } from '../../projections/last-messages.js';
-import { deletePrefix, memoryLogger, newPrefix, RedisProxy, TEST_REDIS_URL, waitFor } from '../support/last-messages.js';
+import { deletePrefix, memoryLogger, newPrefix, RedisProxy, TEST_REDIS_URL, viewEqualsLog, waitFor } from '../support/last-messages.js';
 
 async function append(store: EventStore, chatId: string, from: number, to: number): Promise<void> {
   if (from === 1) {
@@ -25,15 +22,6 @@ async function append(store: EventStore, chatId: string, from: number, to: numbe
     const data = { chatId, messageId: randomUUID(), senderId: 'u1', clientMessageId: randomUUID(), body: `m${i}`, sentAt: '2026-01-01T00:00:00.000Z' };
     await store.append(chatStreamId(chatId), [toEventData({ type: 'MessageSent', version: 2, data }, randomUUID())], 'any');
   }
-}
-
-async function inSync(store: EventStore, view: LastMessagesViewAdmin, chatId: string): Promise<boolean> {
-  const want = (await store.readStream(chatStreamId(chatId))).flatMap((e) => {
-    const c = chatChangeOf(toPublicRecord(e));
-    return c?.kind === 'message' ? [c.message] : [];
-  }).slice(-100);
-  const page = await view.read(chatId, { limit: 100 });
-  return page !== null && isDeepStrictEqual(page.messages, want);
 }
 
 /** Records the suspensions the projection asks for (the window is a few ms: too short to poll for). */
@@ -65,7 +53,7 @@ t.test('a view that lost its latest writes is replayed from its own checkpoint o
   const chat = `u1:${randomUUID().slice(0, 6)}`;
   await append(store, chat, 1, 20);
   projection.start();
-  await waitFor('built', () => inSync(store, view, chat));
+  await waitFor('built', () => viewEqualsLog(store, view, chat));
   await waitFor('live', () => projection.status().state === 'live');
   const epoch = await admin.get(`${prefix}view:epoch`);
 
@@ -81,7 +69,7 @@ t.test('a view that lost its latest writes is replayed from its own checkpoint o
   const suspendedBefore = view.suspended;
   proxy.up();
 
-  await waitFor('the lost messages replayed', () => inSync(store, view, chat));
+  await waitFor('the lost messages replayed', () => viewEqualsLog(store, view, chat));
   t.equal(await admin.get(`${prefix}view:epoch`), epoch, 'same epoch: replayed, not rebuilt');
   t.equal(projection.status().rebuilds, 1, 'no second rebuild');
   t.ok(lines.some((l) => String(l['msg']).includes('replaying from its own checkpoint')), 'the replay is logged');
@@ -91,6 +79,6 @@ t.test('a view that lost its latest writes is replayed from its own checkpoint o
 
   // And it keeps following: a new message after the replay.
   await append(store, chat, 21, 21);
-  await waitFor('the next message applied', () => inSync(store, view, chat));
+  await waitFor('the next message applied', () => viewEqualsLog(store, view, chat));
   t.pass('live after the replay');
 });

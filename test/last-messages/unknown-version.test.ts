@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import t from 'tap';
 import { chatStreamId, userStreamId } from '../../domain/events.js';
-import { toEventData } from '../../infra/event-store/codec.js';
+import { toEventData } from '../../commands/ports/codec.js';
 import { EmbeddedEventStore } from '../../infra/event-store/embedded.js';
 import { MemoryLastMessagesView } from '../../infra/last-messages/memory.js';
 import { LastMessagesProjection } from '../../projections/last-messages.js';

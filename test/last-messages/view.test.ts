@@ -1,7 +1,7 @@
 // One behaviour suite for both last-messages adapters (Redis and in-memory): they must be interchangeable.
 import t, { type Test } from 'tap';
 import { MemoryLastMessagesView } from '../../infra/last-messages/memory.js';
-import type { LastMessagesViewAdmin, ViewMessage } from '../../infra/last-messages/port.js';
+import type { LastMessagesViewAdmin, ViewMessage } from '../../projections/ports/last-messages.js';
 import { RedisLastMessagesView } from '../../infra/last-messages/redis.js';
 import { chatStarted, memoryLogger, messageSent, openRedisView, withRedis } from '../support/last-messages.js';
 
@@ -19,7 +19,8 @@ interface Harness {
 const revs = (ms: ViewMessage[] | undefined): number[] => (ms ?? []).map((m) => m.revision);
 const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
-function viewSuite(t: Test, open: () => Promise<Harness>): void {
+/** open(capacity): a fresh, empty view of the adapter; capacity unset = the default (100). */
+function viewSuite(t: Test, open: (capacity?: number) => Promise<Harness>): void {
   let h: Harness;
   let view: LastMessagesViewAdmin;
   let epoch: string;
@@ -30,17 +31,17 @@ function viewSuite(t: Test, open: () => Promise<Harness>): void {
   t.teardown(() => h.cleanup());
 
   t.test('not ready until a rebuild finishes; then an epoch', async (t) => {
-    t.same(await view.state(), { epoch: null, state: null, checkpoint: null }, 'empty view');
+    t.same(await view.state(), { epoch: null, state: null, checkpoint: null, capacity: null }, 'empty view');
     t.equal(await view.epoch(), null);
     epoch = await view.beginRebuild();
     t.equal(await view.apply(chatStarted('a:b')), 'applied', 'applies while rebuilding');
     t.equal(await view.read('a:b', { limit: 10 }), null, 'but readers do not use it yet');
     t.equal(await view.epoch(), null);
-    t.same(await view.state(), { epoch, state: 'rebuilding', checkpoint: null });
+    t.same(await view.state(), { epoch, state: 'rebuilding', checkpoint: null, capacity: 100 }, 'built for its capacity');
     t.equal(await view.finishRebuild('not-the-epoch', '5'), false, 'compare-and-set on the epoch');
     t.equal(await view.finishRebuild(epoch, '5'), true);
     t.equal(await view.epoch(), epoch);
-    t.same(await view.state(), { epoch, state: 'ready', checkpoint: '5' });
+    t.same(await view.state(), { epoch, state: 'ready', checkpoint: '5', capacity: 100 });
     t.equal(await view.heartbeat(epoch, '9'), true);
     t.equal(await view.heartbeat('other', '10'), false);
     t.equal((await view.state()).checkpoint, '9');
@@ -157,7 +158,7 @@ function viewSuite(t: Test, open: () => Promise<Harness>): void {
 
   t.test('a lost view: state gone, rebuild empties chats under a new epoch', async (t) => {
     await h.flush();
-    t.same(await view.state(), { epoch: null, state: null, checkpoint: null });
+    t.same(await view.state(), { epoch: null, state: null, checkpoint: null, capacity: null });
     t.equal(await view.read('c:d', { limit: 10 }), null);
     t.equal(await view.epoch(), null);
     t.equal(await view.heartbeat(epoch, '10'), false, 'the heartbeat notices');
@@ -168,11 +169,39 @@ function viewSuite(t: Test, open: () => Promise<Harness>): void {
     t.equal(await view.read('k:l', { limit: 10 }), null, 'chats from before the rebuild are gone');
     t.equal(await view.epoch(), next);
   });
+
+  t.test('the capacity is a setting: every write keeps exactly the newest N', async (t) => {
+    const h7 = await open(7);
+    t.teardown(() => h7.cleanup());
+    const small = h7.view;
+    t.equal(small.capacity, 7);
+    const e = await small.beginRebuild();
+    t.equal((await small.state()).capacity, 7, 'the state records the capacity it was built for');
+    const chat = 'm:n';
+    const results = await small.applyBatch([chatStarted(chat), ...range(1, 20).map((r) => messageSent(chat, r))]);
+    t.ok(results.every((r) => r === 'applied'), 'batch applied');
+    t.equal(await small.finishRebuild(e, '1'), true);
+    t.equal(await h7.stored(chat), 7, 'a batch trims to 7');
+    t.equal(await small.apply(messageSent(chat, 21)), 'applied');
+    t.equal(await h7.stored(chat), 7, 'a single apply trims to 7');
+    const page = await small.read(chat, { limit: 100 });
+    t.same(revs(page?.messages), range(15, 21), 'the newest 7');
+    t.equal(page?.complete, false, 'more asked than held');
+    t.equal((await small.read(chat, { limit: 7 }))?.complete, true, 'exactly the held 7: complete');
+    const other = 'o:p';
+    const held = range(1, 30).map((r) => messageSent(other, r)).map((rec): ViewMessage => ({
+      chatId: other, messageId: String(rec.data['messageId']), senderId: 'o', clientMessageId: `c${rec.revision}`, body: `message ${rec.revision}`,
+      sentAt: '2026-01-01T00:00:00.000Z', revision: rec.revision, position: rec.position,
+    }));
+    t.equal(await small.replaceChat(other, held, 30), 'applied');
+    t.same(revs((await small.read(other, { limit: 100 }))?.messages), range(24, 30), 'a backfill keeps the newest 7');
+    t.equal(await h7.stored(other), 7);
+  });
 }
 
 t.test('memory adapter', async (t) => {
-  viewSuite(t, async () => {
-    const view = new MemoryLastMessagesView();
+  viewSuite(t, async (capacity) => {
+    const view = new MemoryLastMessagesView({ capacity });
     return {
       view,
       async flush() {
@@ -190,8 +219,8 @@ t.test('memory adapter', async (t) => {
 });
 
 t.test('redis adapter', async (t) => {
-  viewSuite(t, async () => {
-    const h = await openRedisView('lm-view');
+  viewSuite(t, async (capacity) => {
+    const h = await openRedisView('lm-view', 500, { capacity });
     return { ...h, stored: (chatId) => withRedis((r) => r.zcard(`${h.prefix}view:chat:${chatId}:messages`)) };
   });
 });

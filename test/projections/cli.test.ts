@@ -46,7 +46,7 @@ t.test('good input against the embedded default', async (t) => {
   t.equal(compact.code, 0, compact.stderr);
   t.same(
     (JSON.parse(compact.stdout) as Array<{ projection: string; removed: number; stoppedAt: unknown }>).map((r) => [r.projection, r.removed, r.stoppedAt]),
-    [['users', 0, null], ['chats', 0, null], ['messages', 0, null], ['activity-log', 0, null], ['messages-per-user-per-day', 0, null], ['reads', 0, null]],
-    'an empty log: nothing to compact, nothing in the way',
+    [['users', 0, null], ['chats', 0, null], ['activity-log', 0, null], ['reads', 0, null]],
+    'an empty log: nothing to compact, nothing in the way (messages and messages-per-user-per-day keep no inbox)',
   );
 });

@@ -13,7 +13,7 @@ t.test('any order, duplicates and batch sizes converge to in-order application',
   const records = await historyRecords();
   const n = records.length;
 
-  await deliver(createSqlProjector({ orm: rm.orm, projections: SQL_PROJECTIONS, logger: silentLogger }), records);
+  await deliver(createSqlProjector({ db: rm.orm.db, projections: SQL_PROJECTIONS, logger: silentLogger }), records);
   const expected = await dumpAll(rm.orm);
   t.equal(expected['activity_log']!.length, n);
 
@@ -22,8 +22,11 @@ t.test('any order, duplicates and batch sizes converge to in-order application',
     fc.asyncProperty(deliveryPlans(n, 15), async (plan) => {
       runs++;
       await truncateAll(rm.orm);
-      await deliverPlanned(records, plan, () => createSqlProjector({ orm: rm.orm, projections: SQL_PROJECTIONS, logger: silentLogger }));
+      await deliverPlanned(records, plan, () => createSqlProjector({ db: rm.orm.db, projections: SQL_PROJECTIONS, logger: silentLogger }));
       const actual = await dumpAll(rm.orm);
+      // An idempotent projection's inbox rows come from the one-by-one path only (compaction removes them).
+      const idempotent = SQL_PROJECTIONS.filter((p) => p.idempotent).map((p) => `"projection":"${p.name}"`);
+      actual['projection_inbox'] = actual['projection_inbox']!.filter((row) => !idempotent.some((k) => row.includes(k)));
       for (const table of Object.keys(expected)) {
         if (JSON.stringify(actual[table]) !== JSON.stringify(expected[table])) {
           t.same(actual[table], expected[table], `table ${table} differs`);

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { chatStreamId, userStreamId } from '../../domain/events.js';
-import { toPublicRecord } from '../../infra/event-store/public-record.js';
+import { toPublicRecord } from '../../projections/ports/public-record.js';
 import type { DeadLetterEntry } from '../../infra/read-models/queries/dead-letters.js';
 import { SQL_PROJECTIONS } from '../../projections/index.js';
 import { createSqlProjector } from '../../projections/runtime/sql-projector.js';
@@ -29,7 +29,7 @@ t.test('dead-letters lists, retry re-applies what works and reports what does no
   await env.store.append(userStreamId('alice'), [{ id: login, type: 'UserLoggedIn', data: { userId: 'alice', at: '2026-06-01T00:00:00.000Z' }, metadata: { schemaVersion: 1 } }], 'any');
   // A failure that has since passed (the database was down, say): parked before it was applied.
   const loginRecord = toPublicRecord((await env.store.readStream(userStreamId('alice'))).find((e) => e.id === login)!);
-  await createSqlProjector({ orm: env.orm, projections: SQL_PROJECTIONS, logger: silentLogger }).park(loginRecord, new Error('connection reset'), 5);
+  await createSqlProjector({ db: env.orm.db, projections: SQL_PROJECTIONS, logger: silentLogger }).park(loginRecord, new Error('connection reset'), 5);
   await project(env.store, env.orm);
   await env.close();
 

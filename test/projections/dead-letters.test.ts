@@ -4,8 +4,7 @@
 import t from 'tap';
 import { randomUUID } from 'node:crypto';
 import { chatStreamId } from '../../domain/events.js';
-import { EmbeddedEventStore } from '../../infra/event-store/embedded.js';
-import type { PublicRecord } from '../../infra/event-store/public-record.js';
+import type { PublicRecord } from '../../projections/ports/public-record.js';
 import { emOf, sqlOf } from '../../infra/read-models/orm.js';
 import { listDeadLetters } from '../../infra/read-models/queries/dead-letters.js';
 import { SQL_PROJECTIONS } from '../../projections/index.js';
@@ -15,7 +14,7 @@ import { RebuildError, rebuildProjection } from '../../projections/runtime/rebui
 import { createSqlProjector } from '../../projections/runtime/sql-projector.js';
 import { projectionStatus } from '../../projections/runtime/status.js';
 import { createStoreFeed } from '../../projections/runtime/store-feed.js';
-import { dumpAll, historyRecords, pgReadModels, readAllRecords, silentLogger, sqliteReadModels, writeHistory } from './support.js';
+import { dumpAll, embeddedStoreAndReadModels, historyRecords, pgReadModels, readAllRecords, silentLogger, writeHistory } from './support.js';
 
 /** A MessageSent whose body is a number: chats and messages cannot apply it, the activity log can. */
 /** `records` must have positions spaced by 10, so that +5 falls between two of them. */
@@ -35,7 +34,7 @@ t.test('postgresql: a poison record is reported, parked, skipped on redelivery a
   const records = (await historyRecords()).map((r) => ({ ...r, position: (BigInt(r.position) * 10n).toString() }));
   const poison = poisonAfter(records, 20);
   const batch = [...records.slice(0, 21), poison, ...records.slice(21)];
-  const projector = createSqlProjector({ orm: rm.orm, projections: SQL_PROJECTIONS, logger: silentLogger });
+  const projector = createSqlProjector({ db: rm.orm.db, projections: SQL_PROJECTIONS, logger: silentLogger });
 
   const result = await projector.applyBatch(batch);
   t.equal(result.failed.length, 1, 'one failure');
@@ -72,7 +71,7 @@ t.test('postgresql: a poison record is reported, parked, skipped on redelivery a
     apply: (tx, events) =>
       chatsProjection.apply(tx, events.map((e) => ({ ...e, event: { ...e.event, data: { ...e.event.data, body: String((e.event.data as { body: unknown }).body) } } as typeof e.event }))),
   };
-  const fixedProjector = createSqlProjector({ orm: rm.orm, projections: SQL_PROJECTIONS.map((p) => (p.name === 'chats' ? fixedChats : p)), logger: silentLogger });
+  const fixedProjector = createSqlProjector({ db: rm.orm.db, projections: SQL_PROJECTIONS.map((p) => (p.name === 'chats' ? fixedChats : p)), logger: silentLogger });
   const chatsOnly = await fixedProjector.retryDeadLetters({ projection: 'chats' });
   t.same([chatsOnly.retried, chatsOnly.failed.length], [1, 0]);
   // ... and, for messages, the event read again in a corrected form (as a fixed upcaster would give).
@@ -93,30 +92,25 @@ t.test('postgresql: a poison record is reported, parked, skipped on redelivery a
 });
 
 t.test('sqlite + embedded store: the feed parks after its attempts; rebuilds keep parked events parked, stop on others', async (t) => {
-  const store = await EmbeddedEventStore.open({ file: ':memory:' });
-  const rm = await sqliteReadModels();
-  t.teardown(async () => {
-    await store.close();
-    await rm.close();
-  });
+  const { store, rm } = await embeddedStoreAndReadModels(t);
   const { chats } = await writeHistory(store);
   const model = (await store.readStream(chatStreamId(chats[0]!))).find((e) => e.type === 'MessageSent')!;
   const poisonId = randomUUID();
   await store.append(chatStreamId(chats[0]!), [{ id: poisonId, type: 'MessageSent', data: { ...(model.data as object), messageId: randomUUID(), body: 42 }, metadata: { schemaVersion: 2 } }], 'any');
   await writeHistory(store, 'z');
 
-  const projector = createSqlProjector({ orm: rm.orm, projections: SQL_PROJECTIONS, logger: silentLogger });
+  const projector = createSqlProjector({ db: rm.orm.db, projections: SQL_PROJECTIONS, logger: silentLogger });
   const feed = createStoreFeed({ store, projector, logger: silentLogger, batchSize: 50, maxAttempts: 3, retryMinMs: 5, retryMaxMs: 20 });
   await feed.start();
   await feed.waitFor(await store.headPosition());
   await feed.stop();
   t.match(feed.status(), { parked: 1, state: 'stopped' });
   t.same((await listDeadLetters(rm.orm)).map((l) => [l.projection, l.eventId, l.attempts]).sort(), [['chats', poisonId, 3], ['messages', poisonId, 3]]);
-  const status = await projectionStatus({ orm: rm.orm, store, projections: SQL_PROJECTIONS });
+  const status = await projectionStatus({ db: rm.orm.db, store, projections: SQL_PROJECTIONS });
   t.same(status.map((s) => [s.projection, s.verdict, s.deadLetters]), [['users', 'ok', 0], ['chats', 'ok', 1], ['messages', 'ok', 1], ['activity-log', 'ok', 0], ['messages-per-user-per-day', 'ok', 0], ['reads', 'ok', 0]]);
 
   const live = await dumpAll(rm.orm);
-  const r = await rebuildProjection({ orm: rm.orm, store, projections: SQL_PROJECTIONS, name: 'messages', logger: silentLogger, batchSize: 16 });
+  const r = await rebuildProjection({ db: rm.orm.db, store, projections: SQL_PROJECTIONS, name: 'messages', logger: silentLogger, batchSize: 16 });
   t.equal(r.skippedParked, 1, 'the parked event stays parked');
   const rebuilt = await dumpAll(rm.orm);
   t.same(rebuilt['messages'], live['messages']);
@@ -126,7 +120,7 @@ t.test('sqlite + embedded store: the feed parks after its attempts; rebuilds kee
 
   await emOf(rm.orm).execute(`DELETE FROM ${sqlOf(rm.orm).table('dead_letters')} WHERE projection = 'chats'`, [], 'run');
   await t.rejects(
-    rebuildProjection({ orm: rm.orm, store, projections: SQL_PROJECTIONS, name: 'chats', logger: silentLogger, batchSize: 16 }),
+    rebuildProjection({ db: rm.orm.db, store, projections: SQL_PROJECTIONS, name: 'chats', logger: silentLogger, batchSize: 16 }),
     RebuildError,
   );
   const tables = (await emOf(rm.orm).execute(`SELECT name FROM sqlite_master WHERE name LIKE '%__rb_%'`, [], 'all')) as unknown[];

@@ -30,7 +30,7 @@ t.test('a projection stuck on a poison event: lagging, then stalled; readiness a
 
   // A feed that never gives up on a record (no parking): the failure mode behind "subscriptions that silently die".
   const feed = createStoreFeed({
-    store: env.store, projector: createSqlProjector({ orm: env.orm, projections: SQL_PROJECTIONS, logger: silentLogger }),
+    store: env.store, projector: createSqlProjector({ db: env.orm.db, projections: SQL_PROJECTIONS, logger: silentLogger }),
     logger: silentLogger, lingerMs: 2, maxAttempts: Number.MAX_SAFE_INTEGER, retryMinMs: 20, retryMaxMs: 50,
   });
   await feed.start();
@@ -39,7 +39,7 @@ t.test('a projection stuck on a poison event: lagging, then stalled; readiness a
   await env.store.append(chatStreamId(chats[0]!), [{ id: randomUUID(), type: 'MessageSent', data: { ...(model.data as object), messageId: randomUUID(), body: 42 }, metadata: { schemaVersion: 2 } }], 'any');
   await waitFor('the feed failing on the poison event', () => feed.status().lastError !== null);
 
-  const status = (stallAfterMs: number) => projectionStatus({ orm: env.orm, store: env.store, projections: SQL_PROJECTIONS, stallAfterMs });
+  const status = (stallAfterMs: number) => projectionStatus({ db: env.orm.db, store: env.store, projections: SQL_PROJECTIONS, stallAfterMs });
   const verdicts = (s: ProjectionStatus[]) => Object.fromEntries(s.map((x) => [x.projection, x.verdict]));
   const expectStuck = (verdict: string) => ({ users: 'ok', chats: verdict, messages: verdict, 'activity-log': 'ok', 'messages-per-user-per-day': 'ok', reads: 'ok' });
 

@@ -1,8 +1,8 @@
 // Edits and deletes in the messages and chats read models, through the projection kit: an edit
 // replaces the body and sets edited_at; a delete blanks the body for good, in any delivery order
 // (the kit replays each list in reverse too); the chat list's preview follows a change of the last
-// message. The chats preview runs with orderMatters: a change delivered before its message (only after
-// that message was parked) does not reach the preview; docs/projections.md says so.
+// message, in any delivery order too (a change delivered before its message is kept in
+// chat_preview_changes and reaches the preview when its message becomes the last).
 import t from 'tap';
 import type { DomainEvent } from '../../domain/events.js';
 import { chatsProjection } from '../../projections/chats.js';
@@ -44,7 +44,7 @@ t.test('messages: edited in place, deleted without a body', async (t) => {
 });
 
 t.test('chats: the preview follows its message', async (t) => {
-  const { given } = projectionKit(t, chatsProjection, { orderMatters: true });
+  const { given } = projectionKit(t, chatsProjection);
   const chat = {
     chat_id: ab, participant_a: 'alice', participant_b: 'bob', started_by: 'alice', started_at: '2026-01-01T00:00:00Z',
     last_message_revision: 2, last_message_sender: 'alice', last_message_at: '2026-01-01T00:00:02Z', last_message_id: m(2),
@@ -57,4 +57,16 @@ t.test('chats: the preview follows its message', async (t) => {
   await given(history().slice(0, 4)).then({
     chats: [{ ...chat, last_message_body: 'a secret', last_message_edited_at: null, last_message_deleted_at: null }],
   }, 'an edit of an older message leaves the preview alone');
+  // Reversed as given: the delete and the edit arrive before the messages they change.
+  await given([
+    deleted(m(2), '2026-01-01T00:00:04Z'), edited(m(1), 'hello', '2026-01-01T00:00:03Z'),
+    messageSent({ chatId: ab, senderId: 'alice', body: 'a secret', sentAt: '2026-01-01T00:00:02Z', messageId: m(2), clientMessageId: 'c2' }),
+    chatStarted('alice', 'bob', '2026-01-01T00:00:00Z'),
+  ].map((e, i) => ({ ...e, streamId: `chat-${ab}`, revision: [4, 3, 2, 0][i]! }))).then({
+    chats: [{ ...chat, last_message_body: '', last_message_edited_at: null, last_message_deleted_at: '2026-01-01T00:00:04Z' }],
+    chat_preview_changes: [
+      { message_id: m(1), chat_id: ab, sender_id: 'alice', body: 'hello', edited_at: '2026-01-01T00:00:03Z', deleted_at: null, changed_revision: 3 },
+      { message_id: m(2), chat_id: ab, sender_id: 'alice', body: '', edited_at: null, deleted_at: '2026-01-01T00:00:04Z', changed_revision: 4 },
+    ],
+  }, 'a delete delivered before its message still blanks the preview');
 });

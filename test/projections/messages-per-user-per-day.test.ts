@@ -1,7 +1,7 @@
 // The worked example, messages per user per UTC day, through the projection kit: counts by
 // distinct message id, so redelivery, re-application and any order converge; plus its query.
 import t from 'tap';
-import { messageCountsPerDay } from '../../infra/read-models/queries/message-counts.js';
+import { messageCountsPerDay } from '../../projections/messages-per-user-per-day.js';
 import { messagesPerUserPerDayProjection } from '../../projections/messages-per-user-per-day.js';
 import { SQL_PROJECTIONS } from '../../projections/index.js';
 import { createSqlProjector } from '../../projections/runtime/sql-projector.js';
@@ -41,17 +41,17 @@ for (const [label, open] of [['sqlite', sqliteReadModels], ['postgresql', () => 
   t.test(`${label}: the query reads a user's days, oldest first, within an inclusive range`, async (t) => {
     const rm = await open();
     t.teardown(() => rm.close());
-    const projector = createSqlProjector({ orm: rm.orm, projections: SQL_PROJECTIONS, logger: silentLogger });
+    const projector = createSqlProjector({ db: rm.orm.db, projections: SQL_PROJECTIONS, logger: silentLogger });
     const more = [3, 5, 9].map((d, i) => msg(10 + i, 'alice', `2026-01-0${d}T10:00:00Z`));
     t.same((await projector.applyBatch(kitRecords([...history, ...more]))).failed, []);
-    t.same(await messageCountsPerDay(rm.orm, { userId: 'alice' }), [
+    t.same(await messageCountsPerDay(rm.orm.db, { userId: 'alice' }), [
       { day: '2026-01-01', count: 2 }, { day: '2026-01-02', count: 1 }, { day: '2026-01-03', count: 1 }, { day: '2026-01-05', count: 1 }, { day: '2026-01-09', count: 1 },
     ]);
-    t.same(await messageCountsPerDay(rm.orm, { userId: 'alice', from: '2026-01-02', to: '2026-01-05' }), [
+    t.same(await messageCountsPerDay(rm.orm.db, { userId: 'alice', from: '2026-01-02', to: '2026-01-05' }), [
       { day: '2026-01-02', count: 1 }, { day: '2026-01-03', count: 1 }, { day: '2026-01-05', count: 1 },
     ], 'both ends inclusive');
-    t.same(await messageCountsPerDay(rm.orm, { userId: 'nobody' }), []);
-    await t.rejects(messageCountsPerDay(rm.orm, { userId: 'alice', from: '2026-02-30' }), { name: 'InvalidQueryError' });
-    await t.rejects(messageCountsPerDay(rm.orm, { userId: 'alice', from: '2026-01-05', to: '2026-01-01' }), { name: 'InvalidQueryError' });
+    t.same(await messageCountsPerDay(rm.orm.db, { userId: 'nobody' }), []);
+    await t.rejects(messageCountsPerDay(rm.orm.db, { userId: 'alice', from: '2026-02-30' }), { name: 'InvalidQueryError' });
+    await t.rejects(messageCountsPerDay(rm.orm.db, { userId: 'alice', from: '2026-01-05', to: '2026-01-01' }), { name: 'InvalidQueryError' });
   });
 }

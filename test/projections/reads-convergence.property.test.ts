@@ -9,7 +9,7 @@ import { sendMessage } from '../../commands/send-message.js';
 import { startChat } from '../../commands/start-chat.js';
 import { register } from '../../commands/register.js';
 import { EmbeddedEventStore } from '../../infra/event-store/embedded.js';
-import type { PublicRecord } from '../../infra/event-store/public-record.js';
+import type { PublicRecord } from '../../projections/ports/public-record.js';
 import { readsProjection } from '../../projections/reads.js';
 import { createSqlProjector } from '../../projections/runtime/sql-projector.js';
 import { deliver, deliverPlanned, deliveryPlans } from '../support/delivery-plan.js';
@@ -48,7 +48,7 @@ t.test('reads: any order, duplicates, batch sizes and two projectors converge', 
   const n = records.length;
   t.ok(records.filter((r) => r.type === 'ChatRead').length >= 8, 'the log holds reads');
 
-  await deliver(createSqlProjector({ orm: rm.orm, projections: [readsProjection], logger: silentLogger }), records);
+  await deliver(createSqlProjector({ db: rm.orm.db, projections: [readsProjection], logger: silentLogger }), records);
   const expected = await dumpAll(rm.orm, TABLES);
   t.ok(expected['unread_messages']!.length > 0, 'some messages stay unread');
 
@@ -57,7 +57,7 @@ t.test('reads: any order, duplicates, batch sizes and two projectors converge', 
     fc.asyncProperty(deliveryPlans(n, 9), async (plan) => {
       runs++;
       await truncateAll(rm.orm);
-      await deliverPlanned(records, plan, () => createSqlProjector({ orm: rm.orm, projections: [readsProjection], logger: silentLogger }));
+      await deliverPlanned(records, plan, () => createSqlProjector({ db: rm.orm.db, projections: [readsProjection], logger: silentLogger }));
       const actual = await dumpAll(rm.orm, TABLES);
       for (const table of TABLES) {
         if (JSON.stringify(actual[table]) !== JSON.stringify(expected[table])) {

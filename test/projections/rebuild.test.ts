@@ -7,18 +7,16 @@ import path from 'node:path';
 import t, { type Test } from 'tap';
 import { sendMessage } from '../../commands/send-message.js';
 import { EmbeddedEventStore } from '../../infra/event-store/embedded.js';
-import type { EventStore } from '../../infra/event-store/port.js';
-import { PostgresEventStore } from '../../infra/event-store/postgres.js';
+import type { EventStore } from '../../commands/ports/event-store.js';
 import { emOf, sqlOf } from '../../infra/read-models/orm.js';
 import { SQL_PROJECTIONS } from '../../projections/index.js';
 import { tablesOf } from '../../projections/runtime/apply.js';
 import { rebuildProjection, type RebuildProgress } from '../../projections/runtime/rebuild.js';
 import { createSqlProjector } from '../../projections/runtime/sql-projector.js';
 import { createStoreFeed } from '../../projections/runtime/store-feed.js';
-import { createTestSchema } from '../support/pg.js';
-import { settledHead, tracked } from '../support/tracked-store.js';
+import { settledHead } from '../support/tracked-store.js';
 import {
-  depsWithClock, dumpAll, holdOrderingLockShared, pgReadModels, readAllRecords, silentLogger, sqliteReadModels, writeHistory, type TestReadModels,
+  depsWithClock, dumpAll, pgReadModels, postgresStoreAndReadModels, readAllRecords, silentLogger, sqliteReadModels, writeHistory, type TestReadModels,
 } from './support.js';
 
 interface Env {
@@ -43,7 +41,7 @@ async function indexNames(rm: TestReadModels): Promise<string[]> {
 async function rebuildSuite(t: Test, env: Env): Promise<void> {
   const { store, rm } = env;
   const { users, chats } = await writeHistory(store);
-  const projector = createSqlProjector({ orm: rm.orm, projections: SQL_PROJECTIONS, logger: silentLogger });
+  const projector = createSqlProjector({ db: rm.orm.db, projections: SQL_PROJECTIONS, logger: silentLogger });
   const feed = createStoreFeed({ store, projector, logger: silentLogger, batchSize: 7, lingerMs: 5 });
   await feed.start();
   t.teardown(() => feed.stop());
@@ -54,7 +52,7 @@ async function rebuildSuite(t: Test, env: Env): Promise<void> {
   for (const p of SQL_PROJECTIONS) {
     const progress: RebuildProgress[] = [];
     const result = await rebuildProjection({
-      orm: rm.orm, store, projections: SQL_PROJECTIONS, name: p.name, logger: silentLogger, batchSize: 10, onProgress: (x) => progress.push(x),
+      db: rm.orm.db, store, projections: SQL_PROJECTIONS, name: p.name, logger: silentLogger, batchSize: 10, onProgress: (x) => progress.push(x),
     });
     const rebuilt = await dumpAll(rm.orm);
     for (const table of tablesOf(p)) {
@@ -85,14 +83,14 @@ async function rebuildSuite(t: Test, env: Env): Promise<void> {
       }
     })();
     for (const name of ['messages', 'chats', 'activity-log']) {
-      await rebuildProjection({ orm: rm.orm, store, projections: SQL_PROJECTIONS, name, logger: silentLogger, batchSize: 5 });
+      await rebuildProjection({ db: rm.orm.db, store, projections: SQL_PROJECTIONS, name, logger: silentLogger, batchSize: 5 });
     }
     sending = false;
     await sender;
     await feed.waitFor(await settledHead(store));
     const reference = await env.fresh();
     t.teardown(() => reference.close());
-    await createSqlProjector({ orm: reference.orm, projections: SQL_PROJECTIONS, logger: silentLogger }).applyBatch(await readAllRecords(store));
+    await createSqlProjector({ db: reference.orm.db, projections: SQL_PROJECTIONS, logger: silentLogger }).applyBatch(await readAllRecords(store));
     const expected = await dumpAll(reference.orm);
     const actual = await dumpAll(rm.orm);
     for (const table of ['users', 'chats', 'messages', 'activity_log']) t.same(actual[table], expected[table], `${table} complete`);
@@ -102,11 +100,11 @@ async function rebuildSuite(t: Test, env: Env): Promise<void> {
   });
 
   await t.test('unknown projection; one rebuild at a time', async (t) => {
-    await t.rejects(rebuildProjection({ orm: rm.orm, store, projections: SQL_PROJECTIONS, name: 'nope', logger: silentLogger }), { name: 'RebuildError' });
+    await t.rejects(rebuildProjection({ db: rm.orm.db, store, projections: SQL_PROJECTIONS, name: 'nope', logger: silentLogger }), { name: 'RebuildError' });
     if (sqlOf(rm.orm).name === 'postgresql') {
       const [r1, r2] = await Promise.allSettled([
-        rebuildProjection({ orm: rm.orm, store, projections: SQL_PROJECTIONS, name: 'users', logger: silentLogger, batchSize: 2 }),
-        rebuildProjection({ orm: rm.orm, store, projections: SQL_PROJECTIONS, name: 'users', logger: silentLogger, batchSize: 2 }),
+        rebuildProjection({ db: rm.orm.db, store, projections: SQL_PROJECTIONS, name: 'users', logger: silentLogger, batchSize: 2 }),
+        rebuildProjection({ db: rm.orm.db, store, projections: SQL_PROJECTIONS, name: 'users', logger: silentLogger, batchSize: 2 }),
       ]);
       const outcomes = [r1, r2].map((r) => (r.status === 'fulfilled' ? 'ok' : String((r.reason as Error).message)));
       t.ok(outcomes.includes('ok'), 'one ran');
@@ -117,16 +115,7 @@ async function rebuildSuite(t: Test, env: Env): Promise<void> {
 }
 
 t.test('postgresql: rebuild equals live', async (t) => {
-  const release = await holdOrderingLockShared();
-  const es = await createTestSchema('rbes');
-  const store = tracked(await PostgresEventStore.open({ connectionString: es.url, schema: es.schema, poolSize: 4 }));
-  const rm = await pgReadModels('rb');
-  t.teardown(async () => {
-    await store.close();
-    await rm.close();
-    await es.drop();
-    await release();
-  });
+  const { store, rm } = await postgresStoreAndReadModels(t, { store: 'rbes', readModels: 'rb' }, 4);
   await rebuildSuite(t, { store, rm, fresh: () => pgReadModels('rbref') });
 });
 

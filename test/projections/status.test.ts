@@ -1,27 +1,21 @@
 // Status tells a stalled projection (behind, nothing moving) from a lagging one (behind, moving).
 import t from 'tap';
 import { login } from '../../commands/login.js';
-import { EmbeddedEventStore } from '../../infra/event-store/embedded.js';
 import { SQL_PROJECTIONS } from '../../projections/index.js';
 import { createSqlProjector } from '../../projections/runtime/sql-projector.js';
 import { projectionStatus } from '../../projections/runtime/status.js';
 import { createStoreFeed } from '../../projections/runtime/store-feed.js';
-import { depsWithClock, readAllRecords, silentLogger, sqliteReadModels, writeHistory } from './support.js';
+import { depsWithClock, embeddedStoreAndReadModels, readAllRecords, silentLogger, writeHistory } from './support.js';
 
 const STALL_MS = 300;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 t.test('ok, then lagging, then stalled when feeding stops while the head moves', async (t) => {
-  const store = await EmbeddedEventStore.open({ file: ':memory:' });
-  const rm = await sqliteReadModels();
-  t.teardown(async () => {
-    await store.close();
-    await rm.close();
-  });
+  const { store, rm } = await embeddedStoreAndReadModels(t);
   const { users } = await writeHistory(store);
-  const projector = createSqlProjector({ orm: rm.orm, projections: SQL_PROJECTIONS, logger: silentLogger });
+  const projector = createSqlProjector({ db: rm.orm.db, projections: SQL_PROJECTIONS, logger: silentLogger });
   const status = (opts: { cap?: number } = {}) =>
-    projectionStatus({ orm: rm.orm, store, projections: SQL_PROJECTIONS, stallAfterMs: STALL_MS, ...(opts.cap ? { lagCountCap: opts.cap } : {}) });
+    projectionStatus({ db: rm.orm.db, store, projections: SQL_PROJECTIONS, stallAfterMs: STALL_MS, ...(opts.cap ? { lagCountCap: opts.cap } : {}) });
   const verdicts = async () => (await status()).map((s) => s.verdict);
 
   const never = await status();

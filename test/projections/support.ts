@@ -13,12 +13,16 @@ import { register } from '../../commands/register.js';
 import { sendMessage } from '../../commands/send-message.js';
 import { startChat } from '../../commands/start-chat.js';
 import { EmbeddedEventStore } from '../../infra/event-store/embedded.js';
-import type { EventStore } from '../../infra/event-store/port.js';
-import { toPublicRecord, type PublicRecord } from '../../infra/event-store/public-record.js';
+import type { EventStore } from '../../commands/ports/event-store.js';
+import { toPublicRecord, type PublicRecord } from '../../projections/ports/public-record.js';
 import { createLogger, type Logger } from '../../infra/logger.js';
 import { createArgon2Hasher } from '../../infra/password-hasher.js';
 import { emOf, openReadModelOrm, sqlOf, type ReadModelOrm } from '../../infra/read-models/orm.js';
-import { createTestSchema } from '../support/pg.js';
+import { createTestSchema, holdOrderingLockShared } from '../support/pg.js';
+import { PostgresEventStore } from '../../infra/event-store/postgres.js';
+import { tracked } from '../support/tracked-store.js';
+import { SQL_PROJECTIONS } from '../../projections/index.js';
+import { tablesOf } from '../../projections/runtime/apply.js';
 
 export const silentLogger: Logger = createLogger({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent', name: 'test' });
 
@@ -130,9 +134,41 @@ export async function sqliteReadModels(): Promise<TestReadModels> {
 
 export { holdOrderingLockShared } from '../support/pg.js';
 
-export const READ_MODEL_TABLES = [
-  'users', 'chats', 'messages', 'message_changes', 'activity_log', 'message_counts', 'counted_messages', 'read_positions', 'unread_messages', 'projection_inbox', 'projection_checkpoints', 'dead_letters',
-] as const;
+type Teardown = { teardown(fn: () => unknown): void };
+
+/** An in-memory embedded store and read models (SQLite unless `open` says otherwise), both closed at the test's teardown. */
+export async function embeddedStoreAndReadModels(t: Teardown, open: () => Promise<TestReadModels> = sqliteReadModels): Promise<{ store: EmbeddedEventStore; rm: TestReadModels }> {
+  const store = EmbeddedEventStore.open({ file: ':memory:' });
+  const rm = await open();
+  t.teardown(async () => {
+    await store.close();
+    await rm.close();
+  });
+  return { store, rm };
+}
+
+/**
+ * A PostgreSQL store in a schema of its own (tracked, so settledHead works) and PostgreSQL read models,
+ * under the shared ordering lock; all closed, dropped and released at the test's teardown.
+ */
+export async function postgresStoreAndReadModels(t: Teardown, labels: { store: string; readModels: string }, poolSize = 3): Promise<{ store: EventStore; rm: TestReadModels }> {
+  const release = await holdOrderingLockShared();
+  const es = await createTestSchema(labels.store);
+  const store = tracked(await PostgresEventStore.open({ connectionString: es.url, schema: es.schema, poolSize }));
+  const rm = await pgReadModels(labels.readModels);
+  t.teardown(async () => {
+    await store.close();
+    await rm.close();
+    await es.drop();
+    await release();
+  });
+  return { store, rm };
+}
+
+/** Every projection's tables, then the runtime's own (the error log is the service's, not theirs). */
+export const READ_MODEL_TABLES: ReadonlyArray<string> = [
+  ...SQL_PROJECTIONS.flatMap(tablesOf), 'projection_inbox', 'projection_checkpoints', 'dead_letters',
+];
 
 /** Columns that depend on when or in which order rows were written, not on what was applied. */
 const VOLATILE = new Set(['id', 'updated_at', 'parked_at', 'retried_at']);

@@ -8,8 +8,7 @@ import { randomUUID } from 'node:crypto';
 import t, { type Test } from 'tap';
 import { chatStreamId } from '../../domain/events.js';
 import type { PublicEvent } from '../../domain/public-event.js';
-import { EmbeddedEventStore } from '../../infra/event-store/embedded.js';
-import type { PublicRecord } from '../../infra/event-store/public-record.js';
+import type { PublicRecord } from '../../projections/ports/public-record.js';
 import { listDeadLetters } from '../../infra/read-models/queries/dead-letters.js';
 import { SQL_PROJECTIONS } from '../../projections/index.js';
 import { tablesOf } from '../../projections/runtime/apply.js';
@@ -18,7 +17,9 @@ import { compactInbox } from '../../projections/runtime/inbox-compaction.js';
 import { rebuildProjection } from '../../projections/runtime/rebuild.js';
 import { createSqlProjector } from '../../projections/runtime/sql-projector.js';
 import { projectionStatus } from '../../projections/runtime/status.js';
-import { dumpAll, pgReadModels, readAllRecords, silentLogger, sqliteReadModels, writeHistory, type TestReadModels } from './support.js';
+import {
+  dumpAll, embeddedStoreAndReadModels, pgReadModels, readAllRecords, silentLogger, sqliteReadModels, writeHistory, type TestReadModels,
+} from './support.js';
 
 // Derived from the projections, so a projection added later is covered too.
 const MODEL_TABLES = SQL_PROJECTIONS.flatMap(tablesOf);
@@ -41,12 +42,7 @@ const NEW_READER: EventReader = {
 };
 
 async function rollingUpgrade(t: Test, open: () => Promise<TestReadModels>): Promise<void> {
-  const store = EmbeddedEventStore.open({ file: ':memory:' });
-  const rm = await open();
-  t.teardown(async () => {
-    await rm.close();
-    await store.close();
-  });
+  const { store, rm } = await embeddedStoreAndReadModels(t, open);
   const { chats } = await writeHistory(store);
   const model = (await store.readStream(chatStreamId(chats[0]!))).find((e) => e.type === 'MessageSent')!;
   const v9Id = randomUUID();
@@ -65,7 +61,7 @@ async function rollingUpgrade(t: Test, open: () => Promise<TestReadModels>): Pro
   t.equal(v9.version, 9, 'the record says which version wrote it');
 
   // --- the old release ---
-  const old = createSqlProjector({ orm: rm.orm, projections: SQL_PROJECTIONS, logger: silentLogger, store });
+  const old = createSqlProjector({ db: rm.orm.db, projections: SQL_PROJECTIONS, logger: silentLogger, store });
   let parked = 0;
   for (let i = 0; i < records.length; i += 7) {
     const r = await old.applyBatch(records.slice(i, i + 7));
@@ -90,19 +86,19 @@ async function rollingUpgrade(t: Test, open: () => Promise<TestReadModels>): Pro
   // park-and-stop: messages-per-user-per-day holds a complete prefix of the log, the prefix before v9.
   const prefix = await open();
   t.teardown(() => prefix.close());
-  await createSqlProjector({ orm: prefix.orm, projections: SQL_PROJECTIONS, logger: silentLogger }).applyBatch(
+  await createSqlProjector({ db: prefix.orm.db, projections: SQL_PROJECTIONS, logger: silentLogger }).applyBatch(
     records.filter((r) => BigInt(r.position) < BigInt(v9.position)),
   );
   t.same(await dumpAll(rm.orm, STOPPED_TABLES), await dumpAll(prefix.orm, STOPPED_TABLES), 'the stopped projections equal the log up to where they stopped');
 
-  const status = await projectionStatus({ orm: rm.orm, store, projections: SQL_PROJECTIONS });
+  const status = await projectionStatus({ db: rm.orm.db, store, projections: SQL_PROJECTIONS });
   const byName = new Map(status.map((s) => [s.projection, s]));
   for (const p of stopping) t.match(byName.get(p.name), { stoppedAt: { position: v9.position, eventId: v9Id, reason: 'unknown-version' }, unknownEvents: 1, checkpoint: v9.position });
   t.match(byName.get('messages'), { stoppedAt: null, unknownEvents: 1, verdict: 'ok', checkpoint: records.at(-1)!.position });
   t.match(byName.get('users'), { stoppedAt: null, unknownEvents: 0, verdict: 'ok' });
 
   // Compaction goes past the parked events; only the stopped projection waits, at what it holds back.
-  const compacted = await compactInbox({ orm: rm.orm, store, projections: SQL_PROJECTIONS, logger: silentLogger, pageSize: 9 });
+  const compacted = await compactInbox({ db: rm.orm.db, store, projections: SQL_PROJECTIONS, logger: silentLogger, pageSize: 9 });
   for (const c of compacted) {
     if (stopping.some((p) => p.name === c.projection)) {
       const firstHeld = records.find((r) => r.type === 'MessageSent' && BigInt(r.position) > BigInt(v9.position))!;
@@ -121,24 +117,24 @@ async function rollingUpgrade(t: Test, open: () => Promise<TestReadModels>): Pro
 
   // A rebuild by the old release: a park-and-continue projection keeps the event parked (below its new
   // floor, where the retry still applies it); a park-and-stop one refuses, it needs a release that reads it.
-  const rebuilt = await rebuildProjection({ orm: rm.orm, store, projections: SQL_PROJECTIONS, name: 'messages', logger: silentLogger, batchSize: 16 });
+  const rebuilt = await rebuildProjection({ db: rm.orm.db, store, projections: SQL_PROJECTIONS, name: 'messages', logger: silentLogger, batchSize: 16 });
   t.equal(rebuilt.parkedUnknown, 1, 'messages: rebuilt around the parked event');
   t.same((await dumpAll(rm.orm, ['messages']))['messages'], messages, 'the same rows as live');
   await t.rejects(
-    rebuildProjection({ orm: rm.orm, store, projections: SQL_PROJECTIONS, name: 'messages-per-user-per-day', logger: silentLogger, batchSize: 16 }),
+    rebuildProjection({ db: rm.orm.db, store, projections: SQL_PROJECTIONS, name: 'messages-per-user-per-day', logger: silentLogger, batchSize: 16 }),
     { name: 'RebuildError', message: /unknown-version: MessageSent v9.*park-and-stop/ },
   );
   t.same(await dumpAll(rm.orm, STOPPED_TABLES), await dumpAll(prefix.orm, STOPPED_TABLES), 'and the stopped projections are untouched');
 
   // --- the new release starts ---
   // First without the log to catch up from (as if it crashed part way): the stop is not lifted.
-  const blind = await createSqlProjector({ orm: rm.orm, projections: SQL_PROJECTIONS, logger: silentLogger, reader: NEW_READER }).retryUnknown();
+  const blind = await createSqlProjector({ db: rm.orm.db, projections: SQL_PROJECTIONS, logger: silentLogger, reader: NEW_READER }).retryUnknown();
   t.equal(blind.retried, continuing.length, 'the park-and-continue projections take the v9 message');
   t.same(blind.failed.map((f) => f.projection).sort(), ['*', ...stopping.map((p) => p.name)].sort());
-  const blindStatus = await projectionStatus({ orm: rm.orm, store, projections: SQL_PROJECTIONS });
+  const blindStatus = await projectionStatus({ db: rm.orm.db, store, projections: SQL_PROJECTIONS });
   for (const p of stopping) t.match(blindStatus.find((x) => x.projection === p.name), { stoppedAt: { eventId: v9Id } }, `${p.name} stays stopped until it can catch up`);
 
-  const upgraded = createSqlProjector({ orm: rm.orm, projections: SQL_PROJECTIONS, logger: silentLogger, store, reader: NEW_READER });
+  const upgraded = createSqlProjector({ db: rm.orm.db, projections: SQL_PROJECTIONS, logger: silentLogger, store, reader: NEW_READER });
   const retried = await upgraded.retryUnknown();
   t.equal(retried.retried, stopping.length, 'then the stopped projections apply it and catch up');
   t.match(retried.failed, [{ projection: '*', eventId: futureId, error: /^unknown-type: MessageReactedTo/ }], 'the unknown type stays parked');
@@ -146,14 +142,14 @@ async function rollingUpgrade(t: Test, open: () => Promise<TestReadModels>): Pro
 
   const fresh = await open();
   t.teardown(() => fresh.close());
-  await createSqlProjector({ orm: fresh.orm, projections: SQL_PROJECTIONS, logger: silentLogger, reader: NEW_READER }).applyBatch(records);
+  await createSqlProjector({ db: fresh.orm.db, projections: SQL_PROJECTIONS, logger: silentLogger, reader: NEW_READER }).applyBatch(records);
   const expected = await dumpAll(fresh.orm, MODEL_TABLES);
   t.ok(expected['messages']!.some((m) => m.includes('written by v9')), 'the new release reads v9');
   t.same(await dumpAll(rm.orm, MODEL_TABLES), expected, 'read models equal an in-order apply of the log by the new release');
 
-  const after = await projectionStatus({ orm: rm.orm, store, projections: SQL_PROJECTIONS });
+  const after = await projectionStatus({ db: rm.orm.db, store, projections: SQL_PROJECTIONS });
   t.ok(after.every((s) => s.stoppedAt === null && s.unknownEvents === 0 && s.verdict === 'ok'), 'nothing stopped, nothing behind');
-  for (const c of await compactInbox({ orm: rm.orm, store, projections: SQL_PROJECTIONS, logger: silentLogger, pageSize: 9, reader: NEW_READER })) {
+  for (const c of await compactInbox({ db: rm.orm.db, store, projections: SQL_PROJECTIONS, logger: silentLogger, pageSize: 9, reader: NEW_READER })) {
     t.same({ floor: c.floor, stoppedAt: c.stoppedAt }, { floor: records.at(-1)!.position, stoppedAt: null }, `${c.projection}: compacted to the end`);
   }
   t.match(await upgraded.applyBatch(records), { applied: 0, failed: [] }, 'a full redelivery applies nothing');

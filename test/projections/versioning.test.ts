@@ -6,18 +6,15 @@ import { register } from '../../commands/register.js';
 import { sendMessage } from '../../commands/send-message.js';
 import { startChat } from '../../commands/start-chat.js';
 import { chatStreamId } from '../../domain/events.js';
-import { toDomainEvent } from '../../infra/event-store/codec.js';
-import { EmbeddedEventStore } from '../../infra/event-store/embedded.js';
-import type { EventStore } from '../../infra/event-store/port.js';
-import { PostgresEventStore } from '../../infra/event-store/postgres.js';
-import { toPublicRecord } from '../../infra/event-store/public-record.js';
-import { messageCountsPerDay } from '../../infra/read-models/queries/message-counts.js';
+import { toDomainEvent } from '../../commands/ports/codec.js';
+import type { EventStore } from '../../commands/ports/event-store.js';
+import { toPublicRecord } from '../../projections/ports/public-record.js';
+import { messageCountsPerDay } from '../../projections/messages-per-user-per-day.js';
 import { auditActivity } from '../../projections/audit/export.js';
-import { createTestSchema } from '../support/pg.js';
-import { settledHead, tracked } from '../support/tracked-store.js';
+import { settledHead } from '../support/tracked-store.js';
 import { project } from '../audit/support.js';
 import { m } from './kit-events.js';
-import { depsWithClock, dumpTable, holdOrderingLockShared, pgReadModels, sqliteReadModels, type TestReadModels } from './support.js';
+import { depsWithClock, dumpTable, embeddedStoreAndReadModels, postgresStoreAndReadModels, type TestReadModels } from './support.js';
 
 async function versionOneLog(t: Test, store: EventStore, rm: TestReadModels): Promise<void> {
   const deps = depsWithClock(store);
@@ -57,32 +54,18 @@ async function versionOneLog(t: Test, store: EventStore, rm: TestReadModels): Pr
     ['1', 'alice', m(1), 'written by v1'], ['2', 'bob', m(2), 'also v1'], ['3', 'bob', m(1), 'new'],
   ], 'messages: the v1 rows carry their id as clientMessageId');
   t.match(JSON.parse((await dumpTable(rm.orm, 'chats'))[0]!), { last_message_revision: '3', last_message_body: 'new' });
-  t.same(await messageCountsPerDay(rm.orm, { userId: 'bob' }), [{ day: '2025-12-31', count: 1 }, { day: '2026-01-01', count: 1 }]);
+  t.same(await messageCountsPerDay(rm.orm.db, { userId: 'bob' }), [{ day: '2025-12-31', count: 1 }, { day: '2026-01-01', count: 1 }]);
   const sends = [];
   for await (const r of auditActivity(store, { action: 'send_message' })) sends.push([r.userId, r.eventId]);
   t.same(sends.slice(0, 2), [['alice', m(1)], ['bob', m(2)]], 'and the audit');
 }
 
 t.test('embedded store, SQLite read models', async (t) => {
-  const store = EmbeddedEventStore.open({ file: ':memory:' });
-  const rm = await sqliteReadModels();
-  t.teardown(async () => {
-    await store.close();
-    await rm.close();
-  });
+  const { store, rm } = await embeddedStoreAndReadModels(t);
   await versionOneLog(t, store, rm);
 });
 
 t.test('postgresql store and read models', async (t) => {
-  const release = await holdOrderingLockShared();
-  const es = await createTestSchema('v1log');
-  const store = tracked(await PostgresEventStore.open({ connectionString: es.url, schema: es.schema, poolSize: 3 }));
-  const rm = await pgReadModels('v1rm');
-  t.teardown(async () => {
-    await store.close();
-    await rm.close();
-    await es.drop();
-    await release();
-  });
+  const { store, rm } = await postgresStoreAndReadModels(t, { store: 'v1log', readModels: 'v1rm' });
   await versionOneLog(t, store, rm);
 });

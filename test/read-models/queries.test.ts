@@ -1,14 +1,14 @@
 // The read-model queries over a projected history, on PostgreSQL and SQLite: filters, order and
 // cursor paging (walking every page gives exactly the filtered rows, newest first, once each).
 import t, { type Test } from 'tap';
-import type { PublicRecord } from '../../infra/event-store/public-record.js';
+import type { PublicRecord } from '../../projections/ports/public-record.js';
 import { emOf, sqlOf, type ReadModelOrm } from '../../infra/read-models/orm.js';
-import { queryActivity, type ActivityQuery } from '../../infra/read-models/queries/activity.js';
-import { userChats } from '../../infra/read-models/queries/chats.js';
+import { queryActivity, type ActivityQuery } from '../../projections/activity-log.js';
+import { userChats } from '../../projections/chats.js';
 import { queryErrors } from '../../infra/read-models/queries/errors.js';
-import { chatHistory } from '../../infra/read-models/queries/messages.js';
-import { InvalidQueryError } from '../../infra/read-models/queries/page.js';
-import { prefixUpperBound, searchUsers } from '../../infra/read-models/queries/users.js';
+import { chatHistory } from '../../projections/messages.js';
+import { InvalidQueryError } from '../../projections/ports/page.js';
+import { prefixUpperBound, searchUsers } from '../../projections/users.js';
 import { SQL_PROJECTIONS } from '../../projections/index.js';
 import { createSqlProjector } from '../../projections/runtime/sql-projector.js';
 import { historyRecords, pgReadModels, silentLogger, sqliteReadModels, type TestReadModels } from '../projections/support.js';
@@ -33,7 +33,7 @@ async function allPages(orm: ReadModelOrm, q: ActivityQuery): Promise<string[]> 
   const ids: string[] = [];
   let cursor: string | undefined;
   for (let i = 0; i < 100; i++) {
-    const page = await queryActivity(orm, { ...q, ...(cursor ? { cursor } : {}) });
+    const page = await queryActivity(orm.db, { ...q, ...(cursor ? { cursor } : {}) });
     ids.push(...page.items.map((x) => x.eventId));
     if (!page.nextCursor) return ids;
     cursor = page.nextCursor;
@@ -45,7 +45,7 @@ async function suite(t: Test, open: () => Promise<TestReadModels>): Promise<void
   const rm = await open();
   t.teardown(() => rm.close());
   const records = await historyRecords();
-  await createSqlProjector({ orm: rm.orm, projections: SQL_PROJECTIONS, logger: silentLogger }).applyBatch(records);
+  await createSqlProjector({ db: rm.orm.db, projections: SQL_PROJECTIONS, logger: silentLogger }).applyBatch(records);
   const users = records.filter((r) => r.type === 'UserRegistered').map((r) => String(r.data['userId']));
 
   await t.test('activity: filters, newest first, cursor paging', async (t) => {
@@ -55,13 +55,13 @@ async function suite(t: Test, open: () => Promise<TestReadModels>): Promise<void
       { userId: users[1]!, action: 'send_message', limit: 2 }, { from: mid, limit: 4 }, { to: mid, limit: 4 }, { userId: 'nobody' },
     ];
     for (const q of cases) t.same(await allPages(rm.orm, q), expectedActivity(records, q), JSON.stringify(q));
-    const first = await queryActivity(rm.orm, { limit: 1 });
+    const first = await queryActivity(rm.orm.db, { limit: 1 });
     const newest = records.at(-1)!;
     t.match(first.items[0], { eventId: newest.id, action: ACTIONS[newest.type]![0], userId: newest.data['userId'], target: null, position: newest.position });
     t.ok(first.items[0]!.at instanceof Date);
-    await t.rejects(queryActivity(rm.orm, { cursor: 'garbage' }), InvalidQueryError);
-    await t.rejects(queryActivity(rm.orm, { action: 'nope' as never }), InvalidQueryError);
-    await t.rejects(queryActivity(rm.orm, { limit: 0 }), InvalidQueryError);
+    await t.rejects(queryActivity(rm.orm.db, { cursor: 'garbage' }), InvalidQueryError);
+    await t.rejects(queryActivity(rm.orm.db, { action: 'nope' as never }), InvalidQueryError);
+    await t.rejects(queryActivity(rm.orm.db, { limit: 0 }), InvalidQueryError);
   });
 
   await t.test('errors: by process, level and time, newest first, paged', async (t) => {
@@ -104,21 +104,21 @@ async function suite(t: Test, open: () => Promise<TestReadModels>): Promise<void
       [sql.time(new Date()), sql.time(new Date())],
       'run',
     );
-    const all = await searchUsers(rm.orm, { limit: 100 });
+    const all = await searchUsers(rm.orm.db, { limit: 100 });
     t.same(all.items.map((u) => u.username), [...users, 'a_b', 'axb'].sort());
-    t.same((await searchUsers(rm.orm, { prefix: 'A_' })).items.map((u) => u.username), ['a_b']);
-    t.same((await searchUsers(rm.orm, { prefix: 'a' })).items.map((u) => u.username), ['a_b', 'alice', 'axb']);
-    const p1 = await searchUsers(rm.orm, { prefix: 'a', limit: 2 });
-    const p2 = await searchUsers(rm.orm, { prefix: 'a', limit: 2, cursor: p1.nextCursor! });
+    t.same((await searchUsers(rm.orm.db, { prefix: 'A_' })).items.map((u) => u.username), ['a_b']);
+    t.same((await searchUsers(rm.orm.db, { prefix: 'a' })).items.map((u) => u.username), ['a_b', 'alice', 'axb']);
+    const p1 = await searchUsers(rm.orm.db, { prefix: 'a', limit: 2 });
+    const p2 = await searchUsers(rm.orm.db, { prefix: 'a', limit: 2, cursor: p1.nextCursor! });
     t.same([...p1.items, ...p2.items].map((u) => u.username), ['a_b', 'alice', 'axb']);
     t.equal(p2.nextCursor, null);
-    t.match((await searchUsers(rm.orm, { prefix: 'dave' })).items[0], { userId: 'dave', role: 'auditor' });
+    t.match((await searchUsers(rm.orm.db, { prefix: 'dave' })).items[0], { userId: 'dave', role: 'auditor' });
     t.equal(prefixUpperBound('ab'), 'ac');
   });
 
   await t.test('chats: a user\'s chats, other participant and last message, newest activity first', async (t) => {
     const alice = users[0]!;
-    const page = await userChats(rm.orm, { userId: alice });
+    const page = await userChats(rm.orm.db, { userId: alice });
     const started = records.filter((r) => r.type === 'ChatStarted' && (r.data['participants'] as string[]).includes(alice));
     t.equal(page.items.length, started.length);
     const activity = page.items.map((c) => c.activityAt.getTime());
@@ -130,18 +130,18 @@ async function suite(t: Test, open: () => Promise<TestReadModels>): Promise<void
       t.not(c.otherUserId, alice);
       t.match(c.lastMessage, { revision: last.revision, body: last.data['body'], senderId: last.data['senderId'] });
     }
-    const first = await userChats(rm.orm, { userId: alice, limit: 1 });
-    const second = await userChats(rm.orm, { userId: alice, limit: 1, cursor: first.nextCursor! });
+    const first = await userChats(rm.orm.db, { userId: alice, limit: 1 });
+    const second = await userChats(rm.orm.db, { userId: alice, limit: 1, cursor: first.nextCursor! });
     t.same([...first.items, ...second.items].map((c) => c.chatId), page.items.map((c) => c.chatId));
-    t.same((await userChats(rm.orm, { userId: 'nobody' })).items, []);
+    t.same((await userChats(rm.orm.db, { userId: 'nobody' })).items, []);
   });
 
   await t.test('messages: history newest first, paged backwards by revision', async (t) => {
     const chatId = String(records.find((r) => r.type === 'ChatStarted')!.data['chatId']);
     const sent = records.filter((r) => r.type === 'MessageSent' && r.data['chatId'] === chatId);
-    const p1 = await chatHistory(rm.orm, { chatId, limit: 3 });
+    const p1 = await chatHistory(rm.orm.db, { chatId, limit: 3 });
     t.same(p1.items.map((m) => m.revision), sent.map((m) => m.revision).reverse().slice(0, 3));
-    const p2 = await chatHistory(rm.orm, { chatId, limit: 3, before: p1.nextBefore! });
+    const p2 = await chatHistory(rm.orm.db, { chatId, limit: 3, before: p1.nextBefore! });
     t.same(p2.items.map((m) => m.revision), sent.map((m) => m.revision).reverse().slice(3));
     t.equal(p2.nextBefore, null);
     t.match(p1.items[0], { body: sent.at(-1)!.data['body'], senderId: sent.at(-1)!.data['senderId'] });

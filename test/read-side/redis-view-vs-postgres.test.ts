@@ -7,7 +7,7 @@ import { sendMessage } from '../../commands/send-message.js';
 import { startChat } from '../../commands/start-chat.js';
 import { PostgresEventStore } from '../../infra/event-store/postgres.js';
 import { RedisLastMessagesView } from '../../infra/last-messages/redis.js';
-import { chatHistory } from '../../infra/read-models/queries/messages.js';
+import { chatHistory } from '../../projections/messages.js';
 import { SQL_PROJECTIONS } from '../../projections/index.js';
 import { LastMessagesProjection } from '../../projections/last-messages.js';
 import { createSqlProjector } from '../../projections/runtime/sql-projector.js';
@@ -22,7 +22,7 @@ t.test('Redis view rebuilt after a flush equals the last 100 PostgreSQL rows of 
   const prefix = newPrefix('rv');
   const view = new RedisLastMessagesView({ url: TEST_REDIS_URL, keyPrefix: prefix, commandTimeoutMs: 500, logger: silentLogger });
   const projection = new LastMessagesProjection({ store, view, logger: silentLogger, epochCheckMs: 200 });
-  const feed = createStoreFeed({ store, projector: createSqlProjector({ orm: rm.orm, projections: SQL_PROJECTIONS, logger: silentLogger }), logger: silentLogger });
+  const feed = createStoreFeed({ store, projector: createSqlProjector({ db: rm.orm.db, projections: SQL_PROJECTIONS, logger: silentLogger }), logger: silentLogger });
   t.teardown(async () => {
     await projection.stop();
     await feed.stop();
@@ -56,7 +56,7 @@ t.test('Redis view rebuilt after a flush equals the last 100 PostgreSQL rows of 
   const sameAsPostgres = async (): Promise<boolean> => {
     for (const chatId of chats) {
       const page = await view.read(chatId, { limit: 100 });
-      const rows = (await chatHistory(rm.orm, { chatId, limit: 100 })).items.reverse();
+      const rows = (await chatHistory(rm.orm.db, { chatId, limit: 100 })).items.reverse();
       if (!page || !page.complete) return false;
       const fromView = page.messages.map((m) => `${m.revision}:${m.messageId}:${m.body}`);
       const fromPg = rows.map((r) => `${r.revision}:${r.messageId}:${r.body}`);

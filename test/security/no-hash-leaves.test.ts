@@ -10,7 +10,7 @@ import t from 'tap';
 import { login } from '../../commands/login.js';
 import { register } from '../../commands/register.js';
 import { EmbeddedEventStore } from '../../infra/event-store/embedded.js';
-import { toPublicRecord } from '../../infra/event-store/public-record.js';
+import { toPublicRecord } from '../../projections/ports/public-record.js';
 import { createLogger } from '../../infra/logger.js';
 import { depsFor } from '../commands/suite.js';
 

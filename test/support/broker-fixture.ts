@@ -8,9 +8,11 @@ import { BrokerConnection } from '../../infra/broker/connection.js';
 import { ProjectorConsumer, type ProjectorConsumerOptions } from '../../infra/broker/consumer.js';
 import type { EventSink } from '../../infra/broker/event-sink.js';
 import { Relay, type RelayOptions } from '../../infra/broker/relay.js';
+import { startProjectorConsumer, startRelay, type RunningConsumer, type RunningRelay } from '../../infra/broker/processes.js';
 import { topologyFor, type Topology } from '../../infra/broker/topology.js';
+import { loadConfig } from '../../infra/config.js';
 import { PostgresEventStore } from '../../infra/event-store/postgres.js';
-import type { Logger } from '../../infra/logger.js';
+import type { Logger } from 'pino';
 import { Collector, TEST_AMQP_URL, holdOrderingLockShared, removeTopology, testLogger, testPrefix } from './broker.js';
 import { createTestSchema, type TestSchema } from './pg.js';
 import { PgSink } from './pg-sink.js';
@@ -143,4 +145,17 @@ export async function brokerWorld(t: Test, opts: { label: string; deliveryLimit?
     },
   };
   return world;
+}
+
+/**
+ * The relay and the projector consumer as `chat start` runs them (infra/broker/processes.ts), with the
+ * world's settings and `env` on top; both stopped at the world's cleanup.
+ */
+export function startRelayAndConsumer(w: BrokerWorld, sink: EventSink, env: Record<string, string> = {}): { relay: RunningRelay; consumer: RunningConsumer } {
+  const config = loadConfig({ ...w.env, LOG_LEVEL: 'silent', ...env });
+  const relay = startRelay(config, w.store, w.logger);
+  const consumer = startProjectorConsumer(config, sink, w.logger);
+  w.onCleanup(() => relay.stop());
+  w.onCleanup(() => consumer.stop());
+  return { relay, consumer };
 }

@@ -12,7 +12,7 @@ import amqp, { type Channel, type ConsumeMessage } from 'amqplib';
 import pino from 'pino';
 import { BrokerConnection } from '../../infra/broker/connection.js';
 import { deleteTopology, topologyNames, type Topology } from '../../infra/broker/topology.js';
-import type { EventData, EventStore } from '../../infra/event-store/port.js';
+import type { EventData, EventStore } from '../../commands/ports/event-store.js';
 import { createLogger, type Logger } from '../../infra/logger.js';
 
 export const TEST_AMQP_URL = process.env['TEST_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';

@@ -2,8 +2,8 @@
 // batch sizes and over one or two projectors at once, the way the broker may deliver it; this is the
 // shared part of how they shuffle, batch and deliver.
 import fc from 'fast-check';
-import { isTransientError } from '../../infra/broker/transient-error.js';
-import type { PublicRecord } from '../../infra/event-store/public-record.js';
+import { isTransientError } from '../../commands/ports/transient-error.js';
+import type { PublicRecord } from '../../projections/ports/public-record.js';
 import type { SqlProjector } from '../../projections/runtime/sql-projector.js';
 
 export interface DeliveryPlan {

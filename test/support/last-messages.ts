@@ -5,8 +5,15 @@ import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
-import type { PublicRecord } from '../../infra/event-store/public-record.js';
+import type { PublicRecord } from '../../projections/ports/public-record.js';
+import type { Test } from 'tap';
+import { MemoryLastMessagesView } from '../../infra/last-messages/memory.js';
 import { RedisLastMessagesView } from '../../infra/last-messages/redis.js';
+import { isDeepStrictEqual } from 'node:util';
+import type { EventStore } from '../../commands/ports/event-store.js';
+import { chatStreamId } from '../../domain/events.js';
+import { chatChangeOf, type LastMessagesView, type LastMessagesViewAdmin } from '../../projections/ports/last-messages.js';
+import { toPublicRecord } from '../../projections/ports/public-record.js';
 import { createLogger, type Logger } from '../../infra/logger.js';
 
 export const TEST_REDIS_URL = process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
@@ -85,11 +92,14 @@ export interface RedisViewHarness {
   cleanup(): Promise<void>;
 }
 
-/** A Redis last-messages view under a key prefix of its own, with ways to lose data behind its back. */
-export async function openRedisView(label: string, commandTimeoutMs = 500): Promise<RedisViewHarness> {
-  const prefix = newPrefix(label);
+/**
+ * A Redis last-messages view under a key prefix of its own, with ways to lose data behind its back.
+ * `prefix`: reopen the keys of an earlier harness (a restart); `capacity`: LAST_MESSAGES_SIZE.
+ */
+export async function openRedisView(label: string, commandTimeoutMs = 500, opts: { prefix?: string; capacity?: number } = {}): Promise<RedisViewHarness> {
+  const prefix = opts.prefix ?? newPrefix(label);
   const { logger } = memoryLogger();
-  const view = new RedisLastMessagesView({ url: TEST_REDIS_URL, keyPrefix: prefix, commandTimeoutMs, logger });
+  const view = new RedisLastMessagesView({ url: TEST_REDIS_URL, keyPrefix: prefix, commandTimeoutMs, logger, capacity: opts.capacity });
   if (!(await view.whenReady(3_000))) throw new Error(`Redis not reachable at ${TEST_REDIS_URL}`);
   return {
     view,
@@ -101,6 +111,31 @@ export async function openRedisView(label: string, commandTimeoutMs = 500): Prom
       await deletePrefix(prefix);
     },
   };
+}
+
+/** Whether the view serves exactly the newest 100 messages of the chat's stream in the log. */
+export async function viewEqualsLog(store: EventStore, view: LastMessagesView, chatId: string): Promise<boolean> {
+  const want = (await store.readStream(chatStreamId(chatId))).flatMap((e) => {
+    const c = chatChangeOf(toPublicRecord(e));
+    return c?.kind === 'message' ? [c.message] : [];
+  }).slice(-100);
+  const page = await view.read(chatId, { limit: 100 });
+  return page !== null && isDeepStrictEqual(page.messages, want);
+}
+
+export type OpenView = () => Promise<{ view: LastMessagesViewAdmin; cleanup: () => Promise<void> }>;
+
+/** Runs one suite against both adapters: the in-memory view, and a Redis view under a prefix of its own. */
+export function forBothAdapters(t: Test, label: string, suite: (t: Test, open: OpenView) => void): void {
+  t.test('memory adapter', async (t) => {
+    suite(t, async () => {
+      const view = new MemoryLastMessagesView();
+      return { view, cleanup: () => view.close() };
+    });
+  });
+  t.test('redis adapter', async (t) => {
+    suite(t, () => openRedisView(label, 1_000));
+  });
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 import pg from 'pg';
 import type { EventSink } from '../../infra/broker/event-sink.js';
-import type { PublicRecord } from '../../infra/event-store/public-record.js';
+import type { PublicRecord } from '../../projections/ports/public-record.js';
 
 export interface ParkedRow {
   event_id: string;

@@ -20,11 +20,11 @@ import path from 'node:path';
 import type { EntityMetadata } from '@mikro-orm/core';
 import type { Test } from 'tap';
 import { CHAT_EVENT_TYPES, chatStreamId, userStreamId } from '../../domain/events.js';
-import type { RecordedEvent } from '../../infra/event-store/port.js';
-import { toPublicRecord, type PublicRecord } from '../../infra/event-store/public-record.js';
+import type { RecordedEvent } from '../../commands/ports/event-store.js';
+import { toPublicRecord, type PublicRecord } from '../../projections/ports/public-record.js';
 import { createLogger } from '../../infra/logger.js';
 import { emOf, openReadModelOrm, sqlOf, sqlQuery, type ReadModelOrm } from '../../infra/read-models/orm.js';
-import { toDate } from '../../infra/read-models/sql.js';
+import { toDate } from '../../projections/ports/sql.js';
 import type { ProjectionEvent, SqlProjection } from '../../projections/projection.js';
 import { CHECKPOINTS, DEAD_LETTERS, INBOX, applyEvents, liveTarget, tablesOf, toItems } from '../../projections/runtime/apply.js';
 import { createSqlProjector } from '../../projections/runtime/sql-projector.js';
@@ -201,24 +201,26 @@ export function projectionKit(t: Test, projection: SqlProjection, options: KitOp
           const { orm } = await storeFor(backend);
           const label = `${message ?? projection.name} [${backend}]`;
           await reset(orm);
-          const projector = createSqlProjector({ orm, projections: [projection], logger: silent });
+          const projector = createSqlProjector({ db: orm.db, projections: [projection], logger: silent });
           const first = await projector.applyBatch(records);
           t.same(first.failed.map((f) => String(f.error)), [], `${label}: every event applies`);
           const inOrder = await dump(orm, names);
           check(orm, inOrder, expected, `${label} in log order`);
 
           const again = await projector.applyBatch(records);
-          t.equal(again.applied, 0, `${label}: a redelivery applies nothing`);
+          // An idempotent projection keeps no inbox rows, so the runtime applies a redelivery again;
+          // what must hold for it is the next line: the redelivery changes nothing.
+          if (!projection.idempotent) t.equal(again.applied, 0, `${label}: a redelivery applies nothing`);
           t.same(await dump(orm, names), inOrder, `${label}: and changes nothing`);
 
           const events = toItems(records).map((i) => i.event).filter((e): e is ProjectionEvent => e !== null && (projection.handles as string[]).includes(e.event.type));
           const sql = sqlOf(orm);
-          await emOf(orm).transactional((em) => applyEvents(em, sql, projection, liveTarget(sql), events));
+          await orm.db.transaction((tx) => applyEvents(tx, sql, projection, liveTarget(sql), events));
           t.same(await dump(orm, names), inOrder, `${label}: applying again past the inbox changes nothing (idempotent writes)`);
 
           if (!options.orderMatters) {
             await reset(orm);
-            const fresh = createSqlProjector({ orm, projections: [projection], logger: silent });
+            const fresh = createSqlProjector({ db: orm.db, projections: [projection], logger: silent });
             for (const r of [...records].reverse()) {
               const res = await fresh.applyBatch([r]);
               if (res.failed.length > 0) t.fail(`${label}: event ${r.id} failed out of order: ${String(res.failed[0]!.error)}`);
@@ -233,7 +235,7 @@ export function projectionKit(t: Test, projection: SqlProjection, options: KitOp
           const { orm } = await storeFor(backend);
           const label = `${projection.name} [${backend}]`;
           await reset(orm);
-          const projector = createSqlProjector({ orm, projections: [projection], logger: silent });
+          const projector = createSqlProjector({ db: orm.db, projections: [projection], logger: silent });
           const res = await projector.applyBatch(records);
           const mine = res.failed.filter((f) => f.projections.includes(projection.name));
           t.ok(mine.length > 0, `${label}: an event is refused`);

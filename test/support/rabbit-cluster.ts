@@ -40,6 +40,8 @@ export interface RabbitCluster {
   ctl(node: RabbitNode, args: string[], tool?: string): Promise<string>;
   /** kill -9 of the node's beam.smp: a crash, no goodbye to its peers or clients. */
   kill(node: RabbitNode): Promise<void>;
+  /** Starts a killed node again (same name, ports and data): it rejoins; resolves once all nodes are online. */
+  restart(node: RabbitNode): Promise<void>;
   /** Stops every node that still runs (by pid) and removes the temp dir. */
   stop(): Promise<void>;
 }
@@ -71,6 +73,8 @@ interface NodeState extends RabbitNode {
   pidFile: string;
   beamPid: number | null;
   log: () => string;
+  /** Spawns rabbitmq-server for this node (again after a kill). */
+  spawn: () => void;
 }
 
 export async function startRabbitCluster(opts: { size?: number; plugins?: string[]; startTimeoutMs?: number } = {}): Promise<RabbitCluster> {
@@ -112,6 +116,15 @@ export async function startRabbitCluster(opts: { size?: number; plugins?: string
       while (n.beamPid !== null && isAlive(n.beamPid) && Date.now() < deadline) await sleep(50);
       n.beamPid = null;
     },
+    async restart(node) {
+      const n = node as NodeState;
+      if (n.alive) throw new Error(`${n.name} is running`);
+      // The old pid file would name the dead beam: wait for the new one.
+      await rm(n.pidFile, { force: true });
+      n.spawn();
+      await awaitBoot(n, ctl, timeoutMs);
+      await ctl(nodes[0]!.alive ? nodes[0]! : n, ['await_online_nodes', String(nodes.length)]);
+    },
     async stop() {
       for (const n of nodes) if (n.beamPid !== null && isAlive(n.beamPid)) process.kill(n.beamPid, 'SIGTERM');
       const deadline = Date.now() + 15_000;
@@ -141,33 +154,33 @@ export async function startRabbitCluster(opts: { size?: number; plugins?: string
       // Own listener, no management (not in the plugins file); guest may connect from 127.0.0.1.
       await writeFile(confFile, `listeners.tcp.1 = 127.0.0.1:${port}\n`);
       const pidFile = path.join(nodeDir, 'beam.pid');
-      const proc = spawn(path.join(BIN, 'rabbitmq-server'), [], {
-        env: {
-          ...baseEnv,
-          RABBITMQ_NODENAME: name,
-          RABBITMQ_NODE_PORT: String(port),
-          RABBITMQ_DIST_PORT: String(distPort),
-          RABBITMQ_CONFIG_FILE: confFile,
-          RABBITMQ_MNESIA_BASE: path.join(nodeDir, 'mnesia'),
-          RABBITMQ_LOG_BASE: path.join(nodeDir, 'log'),
-          RABBITMQ_PID_FILE: pidFile,
-          RABBITMQ_SERVER_START_ARGS: '-kernel inet_dist_use_interface {127,0,0,1}',
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const env = {
+        ...baseEnv,
+        RABBITMQ_NODENAME: name,
+        RABBITMQ_NODE_PORT: String(port),
+        RABBITMQ_DIST_PORT: String(distPort),
+        RABBITMQ_CONFIG_FILE: confFile,
+        RABBITMQ_MNESIA_BASE: path.join(nodeDir, 'mnesia'),
+        RABBITMQ_LOG_BASE: path.join(nodeDir, 'log'),
+        RABBITMQ_PID_FILE: pidFile,
+        RABBITMQ_SERVER_START_ARGS: '-kernel inet_dist_use_interface {127,0,0,1}',
+      };
       let out = '';
       const keep = (chunk: Buffer): void => void (out = (out + chunk.toString('utf8')).slice(-10_000));
-      proc.stdout?.on('data', keep);
-      proc.stderr?.on('data', keep);
       const state: NodeState = {
         name,
         port,
         distPort,
         url: `amqp://guest:guest@127.0.0.1:${port}`,
-        proc,
+        proc: null as unknown as ChildProcess,
         pidFile,
         beamPid: null,
         log: () => out,
+        spawn() {
+          state.proc = spawn(path.join(BIN, 'rabbitmq-server'), [], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+          state.proc.stdout?.on('data', keep);
+          state.proc.stderr?.on('data', keep);
+        },
         get pid() {
           return state.beamPid;
         },
@@ -175,6 +188,7 @@ export async function startRabbitCluster(opts: { size?: number; plugins?: string
           return state.beamPid !== null && isAlive(state.beamPid);
         },
       };
+      state.spawn();
       nodes.push(state);
     }
     cluster.urls.push(...nodes.map((n) => n.url));

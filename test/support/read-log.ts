@@ -1,5 +1,5 @@
 // The whole log as readAll hands it out, page by page.
-import type { EventStore, RecordedEvent } from '../../infra/event-store/port.js';
+import type { EventStore, RecordedEvent } from '../../commands/ports/event-store.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

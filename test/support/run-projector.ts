@@ -18,6 +18,6 @@ const logger = createLogger({ level: config.logLevel, name: 'projector' }, pino.
 if (!config.databaseUrl) throw new Error('DATABASE_URL is required');
 
 const orm = await openReadModels(config, logger);
-const projector = createSqlProjector({ orm, projections: SQL_PROJECTIONS, logger });
+const projector = createSqlProjector({ db: orm.db, projections: SQL_PROJECTIONS, logger });
 const running = startProjectorConsumer(config, projector, logger);
 exitOnSigterm(() => running.stop(), () => orm.close());

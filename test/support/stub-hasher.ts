@@ -1,5 +1,5 @@
 // Tests that register users but never check passwords: argon2 at the real cost would only slow them.
-import type { PasswordHasher } from '../../infra/password-hasher.js';
+import type { PasswordHasher } from '../../commands/ports/password-hasher.js';
 
 export const stubHasher: PasswordHasher = {
   hash: async (p) => `$stub$${p.length}`,

@@ -3,7 +3,7 @@
 // A test that waits for "everything I wrote" must first wait for the head to reach the newest position
 // its own appends returned: with other test files running, the head can trail by a few events, and a
 // feed stopped at it leaves them unprojected (a flaky CI failure, seen in audit verify).
-import type { EventStore } from '../../infra/event-store/port.js';
+import type { EventStore } from '../../commands/ports/event-store.js';
 
 const newest = new WeakMap<EventStore, bigint>();
 

@@ -101,3 +101,4 @@ export function shownMessages(page: Page): Promise<Array<{ revision: number | nu
     state: li.getAttribute('data-state') ?? '',
   })));
 }
+

@@ -6,19 +6,14 @@ import { copyFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import {
-  DESKTOP, PASSWORD, PHONE, ROOT, chromiumMissing, launchChromium, loginThroughPage, newPage,
-  registerThroughApi, registerThroughPage, shownMessages, snap,
+  DESKTOP, PASSWORD, PHONE, ROOT, chromiumMissing, loginThroughPage, newPage, registerThroughApi, registerThroughPage, shownMessages, snap,
 } from './browser.js';
-import { startWebService } from './service.js';
+import { openWebTest } from './service.js';
 
 const missing = chromiumMissing();
 
 t.test('two users register, start a chat from the profile and talk live', { skip: missing ?? false }, async (t) => {
-  const svc = await startWebService('chat');
-  t.teardown(() => svc.stop());
-  const browser = await launchChromium();
-  t.teardown(() => browser.close());
-  const base = svc.url;
+  const { svc, browser, base } = await openWebTest(t, 'chat');
   // A fresh service per test: plain names are free.
   const alice = 'alice';
   const bob = 'bob';

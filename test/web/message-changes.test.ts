@@ -2,18 +2,13 @@
 // menu; bob's page follows live ("edited", "message deleted"), keeps it after a reload (from the
 // history), and never shows the deleted text; only one's own messages have the menu.
 import t from 'tap';
-import { DESKTOP, PHONE, chromiumMissing, launchChromium, loginThroughPage, newPage, registerThroughApi, snap } from './browser.js';
-import { startWebService } from './service.js';
+import { DESKTOP, PHONE, chromiumMissing, loginThroughPage, newPage, snap } from './browser.js';
+import { openWebTest } from './service.js';
 
 const missing = chromiumMissing();
 
 t.test('edit and delete from a message\'s menu, seen live by the other user', { skip: missing ?? false }, async (t) => {
-  const svc = await startWebService('changes');
-  t.teardown(() => svc.stop());
-  const browser = await launchChromium();
-  t.teardown(() => browser.close());
-  const base = svc.url;
-  for (const u of ['alice', 'bob']) await registerThroughApi(base, u);
+  const { svc, browser, base } = await openWebTest(t, 'changes', ['alice', 'bob']);
   const ab = await svc.startChat('alice', 'bob');
   await svc.seed('alice', ab, ['helo', 'a secret']);
   await svc.seed('bob', ab, ['hi alice']);

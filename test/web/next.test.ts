@@ -5,8 +5,8 @@
 // escaped would show up as a recorded request and a foreign URL, not as a network timeout.
 import t from 'tap';
 import type { Page } from 'playwright-core';
-import { DESKTOP, PASSWORD, chromiumMissing, launchChromium, newPage, registerThroughApi, type TestPage } from './browser.js';
-import { startWebService } from './service.js';
+import { DESKTOP, PASSWORD, chromiumMissing, newPage, registerThroughApi, type TestPage } from './browser.js';
+import { openWebTest } from './service.js';
 
 const missing = chromiumMissing();
 
@@ -54,11 +54,7 @@ async function submitRegister(page: Page, username: string): Promise<void> {
 }
 
 t.test('?next= only ever leads to a page of this origin', { skip: missing ?? false }, async (t) => {
-  const svc = await startWebService('next');
-  t.teardown(() => svc.stop());
-  const browser = await launchChromium();
-  t.teardown(() => browser.close());
-  const base = svc.url;
+  const { svc, browser, base } = await openWebTest(t, 'next');
   const profile = `${base}/profile`;
   await registerThroughApi(base, 'alice');
   await registerThroughApi(base, 'bob');

@@ -2,18 +2,13 @@
 // presence bus): two users see each other's typing line and online state in the chat header and on
 // the chat list; when one closes the tab, the other sees "last seen".
 import t from 'tap';
-import { DESKTOP, PHONE, chromiumMissing, launchChromium, loginThroughPage, newPage, registerThroughApi, snap } from './browser.js';
-import { startWebService } from './service.js';
+import { DESKTOP, PHONE, chromiumMissing, loginThroughPage, newPage, snap } from './browser.js';
+import { openWebTest } from './service.js';
 
 const missing = chromiumMissing();
 
 t.test('typing line and presence between two browsers', { skip: missing ?? false }, async (t) => {
-  const svc = await startWebService('presence');
-  t.teardown(() => svc.stop());
-  const browser = await launchChromium();
-  t.teardown(() => browser.close());
-  const base = svc.url;
-  for (const u of ['alice', 'bob', 'carol']) await registerThroughApi(base, u);
+  const { svc, browser, base } = await openWebTest(t, 'presence', ['alice', 'bob', 'carol']);
   const chatId = await svc.startChat('alice', 'bob');
   await svc.startChat('carol', 'alice');
   await svc.settle();

@@ -3,8 +3,8 @@
 // within a second, and bob's other tab clears its badge; read state survives a reload and a drop.
 import t from 'tap';
 import type { Page } from 'playwright-core';
-import { DESKTOP, chromiumMissing, launchChromium, loginThroughPage, newPage, registerThroughApi, snap } from './browser.js';
-import { startWebService } from './service.js';
+import { DESKTOP, chromiumMissing, loginThroughPage, newPage, registerThroughApi, snap } from './browser.js';
+import { openWebTest } from './service.js';
 
 const missing = chromiumMissing();
 
@@ -19,12 +19,7 @@ async function titleIs(p: Page, title: string, timeoutMs = 5_000): Promise<void>
 const receipts = (p: Page): Promise<string[]> => p.locator('#messages > li.mine').evaluateAll((li) => li.map((x) => x.getAttribute('data-receipt') ?? ''));
 
 t.test('receipts, badges and the live list', { skip: missing ?? false }, async (t) => {
-  const svc = await startWebService('reads');
-  t.teardown(() => svc.stop());
-  const browser = await launchChromium();
-  t.teardown(() => browser.close());
-  const base = svc.url;
-  for (const u of ['alice', 'bob', 'carol']) await registerThroughApi(base, u);
+  const { svc, browser, base } = await openWebTest(t, 'reads', ['alice', 'bob', 'carol']);
   const ab = await svc.startChat('alice', 'bob');
   const bc = await svc.startChat('bob', 'carol');
   await svc.seed('carol', bc, ['c1']);

@@ -3,21 +3,13 @@
 // network is back the missed messages appear once each, in order, and the offline user's own
 // message, pending meanwhile, goes out exactly once.
 import t from 'tap';
-import {
-  DESKTOP, PHONE, chromiumMissing, launchChromium, loginThroughPage, newPage, registerThroughApi, shownMessages, snap,
-} from './browser.js';
-import { startWebService } from './service.js';
+import { DESKTOP, PHONE, chromiumMissing, loginThroughPage, newPage, shownMessages, snap } from './browser.js';
+import { openWebTest } from './service.js';
 
 const missing = chromiumMissing();
 
 t.test('hostile text and a network drop', { skip: missing ?? false }, async (t) => {
-  const svc = await startWebService('resilience');
-  t.teardown(() => svc.stop());
-  const browser = await launchChromium();
-  t.teardown(() => browser.close());
-  const base = svc.url;
-  await registerThroughApi(base, 'carol');
-  await registerThroughApi(base, 'dave');
+  const { svc, browser, base } = await openWebTest(t, 'resilience', ['carol', 'dave']);
   const chatId = await svc.startChat('carol', 'dave');
   const chatUrl = `${base}/chat?id=${encodeURIComponent(chatId)}`;
 

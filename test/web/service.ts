@@ -18,22 +18,22 @@ import type { CommandDeps } from '../../commands/deps.js';
 import { sendMessage } from '../../commands/send-message.js';
 import { startChat } from '../../commands/start-chat.js';
 import { buildHttpApp, type HttpDeps } from '../../gateways/http/app.js';
-import { httpConfigFrom } from '../../gateways/http/from-config.js';
-import { sqlReadModels } from '../../gateways/http/read-models.js';
+import { httpConfigFrom } from '../../gateways/service/from-config.js';
+import { sqlReadModels } from '../../gateways/service/http-read-models.js';
 import { webPlugin, type WebOptions } from '../../gateways/web/plugin.js';
 import { sameHostWsUrl } from '../../gateways/web/ws-url.js';
 import { startWsGateway, type WsGateway } from '../../gateways/ws/server.js';
-import { loadConfig } from '../../infra/config.js';
+import { loadConfig, openCommandSide, openReadSide, openSessions, type CommandSide } from '../../gateways/service/wiring.js';
+import { keepFresh } from '../../commands/handle-command.js';
 import { MemoryLastMessagesView } from '../../infra/last-messages/memory.js';
 import { createLogger } from '../../infra/logger.js';
-import { openReadModels } from '../../infra/read-models/open.js';
-import { openRuntime, type Runtime } from '../../infra/runtime.js';
-import { openSessionStore } from '../../infra/sessions/open.js';
 import { SQL_PROJECTIONS } from '../../projections/index.js';
 import { LastMessagesProjection } from '../../projections/last-messages.js';
 import { createSqlProjector } from '../../projections/runtime/sql-projector.js';
 import { createStoreFeed } from '../../projections/runtime/store-feed.js';
-import { ARTIFACTS } from './browser.js';
+import type { Browser } from 'playwright-core';
+import { ARTIFACTS, launchChromium, registerThroughApi } from './browser.js';
+import { MemoryPresenceBus } from '../../infra/presence/memory.js';
 
 /** Paths the pages answer; everything else goes to the API app. */
 const WEB_PATH = /^\/(?:$|login$|register$|profile$|chat$|assets\/)/;
@@ -42,7 +42,7 @@ export interface WebService {
   /** http://127.0.0.1:<port> */
   url: string;
   gateway: WsGateway;
-  rt: Runtime;
+  rt: CommandSide;
   commands: CommandDeps;
   logs: string[];
   /** Starts a chat as the write side would (no browser, no password hashing). */
@@ -71,19 +71,19 @@ export async function startWebService(name: string): Promise<WebService> {
     writeFileSync(path.join(ARTIFACTS, `${name}.service.log`), logs.join(''));
   };
   try {
-    const rt = await openRuntime(config, logger);
+    const rt = await openCommandSide(config, logger);
     stops.push(() => rt.close());
-    const orm = await openReadModels(config, logger);
+    const orm = await openReadSide(config, logger);
     stops.push(() => orm.close());
     const view = new MemoryLastMessagesView();
     stops.push(() => view.close());
     const projection = new LastMessagesProjection({ store: rt.store, view, logger });
     projection.start();
     stops.push(() => projection.stop());
-    const feed = createStoreFeed({ store: rt.store, projector: createSqlProjector({ orm, projections: SQL_PROJECTIONS, logger }), logger });
+    const feed = createStoreFeed({ store: rt.store, projector: createSqlProjector({ db: orm.db, projections: SQL_PROJECTIONS, logger }), logger });
     void feed.start();
     stops.push(() => feed.stop());
-    const sessions = await openSessionStore({ databaseUrl: undefined, databaseSchema: 'public', dataDir: dir });
+    const sessions = await openSessions(config);
     stops.push(() => sessions.close());
 
     let gateway: WsGateway | null = null;
@@ -121,6 +121,9 @@ export async function startWebService(name: string): Promise<WebService> {
     gateway = await startWsGateway({
       store: rt.store, commands: rt.commands, sessions, lastMessages: view, logger,
       config: { port: 0, allowedOrigins: [url] },
+      // As role all does (gateways/service/roles.ts): the gateway's feed keeps the command cache fresh.
+      observeLog: keepFresh(rt.commands.bus),
+      presence: new MemoryPresenceBus(),
     });
     const g = gateway;
     stops.push(() => g.close());
@@ -157,4 +160,19 @@ export async function startWebService(name: string): Promise<WebService> {
     await stop();
     throw err;
   }
+}
+
+/**
+ * How each browser test begins: a service and a browser of its own (both closed at the test's
+ * teardown), with `users` registered through the API.
+ */
+export async function openWebTest(
+  t: { teardown(fn: () => unknown): void }, name: string, users: string[] = [],
+): Promise<{ svc: WebService; browser: Browser; base: string }> {
+  const svc = await startWebService(name);
+  t.teardown(() => svc.stop());
+  const browser = await launchChromium();
+  t.teardown(() => browser.close());
+  for (const u of users) await registerThroughApi(svc.url, u);
+  return { svc, browser, base: svc.url };
 }

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { createCommandBus } from '../../commands/handle-command.js';
+import { createCommandBus, keepFresh } from '../../commands/handle-command.js';
 import type { CommandDeps } from '../../commands/deps.js';
 import { register } from '../../commands/register.js';
 import { startChat } from '../../commands/start-chat.js';
@@ -15,7 +15,8 @@ import { EmbeddedEventStore } from '../../infra/event-store/embedded.js';
 import { SqliteSessionStore } from '../../infra/sessions/sqlite.js';
 import type { AckFrame, ServerFrame } from '../../gateways/ws/protocol.js';
 import { stubHasher } from '../support/stub-hasher.js';
-import { connect, memoryLogger, openFixture, range, type TestClient } from './support.js';
+import { connect, memoryLogger, openChatFixture, openFixture, range, type TestClient } from './support.js';
+import { MemoryPresenceBus } from '../../infra/presence/memory.js';
 
 interface Setup {
   url: string;
@@ -73,6 +74,8 @@ t.test('embedded store: event, then ack', async (t) => {
   const commands: CommandDeps = { bus: createCommandBus(store), hasher: stubHasher, clock: () => new Date(), newId: randomUUID };
   const gateway: WsGateway = await startWsGateway({
     store, commands, sessions, lastMessages: null, logger: memoryLogger().logger, config: { port: 0, ratePerSec: 1000, rateBurst: 1000 },
+    observeLog: keepFresh(commands.bus),
+    presence: new MemoryPresenceBus(),
   });
   t.teardown(async () => {
     await gateway.close();
@@ -98,10 +101,7 @@ t.test('embedded store: event, then ack', async (t) => {
 });
 
 t.test('before the first resume an ack is not held: the event comes with the resume', async (t) => {
-  const fx = await openFixture();
-  t.teardown(() => fx.close());
-  const [alice, bob] = [await fx.user('alice'), await fx.user('bob')];
-  const chatId = await fx.chat(alice, bob);
+  const { fx, alice, bob, chatId } = await openChatFixture(t);
   await fx.startGateway();
   const a: TestClient = await connect(fx.url(), { token: alice.token });
   t.teardown(() => a.close());

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import t, { type Test } from 'tap';
 import { logout } from '../../commands/logout.js';
-import { connect, openFixture, sleep, tryConnect, waitUntil, type TestClient } from './support.js';
+import { connect, openChatFixture, openFixture, sleep, tryConnect, waitUntil, type TestClient } from './support.js';
 
 const forged = (): string => randomBytes(32).toString('base64url');
 
@@ -52,10 +52,8 @@ t.test('upgrades are refused without a valid credential or from a foreign origin
 });
 
 t.test('a user can send to and resume only their own chats', async (t) => {
-  const fx = await openFixture();
-  t.teardown(() => fx.close());
-  const [alice, bob, mallory] = [await fx.user('alice'), await fx.user('bob'), await fx.user('mallory')];
-  const chatId = await fx.chat(alice, bob);
+  const { fx, alice, bob, chatId } = await openChatFixture(t);
+  const mallory = await fx.user('mallory');
   await fx.startGateway();
   const m = await connect(fx.url(), { token: mallory.token });
   const before = await fx.store.headPosition();
@@ -101,10 +99,7 @@ const MODES = [
 
 for (const mode of MODES) {
   t.test(`logout closes that session's sockets within 1 s, and only those: ${mode.name}`, async (t) => {
-    const fx = await openFixture();
-    t.teardown(() => fx.close());
-    const [alice, bob] = [await fx.user('alice'), await fx.user('bob')];
-    const chatId = await fx.chat(alice, bob);
+    const { fx, alice, bob, chatId } = await openChatFixture(t);
     await fx.startGateway({ sessionCheckMs: mode.sweepMs }, mode.signal ? fx.sessions : fx.sessionsWithoutSignal());
     const byToken = await connect(fx.url(), { token: alice.token });
     const byTicket = await connect(fx.url(), { ticket: await alice.ticket() });
@@ -135,10 +130,7 @@ for (const mode of MODES) {
 }
 
 t.test('a flood gets an error frame and a 1008 close; an oversized frame drops only that socket', async (t) => {
-  const fx = await openFixture();
-  t.teardown(() => fx.close());
-  const [alice, bob] = [await fx.user('alice'), await fx.user('bob')];
-  const chatId = await fx.chat(alice, bob);
+  const { fx, alice, bob, chatId } = await openChatFixture(t);
   await fx.startGateway({ ratePerSec: 5, rateBurst: 10 });
   const bystander = await connect(fx.url(), { token: bob.token });
   await bystander.resume({ [chatId]: 0 });

@@ -3,13 +3,11 @@
 import pg from 'pg';
 import t from 'tap';
 import { chatStreamId } from '../../domain/events.js';
-import { connect, openFixture, sleep } from './support.js';
+import { connect, openChatFixture, sleep } from './support.js';
 
 t.test('sends past the process-wide in-flight limit are refused at once; nothing of them is appended', async (t) => {
-  const fx = await openFixture();
-  t.teardown(() => fx.close());
-  const [alice, bob, carol] = [await fx.user('alice'), await fx.user('bob'), await fx.user('carol')];
-  const busy = await fx.chat(alice, bob);
+  const { fx, alice, chatId: busy } = await openChatFixture(t);
+  const carol = await fx.user('carol');
   const other = await fx.chat(alice, carol);
   const gateway = await fx.startGateway({ maxProcessInFlightSends: 2 });
   const a = await connect(fx.url(), { token: alice.token });

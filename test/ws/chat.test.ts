@@ -2,13 +2,11 @@
 // their own, for their other devices), acks carry the command's result, a third user receives none
 // of it, and every frame matches the protocol's schemas.
 import t from 'tap';
-import { connect, openFixture, range, sleep } from './support.js';
+import { connect, openChatFixture, range, sleep } from './support.js';
 
 t.test('two users chat live; a third user sees nothing', async (t) => {
-  const fx = await openFixture();
-  t.teardown(() => fx.close());
-  const [alice, bob, carol] = [await fx.user('alice'), await fx.user('bob'), await fx.user('carol')];
-  const chatId = await fx.chat(alice, bob);
+  const { fx, alice, bob, chatId } = await openChatFixture(t);
+  const carol = await fx.user('carol');
   const other = await fx.chat(bob, carol);
   await fx.startGateway();
 
@@ -76,10 +74,7 @@ t.test('two users chat live; a third user sees nothing', async (t) => {
 });
 
 t.test('a socket that does not resume first still gets what arrived meanwhile, from its first live event', async (t) => {
-  const fx = await openFixture();
-  t.teardown(() => fx.close());
-  const [alice, bob] = [await fx.user('alice'), await fx.user('bob')];
-  const chatId = await fx.chat(alice, bob);
+  const { fx, alice, bob, chatId } = await openChatFixture(t);
   await fx.startGateway();
   const b = await connect(fx.url(), { token: bob.token });
   await fx.append(alice, chatId, 3);

@@ -4,7 +4,7 @@
 // resuming from before the delete never receives the deleted body.
 import t from 'tap';
 import type { AckFrame, ErrorFrame, EventFrame, ServerFrame } from '../../gateways/ws/protocol.js';
-import { connect, openFixture, type TestClient } from './support.js';
+import { connect, connectAll, openChatFixture, type TestClient } from './support.js';
 
 let seq = 0;
 async function request(c: TestClient, frame: Record<string, unknown>): Promise<AckFrame | ErrorFrame> {
@@ -16,14 +16,8 @@ async function request(c: TestClient, frame: Record<string, unknown>): Promise<A
 const isEvent = (type: string) => (f: ServerFrame): f is EventFrame => f.type === 'event' && f.record.type === type;
 
 t.test('edit and delete over the socket', async (t) => {
-  const fx = await openFixture();
-  t.teardown(() => fx.close());
-  const [alice, bob] = [await fx.user('alice'), await fx.user('bob')];
-  const chatId = await fx.chat(alice, bob);
-  await fx.startGateway();
-  const a = await connect(fx.url(), { token: alice.token });
-  const b = await connect(fx.url(), { token: bob.token });
-  for (const s of [a, b]) await s.resume({ [chatId]: 0 });
+  const { fx, alice, bob, chatId } = await openChatFixture(t);
+  const [a, b] = (await connectAll(fx, [alice, bob], { [chatId]: 0 })) as [TestClient, TestClient];
 
   const sent = await a.send(chatId, 'helo wrold');
   const secret = await a.send(chatId, 'my secret');

@@ -2,13 +2,10 @@
 // through one reaches a socket on the other, and a client can move between them (or lose one to
 // SIGKILL) and resume exactly.
 import t from 'tap';
-import { connect, openFixture, range, sleep, spawnGateway, type TestClient } from './support.js';
+import { connect, openChatFixture, range, sleep, spawnGateway, type TestClient } from './support.js';
 
 t.test('cross-process delivery, moving between processes, and a killed process', async (t) => {
-  const fx = await openFixture();
-  t.teardown(() => fx.close());
-  const [alice, bob] = [await fx.user('alice'), await fx.user('bob')];
-  const chatId = await fx.chat(alice, bob);
+  const { fx, alice, bob, chatId } = await openChatFixture(t);
   const [gw1, gw2] = await Promise.all([spawnGateway(fx), spawnGateway(fx)]);
   t.teardown(async () => { await gw1.stop('SIGKILL'); await gw2.stop('SIGKILL'); });
   t.ok(gw1.output.some((l) => l.includes('"uws":"native"')), 'the gateway logs which uWS build it runs');

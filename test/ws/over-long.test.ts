@@ -2,13 +2,10 @@
 // limit (docs/websocket.md, Error codes): never a generic VALIDATION_FAILED past some schema bound.
 import t from 'tap';
 import { MAX_PAYLOAD_CAP } from '../../gateways/ws/config.js';
-import { connect, openFixture } from './support.js';
+import { connect, openChatFixture } from './support.js';
 
 t.test('a huge body is MESSAGE_TOO_LONG, a huge clientMessageId CLIENT_MESSAGE_ID_INVALID', async (t) => {
-  const fx = await openFixture();
-  t.teardown(() => fx.close());
-  const [alice, bob] = [await fx.user('alice'), await fx.user('bob')];
-  const chatId = await fx.chat(alice, bob);
+  const { fx, alice, bob, chatId } = await openChatFixture(t);
   await fx.startGateway();
   const a = await connect(fx.url(), { token: alice.token });
   t.teardown(() => a.close());

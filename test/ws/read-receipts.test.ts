@@ -3,10 +3,11 @@
 // participants only; a resume after a drop carries both positions and the count; receipts written
 // alongside sends never make a send conflict.
 import t from 'tap';
+import { deleteMessage } from '../../commands/edit-message.js';
 import { chatStreamId } from '../../domain/events.js';
 import type { ServerFrame } from '../../gateways/ws/protocol.js';
 import type { MarkedFrame, ReceiptFrame, UnreadFrame } from '../../gateways/ws/read-frames.js';
-import { connect, openFixture, type TestClient } from './support.js';
+import { connect, connectAll, openChatFixture, type TestClient } from './support.js';
 
 const isReceipt = (f: ServerFrame): f is ReceiptFrame => f.type === 'receipt';
 const isUnread = (f: ServerFrame): f is UnreadFrame => f.type === 'unread';
@@ -20,10 +21,8 @@ async function mark(c: TestClient, chatId: string, revision: unknown): Promise<S
 }
 
 t.test('read frames, receipts, unread counts, resume', async (t) => {
-  const fx = await openFixture();
-  t.teardown(() => fx.close());
-  const [alice, bob, carol] = [await fx.user('alice'), await fx.user('bob'), await fx.user('carol')];
-  const chatId = await fx.chat(alice, bob);
+  const { fx, alice, bob, chatId } = await openChatFixture(t);
+  const carol = await fx.user('carol');
   await fx.startGateway();
 
   const a = await connect(fx.url(), { token: alice.token });
@@ -90,4 +89,27 @@ t.test('read frames, receipts, unread counts, resume', async (t) => {
   t.ok(fx.gateway!.stats().receipts.unreadFromStore > fromStore, 'the store answered');
 
   t.same([...a2.invalid, ...b1.invalid, ...b3.invalid, ...b4.invalid, ...c.invalid], [], 'every frame matches its schema');
+});
+
+t.test('a deleted message is not unread: the recipient gets a fresh count, from the cache or the store', async (t) => {
+  const { fx, alice, bob, chatId } = await openChatFixture(t);
+  const [a, b] = (await connectAll(fx, [alice, bob], { [chatId]: 0 })) as [TestClient, TestClient];
+  const acks = [];
+  for (const body of ['one', 'two', 'three']) acks.push(await a.send(chatId, body));
+  await b.until('bob has the three', () => b.lastRevision(chatId) === 3);
+  const second = acks[1]!.type === 'ack' ? acks[1]!.messageId : '';
+
+  const from = b.frames.length;
+  const gone = await deleteMessage(fx.commands, { deleterId: alice.userId, chatId, messageId: second, clientDeleteId: 'd1' });
+  t.ok(gone.ok, 'alice deletes her second message');
+  t.same(await b.waitFor(isUnread, 10_000, from), { type: 'unread', chatId, count: 2, through: 4 }, 'bob\'s count drops at once, from the cached state');
+
+  // The same count read from the store, for a process whose cache does not hold the chat.
+  fx.commands.bus.cache.delete(chatStreamId(chatId));
+  const fromStore = fx.gateway!.stats().receipts.unreadFromStore;
+  const b2 = await connect(fx.url(), { token: bob.token });
+  await b2.resume({ [chatId]: 4 });
+  t.match(b2.frames.find(isUnread), { chatId, count: 2, through: 4 }, 'a resume counts without the deleted message, from the store');
+  t.ok(fx.gateway!.stats().receipts.unreadFromStore > fromStore, 'the store answered');
+  t.same([...a.invalid, ...b.invalid, ...b2.invalid], [], 'every frame matches its schema');
 });

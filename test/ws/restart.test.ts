@@ -7,7 +7,7 @@
 // port whose TIME_WAIT connections do block a later explicit bind (see listenWithRetry in server.ts).
 import net from 'node:net';
 import t from 'tap';
-import { connect, openFixture, spawnGateway } from './support.js';
+import { connect, openChatFixture, spawnGateway } from './support.js';
 
 const url = (port: number): string => `ws://127.0.0.1:${port}/ws`;
 const busy = (output: string[]): boolean => output.some((l) => l.includes('ws port busy'));
@@ -24,10 +24,7 @@ const portFromTheOs = (): Promise<number> =>
   });
 
 t.test('a gateway killed with SIGKILL is replaced on the same port without waiting for it', async (t) => {
-  const fx = await openFixture();
-  t.teardown(() => fx.close());
-  const [alice, bob] = [await fx.user('alice'), await fx.user('bob')];
-  const chatId = await fx.chat(alice, bob);
+  const { fx, alice, bob, chatId } = await openChatFixture(t);
 
   const port = await portFromTheOs();
   const first = await spawnGateway(fx, { WS_PORT: String(port) });

@@ -6,14 +6,12 @@ import t from 'tap';
 import { ChatSocket } from '../../gateways/ws/client/chat-socket.js';
 import type { EventFrame } from '../../gateways/ws/protocol.js';
 import { startWsGateway } from '../../gateways/ws/server.js';
-import type { EventStore } from '../../infra/event-store/port.js';
-import { connect, memoryLogger, openFixture, range, sleep, waitUntil, wsTransport, type TestClient } from './support.js';
+import type { EventStore } from '../../commands/ports/event-store.js';
+import { connect, memoryLogger, openChatFixture, range, sleep, waitUntil, wsTransport, type TestClient } from './support.js';
+import { MemoryPresenceBus } from '../../infra/presence/memory.js';
 
 t.test('reconnects with gaps of every size while messages keep flowing', async (t) => {
-  const fx = await openFixture({ view: true });
-  t.teardown(() => fx.close());
-  const [alice, bob] = [await fx.user('alice'), await fx.user('bob')];
-  const chatId = await fx.chat(alice, bob);
+  const { fx, alice, bob, chatId } = await openChatFixture(t, { view: true });
   await fx.startGateway();
 
   const received: number[] = [];
@@ -47,10 +45,7 @@ t.test('reconnects with gaps of every size while messages keep flowing', async (
 });
 
 t.test('typed client: random network drops while both sides send; nothing lost, nothing twice', async (t) => {
-  const fx = await openFixture({ view: true });
-  t.teardown(() => fx.close());
-  const [alice, bob] = [await fx.user('alice'), await fx.user('bob')];
-  const chatId = await fx.chat(alice, bob);
+  const { fx, alice, bob, chatId } = await openChatFixture(t, { view: true });
   await fx.startGateway();
 
   const clients = [alice, bob].map((u) => {
@@ -98,10 +93,7 @@ t.test('typed client: random network drops while both sides send; nothing lost, 
 });
 
 t.test('across a gateway restart: the client comes back to a new process and misses nothing', async (t) => {
-  const fx = await openFixture({ view: true });
-  t.teardown(() => fx.close());
-  const [alice, bob] = [await fx.user('alice'), await fx.user('bob')];
-  const chatId = await fx.chat(alice, bob);
+  const { fx, alice, bob, chatId } = await openChatFixture(t, { view: true });
   await fx.startGateway();
 
   const transport = wsTransport({ authorization: `Bearer ${bob.token}` });
@@ -146,10 +138,7 @@ t.test('across a gateway restart: the client comes back to a new process and mis
 });
 
 t.test('a live event that jumps ahead is filled from the store first; a repeated one is dropped', async (t) => {
-  const fx = await openFixture();
-  t.teardown(() => fx.close());
-  const [alice, bob] = [await fx.user('alice'), await fx.user('bob')];
-  const chatId = await fx.chat(alice, bob);
+  const { fx, alice, bob, chatId } = await openChatFixture(t);
   await fx.startGateway();
   const b = await connect(fx.url(), { token: bob.token });
   await fx.append(alice, chatId, 10);
@@ -169,10 +158,7 @@ t.test('a live event that jumps ahead is filled from the store first; a repeated
 });
 
 t.test('typed client: following a chat while its messages flow gets it whole, in order', async (t) => {
-  const fx = await openFixture();
-  t.teardown(() => fx.close());
-  const [alice, bob] = [await fx.user('alice'), await fx.user('bob')];
-  const chatId = await fx.chat(alice, bob);
+  const { fx, alice, bob, chatId } = await openChatFixture(t);
   await fx.append(alice, chatId, 20);
   await fx.startGateway();
   const events: EventFrame[] = [];
@@ -188,10 +174,7 @@ t.test('typed client: following a chat while its messages flow gets it whole, in
 });
 
 t.test('a backlog that cannot be read closes the socket (1011) rather than leave it behind', async (t) => {
-  const fx = await openFixture();
-  t.teardown(() => fx.close());
-  const [alice, bob] = [await fx.user('alice'), await fx.user('bob')];
-  const chatId = await fx.chat(alice, bob);
+  const { fx, alice, bob, chatId } = await openChatFixture(t);
   await fx.append(alice, chatId, 3);
   await fx.settle();
   let failReads = false;
@@ -205,7 +188,7 @@ t.test('a backlog that cannot be read closes the socket (1011) rather than leave
     headPosition: () => real.headPosition(),
     close: async () => undefined,
   };
-  const gw = await startWsGateway({ store, commands: fx.commands, sessions: fx.sessions, lastMessages: null, logger: memoryLogger().logger, config: { port: 0 } });
+  const gw = await startWsGateway({ store, commands: fx.commands, sessions: fx.sessions, lastMessages: null, logger: memoryLogger().logger, config: { port: 0 }, presence: new MemoryPresenceBus() });
   t.teardown(() => gw.close());
   const url = `ws://127.0.0.1:${gw.port}/ws`;
   const b = await connect(url, { token: bob.token });
@@ -220,10 +203,7 @@ t.test('a backlog that cannot be read closes the socket (1011) rather than leave
 });
 
 t.test('a resume of megabytes (a thousand long messages) to a paused reader, while the same chat keeps growing: all of it, once, in order, then resumed', async (t) => {
-  const fx = await openFixture({ view: true });
-  t.teardown(() => fx.close());
-  const [alice, bob] = [await fx.user('alice'), await fx.user('bob')];
-  const chatId = await fx.chat(alice, bob);
+  const { fx, alice, bob, chatId } = await openChatFixture(t, { view: true });
   const LONG = 'y'.repeat(3900);
   await fx.append(alice, chatId, 1000, `old-${LONG}`);
   await fx.startGateway({ maxBackpressureBytes: 64 * 1024 });

@@ -5,7 +5,8 @@ import t from 'tap';
 import { chatStreamId } from '../../domain/events.js';
 import { startWsGateway } from '../../gateways/ws/server.js';
 import { newUser, startHarness } from '../http/harness.js';
-import { connect, memoryLogger, openFixture, sleep, spawnGateway, waitUntil, type TestClient } from './support.js';
+import { connect, memoryLogger, openChatFixture, openFixture, sleep, spawnGateway, waitUntil, type TestClient } from './support.js';
+import { MemoryPresenceBus } from '../../infra/presence/memory.js';
 
 async function closedBy(c: TestClient, deadline: number): Promise<{ code: number; reason: string; at: number } | null> {
   const r = await Promise.race([c.closed, sleep(Math.max(0, deadline - Date.now()) + 2_000).then(() => null)]);
@@ -13,10 +14,7 @@ async function closedBy(c: TestClient, deadline: number): Promise<{ code: number
 }
 
 t.test('rotation by another process (the API) closes the old session\'s socket at once; nothing sent after it is accepted', async (t) => {
-  const fx = await openFixture();
-  t.teardown(() => fx.close());
-  const [alice, bob] = [await fx.user('alice'), await fx.user('bob')];
-  const chatId = await fx.chat(alice, bob);
+  const { fx, alice, bob, chatId } = await openChatFixture(t);
   // The sweep is slowed to a minute, so only the cross-process signal can close the socket in time.
   const gw = await spawnGateway(fx, { WS_SESSION_CHECK_MS: '60000' });
   t.teardown(() => gw.stop('SIGKILL'));
@@ -84,10 +82,7 @@ t.test('revoking all of a user\'s sessions closes all their sockets within 1 s, 
 for (const kind of ['idle', 'absolute'] as const) {
   t.test(`${kind} expiry closes the socket within 1 s; nothing sent after it is appended`, async (t) => {
     const LIFE = 2_000;
-    const fx = await openFixture({ policy: kind === 'idle' ? { idleTimeoutMs: LIFE } : { absoluteTimeoutMs: LIFE } });
-    t.teardown(() => fx.close());
-    const [alice, bob] = [await fx.user('alice'), await fx.user('bob')];
-    const chatId = await fx.chat(alice, bob);
+    const { fx, alice, bob, chatId } = await openChatFixture(t, { policy: kind === 'idle' ? { idleTimeoutMs: LIFE } : { absoluteTimeoutMs: LIFE } });
     await fx.startGateway();
     const { token, session } = await fx.sessions.create({ userId: alice.userId, role: 'user' });
     // Connecting right away does not refresh lastSeenAt (touches are at most every idle / 2).
@@ -123,10 +118,7 @@ for (const kind of ['idle', 'absolute'] as const) {
 t.test('a frame is refused when the session cannot be checked and the cached check has run out', async (t) => {
   // Without the signal every frame is checked in the database: here the session ends between two
   // sends and the sweep is a minute away, so only that per-frame check can refuse the second.
-  const fx = await openFixture();
-  t.teardown(() => fx.close());
-  const [alice, bob] = [await fx.user('alice'), await fx.user('bob')];
-  const chatId = await fx.chat(alice, bob);
+  const { fx, alice, bob, chatId } = await openChatFixture(t);
   await fx.startGateway({ sessionCheckMs: 60_000 }, fx.sessionsWithoutSignal());
   const a = await connect(fx.url(), { token: alice.token });
   t.equal((await a.send(chatId, 'one')).type, 'ack');
@@ -143,7 +135,7 @@ t.test('POST /api/login presenting a bearer token (rotation) closes that token\'
   t.teardown(() => h.close());
   const gateway = await startWsGateway({
     store: h.store, commands: h.commands, sessions: h.sessions, lastMessages: null,
-    logger: memoryLogger().logger, config: { port: 0 },
+    logger: memoryLogger().logger, config: { port: 0 }, presence: new MemoryPresenceBus(),
   });
   t.teardown(() => gateway.close());
   const url = `ws://127.0.0.1:${gateway.port}/ws`;

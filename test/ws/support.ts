@@ -9,7 +9,8 @@ import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { Compile } from 'typebox/compile';
 import WebSocket from 'ws';
-import { createCommandBus } from '../../commands/handle-command.js';
+import { keepFresh } from '../../commands/handle-command.js';
+import { commandDepsFor, loadConfig } from '../../gateways/service/wiring.js';
 import type { CommandDeps } from '../../commands/deps.js';
 import { register } from '../../commands/register.js';
 import { sendMessage } from '../../commands/send-message.js';
@@ -17,7 +18,7 @@ import { startChat } from '../../commands/start-chat.js';
 import { PostgresEventStore } from '../../infra/event-store/postgres.js';
 import { MemoryLastMessagesView } from '../../infra/last-messages/memory.js';
 import { createLogger, type Logger } from '../../infra/logger.js';
-import type { SessionPolicy } from '../../infra/sessions/port.js';
+import type { SessionPolicy } from '../../gateways/ports/sessions.js';
 import { PostgresSessionStore } from '../../infra/sessions/postgres.js';
 import { LastMessagesProjection } from '../../projections/last-messages.js';
 import type { WsSessionPort } from '../../gateways/ws/auth.js';
@@ -28,6 +29,7 @@ import type { Connect } from '../../gateways/ws/client/chat-socket.js';
 import { createTestSchema, holdOrderingLockShared, type TestSchema } from '../support/pg.js';
 import { stubHasher } from '../support/stub-hasher.js';
 import { settledHead, tracked } from '../support/tracked-store.js';
+import { MemoryPresenceBus } from '../../infra/presence/memory.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -84,6 +86,28 @@ export interface Fixture {
   close(): Promise<void>;
 }
 
+/**
+ * How most tests begin: a fixture of the test's own (closed at its teardown), users alice and bob,
+ * and their chat.
+ */
+export async function openChatFixture(
+  t: { teardown(fn: () => unknown): void }, opts: FixtureOptions = {},
+): Promise<{ fx: Fixture; alice: TestUser; bob: TestUser; chatId: string }> {
+  const fx = await openFixture(opts);
+  t.teardown(() => fx.close());
+  const [alice, bob] = [await fx.user('alice'), await fx.user('bob')];
+  return { fx, alice, bob, chatId: await fx.chat(alice, bob) };
+}
+
+/** Starts the gateway and connects each user by token (optionally resuming `chats` on each socket). */
+export async function connectAll(fx: Fixture, users: TestUser[], chats?: Record<string, number>): Promise<TestClient[]> {
+  await fx.startGateway();
+  const clients: TestClient[] = [];
+  for (const u of users) clients.push(await connect(fx.url(), { token: u.token }));
+  if (chats) for (const c of clients) await c.resume(chats);
+  return clients;
+}
+
 export async function openFixture(opts: FixtureOptions = {}): Promise<Fixture> {
   // postgres-ordering.test.ts's long transactions would hide fresh appends from the gateway's feed.
   const releaseOrderingLock = await holdOrderingLockShared();
@@ -93,7 +117,8 @@ export async function openFixture(opts: FixtureOptions = {}): Promise<Fixture> {
   const sessions = await PostgresSessionStore.open({ connectionString: ts.url, schema: ts.schema, ...(opts.policy ? { policy: opts.policy } : {}) });
   // Appends are tracked so that settle() can wait for them (test/support/tracked-store.ts).
   const appending = tracked(store);
-  const commands: CommandDeps = { bus: createCommandBus(appending), hasher: stubHasher, clock: () => new Date(), newId: randomUUID };
+  // The bus, clock and ids as the composition root makes them, with the defaults' settings.
+  const commands: CommandDeps = commandDepsFor(appending, loadConfig({}), stubHasher);
   let view: MemoryLastMessagesView | null = null;
   let projection: LastMessagesProjection | null = null;
   if (opts.view) {
@@ -116,6 +141,9 @@ export async function openFixture(opts: FixtureOptions = {}): Promise<Fixture> {
       fx.gateway = await startWsGateway({
         store, commands, sessions: sessionsPort, lastMessages: view, logger,
         config: { port: 0, ratePerSec: 1000, rateBurst: 1000, ...config },
+        // As the gateway and all roles do (gateways/service/roles.ts): its feed keeps the command cache fresh.
+        observeLog: keepFresh(commands.bus),
+        presence: new MemoryPresenceBus(),
       });
       return fx.gateway;
     },

@@ -8,7 +8,8 @@ import { RedisPresenceBus } from '../../infra/presence/redis.js';
 import { deadEndpoint } from '../support/dead-endpoint.js';
 import { deletePrefix, newPrefix, RedisProxy, withRedis } from '../support/last-messages.js';
 import { ChatSocket } from '../../gateways/ws/client/chat-socket.js';
-import { connect, memoryLogger, openFixture, sleep, waitUntil, wsTransport, type Fixture, type TestClient } from './support.js';
+import { connect, memoryLogger, openChatFixture, openFixture, sleep, waitUntil, wsTransport, type Fixture, type TestClient } from './support.js';
+import { MemoryPresenceBus } from '../../infra/presence/memory.js';
 
 const isTyping = (f: ServerFrame): f is IsTypingFrame => f.type === 'is_typing';
 const isPresence = (f: ServerFrame): f is PresenceFrame => f.type === 'presence';
@@ -19,7 +20,7 @@ async function gatewayOf(t: Test, fx: Fixture, extra: Partial<Parameters<typeof 
   await fx.settle();
   const g = await startWsGateway({
     store: fx.store, commands: fx.commands, sessions: fx.sessions, lastMessages: null, logger: memoryLogger().logger,
-    config: { port: 0, ratePerSec: 1000, rateBurst: 1000 }, ...extra,
+    config: { port: 0, ratePerSec: 1000, rateBurst: 1000 }, presence: new MemoryPresenceBus(), ...extra,
   });
   t.teardown(() => g.close());
   return g;
@@ -198,10 +199,7 @@ t.test('Redis goes away and comes back: presence is announced again and watchers
 });
 
 t.test('the typed client: typing(), watch() and its renewal after a reconnect', async (t) => {
-  const fx = await openFixture();
-  t.teardown(() => fx.close());
-  const [alice, bob] = [await fx.user('alice'), await fx.user('bob')];
-  const chatId = await fx.chat(alice, bob);
+  const { fx, alice, bob, chatId } = await openChatFixture(t);
   const g = await gatewayOf(t, fx, { ephemeral: { graceMs: 2_000 } });
   const presence: PresenceFrame[] = [];
   const transport = wsTransport({ authorization: `Bearer ${alice.token}` });

@@ -4,7 +4,7 @@
  * the document calls none of them).
  */
 import { buildHttpApp, type HttpDeps } from '../app.js';
-import { createLogger } from '../../../infra/logger.js';
+import pino from 'pino';
 import type { OpenApiDocument } from './markdown.js';
 
 /** A dependency whose every method throws: only registration may touch it, and registration calls none. */
@@ -27,7 +27,8 @@ export async function openApiDocument(): Promise<OpenApiDocument> {
     auditExport: async function* () {},
     eraseAccount: async () => { throw new Error('eraseAccount: this app only serves its OpenAPI document'); },
     config: { docs: true, sessionPurgeIntervalMs: 0 },
-    logger: createLogger({ level: 'silent', name: 'api-doc' }),
+    // Silent: nothing is logged, so the service's redacting logger (infra/logger.ts) is not needed.
+    logger: pino({ level: 'silent', name: 'api-doc' }),
   };
   const app = await buildHttpApp(deps);
   try {

@@ -6,8 +6,8 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import type { Session, SessionStore } from '../../../infra/sessions/port.js';
-import { csrfTokenFor } from '../../../infra/sessions/tokens.js';
+import type { Session, SessionStore } from '../../ports/sessions.js';
+import { csrfTokenFor } from '../csrf-token.js';
 import type { HttpConfig } from '../config.js';
 import { ApiError } from '../errors.js';
 

@@ -10,7 +10,7 @@
  */
 import type { FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { csrfTokenFor, safeEqual } from '../../../infra/sessions/tokens.js';
+import { csrfTokenFor, safeEqual } from '../csrf-token.js';
 import type { HttpConfig } from '../config.js';
 import { ApiError } from '../errors.js';
 

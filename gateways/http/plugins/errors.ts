@@ -6,8 +6,8 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ConcurrencyRetriesExhaustedError } from '../../../commands/handle-command.js';
-import { isTransientError } from '../../../infra/broker/transient-error.js';
-import { HasherBusyError } from '../../../infra/password-hasher.js';
+import { isTransientError } from '../../../commands/ports/transient-error.js';
+import { HasherBusyError } from '../../../commands/ports/password-hasher.js';
 import { ApiError, errorBody, type ApiErrorCode } from '../errors.js';
 
 interface ValidationIssue {

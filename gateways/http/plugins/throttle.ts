@@ -18,10 +18,11 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
 import { normalizeUsername } from '../../../domain/username.js';
-import type { Logger } from '../../../infra/logger.js';
+import type { Logger } from 'pino';
 import type { HttpConfig, LoginSlowdown } from '../config.js';
 import { ApiError } from '../errors.js';
 import { throttleStore, type Counter, type ThrottleCounters } from '../rate-limit-store.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface LoginAttempt {
   /** Call once the password was judged: a failure stays counted, anything else is given back. */
@@ -54,7 +55,6 @@ export function slowdownMs(failures: number, freeFailures: number, slowdown: Log
   return Math.min(slowdown.baseMs * 2 ** Math.min(failures - freeFailures, 30), slowdown.maxMs);
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 const settled: LoginAttempt = { settle: async () => {} };
 

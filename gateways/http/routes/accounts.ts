@@ -7,7 +7,7 @@ import { Type } from 'typebox';
 import { login, type LoggedIn } from '../../../commands/login.js';
 import { logout } from '../../../commands/logout.js';
 import { register } from '../../../commands/register.js';
-import { csrfTokenFor } from '../../../infra/sessions/tokens.js';
+import { csrfTokenFor } from '../csrf-token.js';
 import type { RoutePlugin } from '../context.js';
 import { ApiError } from '../errors.js';
 import { clearSessionCookies, presentedToken, requireAuth, setSessionCookies } from '../plugins/auth.js';

@@ -4,7 +4,7 @@
  */
 import { Readable } from 'node:stream';
 import { Type } from 'typebox';
-import { ACTIVITY_ACTIONS } from '../../../infra/read-models/entities/activity-log.js';
+import { ACTIVITY_ACTIONS } from '../../../projections/activity-of.js';
 import type { RoutePlugin } from '../context.js';
 import { ApiError } from '../errors.js';
 import { requireAuth } from '../plugins/auth.js';

@@ -10,7 +10,7 @@ import { chatDecider } from '../../../domain/chat.js';
 import { chatIdFor } from '../../../domain/chat-id.js';
 import { chatStreamId } from '../../../domain/events.js';
 import type { CommandDeps } from '../../../commands/deps.js';
-import { MAX_REVISION } from '../../../infra/read-models/queries/messages.js';
+import { MAX_REVISION } from '../../../projections/messages.js';
 import type { RoutePlugin } from '../context.js';
 import { ApiError } from '../errors.js';
 import { readHistory } from '../history.js';

@@ -3,7 +3,7 @@
  * messages-per-user-per-day projection. A user sees their own counts; an auditor anyone's.
  *
  * The reader is HttpDeps.messageCounts, which the composition root builds over the read models
- * (`(q) => messageCountsPerDay(orm, q)`, infra/read-models/queries/message-counts.ts), so the route
+ * (`(q) => messageCountsPerDay(db, q)`, projections/messages-per-user-per-day.ts), so the route
  * does not depend on the ORM.
  */
 import { Type } from 'typebox';

@@ -5,7 +5,7 @@
 import type pg from 'pg';
 import type { BatchOutcome, BatchedAppend } from '../append-batcher.js';
 import { errorInfo, type PostgresEventStoreLogger } from './log.js';
-import type { Statements } from './sql.js';
+import { jsonArray, type Statements } from './sql.js';
 
 export interface AppendRow {
   revision: number;
@@ -92,7 +92,7 @@ export async function writeBatch(
     const res = await pool.query<BatchRow>({
       name: 'es_append_batch',
       text: sql.appendBatch,
-      values: [streamIds, counts, expected, streamIndex, indexInAppend, ids, types, data, metadata],
+      values: [streamIds, counts, expected, streamIndex, indexInAppend, ids, types, jsonArray(data), jsonArray(metadata)],
     });
     rows = res.rows;
   } catch (err) {

@@ -4,7 +4,7 @@
  * commit, notify within the append) is told in docs/architecture.md, "The PostgreSQL event store".
  */
 import { createHash } from 'node:crypto';
-import type { RecordedEvent } from '../port.js';
+import type { RecordedEvent } from '../../../commands/ports/event-store.js';
 
 /** Expected revision codes in the batch statement's per-stream array (exact revisions are >= 0). */
 export const EXPECT_ANY = -2;
@@ -29,6 +29,13 @@ export function isUniqueViolation(err: unknown, constraint: string): boolean {
   return e.code === UNIQUE_VIOLATION && e.constraint === constraint;
 }
 
+/**
+ * Events' JSON texts as one JSON array, for jsonb_array_elements: the driver writes a string[]
+ * parameter as an array literal, escaping every quote of every payload, which cost about as much
+ * as the rest of an append's client-side work.
+ */
+export const jsonArray = (texts: readonly string[]): string => `[${texts.join(',')}]`;
+
 export interface EventRow {
   event_id: string;
   stream_id: string;
@@ -41,8 +48,18 @@ export interface EventRow {
 }
 
 const COLUMNS = 'event_id, stream_id, type, revision, position, data, metadata, created_at';
+/**
+ * A subscription page's columns: as COLUMNS, but the time as epoch milliseconds. Every live reader
+ * reads every event, and the driver's timestamptz parser (text to Date) was a visible share of their CPU.
+ */
+const PAGE_COLUMNS = 'event_id, stream_id, type, revision, position, data, metadata, floor(extract(epoch FROM created_at) * 1000)::float8 AS created_ms';
 
-export function toRecorded(row: EventRow): RecordedEvent {
+/** A subscription page's row (subscribePage). */
+export interface PageRow extends Omit<EventRow, 'created_at'> {
+  created_ms: number;
+}
+
+function recorded(row: Omit<EventRow, 'created_at'>, createdAt: Date): RecordedEvent {
   return {
     id: row.event_id,
     streamId: row.stream_id,
@@ -51,9 +68,12 @@ export function toRecorded(row: EventRow): RecordedEvent {
     position: BigInt(row.position),
     data: row.data,
     metadata: row.metadata ?? {},
-    createdAt: row.created_at,
+    createdAt,
   };
 }
+
+export const toRecorded = (row: EventRow): RecordedEvent => recorded(row, row.created_at);
+export const pageRowToRecorded = (row: PageRow): RecordedEvent => recorded(row, new Date(row.created_ms));
 
 /** The statements of one store, built once with its schema quoted in; run as named prepared statements. */
 export function statements(schema: string, channel: string) {
@@ -70,7 +90,8 @@ export function statements(schema: string, channel: string) {
   // read stops at the bound instead of filtering the whole tail.
   const visible = `position < (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16)
       AND transaction_id < (SELECT pg_snapshot_xmin(pg_current_snapshot()))`;
-  // $1 stream, $2 event count, $3..$6 per-event arrays, $7 expected revision (exact only).
+  // $1 stream, $2 event count, $3..$6 per event (ids and types as arrays; data and metadata as one JSON
+  // array each: see jsonArray), $7 expected revision (exact only).
   // The streams step yields one row (the stream's new last revision) exactly when the expected
   // revision holds; with no row nothing is inserted and the statement returns no row.
   const append = (streamStep: string): string => `
@@ -79,7 +100,8 @@ export function statements(schema: string, channel: string) {
       INSERT INTO ${events} (stream_id, revision, position, event_id, type, data, metadata)
       SELECT $1, s.revision - $2::int + u.ord::int, (pg_current_xact_id()::text::bigint << 16) | u.ord,
              u.id, u.type, u.data, u.metadata
-      FROM s CROSS JOIN unnest($3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[]) WITH ORDINALITY AS u(id, type, data, metadata, ord)
+      FROM s CROSS JOIN ROWS FROM (unnest($3::uuid[]), unnest($4::text[]), jsonb_array_elements($5::jsonb), jsonb_array_elements($6::jsonb))
+        WITH ORDINALITY AS u(id, type, data, metadata, ord)
       RETURNING position
     )
     SELECT s.revision, (SELECT max(position) FROM ins) AS position, ${notify}::text AS notified FROM s`;
@@ -149,7 +171,8 @@ export function statements(schema: string, channel: string) {
       INSERT INTO ${events} (stream_id, revision, position, event_id, type, data, metadata)
       SELECT ok.stream_id, ok.revision - req.n + e.k, (pg_current_xact_id()::text::bigint << 16) | e.ord,
              e.id, e.type, e.data, e.metadata
-      FROM unnest($4::int[], $5::int[], $6::uuid[], $7::text[], $8::jsonb[], $9::jsonb[])
+      FROM ROWS FROM (unnest($4::int[]), unnest($5::int[]), unnest($6::uuid[]), unnest($7::text[]),
+                      jsonb_array_elements($8::jsonb), jsonb_array_elements($9::jsonb))
              WITH ORDINALITY AS e(si, k, id, type, data, metadata, ord)
       JOIN req ON req.si = e.si
       JOIN ok ON ok.stream_id = req.stream_id
@@ -174,13 +197,14 @@ export function statements(schema: string, channel: string) {
     // A subscription's page and its held-back flag in one statement, so from one snapshot: the rows of
     // readAll (held_back NULL) followed by one row with only held_back set, true when committed events
     // past $1 wait behind an older open transaction (as in tail). The outer ORDER BY keeps the page in
-    // position order and puts the flag row last (NULLS LAST).
+    // position order and puts the flag row last (NULLS LAST). The time comes as epoch milliseconds
+    // (PageRow), cut to the millisecond as the driver's timestamptz parser cuts it.
     subscribePage: `WITH page AS (
         SELECT ${COLUMNS} FROM ${events} WHERE position > $1 AND ${visible} ORDER BY position ASC LIMIT $2
       )
-      SELECT ${COLUMNS}, NULL::boolean AS held_back FROM page
+      SELECT ${PAGE_COLUMNS}, NULL::boolean AS held_back FROM page
       UNION ALL
-      SELECT NULL::uuid, NULL::text, NULL::text, NULL::int, NULL::bigint, NULL::jsonb, NULL::jsonb, NULL::timestamptz,
+      SELECT NULL::uuid, NULL::text, NULL::text, NULL::int, NULL::bigint, NULL::jsonb, NULL::jsonb, NULL::float8,
              t.tail > $1::bigint AND t.tail >= t.bound
       FROM (SELECT coalesce((SELECT max(position) FROM ${events}), 0) AS tail,
                    pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16 AS bound) AS t

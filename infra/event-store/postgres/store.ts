@@ -17,7 +17,7 @@ import {
   type ReadStreamOptions,
   type RecordedEvent,
   type Subscription,
-} from '../port.js';
+} from '../../../commands/ports/event-store.js';
 import { writeAlone, writeBatch, type AppendQuery, type AppendRow, type BatchResult, type PendingAppend } from './append-batch.js';
 import { Listener } from './listener.js';
 import { stderrLogger, errorInfo, type PostgresEventStoreLogger } from './log.js';
@@ -28,12 +28,15 @@ import {
   STREAM_REVISION_KEY,
   channelFor,
   isUniqueViolation,
+  jsonArray,
+  pageRowToRecorded,
   statements,
   toRecorded,
   type EventRow,
+  type PageRow,
   type Statements,
 } from './sql.js';
-import { PgSubscription, type SubscriptionPage } from './subscription.js';
+import { DEFAULT_READ_INTERVAL_MS, PgSubscription, type SubscriptionPage } from './subscription.js';
 
 export interface PostgresEventStoreOptions {
   connectionString: string;
@@ -50,6 +53,8 @@ export interface PostgresEventStoreOptions {
   beforeCommit?: (client: pg.PoolClient, append: { streamId: string; events: readonly EventData[] }) => Promise<void>;
   /** Batches of appends written at once (group commit); 0 writes every append alone. Default 2. */
   appendBatchesInFlight?: number;
+  /** Least ms between two reads of a live subscription under a stream of commits (subscription.ts). Default 5. */
+  subscriptionReadIntervalMs?: number;
 }
 
 const DEFAULT_PAGE = 1000;
@@ -90,6 +95,7 @@ export class PostgresEventStore implements EventStore {
   readonly #sql: Statements;
   readonly #logger: PostgresEventStoreLogger;
   readonly #beforeCommit: PostgresEventStoreOptions['beforeCommit'];
+  readonly #readIntervalMs: number;
   readonly #listener: Listener;
   readonly #subscriptions = new Set<PgSubscription>();
   #closed = false;
@@ -102,6 +108,7 @@ export class PostgresEventStore implements EventStore {
     this.#listener = listener;
     this.#logger = logger;
     this.#beforeCommit = opts.beforeCommit;
+    this.#readIntervalMs = opts.subscriptionReadIntervalMs ?? DEFAULT_READ_INTERVAL_MS;
     const inFlight = opts.appendBatchesInFlight ?? 2;
     this.#batcher =
       inFlight > 0 && !opts.beforeCommit
@@ -169,7 +176,7 @@ export class PostgresEventStore implements EventStore {
     const types = events.map((e) => e.type);
     const data = events.map((e) => toJson(e.data ?? null, e));
     const metadata = events.map((e) => toJson(e.metadata ?? {}, e));
-    const values: unknown[] = [streamId, events.length, ids, types, data, metadata];
+    const values: unknown[] = [streamId, events.length, ids, types, jsonArray(data), jsonArray(metadata)];
     let name: string;
     let text: string;
     if (want === 'any') [name, text] = ['es_append_any', this.#sql.appendAny];
@@ -354,7 +361,7 @@ export class PostgresEventStore implements EventStore {
    * committed events past `after` are waiting behind an older open transaction: one statement.
    */
   async #readSubscriptionPage(after: bigint, maxCount: number): Promise<SubscriptionPage> {
-    const res = await this.#pool.query<EventRow & { held_back: boolean | null }>({
+    const res = await this.#pool.query<PageRow & { held_back: boolean | null }>({
       name: 'es_subscribe_page',
       text: this.#sql.subscribePage,
       values: [after.toString(), maxCount],
@@ -362,7 +369,7 @@ export class PostgresEventStore implements EventStore {
     const flag = res.rows[res.rows.length - 1];
     if (!flag || flag.position !== null || flag.held_back === null) throw new Error('event store: subscription page without its held-back row');
     const events: RecordedEvent[] = [];
-    for (let i = 0; i < res.rows.length - 1; i++) events.push(toRecorded(res.rows[i]!));
+    for (let i = 0; i < res.rows.length - 1; i++) events.push(pageRowToRecorded(res.rows[i]!));
     return { events, heldBack: flag.held_back };
   }
 
@@ -372,6 +379,7 @@ export class PostgresEventStore implements EventStore {
       {
         readPage: (after) => this.#readSubscriptionPage(after, DEFAULT_PAGE),
         pageSize: DEFAULT_PAGE,
+        readIntervalMs: this.#readIntervalMs,
         forget: (s) => this.#subscriptions.delete(s),
         logger: this.#logger,
       },

@@ -5,7 +5,7 @@
  * transaction, and if so the wait is the held-back poll instead (see docs/architecture.md).
  */
 import { PagedSubscription, wakeableSleep } from '../paged-subscription.js';
-import type { RecordedEvent } from '../port.js';
+import type { RecordedEvent } from '../../../commands/ports/event-store.js';
 import { errorInfo, type PostgresEventStoreLogger } from './log.js';
 
 /** Fallback poll when no notification comes (lost LISTEN connection, notify from an older version). */
@@ -20,6 +20,14 @@ const HELD_BACK_POLL_MS = 50;
 const HELD_BACK_FLOOR_MIN_MS = 1;
 const HELD_BACK_FLOOR_MAX_MS = 10;
 const RETRY_MS = 1000;
+/**
+ * Least time between the starts of two reads of a live subscription woken by commits. Under load a
+ * commit lands every millisecond or so and each woke a read of one or two events: a query, its reply
+ * and a scan in PostgreSQL per commit per subscriber (the log's readers were most of the pg driver's
+ * and PostgreSQL's CPU in bench:e2e). Waiting out the rest of this interval lets one read take in
+ * every commit of it. A wake after a quiet spell is read at once, so it costs latency only under load.
+ */
+export const DEFAULT_READ_INTERVAL_MS = 5;
 
 export interface SubscriptionPage {
   events: RecordedEvent[];
@@ -31,6 +39,8 @@ export interface SubscriptionSource {
   readPage(after: bigint): Promise<SubscriptionPage>;
   /** A page shorter than this means the read reached what is visible. */
   pageSize: number;
+  /** Least ms between the starts of two reads woken by notifications (DEFAULT_READ_INTERVAL_MS). */
+  readIntervalMs: number;
   forget(sub: PgSubscription): void;
   logger: PostgresEventStoreLogger;
 }
@@ -53,6 +63,8 @@ export class PgSubscription extends PagedSubscription {
    * notification count taken before that read, so a notification that landed during it is not slept through.
    */
   #caughtUp: { heldBack: boolean; wakes: number } | null = null;
+  /** When (performance.now()) the last read started. */
+  #lastReadAt = -Infinity;
 
   constructor(source: SubscriptionSource, after: bigint) {
     super(after);
@@ -91,6 +103,7 @@ export class PgSubscription extends PagedSubscription {
         let page: SubscriptionPage;
         try {
           this.counts.reads++;
+          this.#lastReadAt = performance.now();
           page = await this.#source.readPage(after);
         } catch (err) {
           if (this.stopped) return [];
@@ -120,6 +133,9 @@ export class PgSubscription extends PagedSubscription {
         heldBackFloorMs = Math.min(heldBackFloorMs * 2, HELD_BACK_FLOOR_MAX_MS);
       } else {
         await this.#sleep(POLL_MS, caughtUp.wakes);
+        // Not woken again by notifications meanwhile: they are what this read will take in.
+        const rest = this.#lastReadAt + this.#source.readIntervalMs - performance.now();
+        if (rest > 0) await this.#sleep(rest, null);
       }
     }
   }

@@ -1,25 +1,15 @@
-/** Every read-model entity, for MikroORM's discovery (an explicit list: no folder globbing, no decorators). */
-import { ActivityEntity } from './activity-log.js';
-import { ChatEntity } from './chats.js';
+/**
+ * Every read-model entity, for MikroORM's discovery (an explicit list: no folder globbing, no
+ * decorators): the tables each projection declares beside its code, then the runtime's own.
+ */
+import { SQL_PROJECTIONS } from '../../../projections/index.js';
 import { DeadLetterEntity } from './dead-letters.js';
 import { ErrorLogEntity } from './error-log.js';
-import { MessageChangeEntity, MessageEntity } from './messages.js';
-import { CountedMessageEntity, MessageCountEntity } from './message-counts.js';
 import { CheckpointEntity } from './projection-checkpoints.js';
-import { ReadPositionEntity, UnreadMessageEntity } from './reads.js';
 import { InboxEntity } from './projection-inbox.js';
-import { UserEntity } from './users.js';
 
 export const READ_MODEL_ENTITIES = [
-  UserEntity,
-  ChatEntity,
-  MessageEntity,
-  MessageChangeEntity,
-  ActivityEntity,
-  MessageCountEntity,
-  CountedMessageEntity,
-  ReadPositionEntity,
-  UnreadMessageEntity,
+  ...SQL_PROJECTIONS.flatMap((p) => p.entities),
   InboxEntity,
   CheckpointEntity,
   DeadLetterEntity,

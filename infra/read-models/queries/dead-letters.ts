@@ -1,6 +1,6 @@
 /** Parked records, oldest first, for `chat projections dead-letters`. */
 import { emOf, sqlOf, sqlQuery, type ReadModelOrm } from '../orm.js';
-import { toDate, type SqlParam } from '../sql.js';
+import { toDate, type SqlParam } from '../../../projections/ports/sql.js';
 
 export interface DeadLetterEntry {
   id: string;

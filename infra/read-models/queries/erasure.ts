@@ -15,6 +15,7 @@ export async function scrubBodiesOf(orm: ReadModelOrm, userId: string): Promise<
   await sqlQuery(em, `UPDATE ${sql.table('messages')} SET body = '' WHERE sender_id = ? AND body <> ''`, [userId]);
   await sqlQuery(em, `UPDATE ${sql.table('chats')} SET last_message_body = '' WHERE last_message_sender = ? AND last_message_body <> ''`, [userId]);
   await sqlQuery(em, `UPDATE ${sql.table('message_changes')} SET body = '' WHERE sender_id = ? AND body <> ''`, [userId]);
+  await sqlQuery(em, `UPDATE ${sql.table('chat_preview_changes')} SET body = '' WHERE sender_id = ? AND body <> ''`, [userId]);
   // A parked record may hold an opened body (the store feed parks what it read): blank it too. A retry
   // reads the event from the log again, so the dead letter's copy is only for people to look at.
   await sqlQuery(em, sqlite

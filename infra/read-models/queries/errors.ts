@@ -2,7 +2,7 @@
 import type { FilterQuery } from '@mikro-orm/core';
 import { ErrorLogEntity, type ErrorLogRow } from '../entities/error-log.js';
 import { emOf, type ReadModelOrm } from '../orm.js';
-import { checkTimeRange, clampLimit, decodeCursor, toPage, type Page } from './page.js';
+import { checkTimeRange, clampLimit, decodeCursor, toPage, type Page } from '../../../projections/ports/page.js';
 
 export interface ErrorQuery {
   process?: string;

@@ -1,5 +1,5 @@
 /**
- * The "last 100 messages per chat" view: a cache in front of PostgreSQL and the log. Readers may
+ * The "last N messages per chat" view (N = LAST_MESSAGES_SIZE, 100 by default): a cache in front of PostgreSQL and the log. Readers may
  * use it only while it is 'ready'; any null answer means "fall back to PostgreSQL or the log".
  *
  * Invariant both adapters keep: for each chat the view knows, it holds exactly the messages with
@@ -7,9 +7,10 @@
  * (ChatStarted is revision 0 and holds no message). Applies are idempotent by revision, so the
  * projection may re-deliver freely; anything out of order is reported as a gap for it to backfill.
  */
-import type { PublicRecord } from '../event-store/public-record.js';
+import type { PublicRecord } from './public-record.js';
 
-export const VIEW_CAPACITY = 100;
+/** Messages per chat when LAST_MESSAGES_SIZE is unset, and what a view built before the setting existed holds. */
+export const DEFAULT_VIEW_CAPACITY = 100;
 
 export type ApplyResult = 'applied' | 'duplicate' | 'gap' | 'ignored';
 
@@ -36,7 +37,7 @@ export interface ViewPage {
   messages: ViewMessage[];
   /** The chat's last revision the view has applied. */
   lastRevision: number;
-  /** True when the view holds every message of the requested range (nothing was cut off by the 100 limit). */
+  /** True when the view holds every message of the requested range (nothing was cut off by the capacity). */
   complete: boolean;
 }
 
@@ -68,6 +69,12 @@ export interface ViewState {
   state: ViewStateName | null;
   /** Last global position applied by the projection, decimal string. */
   checkpoint: string | null;
+  /**
+   * Messages per chat the view was built for (recorded by beginRebuild): a view built for another
+   * capacity holds too many or too few per chat, so the projection rebuilds it. Null when never built,
+   * or built by a release before the setting existed (which means DEFAULT_VIEW_CAPACITY).
+   */
+  capacity: number | null;
 }
 
 export interface BatchProgress {
@@ -80,7 +87,7 @@ export interface BatchProgress {
 export interface LastMessagesViewAdmin extends LastMessagesView {
   readonly capacity: number;
   state(): Promise<ViewState>;
-  /** Marks the view 'rebuilding' under a new epoch and empties every chat; returns the new epoch. */
+  /** Marks the view 'rebuilding' under a new epoch for its capacity and empties every chat; returns the new epoch. */
   beginRebuild(): Promise<string>;
   /**
    * Applies many records in one round trip (rebuild and catch-up); results in input order. With

@@ -1,5 +1,5 @@
 /** Paging shared by the read-model queries: a page of items and an opaque cursor for the next one. */
-import { isStorableText } from '../../../domain/text.js';
+import { isStorableText } from '../../domain/text.js';
 
 export interface Page<T> {
   items: T[];

@@ -2,15 +2,15 @@
  * The HTTP read port over the SQL read models (MikroORM on PostgreSQL or SQLite): maps the query
  * modules' rows to the API's shapes, and their InvalidQueryError (a bad cursor, say) to a 400.
  */
-import { queryActivity } from '../../infra/read-models/queries/activity.js';
-import { unreadTotal, userChats } from '../../infra/read-models/queries/chats.js';
+import { queryActivity } from '../../projections/activity-log.js';
+import { unreadTotal, userChats } from '../../projections/chats.js';
 import { queryErrors } from '../../infra/read-models/queries/errors.js';
-import { chatHistory } from '../../infra/read-models/queries/messages.js';
-import { InvalidQueryError } from '../../infra/read-models/queries/page.js';
-import { searchUsers } from '../../infra/read-models/queries/users.js';
+import { chatHistory } from '../../projections/messages.js';
+import { InvalidQueryError } from '../../projections/ports/page.js';
+import { searchUsers } from '../../projections/users.js';
 import type { ReadModelOrm } from '../../infra/read-models/orm.js';
-import { ApiError } from './errors.js';
-import type { HttpReadModels } from './read-port.js';
+import { ApiError } from '../http/errors.js';
+import type { HttpReadModels } from '../http/read-port.js';
 
 async function refusingBadQueries<T>(run: () => Promise<T>): Promise<T> {
   try {
@@ -26,12 +26,12 @@ async function refusingBadQueries<T>(run: () => Promise<T>): Promise<T> {
 export function sqlReadModels(orm: ReadModelOrm): HttpReadModels {
   return {
     searchUsers: (q) => refusingBadQueries(async () => {
-      const page = await searchUsers(orm, q);
+      const page = await searchUsers(orm.db, q);
       return { items: page.items.map((u) => ({ userId: u.userId, username: u.username })), nextCursor: page.nextCursor };
     }),
 
     chatsOf: (q) => refusingBadQueries(async () => {
-      const page = await userChats(orm, q);
+      const page = await userChats(orm.db, q);
       return {
         items: page.items.map((c) => ({
           chatId: c.chatId,
@@ -50,10 +50,10 @@ export function sqlReadModels(orm: ReadModelOrm): HttpReadModels {
       };
     }),
 
-    unreadTotal: (userId) => unreadTotal(orm, userId),
+    unreadTotal: (userId) => unreadTotal(orm.db, userId),
 
     history: (q) => refusingBadQueries(async () => {
-      const page = await chatHistory(orm, q);
+      const page = await chatHistory(orm.db, q);
       return page.items.map((m) => ({
         chatId: m.chatId, messageId: m.messageId, senderId: m.senderId, clientMessageId: m.clientMessageId,
         body: m.body, sentAt: m.sentAt.toISOString(), revision: m.revision, editedAt: m.editedAt?.toISOString() ?? null, deleted: m.deleted,
@@ -61,7 +61,7 @@ export function sqlReadModels(orm: ReadModelOrm): HttpReadModels {
     }),
 
     activity: (q) => refusingBadQueries(async () => {
-      const page = await queryActivity(orm, q);
+      const page = await queryActivity(orm.db, q);
       return {
         items: page.items.map((a) => ({ userId: a.userId, action: a.action, chatId: a.target, at: a.at.toISOString() })),
         nextCursor: page.nextCursor,

@@ -5,8 +5,8 @@
  */
 import { isDomainEventType } from '../../domain/events.js';
 import { redactUnknown, toPublicEvent, type PublicEvent } from '../../domain/public-event.js';
-import { toDomainEvent, schemaVersionOf } from './codec.js';
-import type { RecordedEvent } from './port.js';
+import { toDomainEvent, schemaVersionOf } from '../../commands/ports/codec.js';
+import type { RecordedEvent } from '../../commands/ports/event-store.js';
 
 export interface PublicRecord {
   id: string;

@@ -3,7 +3,7 @@
  * the last-messages view's script calls): a batch is what is already there, up to a size, so a
  * backlog goes out in large batches while live traffic keeps its latency.
  */
-import type { RecordedEvent, Subscription } from './port.js';
+import type { RecordedEvent, Subscription } from '../../commands/ports/event-store.js';
 
 const LINGER_OVER = Symbol('linger-over');
 

@@ -3,7 +3,7 @@
  * variable keep their defaults (gateways/http/config.ts, infra/sessions/port.ts).
  */
 import type { Config } from '../../infra/config.js';
-import { DEFAULT_HTTP_CONFIG, type HttpConfig } from './config.js';
+import { DEFAULT_HTTP_CONFIG, type HttpConfig } from '../http/config.js';
 
 export function httpConfigFrom(config: Config): Partial<HttpConfig> {
   return {

@@ -4,7 +4,7 @@
  */
 import type { DomainEvent } from '../../domain/events.js';
 import { upcast } from '../../domain/upcast.js';
-import type { EventData, RecordedEvent } from './port.js';
+import type { EventData, RecordedEvent } from './event-store.js';
 
 export function toEventData(event: DomainEvent, id: string, metadata: Record<string, unknown> = {}): EventData {
   return { id, type: event.type, data: event.data, metadata: { ...metadata, schemaVersion: event.version } };

@@ -1,4 +1,7 @@
 /**
+ * Part of the adapters' contract: which of their failures are the infrastructure's, worth retrying
+ * (the consumer) or answering 503 (the HTTP API), whichever adapter threw them.
+ *
  * Tells a failure of the infrastructure (database unreachable, restarting, overloaded, a deadlock)
  * from a failure of the record itself. The consumer retries the first kind without counting it
  * against the message: otherwise a five-second database restart would burn through every message's
