@@ -11,6 +11,7 @@ import { loadConfig } from '../../infra/config.js';
 import { KEK_FILE } from '../../infra/keys/open.js';
 import { chat } from '../audit/support.js';
 import { waitFor } from '../support/wait.js';
+import { apiCaller } from '../support/api-call.js';
 
 const PASSWORD = 'correct horse battery staple';
 
@@ -24,15 +25,7 @@ t.test('chat users erase on the embedded default', async (t) => {
   });
   t.ok(existsSync(path.join(dataDir, KEK_FILE)), 'a KEK was generated into DATA_DIR');
   const url = svc.url!;
-  const call = async (method: string, p: string, token: string | null, body?: unknown) => {
-    const res = await fetch(`${url}${p}`, {
-      method,
-      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) as Record<string, unknown> : null };
-  };
+  const call = apiCaller(url);
   for (const u of ['carol', 'dave']) t.equal((await call('POST', '/api/register', null, { username: u, password: PASSWORD })).status, 201);
   const token = async (u: string) => (await call('POST', '/api/login', null, { username: u, password: PASSWORD, bearer: true })).body!['token'] as string;
   const carol = await token('carol');

@@ -18,6 +18,7 @@ import { TEST_DATABASE_URL, createTestSchema } from '../support/pg.js';
 import { waitFor } from '../support/wait.js';
 import { connect } from '../ws/support.js';
 import { createServer } from 'node:net';
+import { apiCaller } from '../support/api-call.js';
 
 /** A port the OS hands out now (the gateway's listen address must be known to connect to it). */
 const freePort = (): Promise<number> => new Promise((resolve, reject) => {
@@ -119,15 +120,7 @@ t.test('erasing an account leaves its bodies and hash nowhere', async (t) => {
   await ch.bindQueue(`${amqpPrefix}.spy`, `${amqpPrefix}.events`, '#');
 
   const url = svc.url!;
-  const call = async (method: string, p: string, token: string | null, body?: unknown) => {
-    const res = await fetch(`${url}${p}`, {
-      method,
-      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) as Record<string, unknown> : null };
-  };
+  const call = apiCaller(url);
   for (const u of ['alice', 'bob']) t.equal((await call('POST', '/api/register', null, { username: u, password: PASSWORD })).status, 201);
   const token = async (u: string) => (await call('POST', '/api/login', null, { username: u, password: PASSWORD, bearer: true })).body!['token'] as string;
   const alice = await token('alice');
