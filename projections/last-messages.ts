@@ -21,17 +21,17 @@
  *   checkpoint, which replication keeps no newer than the writes it covers, then it is ready again.
  * - Outage: any failure ends the current pass; the loop retries with capped exponential backoff from
  *   the view's own checkpoint. It never throws out of start() and never spins.
+ *
+ * This file decides when to rebuild, catch up or follow; last-messages-writer.ts writes to the view.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CHAT_EVENT_TYPES, chatStreamId } from '../domain/events.js';
-import { schemaVersionOf, toDomainEvent } from '../commands/ports/codec.js';
-import type { EventStore, RecordedEvent, Subscription } from '../commands/ports/event-store.js';
+import type { EventStore, Subscription } from '../commands/ports/event-store.js';
 import { batchesOf } from './ports/subscription-batches.js';
-import { toPublicRecord, type PublicRecord } from './ports/public-record.js';
-import { DEFAULT_VIEW_CAPACITY, chatChangeOf, patchMessage, type BatchProgress, type LastMessagesViewAdmin, type ViewMessage } from './ports/last-messages.js';
+import type { PublicRecord } from './ports/public-record.js';
+import { DEFAULT_VIEW_CAPACITY, type LastMessagesViewAdmin } from './ports/last-messages.js';
 import type { Logger } from 'pino';
 import type { BrokerViewFeed } from './last-messages-feed.js';
-import { CURRENT_READER, readRecord } from './runtime/event-reader.js';
+import { ViewWriter } from './last-messages-writer.js';
 
 export interface LastMessagesProjectionOptions {
   store: EventStore;
@@ -79,18 +79,15 @@ export class LastMessagesProjection {
   readonly #log: Logger;
   readonly #epochCheckMs: number;
   readonly #batchSize: number;
+  readonly #writer: ViewWriter;
   readonly #retryInitialMs: number;
   readonly #retryMaxMs: number;
   readonly #feed: BrokerViewFeed | null;
 
   #phase: LastMessagesProjectionPhase = 'idle';
   #epoch: string | null = null;
-  #checkpoint = 0n;
   #lastError: string | null = null;
   #lastErrorAt: Date | null = null;
-  #lastAppliedAt: Date | null = null;
-  #rebuilds = 0;
-  #backfills = 0;
   #delay: number;
   #lastWarnAt = 0;
   #suppressed = 0;
@@ -100,7 +97,6 @@ export class LastMessagesProjection {
   #sub: Subscription | null = null;
   /** Ends the live pass (whichever its source). */
   #endLive: (() => void) | null = null;
-  readonly #pendingBackfills = new Set<string>();
   #wake: (() => void) | null = null;
   #offReconnect: (() => void) | null = null;
   /** The connection was re-established while live: the view must be replayed from its own checkpoint. */
@@ -118,6 +114,7 @@ export class LastMessagesProjection {
     this.#retryMaxMs = opts.retryMaxMs ?? 1_000;
     this.#delay = this.#retryInitialMs;
     this.#feed = opts.feed ?? null;
+    this.#writer = new ViewWriter({ store: this.#store, view: this.#view, logger: this.#log, batchSize: this.#batchSize, stopping: () => this.#stopping });
   }
 
   /** Starts the loop in the background; it never rejects (failures go to status().lastError). */
@@ -150,12 +147,12 @@ export class LastMessagesProjection {
     return {
       state: this.#phase,
       epoch: this.#epoch,
-      checkpoint: this.#checkpoint.toString(),
+      checkpoint: this.#writer.checkpoint.toString(),
       lastError: this.#lastError,
       lastErrorAt: this.#lastErrorAt?.toISOString() ?? null,
-      lastAppliedAt: this.#lastAppliedAt?.toISOString() ?? null,
-      rebuilds: this.#rebuilds,
-      backfills: this.#backfills,
+      lastAppliedAt: this.#writer.lastAppliedAt?.toISOString() ?? null,
+      rebuilds: this.#writer.rebuilds,
+      backfills: this.#writer.backfills,
     };
   }
 
@@ -194,12 +191,13 @@ export class LastMessagesProjection {
           const resume = !resized && s.state === 'rebuilding' && s.epoch !== null && s.epoch === this.#epoch && checkpoint !== null
             ? { epoch: s.epoch, from: checkpoint }
             : null;
-          const rebuilt = await this.#rebuild(resume);
+          this.#phase = 'rebuilding';
+          const rebuilt = await this.#writer.rebuild(resume, (e) => (this.#epoch = e));
           if (!rebuilt) continue; // the view was lost again mid-rebuild, or we are stopping
           ({ epoch, from } = rebuilt);
         }
         this.#epoch = epoch;
-        this.#checkpoint = from;
+        this.#writer.checkpoint = from;
         await this.#follow(epoch, from);
       } catch (err) {
         if (this.#stopping) break;
@@ -212,37 +210,6 @@ export class LastMessagesProjection {
     }
     this.#phase = 'stopped';
     this.#log.info('last-messages projection stopped');
-  }
-
-  /**
-   * Empties the view under a new epoch (or resumes an interrupted rebuild), replays the log to the
-   * head, marks it ready. Null if it must start over.
-   */
-  async #rebuild(resume: { epoch: string; from: bigint } | null): Promise<{ epoch: string; from: bigint } | null> {
-    this.#phase = 'rebuilding';
-    const startedAt = Date.now();
-    let epoch: string;
-    if (resume) {
-      epoch = resume.epoch;
-      this.#checkpoint = resume.from;
-    } else {
-      epoch = await this.#view.beginRebuild();
-      this.#pendingBackfills.clear(); // the replay covers every chat again
-      this.#checkpoint = 0n;
-      this.#rebuilds += 1;
-    }
-    this.#epoch = epoch;
-    const head = await this.#store.headPosition();
-    this.#log.info({ epoch, head: head.toString(), from: this.#checkpoint.toString() },
-      resume ? 'last-messages view rebuild resuming' : 'last-messages view missing: rebuilding from the log');
-    const pos = await this.#replay(epoch, this.#checkpoint, head);
-    if (this.#stopping) return null;
-    if (!(await this.#view.finishRebuild(epoch, pos.toString()))) {
-      this.#log.warn({ epoch }, 'last-messages view lost during rebuild; starting over');
-      return null;
-    }
-    this.#log.info({ epoch, checkpoint: pos.toString(), ms: Date.now() - startedAt }, 'last-messages view rebuilt');
-    return { epoch, from: pos };
   }
 
   /**
@@ -274,7 +241,7 @@ export class LastMessagesProjection {
       chain = chain.then(async () => {
         if (ended) return; // the next pass replays the log from a checkpoint no later than these
         try {
-          await this.#applyOffered(records);
+          await this.#writer.applyOffered(records);
         } catch (err) {
           failure ??= err;
           end();
@@ -291,15 +258,15 @@ export class LastMessagesProjection {
       if (ticking || this.#stopping || ended || this.#resync || this.#phase !== 'live') return;
       ticking = true;
       try {
-        if (!(await this.#view.heartbeat(epoch, this.#checkpoint.toString()))) {
+        if (!(await this.#view.heartbeat(epoch, this.#writer.checkpoint.toString()))) {
           epochLost = true;
           this.#log.warn({ epoch }, 'last-messages view epoch gone (flushed or restarted): rebuilding');
           end();
-        } else if (this.#feed && this.#checkpoint === seen && (await this.#store.headPosition()) > this.#checkpoint) {
-          this.#log.info({ checkpoint: this.#checkpoint.toString() }, 'last-messages: the broker feed is behind the log; replaying from the log');
+        } else if (this.#feed && this.#writer.checkpoint === seen && (await this.#store.headPosition()) > this.#writer.checkpoint) {
+          this.#log.info({ checkpoint: this.#writer.checkpoint.toString() }, 'last-messages: the broker feed is behind the log; replaying from the log');
           end();
         }
-        seen = this.#checkpoint;
+        seen = this.#writer.checkpoint;
       } catch (err) {
         // The view is unreachable: leave live mode for the retry loop, so status() says 'retrying'
         // and the return of Redis is handled in one place (state check, then resume or rebuild).
@@ -318,12 +285,12 @@ export class LastMessagesProjection {
       end();
     });
     try {
-      await this.#backfillPending();
+      await this.#writer.backfillPending();
       let pos = from;
       do {
         overflowed = false;
         if (held) held.length = 0;
-        pos = await this.#replay(epoch, pos, null);
+        pos = await this.#writer.replay(epoch, pos, null);
         if (this.#stopping || this.#resync || ended) return; // reconnected meanwhile: start the pass over
       } while (overflowed);
       this.#delay = this.#retryInitialMs; // the view and the store both answer: the outage, if any, is over
@@ -331,7 +298,7 @@ export class LastMessagesProjection {
       if (this.#feed) {
         const caughtUp = held ?? [];
         held = null;
-        if (caughtUp.length > 0) chain = chain.then(() => this.#applyOffered(caughtUp)).catch((err: unknown) => { failure ??= err; end(); });
+        if (caughtUp.length > 0) chain = chain.then(() => this.#writer.applyOffered(caughtUp)).catch((err: unknown) => { failure ??= err; end(); });
         await passEnded;
       } else {
         sub = this.#store.subscribeToAll({ after: pos });
@@ -339,8 +306,8 @@ export class LastMessagesProjection {
         // Linger 0: no waiting for company; a batch is whatever arrived while the previous one was written.
         for await (const batch of batchesOf(sub, this.#batchSize, 0)) {
           if (this.#stopping || ended || this.#resync) break;
-          await this.#applyPage(batch);
-          this.#checkpoint = batch[batch.length - 1]!.position;
+          await this.#writer.applyPage(batch);
+          this.#writer.checkpoint = batch[batch.length - 1]!.position;
         }
       }
     } finally {
@@ -354,121 +321,6 @@ export class LastMessagesProjection {
       if (sub) await sub.stop();
     }
     if (failure !== null && !this.#stopping && !epochLost) throw failure;
-  }
-
-  /** Broker deliveries, live: the readable chat events and erasures go to the view; the checkpoint follows the newest. */
-  async #applyOffered(records: PublicRecord[]): Promise<void> {
-    const readable: PublicRecord[] = [];
-    let last = this.#checkpoint;
-    for (const r of records) {
-      const position = BigInt(r.position);
-      if (position > last) last = position;
-      if (!CHAT_EVENT_TYPES.has(r.type) && r.type !== 'UserErased') continue;
-      if (readRecord(r, CURRENT_READER).unknown) {
-        this.#log.warn({ eventId: r.id, type: r.type, version: r.version }, 'last-messages: event of a version this release cannot read skipped');
-        continue;
-      }
-      readable.push(r);
-    }
-    await this.#applyRecords(readable);
-    this.#checkpoint = last;
-  }
-
-  /** Applies readAll pages after `from` until caught up (or past `until`); returns the last position applied. */
-  async #replay(epoch: string, from: bigint, until: bigint | null): Promise<bigint> {
-    let pos = from;
-    while (!this.#stopping) {
-      if (until !== null && pos >= until) break;
-      const page = await this.#store.readAll({ after: pos, maxCount: this.#batchSize });
-      if (page.length === 0) break;
-      const last = page[page.length - 1]!.position;
-      await this.#applyPage(page, { epoch, checkpoint: last.toString() });
-      pos = last;
-      // Broker-fed, applied offers may be ahead of the page (the callers reset it before a replay from scratch).
-      if (pos > this.#checkpoint) this.#checkpoint = pos;
-      if (page.length < this.#batchSize) break;
-    }
-    return pos;
-  }
-
-  /** A page of the log: its chat events and erasures (readable ones) to the view. */
-  async #applyPage(events: RecordedEvent[], progress?: BatchProgress): Promise<void> {
-    const records: PublicRecord[] = [];
-    for (const e of events) {
-      if (!CHAT_EVENT_TYPES.has(e.type) && e.type !== 'UserErased') continue;
-      const r = this.#publicRecord(e);
-      if (r) records.push(r);
-    }
-    await this.#applyRecords(records, progress);
-  }
-
-  /** One round trip for the chat events (and, in a replay, its progress), then a backfill for each chat that reported a gap. */
-  async #applyRecords(all: PublicRecord[], progress?: BatchProgress): Promise<void> {
-    // Erasure (docs/privacy.md): the view forgets the user's chats, so a body it took in before the key
-    // was destroyed goes; their next message is a gap, backfilled from the log where the bodies read as erased.
-    for (const r of all) {
-      const userId = r.type === 'UserErased' ? (r.data as { userId?: unknown } | null)?.userId : undefined;
-      if (typeof userId === 'string') await this.#view.forgetChatsOf?.(userId);
-    }
-    const records = all.filter((r) => CHAT_EVENT_TYPES.has(r.type));
-    if (records.length === 0 && !progress) return;
-    const results = await this.#view.applyBatch(records, progress);
-    results.forEach((result, i) => {
-      const chatId = result === 'gap' ? chatChangeOf(records[i]!)?.chatId : undefined;
-      if (chatId !== undefined) this.#pendingBackfills.add(chatId);
-    });
-    await this.#backfillPending();
-    this.#lastAppliedAt = new Date();
-  }
-
-  /**
-   * Backfills stay pending until they succeed: the batch that found the gap may already have saved a
-   * checkpoint past it, so a failed backfill is retried on the next pass rather than forgotten.
-   */
-  async #backfillPending(): Promise<void> {
-    for (const chatId of [...this.#pendingBackfills]) {
-      await this.#backfill(chatId);
-      this.#pendingBackfills.delete(chatId);
-    }
-  }
-
-  /** Replaces the chat in the view with the newest messages of its stream (up to the stream's head). */
-  async #backfill(chatId: string): Promise<void> {
-    const events = await this.#store.readStream(chatStreamId(chatId), { direction: 'backwards', maxCount: this.#view.capacity });
-    if (events.length === 0) return;
-    const lastRevision = Math.max(...events.map((e) => e.revision));
-    const messages: ViewMessage[] = [];
-    // Oldest first, so an edit or delete among the events reaches its message (docs/projections.md).
-    for (const e of [...events].sort((a, b) => a.revision - b.revision)) {
-      const r = this.#publicRecord(e);
-      const change = r ? chatChangeOf(r) : null;
-      if (change?.kind === 'message') messages.push(change.message);
-      if (change?.kind === 'patch') {
-        const i = messages.findIndex((m) => m.messageId === change.patch.messageId);
-        if (i >= 0) messages[i] = patchMessage(messages[i]!, change.patch);
-      }
-    }
-    const result = await this.#view.replaceChat(chatId, messages, lastRevision);
-    this.#backfills += 1;
-    this.#log.info({ chatId, lastRevision, messages: messages.length, result }, 'last-messages chat backfilled after a gap');
-  }
-
-  /**
-   * Bad data is skipped with a warning, never thrown: one broken event must not stop the view. So is a
-   * schema version this release cannot read (a newer release wrote it): never guessed at. It stays out
-   * of the view until a release that reads it backfills that chat (after a gap) or rebuilds the view.
-   */
-  #publicRecord(e: RecordedEvent): PublicRecord | null {
-    try {
-      if (toDomainEvent(e) === null) {
-        this.#log.warn({ eventId: e.id, type: e.type, version: schemaVersionOf(e) }, 'last-messages: event of a version this release cannot read skipped');
-        return null;
-      }
-      return toPublicRecord(e);
-    } catch (err) {
-      this.#log.warn({ eventId: e.id, streamId: e.streamId, revision: e.revision, err: errText(err) }, 'last-messages: unreadable event skipped');
-      return null;
-    }
   }
 
   #noteError(err: unknown, msg: string): void {

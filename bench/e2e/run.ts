@@ -11,6 +11,9 @@
 // BENCH_MODES (raw,seed,ours), BENCH_RATES (comma-separated; default bench:ws's steps up to 10,000/s),
 // BENCH_GATEWAYS (2), BENCH_LAG_SAMPLE_MS (1000), BENCH_PROFILE_RATE (1000), BENCH_PROFILE_SECONDS (20),
 // BENCH_PROFILE_INTERVAL_US (10000), BENCH_KEEP_PROFILES (1: keep the .cpuprofile directory).
+//
+// Parts: topologies.ts (starting each system), read-side.ts (what each read side shows), measures.ts
+// (lag and CPU per message), report.ts (the tables), cpu.ts and profile.ts.
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,12 +23,14 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { PostgresEventStore } from '../../infra/event-store/postgres.js';
 import { deleteTopology, topologyNames } from '../../infra/broker/topology.js';
-import { DEFAULT_PAIRS, DEFAULT_RATES, P99_LIMIT_MS, cpuSeconds, percentile, type BenchPair, type LoadConfig, type StageReport } from '../ws/common.js';
+import { DEFAULT_PAIRS, DEFAULT_RATES, P99_LIMIT_MS, cpuSeconds, type BenchPair, type LoadConfig, type StageReport } from '../ws/common.js';
 import { ROOT, deleteRedisPrefix, sleep, startNode, writeConfig, type Proc } from '../ws/procs.js';
 import { setupPairs } from '../ws/setup.js';
-import { cpuBetween, servicePids, snapshot, type CpuSnapshot, type ServicePids } from './cpu.js';
+import { servicePids, snapshot, type ServicePids } from './cpu.js';
+import { cpuOf, lagMs, lagStats, type AckPoint, type CpuSnap, type ModeResult, type Stage } from './measures.js';
 import { analyzeProfiles, type ProfileMeta } from './profile.js';
 import { oursReadSide, seedReadSide, type Consistency, type ReadSide, type Visible } from './read-side.js';
+import { fmt, stageTable, table } from './report.js';
 import { startOurs, startRaw, startSeed, type Topology, type TopologyName } from './topologies.js';
 
 const DB = process.env['BENCH_DATABASE_URL'] ?? process.env['TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -55,82 +60,6 @@ const CATCH_UP_TIMEOUT_MS = 60_000;
 const log = (msg: string): void => {
   process.stdout.write(`[bench:e2e ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 };
-
-// ---- results ----
-
-interface Lag {
-  p99Ms: number;
-  maxMs: number;
-  /** The same in messages: acknowledged but not yet visible. */
-  maxMessages: number;
-}
-
-interface Cpu {
-  seconds: number;
-  /** ms of CPU per delivered message. */
-  servers: number;
-  postgres: number;
-  redis: number;
-  rabbitmq: number;
-  serverSide: number;
-  loadgen: number;
-}
-
-interface Stage {
-  report: StageReport;
-  pgLag: Lag | null;
-  redisLag: Lag | null;
-  /** From the stage's last send until the read model held every message acknowledged in it. */
-  pgCatchUpMs: number | null;
-  redisCatchUpMs: number | null;
-  cpu: Cpu | null;
-  readSideOk: boolean;
-  ok: boolean;
-}
-
-interface ModeResult {
-  stages: Stage[];
-  best: Stage | null;
-  /** After the load stopped: until both read models held every acknowledged message. */
-  finalCatchUp: { pgMs: number | null; redisMs: number | null };
-  acked: number;
-  consistency: Consistency | null;
-  /** Lost and duplicated deliveries as the generator saw them (all stages). */
-  deliveryDuplicates: number;
-}
-
-// ---- lag ----
-
-interface AckPoint {
-  t: number;
-  n: number;
-}
-
-/**
- * How long ago the oldest acknowledged message the read model does not show yet was acknowledged:
- * the time at which the ack count first exceeded what is visible (interpolated between reports).
- */
-function lagMs(series: readonly AckPoint[], at: number, visible: number): { ms: number; messages: number } {
-  const last = series.at(-1)!;
-  if (visible >= last.n) return { ms: 0, messages: 0 };
-  let lo = 0;
-  let hi = series.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (series[mid]!.n > visible) hi = mid;
-    else lo = mid + 1;
-  }
-  const after = series[lo]!;
-  const before = series[lo - 1];
-  const crossed = before && after.n > before.n ? before.t + ((visible + 1 - before.n) / (after.n - before.n)) * (after.t - before.t) : after.t;
-  return { ms: Math.max(0, at - crossed), messages: last.n - visible };
-}
-
-function lagStats(samples: readonly { ms: number; messages: number }[]): Lag | null {
-  if (samples.length === 0) return null;
-  const sorted = samples.map((s) => s.ms).sort((a, b) => a - b);
-  return { p99Ms: Math.round(percentile(sorted, 99)), maxMs: Math.round(sorted.at(-1)!), maxMessages: Math.max(...samples.map((s) => s.messages)) };
-}
 
 // ---- one topology under load ----
 
@@ -170,22 +99,6 @@ async function waitOursReady(run: Run): Promise<void> {
   }, 120_000);
 }
 
-function cpuOf(before: { servers: CpuSnapshot; services: Record<keyof ServicePids, CpuSnapshot>; gen: number; t: number },
-  after: { servers: CpuSnapshot; services: Record<keyof ServicePids, CpuSnapshot>; gen: number; t: number }, deliveredPerSec: number): Cpu | null {
-  const seconds = (after.t - before.t) / 1000;
-  if (seconds <= 0 || deliveredPerSec <= 0) return null;
-  const perMsg = (cpu: number): number => Math.round(((cpu / seconds) * 1000 / deliveredPerSec) * 1000) / 1000;
-  const servers = cpuBetween(before.servers, after.servers);
-  const pgCpu = cpuBetween(before.services.postgres, after.services.postgres);
-  const redisCpu = cpuBetween(before.services.redis, after.services.redis);
-  const rabbit = cpuBetween(before.services.rabbitmq, after.services.rabbitmq);
-  return {
-    seconds: Math.round(seconds * 100) / 100,
-    servers: perMsg(servers), postgres: perMsg(pgCpu), redis: perMsg(redisCpu), rabbitmq: perMsg(rabbit),
-    serverSide: perMsg(servers + pgCpu + redisCpu + rabbit), loadgen: perMsg(after.gen - before.gen),
-  };
-}
-
 async function runMode(run: Run, mode: TopologyName): Promise<ModeResult> {
   const opts = {
     db: DB, schema: run.schema, redisUrl: REDIS, redisPrefix: run.redisPrefix(mode), amqpUrl: AMQP, amqpPrefix: run.amqpPrefix, gateways: GATEWAYS,
@@ -219,13 +132,12 @@ async function runMode(run: Run, mode: TopologyName): Promise<ModeResult> {
   let stageStart = 0;
   let samples: { t: number; pg: { ms: number; messages: number }; redis: { ms: number; messages: number } | null }[] = [];
   let servicesAtStart: ServicePids = { postgres: [], redis: [], rabbitmq: [] };
-  type Snap = { servers: CpuSnapshot; services: Record<keyof ServicePids, CpuSnapshot>; gen: number; t: number };
-  const snap = (services: ServicePids): Snap => ({
+  const snap = (services: ServicePids): CpuSnap => ({
     servers: snapshot(serverPids), gen: cpuSeconds(gen.pid), t: performance.now(),
     services: { postgres: snapshot(services.postgres), redis: snapshot(services.redis), rabbitmq: snapshot(services.rabbitmq) },
   });
-  let cpuStart: Snap | null = null;
-  let cpuEnd: Promise<Snap> | null = null;
+  let cpuStart: CpuSnap | null = null;
+  let cpuEnd: Promise<CpuSnap> | null = null;
   let measureEndT = 0;
   /** The measuring window on the profiler's clock (CLOCK_MONOTONIC µs), for bench/e2e/profile.ts. */
   const windowUs: [number, number] = [0, 0];
@@ -369,56 +281,6 @@ async function runMode(run: Run, mode: TopologyName): Promise<ModeResult> {
   const ok = stages.filter((s) => s.ok);
   const best = ok.length > 0 ? ok.reduce((a, b) => (b.report.deliveredPerSec > a.report.deliveredPerSec ? b : a)) : null;
   return { stages, best, finalCatchUp, acked, consistency, deliveryDuplicates: stages.at(-1)?.report.duplicates ?? 0 };
-}
-
-// ---- output ----
-
-const fmt = (x: number | null | undefined, unit = ''): string => (x === null || x === undefined || Number.isNaN(x) ? '-' : `${x}${unit}`);
-
-function table(results: Partial<Record<TopologyName, ModeResult>>): string {
-  const head = ['system', 'best msgs/s', 'p99 ms', 'pg lag p99/max ms', 'redis lag p99/max ms', 'catch-up pg/redis ms', 'CPU ms/msg: servers', 'pg', 'redis', 'rabbit', 'server-side', 'loadgen', 'lost', 'dup', 'read models lost/dup (pg | redis)'];
-  const rows = (Object.entries(results) as [TopologyName, ModeResult][]).map(([mode, r]) => {
-    const b = r.best;
-    const c = r.consistency;
-    const lost = r.stages.reduce((s, st) => s + st.report.lost, 0);
-    return [
-      mode, fmt(b?.report.deliveredPerSec), fmt(b?.report.p99),
-      b?.pgLag ? `${b.pgLag.p99Ms}/${b.pgLag.maxMs}` : '-',
-      b?.redisLag ? `${b.redisLag.p99Ms}/${b.redisLag.maxMs}` : mode === 'seed' ? 'before ack' : '-',
-      mode === 'raw' ? '-' : `${fmt(r.finalCatchUp.pgMs)}/${mode === 'seed' ? 'before ack' : fmt(r.finalCatchUp.redisMs)}`,
-      fmt(b?.cpu?.servers), fmt(b?.cpu?.postgres), fmt(b?.cpu?.redis), fmt(b?.cpu?.rabbitmq), fmt(b?.cpu?.serverSide), fmt(b?.cpu?.loadgen),
-      String(lost), String(r.deliveryDuplicates),
-      c ? `${c.pgLost}/${c.pgDuplicated} | ${c.redisLost}/${c.redisDuplicated}` : '-',
-    ];
-  });
-  const all = [head, ...rows];
-  const widths = head.map((_, i) => Math.max(...all.map((r) => r[i]!.length)));
-  const line = (r: string[]): string => `| ${r.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
-  return [line(head), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
-}
-
-/** Every stage of every system: what the best-stage table summarises, and what a failed search still tells. */
-function stageTable(results: Partial<Record<TopologyName, ModeResult>>): string {
-  const head = ['system', 'offered', 'delivered', 'p99 ms', 'pg lag p99/max ms', 'redis lag p99/max ms', 'catch-up pg/redis ms', 'server-side CPU ms/msg (servers+pg+redis+rabbit)', 'loadgen', 'counts'];
-  const rows: string[][] = [];
-  for (const [mode, r] of Object.entries(results) as [TopologyName, ModeResult][]) {
-    for (const st of r.stages) {
-      const c = st.cpu;
-      rows.push([
-        mode, String(st.report.offered), String(st.report.deliveredPerSec), String(st.report.p99),
-        st.pgLag ? `${st.pgLag.p99Ms}/${st.pgLag.maxMs}` : '-',
-        st.redisLag ? `${st.redisLag.p99Ms}/${st.redisLag.maxMs}` : mode === 'seed' ? 'before ack' : '-',
-        mode === 'raw' ? '-' : `${fmt(st.pgCatchUpMs)}/${mode === 'seed' ? '-' : fmt(st.redisCatchUpMs)}`,
-        c ? `${c.serverSide} (${c.servers}+${c.postgres}+${c.redis}+${c.rabbitmq})` : '-',
-        fmt(c?.loadgen),
-        st.ok ? 'yes' : !st.report.ok ? 'no: latency/loss' : 'no: read side behind',
-      ]);
-    }
-  }
-  const all = [head, ...rows];
-  const widths = head.map((_, i) => Math.max(...all.map((r) => r[i]!.length)));
-  const line = (r: string[]): string => `| ${r.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
-  return [line(head), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
 }
 
 // ---- main ----

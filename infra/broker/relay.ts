@@ -15,16 +15,17 @@
  *   the relay backs off and retries from the checkpoint until a queue is bound again.
  * Messages are persistent and carry messageId = event id, routing key = event type, and the position
  * and stream in headers (no more: each is encoded per message). The body is always
- * toPublicRecord(event): upcast, then redacted.
+ * toPublicRecord(event): upcast, then redacted (relay-publish.ts).
  */
-import type { ConfirmChannel, Message, Options } from 'amqplib';
+import type { ConfirmChannel, Message } from 'amqplib';
 import type { EventStore, RecordedEvent } from '../../commands/ports/event-store.js';
-import { toPublicRecord } from '../../projections/ports/public-record.js';
 import { batchesOf } from '../../projections/ports/subscription-batches.js';
 import type { Logger } from '../logger.js';
 import { backoffDelay, errorText, sleep } from '../retry.js';
 import type { BrokerConnection } from './connection.js';
 import { CheckpointConflictError, RelaySession } from './relay-leadership.js';
+import { publishConfirmed } from './relay-publish.js';
+import { brokerWorker, type BrokerWorker } from './worker.js';
 
 export interface RelayOptions {
   store: EventStore;
@@ -80,11 +81,9 @@ class PublishIncompleteError extends Error {
 }
 
 export class Relay {
-  readonly #opts: Required<Omit<RelayOptions, 'store' | 'connection' | 'logger'>>;
+  readonly #opts: Required<Omit<RelayOptions, 'store' | 'connection' | 'logger' | 'retryMinMs' | 'retryMaxMs'>>;
   readonly #store: EventStore;
-  readonly #conn: BrokerConnection;
-  readonly #log: Logger;
-  readonly #stop = new AbortController();
+  readonly #w: BrokerWorker;
   #run: Promise<void> | null = null;
   #session: RelaySession | null = null;
   #checkpoint: bigint | null = null;
@@ -103,7 +102,6 @@ export class Relay {
 
   constructor(opts: RelayOptions) {
     this.#store = opts.store;
-    this.#conn = opts.connection;
     this.#opts = {
       databaseUrl: opts.databaseUrl,
       schema: opts.schema,
@@ -112,20 +110,18 @@ export class Relay {
       lingerMs: opts.lingerMs ?? 5,
       checkpointEveryMs: opts.checkpointEveryMs ?? 100,
       standbyPollMs: opts.standbyPollMs ?? 1000,
-      retryMinMs: opts.retryMinMs ?? 100,
-      retryMaxMs: opts.retryMaxMs ?? 1000,
     };
-    this.#log = opts.logger.child({ component: 'relay', relay: this.#opts.name });
+    this.#w = brokerWorker(opts, { component: 'relay', relay: this.#opts.name });
   }
 
   start(): void {
-    if (this.#run || this.#stop.signal.aborted) return;
+    if (this.#run || this.#w.stop.signal.aborted) return;
     this.#run = this.#loop();
   }
 
   /** Finishes the batch in flight (confirm + checkpoint), then releases leadership. */
   async stop(): Promise<void> {
-    this.#stop.abort();
+    this.#w.stop.abort();
     await this.#run;
   }
 
@@ -133,17 +129,17 @@ export class Relay {
     return {
       name: this.#opts.name,
       leader: this.#session?.leading ?? false,
-      connected: this.#conn.connected,
-      blocked: this.#conn.blocked,
-      connects: this.#conn.generation,
+      connected: this.#w.conn.connected,
+      blocked: this.#w.conn.blocked,
+      connects: this.#w.conn.generation,
       checkpoint: this.#checkpoint,
       published: this.#published,
-      lastError: this.#lastError ?? this.#conn.lastError,
+      lastError: this.#lastError ?? this.#w.conn.lastError,
     };
   }
 
   get #stopped(): boolean {
-    return this.#stop.signal.aborted;
+    return this.#w.stop.signal.aborted;
   }
 
   async #loop(): Promise<void> {
@@ -161,13 +157,9 @@ export class Relay {
         }
       } catch (err) {
         this.#fail(err, 'relay: leadership session failed');
-        await sleep(backoffDelay(attempt++, this.#backoff), this.#stop.signal);
+        await sleep(backoffDelay(attempt++, this.#w.backoff), this.#w.stop.signal);
       }
     }
-  }
-
-  get #backoff(): { minMs: number; maxMs: number } {
-    return { minMs: this.#opts.retryMinMs, maxMs: this.#opts.retryMaxMs };
   }
 
   /** Opens a session and polls the lock until it is ours (null when stopped). */
@@ -175,14 +167,14 @@ export class Relay {
     const session = await RelaySession.open(this.#opts.databaseUrl, this.#opts.schema, this.#opts.name);
     this.#session = session;
     let announced = false;
-    const wake = AbortSignal.any([this.#stop.signal, session.signal]); // once: each any() stays registered on its sources
+    const wake = AbortSignal.any([this.#w.stop.signal, session.signal]); // once: each any() stays registered on its sources
     try {
       while (!this.#stopped && !session.lost) {
         if (await session.tryLead()) {
-          this.#log.info('relay: leading');
+          this.#w.log.info('relay: leading');
           return session;
         }
-        if (!announced) this.#log.info('relay: standby, another relay leads');
+        if (!announced) this.#w.log.info('relay: standby, another relay leads');
         announced = true;
         await sleep(this.#opts.standbyPollMs, wake);
       }
@@ -199,13 +191,13 @@ export class Relay {
 
   /** Publishes while this session leads; returns when stopped or when leadership is lost. */
   async #lead(session: RelaySession): Promise<void> {
-    const until = AbortSignal.any([this.#stop.signal, session.signal]);
+    const until = AbortSignal.any([this.#w.stop.signal, session.signal]);
     const pinger = setInterval(() => void session.ping().catch(() => undefined), 5000);
     try {
       while (!until.aborted) {
         try {
           // First, so that a retry without backoff (below) always waits here while disconnected.
-          const model = await this.#conn.ready(until);
+          const model = await this.#w.conn.ready(until);
           if (!model) break;
           // Always restart from the stored checkpoint: it is the only position known to be confirmed.
           this.#checkpoint = await session.readCheckpoint();
@@ -216,8 +208,8 @@ export class Relay {
           this.#fail(err, 'relay: publishing interrupted; retrying from the checkpoint');
           // The connection is gone: it reconnects with its own backoff and ready() above waits for
           // that. A second backoff here would only add to the wait once the broker is back.
-          if (!this.#conn.connected) continue;
-          await sleep(backoffDelay(this.#failures++, this.#backoff), until);
+          if (!this.#w.conn.connected) continue;
+          await sleep(backoffDelay(this.#failures++, this.#w.backoff), until);
         }
       }
     } finally {
@@ -235,7 +227,7 @@ export class Relay {
     const channelClosed = new AbortController();
     ch.on('error', (err: Error) => {
       channelError = err;
-      this.#log.warn({ err: err.message }, 'relay: channel error');
+      this.#w.log.warn({ err: err.message }, 'relay: channel error');
     });
     ch.on('close', () => channelClosed.abort());
     // The broker acks an unroutable message after returning it: the return is the only failure signal.
@@ -254,7 +246,7 @@ export class Relay {
     try {
       const batches = batchesOf(sub, this.#opts.batchSize, this.#opts.lingerMs);
       for await (const batch of batches) {
-        if (this.#conn.blocked) await this.#conn.unblocked(until);
+        if (this.#w.conn.blocked) await this.#w.conn.unblocked(until);
         if (until.aborted || channelClosed.signal.aborted) break;
         returned.clear();
         await this.#publishBatch(session, ch, batch, returned);
@@ -275,43 +267,10 @@ export class Relay {
   }
 
   async #publishBatch(session: RelaySession, ch: ConfirmChannel, batch: RecordedEvent[], returned: Set<string>): Promise<void> {
-    const { exchange } = this.#conn.topology;
+    const { exchange } = this.#w.conn.topology;
     if (this.#unwritten > 0 && this.#unwritten + batch.length > this.#opts.batchSize) await this.#writeCheckpoint(session);
     if (this.#checkpointError !== null) throw this.#checkpointError;
-    const confirmed: boolean[] = new Array<boolean>(batch.length).fill(false);
-    let confirmError: unknown = null;
-    // Wait for every message's own confirm rather than waitForConfirms(): that rejects at the first
-    // nack, while acks for earlier messages may still be on their way (confirms arrive out of order
-    // when queues answer at different speeds). amqplib calls each callback once: on ack, on nack, or
-    // with an error when the channel closes.
-    let outstanding = 0;
-    let sent = false;
-    let allSettled: () => void = () => undefined;
-    const settled = new Promise<void>((resolve) => (allSettled = resolve));
-    for (let i = 0; i < batch.length; i++) {
-      const e = batch[i]!;
-      const { routingKey, body, options } = messageFor(e);
-      const onConfirm = (err: unknown): void => {
-        if (err === null || err === undefined) confirmed[i] = true;
-        else confirmError ??= err;
-        if (--outstanding === 0 && sent) allSettled();
-      };
-      let writable: boolean;
-      outstanding += 1;
-      try {
-        writable = ch.publish(exchange, routingKey, body, options, onConfirm);
-      } catch (err) {
-        // The channel closed under us; what was sent before still gets its callback.
-        outstanding -= 1;
-        confirmError ??= err;
-        break;
-      }
-      // false: the socket buffer is full; wait rather than buffer a whole backlog in memory.
-      if (!writable) await drained(ch);
-    }
-    sent = true;
-    if (outstanding === 0) allSettled();
-    await settled;
+    const { confirmed, confirmError } = await publishConfirmed(ch, exchange, batch);
     let ok = 0;
     while (ok < batch.length && confirmed[ok] === true && !returned.has(batch[ok]!.id)) ok++;
     if (ok > 0) {
@@ -368,35 +327,6 @@ export class Relay {
   #fail(err: unknown, msg: string): void {
     this.#lastError = errorText(err);
     const level = err instanceof CheckpointConflictError ? 'error' : 'warn';
-    this.#log[level]({ err: this.#lastError }, msg);
+    this.#w.log[level]({ err: this.#lastError }, msg);
   }
-}
-
-/** The message for one event: always its public record, never the stored event itself. */
-export function messageFor(e: RecordedEvent): { routingKey: string; body: Buffer; options: Options.Publish } {
-  return {
-    routingKey: e.type,
-    body: Buffer.from(JSON.stringify(toPublicRecord(e))),
-    options: {
-      persistent: true,
-      mandatory: true,
-      messageId: e.id,
-      contentType: 'application/json',
-      type: e.type,
-      timestamp: Math.floor(e.createdAt.getTime() / 1000),
-      headers: { position: e.position.toString(), stream: e.streamId },
-    },
-  };
-}
-
-function drained(ch: ConfirmChannel): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      ch.off('drain', done);
-      ch.off('close', done);
-      resolve();
-    };
-    ch.once('drain', done);
-    ch.once('close', done);
-  });
 }

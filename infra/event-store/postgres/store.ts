@@ -1,9 +1,8 @@
 /**
  * The PostgreSQL event store (pg): the adapter for production, many processes on one database. How
  * it orders, appends, batches and wakes subscribers is told in docs/architecture.md, "The PostgreSQL
- * event store"; the statements are in sql.ts.
+ * event store"; the statements are in sql.ts, the reads in reads.ts.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { checkEvents, checkExpected, checkRetry, toJson } from '../append-checks.js';
 import { AppendBatcher } from '../append-batcher.js';
@@ -29,14 +28,11 @@ import {
   channelFor,
   isUniqueViolation,
   jsonArray,
-  pageRowToRecorded,
   statements,
-  toRecorded,
-  type EventRow,
-  type PageRow,
   type Statements,
 } from './sql.js';
-import { DEFAULT_READ_INTERVAL_MS, PgSubscription, type SubscriptionPage } from './subscription.js';
+import { DEFAULT_PAGE, readAll, readHeadPosition, readStream, readSubscriptionPage } from './reads.js';
+import { DEFAULT_READ_INTERVAL_MS, PgSubscription } from './subscription.js';
 
 export interface PostgresEventStoreOptions {
   connectionString: string;
@@ -57,14 +53,11 @@ export interface PostgresEventStoreOptions {
   subscriptionReadIntervalMs?: number;
 }
 
-const DEFAULT_PAGE = 1000;
 const MAX_EVENTS_PER_APPEND = 0xffff;
 /** Revisions are int4 in the tables. */
 const MAX_REVISION = 0x7fffffff;
 /** Appends per group-commit batch; events per batch share the 16 bits of the position's index. */
 const MAX_APPENDS_PER_BATCH = 500;
-/** How long readAll waits at the tail for already-committed events held back by an older transaction. */
-const READ_ALL_SETTLE_MS = 1000;
 
 interface IdRow {
   event_id: string;
@@ -304,80 +297,19 @@ export class PostgresEventStore implements EventStore {
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
     this.#ensureOpen();
-    if (options.maxCount !== undefined && options.maxCount < 1) return [];
-    const limit = options.maxCount ?? null; // LIMIT NULL: no limit; aggregates load whole streams
-    const res =
-      options.direction === 'backwards'
-        ? await this.#pool.query<EventRow>({
-            name: 'es_read_backwards',
-            text: this.#sql.readBackwards,
-            values: [streamId, Math.min(options.fromRevision ?? 0x7fffffff, 0x7fffffff), limit],
-          })
-        : await this.#pool.query<EventRow>({
-            name: 'es_read_forwards',
-            text: this.#sql.readForwards,
-            values: [streamId, Math.max(options.fromRevision ?? 0, 0), limit],
-          });
-    return res.rows.map(toRecorded);
+    return readStream(this.#pool, this.#sql, streamId, options);
   }
 
-  /**
-   * A page of visible events. At the tail (a short page) it first waits, up to READ_ALL_SETTLE_MS, for
-   * events that had committed when it was called but were still held back by an older transaction, so
-   * a caller reads its own committed appends even while some other transaction in the cluster is
-   * briefly open. Subscriptions read without this wait; they have their own.
-   */
   async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
     this.#ensureOpen();
-    const after = options.after ?? 0n;
-    const maxCount = options.maxCount ?? DEFAULT_PAGE;
-    const page = await this.#readPage(after, maxCount);
-    if (page.length >= maxCount) return page;
-    const { tail, bound } = await this.#tail();
-    if (tail < bound || tail <= after) return page;
-    const deadline = Date.now() + READ_ALL_SETTLE_MS;
-    for (let ms = 2; Date.now() < deadline; ms = Math.min(ms * 2, 50)) {
-      await sleep(ms);
-      const res = await this.#pool.query<{ bound: string }>({ name: 'es_bound', text: this.#sql.bound });
-      if (BigInt(res.rows[0]!.bound) > tail) break;
-    }
-    return this.#readPage(after, maxCount);
-  }
-
-  async #readPage(after: bigint, maxCount: number): Promise<RecordedEvent[]> {
-    if (maxCount < 1) return [];
-    const res = await this.#pool.query<EventRow>({ name: 'es_read_all', text: this.#sql.readAll, values: [after.toString(), maxCount] });
-    return res.rows.map(toRecorded);
-  }
-
-  async #tail(): Promise<{ tail: bigint; bound: bigint }> {
-    const res = await this.#pool.query<{ tail: string; bound: string }>({ name: 'es_tail', text: this.#sql.tail });
-    const row = res.rows[0]!;
-    return { tail: BigInt(row.tail), bound: BigInt(row.bound) };
-  }
-
-  /**
-   * A subscription's page (as readAll's, without the settle wait) and, from the same snapshot, whether
-   * committed events past `after` are waiting behind an older open transaction: one statement.
-   */
-  async #readSubscriptionPage(after: bigint, maxCount: number): Promise<SubscriptionPage> {
-    const res = await this.#pool.query<PageRow & { held_back: boolean | null }>({
-      name: 'es_subscribe_page',
-      text: this.#sql.subscribePage,
-      values: [after.toString(), maxCount],
-    });
-    const flag = res.rows[res.rows.length - 1];
-    if (!flag || flag.position !== null || flag.held_back === null) throw new Error('event store: subscription page without its held-back row');
-    const events: RecordedEvent[] = [];
-    for (let i = 0; i < res.rows.length - 1; i++) events.push(pageRowToRecorded(res.rows[i]!));
-    return { events, heldBack: flag.held_back };
+    return readAll(this.#pool, this.#sql, options);
   }
 
   subscribeToAll(options: { after?: bigint } = {}): Subscription {
     this.#ensureOpen();
     const sub = new PgSubscription(
       {
-        readPage: (after) => this.#readSubscriptionPage(after, DEFAULT_PAGE),
+        readPage: (after) => readSubscriptionPage(this.#pool, this.#sql, after, DEFAULT_PAGE),
         pageSize: DEFAULT_PAGE,
         readIntervalMs: this.#readIntervalMs,
         forget: (s) => this.#subscriptions.delete(s),
@@ -392,8 +324,7 @@ export class PostgresEventStore implements EventStore {
 
   async headPosition(): Promise<bigint> {
     this.#ensureOpen();
-    const res = await this.#pool.query<{ position: string }>({ name: 'es_head', text: this.#sql.head });
-    return BigInt(res.rows[0]?.position ?? '0');
+    return readHeadPosition(this.#pool, this.#sql);
   }
 
   async close(): Promise<void> {
