@@ -12,9 +12,10 @@ export type ChatExists = (conn: Conn, chatId: string) => Promise<boolean>;
 
 export function chatExistence(store: EventStore): ChatExists {
   let known = new Set<string>();
-  return async (conn, chatId) => {
-    // A socket that has been sent any of the chat's events knows it exists, and so do we.
-    if (known.has(chatId) || (conn.cursor(chatId)?.delivered ?? -1) >= 0) return true;
+  return async (_conn, chatId) => {
+    // Not the socket's cursor: a resume sets it to the revision the client claims, so a claim of 0
+    // on `me:anyone` would pass for a shared chat and open anyone's presence and typing to it.
+    if (known.has(chatId)) return true;
     const first = await store.readStream(`chat-${chatId}`, { maxCount: 1 });
     if (first.length === 0) return false;
     if (known.size >= REMEMBERED) known = new Set();

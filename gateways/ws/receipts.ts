@@ -124,8 +124,10 @@ export function createReceipts(d: ReceiptsDeps): Receipts {
       const readerId = conn.userId;
       const key = readsStreamId(f.chatId, readerId);
       // The log keeps this cache current and marks only grow: a mark it holds is at most the real one.
+      // An empty reads stream (revision -1) holds no mark, only the initial state a refused mark
+      // (CHAT_NOT_FOUND) left behind: it must not answer `marked` for a chat that does not exist.
       const mine = commands.bus.cache.get<ReadState>(key);
-      if (mine && mine.state.upToRevision >= f.revision) {
+      if (mine && mine.revision >= 0 && mine.state.upToRevision >= f.revision) {
         counters.readsCovered++;
         return outbox.send(conn, encodeMarked({ ...(f.ref === undefined ? {} : { ref: f.ref }), chatId: f.chatId, upToRevision: mine.state.upToRevision, changed: false }));
       }

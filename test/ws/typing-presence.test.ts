@@ -78,6 +78,28 @@ t.test('typing reaches the other participant only, within the rate limit', async
   }
 });
 
+t.test('a revision claimed in a resume does not make a chat exist for typing and presence', async (t) => {
+  const fx = await openFixture();
+  t.teardown(() => fx.close());
+  const [alice, carol] = [await fx.user('alice'), await fx.user('carol')];
+  const g = await gatewayOf(t, fx);
+  const c = await connect(urlOf(g), { token: carol.token });
+  await c.resume({});
+  const a = await connect(urlOf(g), { token: alice.token });
+  // alice shares no chat with carol, but claims to hold revision 0 of theirs: the client's word
+  // counts for what a resume sends, never for whether the chat exists.
+  await a.resume({ 'alice:carol': 0 });
+  a.raw(JSON.stringify({ type: 'typing', ref: 't1', chatId: 'alice:carol' }));
+  t.equal((await a.waitFor(errorFor('t1'))).code, 'CHAT_NOT_FOUND', 'no typing into it');
+  a.raw(JSON.stringify({ type: 'watch', ref: 'w1', chats: ['alice:carol'] }));
+  t.same(await a.waitFor(answer('w1')), { type: 'presence', ref: 'w1', available: true, users: {} }, 'no presence of carol');
+  t.equal(a.frames.filter((f) => f.type === 'error' && f.ref === 'w1' && f.code === 'CHAT_NOT_FOUND').length, 1, 'the chat is refused');
+  await sleep(100);
+  t.equal(c.frames.filter(isTyping).length, 0, 'carol hears nothing');
+  await a.close();
+  await c.close();
+});
+
 t.test('presence: watch, online, offline after the grace, no flicker on a quick reconnect', async (t) => {
   const fx = await openFixture();
   t.teardown(() => fx.close());

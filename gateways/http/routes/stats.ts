@@ -35,7 +35,7 @@ export const statsRoutes: RoutePlugin<{ deps: Pick<HttpDeps, 'messageCounts'> }>
       summary: 'Messages sent per UTC day by a user (yourself; auditors: anyone), oldest day first; days without messages are left out',
       querystring: Type.Object({
         userId: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Default: yourself' })),
-        from: Type.Optional(Day('First day, inclusive (YYYY-MM-DD, UTC)')),
+        from: Type.Optional(Day('First day, inclusive (YYYY-MM-DD, UTC); after `to` is 400 VALIDATION_FAILED')),
         to: Type.Optional(Day('Last day, inclusive (YYYY-MM-DD, UTC)')),
       }, { additionalProperties: false }),
       response: {
