@@ -21,36 +21,33 @@ export interface Activity {
   at: string;
 }
 
+/**
+ * Per event type: its action, and the data fields naming who acted, the chat acted on (null: none)
+ * and when. Keyed by every event type, so a new type fails the build here until it names its action.
+ */
+const ACTIVITY_OF_TYPE: { [T in PublicEvent['type']]: { action: ActivityAction; user: string; target: 'chatId' | null; at: string } } = {
+  UserRegistered: { action: 'register', user: 'userId', target: null, at: 'registeredAt' },
+  UserLoggedIn: { action: 'login', user: 'userId', target: null, at: 'at' },
+  UserLoggedOut: { action: 'logout', user: 'userId', target: null, at: 'at' },
+  ChatOpened: { action: 'open_chat', user: 'userId', target: 'chatId', at: 'at' },
+  ChatStarted: { action: 'start_chat', user: 'startedBy', target: 'chatId', at: 'at' },
+  MessageSent: { action: 'send_message', user: 'senderId', target: 'chatId', at: 'sentAt' },
+  MessageEdited: { action: 'edit_message', user: 'senderId', target: 'chatId', at: 'editedAt' },
+  MessageDeleted: { action: 'delete_message', user: 'senderId', target: 'chatId', at: 'deletedAt' },
+  ChatRead: { action: 'read_chat', user: 'readerId', target: 'chatId', at: 'at' },
+  UserErased: { action: 'erase_account', user: 'userId', target: null, at: 'at' },
+};
+
 /** Throws ProjectionDataError for a known event type whose data has the wrong shape. */
 export function activityOf(event: PublicEvent): Activity {
   const d = event.data;
-  switch (event.type) {
-    case 'UserRegistered':
-      return { user: text(d, 'userId'), action: 'register', target: null, at: time(d, 'registeredAt') };
-    case 'UserLoggedIn':
-      return { user: text(d, 'userId'), action: 'login', target: null, at: time(d, 'at') };
-    case 'UserLoggedOut':
-      return { user: text(d, 'userId'), action: 'logout', target: null, at: time(d, 'at') };
-    case 'ChatOpened':
-      return { user: text(d, 'userId'), action: 'open_chat', target: text(d, 'chatId'), at: time(d, 'at') };
-    case 'ChatStarted':
-      return { user: text(d, 'startedBy'), action: 'start_chat', target: text(d, 'chatId'), at: time(d, 'at') };
-    case 'MessageSent':
-      return { user: text(d, 'senderId'), action: 'send_message', target: text(d, 'chatId'), at: time(d, 'sentAt') };
-    case 'MessageEdited':
-      return { user: text(d, 'senderId'), action: 'edit_message', target: text(d, 'chatId'), at: time(d, 'editedAt') };
-    case 'MessageDeleted':
-      return { user: text(d, 'senderId'), action: 'delete_message', target: text(d, 'chatId'), at: time(d, 'deletedAt') };
-    case 'ChatRead':
-      return { user: text(d, 'readerId'), action: 'read_chat', target: text(d, 'chatId'), at: time(d, 'at') };
-    case 'UserErased':
-      return { user: text(d, 'userId'), action: 'erase_account', target: null, at: time(d, 'at') };
-  }
+  const of = ACTIVITY_OF_TYPE[event.type];
+  return { user: text(d, of.user), action: of.action, target: of.target === null ? null : text(d, of.target), at: time(d, of.at) };
 }
 
 /**
- * The event types that are user actions: every type, since activityOf maps each one (its switch has no
- * default, so a new event type fails the build there until it names its action). Derived rather than
+ * The event types that are user actions: every type, since activityOf maps each one (ACTIVITY_OF_TYPE is
+ * keyed by every type, so a new event type fails the build there until it names its action). Derived rather than
  * listed, so that a new type cannot be left out of the activity log by a forgotten line.
  */
 export const ACTIVITY_EVENT_TYPES: ReadonlyArray<PublicEvent['type']> = Object.keys(EVENT_FAMILIES) as Array<keyof typeof EVENT_FAMILIES>;

@@ -159,7 +159,8 @@ export interface ChatEntry {
   otherUsername: string | null;
   startedBy: string | null;
   startedAt: Date | null;
-  lastMessage: { revision: number; body: string; senderId: string; at: Date; edited: boolean; deleted: boolean } | null;
+  /** `messageId`: the message's own id, so a client can match an edit or delete of it (MessageEdited/MessageDeleted). */
+  lastMessage: { revision: number; messageId: string; body: string; senderId: string; at: Date; edited: boolean; deleted: boolean } | null;
   activityAt: Date;
   /** The other participant's messages beyond my read position (read_positions). */
   unread: number;
@@ -178,6 +179,7 @@ interface Row {
   last_message_body: string | null;
   last_message_sender: string | null;
   last_message_at: unknown;
+  last_message_id: string | null;
   last_message_edited_at: unknown;
   last_message_deleted_at: unknown;
   activity_at: unknown;
@@ -225,7 +227,7 @@ export async function userChats(db: ReadModelDb, q: UserChatsQuery): Promise<Pag
         startedAt: toDate(r.started_at),
         lastMessage:
           r.last_message_revision !== null && lastAt
-            ? { revision: Number(r.last_message_revision), body: r.last_message_body ?? '', senderId: r.last_message_sender ?? '', at: lastAt,
+            ? { revision: Number(r.last_message_revision), messageId: r.last_message_id ?? '', body: r.last_message_body ?? '', senderId: r.last_message_sender ?? '', at: lastAt,
                 edited: r.last_message_edited_at != null, deleted: r.last_message_deleted_at != null }
             : null,
         activityAt: toDate(r.activity_at)!,

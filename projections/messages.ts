@@ -129,16 +129,8 @@ export interface HistoryQuery {
   limit?: number;
 }
 
-export interface MessageEntry {
-  chatId: string;
-  revision: number;
-  messageId: string;
-  senderId: string;
-  clientMessageId: string;
-  body: string;
-  sentAt: Date;
-  /** When last edited (null: never); body is the edited text. */
-  editedAt: Date | null;
+/** A row as the API shows it: without the projection's bookkeeping, and deletedAt only as a flag. */
+export interface MessageEntry extends Omit<MessageRow, 'position' | 'deletedAt' | 'changedRevision'> {
   /** Deleted for everyone: body is ''. */
   deleted: boolean;
 }

@@ -5,7 +5,8 @@
 //   BENCH_SECONDS=10 BENCH_WRITERS=1,8,32 npm run bench:append
 //   BENCH_ENCRYPT=1 npm run bench:append       (the store as the service runs it: bodies sealed per sender, docs/privacy.md)
 //   BENCH_ENCRYPT=both npm run bench:append    (sealed against plain appends, interleaved in one process: the
-//                                               encryption ratio, less exposed to a loaded machine's drift)
+//                                               encryption ratio, less exposed to a loaded machine's drift;
+//                                               BENCH_ROUNDS=N rounds, each with its own ratio, and their median)
 //
 // Each case runs N writers for a fixed time, one event per append to a fresh stream ('no_stream'),
 // split in four slices run store, raw, raw, store so that drift in machine load hits both sides alike,
@@ -27,6 +28,8 @@ const url = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/t
 const seconds = Number(process.env['BENCH_SECONDS'] ?? process.argv[2] ?? 5);
 const writerCounts = (process.env['BENCH_WRITERS'] ?? '1,8,32').split(',').map(Number);
 const WARMUP_MS = 500;
+/** BENCH_ENCRYPT=both: rounds of (plain, sealed, sealed, plain) slices. */
+const rounds = Math.max(1, Number(process.env['BENCH_ROUNDS'] ?? 2));
 const both = (process.env['BENCH_ENCRYPT'] ?? '').toLowerCase() === 'both';
 const encrypt = both || ['1', 'true', 'on'].includes((process.env['BENCH_ENCRYPT'] ?? '').toLowerCase());
 /** Senders the messages come from: their data keys are created once, then cached, as in the service. */
@@ -100,26 +103,37 @@ const cpuPerOp = (samples: Sample[]): [number, number] => {
 
 const rate = (samples: Sample[]): number => samples.reduce((a, s) => a + s.count, 0) / samples.reduce((a, s) => a + s.seconds, 0);
 
-/** BENCH_ENCRYPT=both: plain and sealed appends in alternating slices (plain, sealed, sealed, plain, twice). */
+/**
+ * BENCH_ENCRYPT=both: plain and sealed appends in alternating slices (plain, sealed, sealed, plain) per
+ * round, BENCH_ROUNDS rounds (default 2). Each round gives its own on/off ratio; the median of the
+ * rounds is the figure, since one slice on a shared 2-core machine can swing by a third.
+ */
 async function compareSealed(writers: number, slice: number, plain: EventStore, sealed: EventStore): Promise<void> {
   const appendTo = (store: EventStore) => async (n: number): Promise<void> => {
     await store.append(`bench-${randomUUID()}`, [{ id: randomUUID(), ...payload(n) }], 'no_stream');
   };
   const off: Sample[] = [];
   const on: Sample[] = [];
-  for (let round = 0; round < 2; round++) {
-    off.push(await measure(writers, slice / 2, appendTo(plain)));
-    on.push(await measure(writers, slice / 2, appendTo(sealed)));
-    on.push(await measure(writers, slice / 2, appendTo(sealed)));
-    off.push(await measure(writers, slice / 2, appendTo(plain)));
+  const ratios: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const roundOff = [await measure(writers, slice / 2, appendTo(plain))];
+    const roundOn = [await measure(writers, slice / 2, appendTo(sealed))];
+    roundOn.push(await measure(writers, slice / 2, appendTo(sealed)));
+    roundOff.push(await measure(writers, slice / 2, appendTo(plain)));
+    off.push(...roundOff);
+    on.push(...roundOn);
+    ratios.push(rate(roundOn) / rate(roundOff));
   }
   const [offClient, offPg] = cpuPerOp(off);
   const [onClient, onPg] = cpuPerOp(on);
+  const sorted = [...ratios].sort((a, b) => a - b);
+  const median = sorted.length % 2 === 1 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
   out();
   out(`writers: ${writers}`);
   out(`  encryption off: ${rate(off).toFixed(0)} appends/s, CPU per append ${offClient.toFixed(1)} µs here + ${offPg.toFixed(0)} µs postgres`);
   out(`  encryption on:  ${rate(on).toFixed(0)} appends/s, CPU per append ${onClient.toFixed(1)} µs here + ${onPg.toFixed(0)} µs postgres`);
-  out(`  on/off: appends/s ${(rate(on) / rate(off)).toFixed(3)}, client CPU per append ${(onClient / offClient).toFixed(3)} (+${(onClient - offClient).toFixed(1)} µs)`);
+  out(`  on/off: appends/s ${(rate(on) / rate(off)).toFixed(3)} over all slices, client CPU per append ${(onClient / offClient).toFixed(3)} (+${(onClient - offClient).toFixed(1)} µs)`);
+  out(`  on/off per round: ${ratios.map((r) => r.toFixed(3)).join(' ')}; median ${median.toFixed(3)} of ${rounds}`);
 }
 
 async function main(): Promise<void> {

@@ -75,15 +75,9 @@ async function compose() {
   if (redisUrl) {
     view = new RedisLastMessagesView({ url: redisUrl, keyPrefix: prefix, commandTimeoutMs: 200, logger });
     cleanups.push(async () => {
-      const { Redis } = await import('ioredis');
-      const r = new Redis(redisUrl);
-      let cursor = '0';
-      do {
-        const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length) await r.del(...keys);
-      } while (cursor !== '0');
-      r.disconnect();
+      // Loaded only here: a run without Redis needs no client.
+      const { deleteKeysUnder } = await import('../../test/support/redis-keys.js');
+      await deleteKeysUnder(redisUrl, prefix);
     });
   } else {
     view = new MemoryLastMessagesView();

@@ -18,6 +18,7 @@ import { Redis } from 'ioredis';
 import { cpuSeconds, rssBytes, type BenchPair } from '../ws/common.js';
 import { ROOT, deleteRedisPrefix, settledRssBytes, sleep, startNode, type Proc } from '../ws/procs.js';
 import { setupPairs } from '../ws/setup.js';
+import { keysUnder } from '../../test/support/redis-keys.js';
 import type { PresenceLoadConfig } from './load.js';
 
 const DB = process.env['BENCH_DATABASE_URL'] ?? process.env['TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -79,14 +80,11 @@ async function redisInfo(redis: Redis): Promise<{ cpu: number; processed: number
 /** What this run's keys take in Redis (MEMORY USAGE of each): the Redis is shared, so used_memory would count others too. */
 async function keyBytes(redis: Redis, prefix: string): Promise<number> {
   let total = 0;
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
+  for await (const keys of keysUnder(redis, prefix)) {
     const pipe = redis.pipeline();
     for (const k of keys) pipe.memory('USAGE', k);
     for (const [, n] of (await pipe.exec()) ?? []) total += Number(n ?? 0);
-  } while (cursor !== '0');
+  }
   return total;
 }
 

@@ -29,15 +29,12 @@ import { PostgresEventStore } from '../../infra/event-store/postgres.js';
 import { createLogger } from '../../infra/logger.js';
 import { killHard, spawnRunner, type Child } from '../../test/support/broker.js';
 import { startRabbitCluster } from '../../test/support/rabbit-cluster.js';
+import { numberArg } from '../args.js';
 
-const arg = (name: string, fallback: number): number => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
-const EVENTS = arg('events', 20_000);
-const CHATS = arg('chats', 200);
-const PARTITIONS = arg('partitions', 4);
-const RUNS = arg('runs', 3);
+const EVENTS = numberArg('events', 20_000);
+const CHATS = numberArg('chats', 200);
+const PARTITIONS = numberArg('partitions', 4);
+const RUNS = numberArg('runs', 3);
 const DB = process.env['BENCH_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 const logger = createLogger({ level: process.env['BENCH_LOG'] ?? 'warn', name: 'bench' }, pino.destination({ fd: 2, sync: true }));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

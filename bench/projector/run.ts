@@ -23,17 +23,14 @@ import { SQL_PROJECTIONS } from '../../projections/index.js';
 import { cpuBetween, clientPortsOf, snapshot, type CpuSnapshot } from '../e2e/cpu.js';
 import { rebuildProjection } from '../../projections/runtime/rebuild.js';
 import { createSqlProjector } from '../../projections/runtime/sql-projector.js';
+import { numberArg } from '../args.js';
 
-const arg = (name: string, fallback: number): number => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
-const TOTAL = arg('events', 100_000);
+const TOTAL = numberArg('events', 100_000);
 /** --live-only: skip the rebuilds (b), which do not take the live path. */
 const LIVE_ONLY = process.argv.includes('--live-only');
 /** --orm: the live path through MikroORM's connection instead of the projector's direct pg pool (to compare). */
 const VIA_ORM = process.argv.includes('--orm');
-const BATCH = arg('batch', 200);
+const BATCH = numberArg('batch', 200);
 const URL = process.env['BENCH_DATABASE_URL'] ?? process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 const suffix = randomUUID().replace(/-/g, '').slice(0, 8);
 const ES_SCHEMA = `bench_es_${suffix}`;

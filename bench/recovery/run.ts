@@ -34,15 +34,12 @@ import { openReadModels } from '../../infra/read-models/open.js';
 import { SQL_PROJECTIONS } from '../../projections/index.js';
 import { createSqlProjector } from '../../projections/runtime/sql-projector.js';
 import { tcpProxy } from '../../test/support/tcp-proxy.js';
+import { numberArg } from '../args.js';
 
-const arg = (name: string, fallback: number): number => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
-const BACKLOG = arg('backlog', 10_000);
-const OUTAGE_S = arg('outage', 20);
-const RATE = arg('rate', 100);
-const RUNS = arg('runs', 1);
+const BACKLOG = numberArg('backlog', 10_000);
+const OUTAGE_S = numberArg('outage', 20);
+const RATE = numberArg('rate', 100);
+const RUNS = numberArg('runs', 1);
 const TRACE = process.argv.includes('--trace');
 const CHATS = 100;
 const DB = process.env['BENCH_DATABASE_URL'] ?? process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';

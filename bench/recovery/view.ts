@@ -15,24 +15,20 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import pino from 'pino';
-import { Redis } from 'ioredis';
-import { chatStreamId, type ChatStarted } from '../../domain/events.js';
-import { toEventData } from '../../commands/ports/codec.js';
 import { EmbeddedEventStore } from '../../infra/event-store/embedded.js';
 import { RedisLastMessagesView } from '../../infra/last-messages/redis.js';
 import { createLogger } from '../../infra/logger.js';
 import { LastMessagesProjection } from '../../projections/last-messages.js';
+import { deleteKeysUnder } from '../../test/support/redis-keys.js';
 import { startOwnRedis } from '../../test/support/redis-server.js';
+import { startSteadyWriter } from '../../test/support/steady-writer.js';
 import { tcpProxy } from '../../test/support/tcp-proxy.js';
+import { numberArg } from '../args.js';
 
-const arg = (name: string, fallback: number): number => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
-const RATE = arg('rate', 150);
-const SECONDS = arg('seconds', 10);
-const LATENCY = arg('latency', 5);
-const PAUSE_S = arg('pause', 10);
+const RATE = numberArg('rate', 150);
+const SECONDS = numberArg('seconds', 10);
+const LATENCY = numberArg('latency', 5);
+const PAUSE_S = numberArg('pause', 10);
 const CHATS = 50;
 const REDIS = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const logger = createLogger({ level: process.env['BENCH_LOG'] ?? 'error', name: 'bench' }, pino.destination({ fd: 2, sync: true }));
@@ -44,56 +40,22 @@ async function scenario(redisUrl: string, keyPrefix: string, adminUrl = redisUrl
   const store = EmbeddedEventStore.open({ file: ':memory:' });
   const view = new RedisLastMessagesView({ url: redisUrl, keyPrefix, commandTimeoutMs: 200, logger });
   const projection = new LastMessagesProjection({ store, view, logger });
-  const chats = Array.from({ length: CHATS }, (_, i) => `b${i}:${randomUUID().slice(0, 6)}`);
-  for (const chatId of chats) {
-    const started: ChatStarted = { type: 'ChatStarted', version: 1, data: { chatId, participants: ['u1', 'u2'], startedBy: 'u1', at: new Date().toISOString() } };
-    await store.append(chatStreamId(chatId), [toEventData(started, randomUUID())], 'no_stream');
-  }
-  const positions: bigint[] = [];
-  let writing = true;
-  let n = 0;
-  const writer = (async () => {
-    const tickMs = 20;
-    const started = Date.now();
-    while (writing) {
-      // Paced by the clock, so a slow tick is made up for: the rate holds whatever the machine does.
-      const due = Math.floor(((Date.now() - started) * RATE) / 1000);
-      while (n < due) {
-        const chatId = chats[n++ % CHATS]!;
-        const data = { chatId, messageId: randomUUID(), senderId: 'u1', clientMessageId: randomUUID(), body: `message ${n}`, sentAt: new Date().toISOString() };
-        positions.push((await store.append(chatStreamId(chatId), [toEventData({ type: 'MessageSent', version: 2, data }, randomUUID())], 'any')).position);
-      }
-      await sleep(tickMs);
-    }
-  })();
+  const writer = await startSteadyWriter(store, { chats: CHATS, rate: RATE, label: 'b' });
   const applied = (): bigint => BigInt(projection.status().checkpoint);
-  const lag = (): number => {
-    const at = applied();
-    let behind = 0;
-    for (let i = positions.length - 1; i >= 0 && positions[i]! > at; i--) behind++;
-    return behind;
-  };
+  const lag = (): number => writer.behind(applied());
   projection.start();
   for (let i = 0; i < 500 && projection.status().state !== 'live'; i++) await sleep(20);
   return {
     projection,
     lag,
     applied,
-    last: (): bigint => positions[positions.length - 1] ?? 0n,
+    last: writer.last,
     async close() {
-      writing = false;
-      await writer;
+      await writer.stop();
       await projection.stop();
       await view.close();
       await store.close();
-      const admin = new Redis(adminUrl);
-      let cursor = '0';
-      do {
-        const [next, keys] = await admin.scan(cursor, 'MATCH', `${keyPrefix}*`, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length > 0) await admin.unlink(...keys);
-      } while (cursor !== '0');
-      await admin.quit();
+      await deleteKeysUnder(adminUrl, keyPrefix);
     },
   };
 }

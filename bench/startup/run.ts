@@ -20,26 +20,17 @@ import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
 import pg from 'pg';
 import { topologyNames } from '../../infra/broker/topology.js';
+import { freePort } from '../../test/support/free-port.js';
+import { numberArg } from '../args.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const runsArg = process.argv.indexOf('--runs');
-const RUNS = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 3;
+const RUNS = numberArg('runs', 3);
 const DB = process.env['BENCH_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 const REDIS = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const AMQP = process.env['AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
 
 type Mode = 'compiled' | 'tsx';
 type Role = 'all (embedded)' | 'api' | 'gateway' | 'relay' | 'projector';
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 
 const canConnect = (port: number): Promise<boolean> =>
   new Promise((resolve) => {

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
+import { deleteKeysUnder } from '../../test/support/redis-keys.js';
 import { rssBytes, type LoadConfig } from './common.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -104,13 +104,5 @@ export function writeConfig(cfg: LoadConfig): string {
   return file;
 }
 
-export async function deleteRedisPrefix(redisUrl: string, prefix: string): Promise<void> {
-  const redis = new Redis(redisUrl);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
-  redis.disconnect();
-}
+/** A run's keys go with it: the Redis is shared. */
+export const deleteRedisPrefix = (redisUrl: string, prefix: string): Promise<number> => deleteKeysUnder(redisUrl, prefix);

@@ -4,6 +4,7 @@
  * routes do not depend on the ORM and the tests can build the same adapter for PostgreSQL and SQLite.
  */
 import type { ActivityAction } from '../../projections/activity-of.js';
+import type { MessageFields } from '../../projections/ports/last-messages.js';
 
 export interface PageOf<T> {
   items: T[];
@@ -16,15 +17,7 @@ export interface UserSummary {
   username: string;
 }
 
-export interface MessageView {
-  chatId: string;
-  messageId: string;
-  senderId: string;
-  clientMessageId: string;
-  body: string;
-  sentAt: string;
-  /** Revision of the message in its chat's stream: the history paging key. */
-  revision: number;
+export interface MessageView extends MessageFields {
   /** When the sender last edited it; null: never. */
   editedAt: string | null;
   /** Deleted for everyone: body is ''. */
@@ -32,6 +25,8 @@ export interface MessageView {
 }
 
 export interface LastMessage {
+  /** Matches the messageId of a MessageEdited/MessageDeleted event: a live chat list follows them. */
+  messageId: string;
   senderId: string;
   body: string;
   sentAt: string;

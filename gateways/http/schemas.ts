@@ -3,7 +3,7 @@
  * VALIDATION_FAILED rather than silently ignored; response schemas also decide what is serialized,
  * so a field that should never leave (a hash, a token) cannot slip out by being on an object.
  */
-import { Type, type TSchema } from 'typebox';
+import { Type, type TProperties, type TSchema } from 'typebox';
 import { API_ERRORS } from './errors.js';
 
 export const ErrorSchema = Type.Object({
@@ -36,6 +36,7 @@ export const MessageSchema = Type.Object({
 });
 
 export const LastMessageSchema = Type.Object({
+  messageId: Type.String({ description: 'As in MessageEdited and MessageDeleted events: a live list updates the preview from them' }),
   senderId: Type.String(),
   body: Type.String(),
   sentAt: Type.String({ format: 'date-time' }),
@@ -62,4 +63,7 @@ export const ReadPositionsSchema = Type.Record(Type.String(), Type.Integer({ min
 export const Cursor = Type.String({ maxLength: 512, description: 'Opaque: the nextCursor of the previous page, unchanged, with the same filters' });
 // `default` only documents: the TypeBox validator does not fill it in, the handlers do.
 export const Limit = (max: number, dflt: number) => Type.Integer({ minimum: 1, maximum: max, default: dflt, description: `page size, default ${dflt}` });
+/** The query of a paged list: the endpoint's own filters, then the page's size (see Limit) and cursor. */
+export const PageQuery = <P extends TProperties>(filters: P, limit: { max: number; dflt: number }) =>
+  Type.Object({ ...filters, limit: Type.Optional(Limit(limit.max, limit.dflt)), cursor: Type.Optional(Cursor) }, { additionalProperties: false });
 export const ChatIdParams = Type.Object({ chatId: Type.String({ minLength: 1, maxLength: 200 }) });

@@ -1,7 +1,8 @@
 /** Query parameters shared by the log endpoints (activity, errors): a time range and the next page's cursor. */
-import { Type } from 'typebox';
+import { Type, type TProperties } from 'typebox';
 import { isQueryTime } from '../../projections/ports/page.js';
 import { ApiError } from './errors.js';
+import { PageQuery } from './schemas.js';
 
 export const TimeRange = {
   from: Type.Optional(Type.String({ format: 'date-time', description: 'Inclusive, ISO-8601' })),
@@ -23,3 +24,21 @@ export const asDate = (iso: string | undefined, field: 'from' | 'to'): Date | un
   }
   return d;
 };
+
+/** The from/to parameters as Dates, each only when given. */
+export function timeRangeOf(q: { from?: string; to?: string }): { from?: Date; to?: Date } {
+  const from = asDate(q.from, 'from');
+  const to = asDate(q.to, 'to');
+  return { ...(from ? { from } : {}), ...(to ? { to } : {}) };
+}
+
+/** Pages of a log: up to 200 lines, 50 unless asked. */
+const LOG_PAGE = { max: 200, dflt: 50 };
+
+/** The query of a log page: the endpoint's own filters, the time range, the page's size and cursor. */
+export const LogPageQuery = <P extends TProperties>(filters: P) => PageQuery({ ...filters, ...TimeRange }, LOG_PAGE);
+
+/** What a log page asks its read model for, from the query: the time range, the size and the cursor. */
+export function logPageOf(q: { from?: string; to?: string; limit?: number; cursor?: string }): { from?: Date; to?: Date; limit: number; cursor?: string } {
+  return { limit: q.limit ?? LOG_PAGE.dflt, ...timeRangeOf(q), ...(q.cursor ? { cursor: q.cursor } : {}) };
+}

@@ -38,7 +38,7 @@ export function sqlReadModels(orm: ReadModelOrm): HttpReadModels {
           // The username is the user id (domain/username.ts); the read model may not have the user row yet.
           other: { userId: c.otherUserId, username: c.otherUsername ?? c.otherUserId },
           lastMessage: c.lastMessage && {
-            senderId: c.lastMessage.senderId, body: c.lastMessage.body, sentAt: c.lastMessage.at.toISOString(), revision: c.lastMessage.revision,
+            messageId: c.lastMessage.messageId, senderId: c.lastMessage.senderId, body: c.lastMessage.body, sentAt: c.lastMessage.at.toISOString(), revision: c.lastMessage.revision,
             edited: c.lastMessage.edited, deleted: c.lastMessage.deleted,
           },
           updatedAt: c.activityAt.toISOString(),

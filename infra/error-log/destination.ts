@@ -12,16 +12,11 @@
  */
 import { Writable } from 'node:stream';
 import { redactSqlText } from '../logger.js';
+import type { ErrorLogLine } from '../read-models/entities/error-log.js';
 import { bareRow, sanitiseRow } from './sanitise.js';
 
-export interface ErrorLogRow {
-  at: Date;
-  level: number;
-  process: string;
-  context: Record<string, unknown> | null;
-  message: string;
-  stack: string | null;
-}
+/** A row for error_log, before the database numbers it. */
+export type ErrorLogRow = ErrorLogLine;
 
 export interface ErrorLogWriter {
   insert(rows: ErrorLogRow[]): Promise<void>;

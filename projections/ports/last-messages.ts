@@ -14,14 +14,22 @@ export const DEFAULT_VIEW_CAPACITY = 100;
 
 export type ApplyResult = 'applied' | 'duplicate' | 'gap' | 'ignored';
 
-export interface ViewMessage {
+/**
+ * A message as every read of it shows it (this view, the HTTP history, the pages): what its
+ * MessageSent carried, and where it stands in its chat.
+ */
+export interface MessageFields {
   chatId: string;
   messageId: string;
   senderId: string;
   clientMessageId: string;
   body: string;
   sentAt: string;
+  /** Revision of the message in its chat's stream: the history paging key. */
   revision: number;
+}
+
+export interface ViewMessage extends MessageFields {
   /** Global log position, decimal string (JSON has no 64-bit integers). */
   position: string;
   /** Set by a MessageEdited the view applied: body is the edited text. */

@@ -11,7 +11,7 @@ import {
   auditActivity, CSV_HEADER, csvCell, exportActivity, formatCsv, formatJsonl, TABLE_HEADER, type AuditFilter, type AuditRow, type AuditStats, type UnreadableEvent,
 } from '../../projections/audit/export.js';
 import { settledHead } from '../support/tracked-store.js';
-import { dumpTable, embeddedStoreAndReadModels, postgresStoreAndReadModels, writeHistory, type TestReadModels } from '../projections/support.js';
+import { dumpTable, onBothStores, writeHistory, type TestReadModels } from '../projections/support.js';
 import { project } from './support.js';
 
 async function collect(store: EventStore, filter: AuditFilter = {}, options: Parameters<typeof auditActivity>[2] = {}): Promise<AuditRow[]> {
@@ -55,15 +55,7 @@ async function sameAsReadModel(t: Test, store: EventStore, rm: TestReadModels): 
   t.equal((await collect(store)).length, rows.length * 2, 'a later export sees the later events');
 }
 
-t.test('embedded store: the audit equals the activity read model', async (t) => {
-  const { store, rm } = await embeddedStoreAndReadModels(t);
-  await sameAsReadModel(t, store, rm);
-});
-
-t.test('postgresql store: the audit equals the activity read model', async (t) => {
-  const { store, rm } = await postgresStoreAndReadModels(t, { store: 'audit', readModels: 'auditrm' });
-  await sameAsReadModel(t, store, rm);
-});
+onBothStores(t, 'the audit equals the activity read model', { store: 'audit', readModels: 'auditrm' }, sameAsReadModel);
 
 t.test('unreadable events are reported and skipped; other types are not actions', async (t) => {
   const store = EmbeddedEventStore.open({ file: ':memory:' });

@@ -26,6 +26,7 @@ import type { SessionPolicy, SessionStore } from '../../gateways/ports/sessions.
 import { PostgresSessionStore } from '../../infra/sessions/postgres.js';
 import { SqliteSessionStore } from '../../infra/sessions/sqlite.js';
 import { createTestSchema } from '../support/pg.js';
+import { deleteKeysUnder } from '../support/redis-keys.js';
 import { newestAppended, tracked } from '../support/tracked-store.js';
 import { openTestReads, type TestReads, type ViewOnRedis } from './reads.js';
 
@@ -159,19 +160,7 @@ export async function startHarness(kind: Kind, opts: HarnessOptions = {}): Promi
 }
 
 /** Deletes this test's keys (never FLUSHALL: other tests share the Redis). */
-export async function deleteRedisPrefix(prefix: string): Promise<void> {
-  const redis = new Redis(TEST_REDIS_URL);
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
-}
+export const deleteRedisPrefix = (prefix: string): Promise<number> => deleteKeysUnder(TEST_REDIS_URL, prefix);
 
 // ---- request helpers ----
 

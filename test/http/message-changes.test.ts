@@ -85,6 +85,7 @@ t.test('the preview follows an edit of the last message', async (t) => {
   const { messageId } = json<{ messageId: string }>(await alice.req({ method: 'POST', url: `/api/chats/${chatId}/messages`, payload: { body: 'helo', clientMessageId: 'c1' } }));
   t.equal((await alice.req({ method: 'PATCH', url: `/api/chats/${chatId}/messages/${messageId}`, payload: { body: 'hello', clientEditId: 'e1' } })).statusCode, 200);
   await h.settle();
-  const list = json<{ chats: Array<{ lastMessage: { body: string; edited: boolean; deleted: boolean } | null }> }>(await bob.req({ method: 'GET', url: '/api/chats' }));
-  t.match(list.chats[0]?.lastMessage, { body: 'hello', edited: true, deleted: false });
+  const list = json<{ chats: Array<{ lastMessage: { messageId: string; body: string; edited: boolean; deleted: boolean } | null }> }>(await bob.req({ method: 'GET', url: '/api/chats' }));
+  // messageId: what a live list matches a later MessageEdited / MessageDeleted against.
+  t.match(list.chats[0]?.lastMessage, { messageId, body: 'hello', edited: true, deleted: false });
 });

@@ -79,6 +79,6 @@ t.test('csrf declares its dependency on auth, auth on @fastify/cookie', async (t
   await ordered.register(authPlugin, { sessions, config });
   await ordered.register(csrfPlugin, { config });
   await ordered.ready();
-  t.pass('cookie, auth, csrf: loads');
+  t.ok(ordered.hasPlugin('auth') && ordered.hasPlugin('csrf'), 'cookie, auth, csrf: loads, each plugin under its declared name');
   await ordered.close();
 });

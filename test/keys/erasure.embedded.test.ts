@@ -11,7 +11,7 @@ import { loadConfig } from '../../infra/config.js';
 import { KEK_FILE } from '../../infra/keys/open.js';
 import { chat } from '../audit/support.js';
 import { waitFor } from '../support/wait.js';
-import { apiCaller } from '../support/api-call.js';
+import { apiCaller, twoUsersInAChat } from '../support/api-call.js';
 
 const PASSWORD = 'correct horse battery staple';
 
@@ -26,11 +26,7 @@ t.test('chat users erase on the embedded default', async (t) => {
   t.ok(existsSync(path.join(dataDir, KEK_FILE)), 'a KEK was generated into DATA_DIR');
   const url = svc.url!;
   const call = apiCaller(url);
-  for (const u of ['carol', 'dave']) t.equal((await call('POST', '/api/register', null, { username: u, password: PASSWORD })).status, 201);
-  const token = async (u: string) => (await call('POST', '/api/login', null, { username: u, password: PASSWORD, bearer: true })).body!['token'] as string;
-  const carol = await token('carol');
-  const dave = await token('dave');
-  const chatId = (await call('POST', '/api/chats', carol, { username: 'dave' })).body!['chatId'] as string;
+  const { tokens: [carol, dave], chatId } = await twoUsersInAChat(t, call, ['carol', 'dave'], PASSWORD);
   const phrase = `embedded-phrase-${randomUUID()}`;
   const path_ = `/api/chats/${encodeURIComponent(chatId)}/messages`;
   t.equal((await call('POST', path_, carol, { body: phrase, clientMessageId: 'c1' })).status, 201);

@@ -15,10 +15,11 @@ import { SQL_PROJECTIONS } from '../../projections/index.js';
 import { chat } from '../audit/support.js';
 import { TEST_AMQP_URL } from '../support/broker.js';
 import { TEST_DATABASE_URL, createTestSchema } from '../support/pg.js';
+import { deleteKeysUnder, keysUnder } from '../support/redis-keys.js';
 import { waitFor } from '../support/wait.js';
 import { connect } from '../ws/support.js';
 import { createServer } from 'node:net';
-import { apiCaller } from '../support/api-call.js';
+import { apiCaller, twoUsersInAChat } from '../support/api-call.js';
 
 /** A port the OS hands out now (the gateway's listen address must be known to connect to it). */
 const freePort = (): Promise<number> => new Promise((resolve, reject) => {
@@ -51,10 +52,7 @@ async function tablesHolding(schema: string, phrase: string): Promise<string[]> 
 
 async function redisValues(redis: Redis, prefix: string): Promise<string> {
   let out = '';
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
+  for await (const keys of keysUnder(redis, prefix)) {
     for (const k of keys) {
       const type = await redis.type(k);
       const v = type === 'string' ? await redis.get(k)
@@ -65,7 +63,7 @@ async function redisValues(redis: Redis, prefix: string): Promise<string> {
         : type === 'stream' ? await redis.xrange(k, '-', '+') : null;
       out += `${k}=${JSON.stringify(v)}\n`;
     }
-  } while (cursor !== '0');
+  }
   return out;
 }
 
@@ -94,12 +92,7 @@ t.test('erasing an account leaves its bodies and hash nowhere', async (t) => {
     for (const q of [`${amqpPrefix}.spy`, `${amqpPrefix}.projector`, `${amqpPrefix}.projector.dead`]) await ch.deleteQueue(q).catch(() => undefined);
     for (const x of [`${amqpPrefix}.events`, `${amqpPrefix}.events.dlx`]) await ch.deleteExchange(x).catch(() => undefined);
     await broker.close().catch(() => undefined);
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${redisPrefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) await redis.del(...keys);
-    } while (cursor !== '0');
+    await deleteKeysUnder(redis, redisPrefix);
     redis.disconnect();
     await schema.drop();
     rmSync(dataDir, { recursive: true, force: true });
@@ -121,12 +114,7 @@ t.test('erasing an account leaves its bodies and hash nowhere', async (t) => {
 
   const url = svc.url!;
   const call = apiCaller(url);
-  for (const u of ['alice', 'bob']) t.equal((await call('POST', '/api/register', null, { username: u, password: PASSWORD })).status, 201);
-  const token = async (u: string) => (await call('POST', '/api/login', null, { username: u, password: PASSWORD, bearer: true })).body!['token'] as string;
-  const alice = await token('alice');
-  const bob = await token('bob');
-  const started = await call('POST', '/api/chats', alice, { username: 'bob' });
-  const chatId = started.body!['chatId'] as string;
+  const { tokens: [alice, bob], chatId } = await twoUsersInAChat(t, call, ['alice', 'bob'], PASSWORD);
   const phrase = `unique-phrase-${randomUUID()}`;
   t.equal((await call('POST', `/api/chats/${encodeURIComponent(chatId)}/messages`, alice, { body: phrase, clientMessageId: 'a1' })).status, 201);
   t.equal((await call('POST', `/api/chats/${encodeURIComponent(chatId)}/messages`, bob, { body: 'hello alice', clientMessageId: 'b1' })).status, 201);

@@ -5,7 +5,7 @@
 import t, { type Test } from 'tap';
 import type { PublicRecord } from '../../projections/ports/public-record.js';
 import type { LastMessagesViewAdmin, ViewMessage } from '../../projections/ports/last-messages.js';
-import { chatStarted, forBothAdapters, messageSent, type OpenView } from '../support/last-messages.js';
+import { chatStarted, forBothAdapters, messageSent, withReadyView, type OpenView } from '../support/last-messages.js';
 
 const revs = (ms: ViewMessage[] | undefined): number[] => (ms ?? []).map((m) => m.revision);
 const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
@@ -13,14 +13,9 @@ const range = (from: number, to: number): number[] => Array.from({ length: to - 
 function batchSuite(t: Test, open: OpenView): void {
   let view: LastMessagesViewAdmin;
   let epoch: string;
-  let cleanup = async (): Promise<void> => undefined;
-  t.teardown(() => cleanup());
-  t.before(async () => {
-    const h = await open();
-    view = h.view;
-    cleanup = h.cleanup;
-    epoch = await view.beginRebuild();
-    t.equal(await view.finishRebuild(epoch, '0'), true);
+  withReadyView(t, open, (v, e) => {
+    view = v;
+    epoch = e;
   });
 
   t.test('events of several chats interleaved: applied in order, each chat on its own', async (t) => {

@@ -5,7 +5,7 @@
 import t, { type Test } from 'tap';
 import type { PublicRecord } from '../../projections/ports/public-record.js';
 import type { LastMessagesViewAdmin } from '../../projections/ports/last-messages.js';
-import { chatStarted, forBothAdapters, messageSent, type OpenView } from '../support/last-messages.js';
+import { chatStarted, forBothAdapters, messageSent, withReadyView, type OpenView } from '../support/last-messages.js';
 
 let position = 1_000_000;
 const change = (type: 'MessageEdited' | 'MessageDeleted', sent: PublicRecord, revision: number, body = ''): PublicRecord => {
@@ -18,13 +18,8 @@ const change = (type: 'MessageEdited' | 'MessageDeleted', sent: PublicRecord, re
 
 function suite(t: Test, open: OpenView): void {
   let view: LastMessagesViewAdmin;
-  let cleanup = async (): Promise<void> => undefined;
-  t.teardown(() => cleanup());
-  t.before(async () => {
-    const h = await open();
-    view = h.view;
-    cleanup = h.cleanup;
-    t.equal(await view.finishRebuild(await view.beginRebuild(), '0'), true);
+  withReadyView(t, open, (v) => {
+    view = v;
   });
 
   t.test('an edit and a delete change the held messages in place and take their revisions', async (t) => {

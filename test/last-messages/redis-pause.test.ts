@@ -2,11 +2,9 @@
 // 6379 is never paused) under a steady 150 messages/s. The connection stays open, so nothing but the
 // projection's own retry notices the return. Afterwards the view must be exact; how long it took to
 // catch up is printed, not asserted (a loaded machine can exceed any figure).
-import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import t from 'tap';
-import { chatStreamId, type ChatStarted } from '../../domain/events.js';
-import { toEventData } from '../../commands/ports/codec.js';
+import { chatStreamId } from '../../domain/events.js';
 import { EmbeddedEventStore } from '../../infra/event-store/embedded.js';
 import { toPublicRecord } from '../../projections/ports/public-record.js';
 import { chatChangeOf } from '../../projections/ports/last-messages.js';
@@ -14,6 +12,7 @@ import { RedisLastMessagesView } from '../../infra/last-messages/redis.js';
 import { LastMessagesProjection } from '../../projections/last-messages.js';
 import { memoryLogger, newPrefix, sleep, waitFor } from '../support/last-messages.js';
 import { startOwnRedis } from '../support/redis-server.js';
+import { startSteadyWriter, type SteadyWriter } from '../support/steady-writer.js';
 
 const CHATS = 20;
 const RATE = 150; // messages per second
@@ -26,44 +25,21 @@ t.test('Redis paused for 10 s under 150 messages/s: the view catches up by itsel
   // Production settings: the 200 ms command timeout and the projection's default batch and backoff.
   const view = new RedisLastMessagesView({ url: redis.url, keyPrefix: newPrefix('lm-pause'), commandTimeoutMs: 200, logger });
   const projection = new LastMessagesProjection({ store, view, logger });
-  let writing = true;
-  let writer: Promise<void> = Promise.resolve();
+  let writer: SteadyWriter | null = null;
   t.teardown(async () => {
-    writing = false;
-    await writer;
+    await writer?.stop();
     await projection.stop();
     await view.close();
     await store.close();
     await redis.stop();
   });
 
-  const chats = Array.from({ length: CHATS }, (_, i) => `p${i}:${randomUUID().slice(0, 6)}`);
-  for (const chatId of chats) {
-    const started: ChatStarted = { type: 'ChatStarted', version: 1, data: { chatId, participants: ['u1', 'u2'], startedBy: 'u1', at: '2026-01-01T00:00:00.000Z' } };
-    await store.append(chatStreamId(chatId), [toEventData(started, randomUUID())], 'no_stream');
-  }
-  const positions: bigint[] = [];
-  let n = 0;
-  // 3 messages every 20 ms, each its own append to the next chat.
-  writer = (async () => {
-    while (writing) {
-      for (let k = 0; k < (RATE * 20) / 1000; k++) {
-        const chatId = chats[n++ % CHATS]!;
-        const data = { chatId, messageId: randomUUID(), senderId: 'u1', clientMessageId: randomUUID(), body: `m${n}`, sentAt: '2026-01-01T00:00:00.000Z' };
-        const res = await store.append(chatStreamId(chatId), [toEventData({ type: 'MessageSent', version: 2, data }, randomUUID())], 'any');
-        positions.push(res.position);
-      }
-      await sleep(20);
-    }
-  })();
+  const steady = await startSteadyWriter(store, { chats: CHATS, rate: RATE, label: 'p' });
+  writer = steady;
+  const { chats } = steady;
   const applied = (): bigint => BigInt(projection.status().checkpoint);
   /** Messages appended that the view has not applied yet. */
-  const lag = (): number => {
-    const at = applied();
-    let behind = 0;
-    for (let i = positions.length - 1; i >= 0 && positions[i]! > at; i--) behind++;
-    return behind;
-  };
+  const lag = (): number => steady.behind(applied());
 
   projection.start();
   await waitFor('the projection live', () => projection.status().state === 'live', 10_000);
@@ -79,14 +55,13 @@ t.test('Redis paused for 10 s under 150 messages/s: the view catches up by itsel
   await pausing;
   const resumedAt = Date.now();
   const behindAtResume = lag();
-  const target = positions[positions.length - 1]!;
+  const target = steady.last();
   await waitFor('the view to catch up with what was appended up to the resume', () => applied() >= target, 30_000);
   t.comment(`after the ${PAUSE_MS / 1000} s pause: ${behindAtResume} messages behind, caught up ${Date.now() - resumedAt} ms after Redis answered again`);
   await waitFor('the projection live again', () => projection.status().state === 'live', 10_000);
 
-  writing = false;
-  await writer;
-  const head = positions[positions.length - 1]!;
+  await steady.stop();
+  const head = steady.last();
   await waitFor('the view at the head', () => applied() >= head, 30_000);
   const exact: string[] = [];
   for (const chatId of chats) {

@@ -23,6 +23,7 @@ import { PostgresEventStore } from '../../infra/event-store/postgres.js';
 import { tracked } from '../support/tracked-store.js';
 import { SQL_PROJECTIONS } from '../../projections/index.js';
 import { tablesOf } from '../../projections/runtime/apply.js';
+import type { Test } from 'tap';
 
 export const silentLogger: Logger = createLogger({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent', name: 'test' });
 
@@ -163,6 +164,23 @@ export async function postgresStoreAndReadModels(t: Teardown, labels: { store: s
     await release();
   });
   return { store, rm };
+}
+
+/**
+ * Runs check as two subtests of t: on the embedded store with SQLite read models, and on PostgreSQL
+ * for both (schemas named after labels), the two adapters the service runs with.
+ */
+export function onBothStores(
+  t: Test, title: string, labels: { store: string; readModels: string }, check: (t: Test, store: EventStore, rm: TestReadModels) => Promise<void>,
+): void {
+  t.test(`embedded store, SQLite read models: ${title}`, async (t) => {
+    const { store, rm } = await embeddedStoreAndReadModels(t);
+    await check(t, store, rm);
+  });
+  t.test(`PostgreSQL store and read models: ${title}`, async (t) => {
+    const { store, rm } = await postgresStoreAndReadModels(t, labels);
+    await check(t, store, rm);
+  });
 }
 
 /** Every projection's tables, then the runtime's own (the error log is the service's, not theirs). */

@@ -14,7 +14,7 @@ import { auditActivity } from '../../projections/audit/export.js';
 import { settledHead } from '../support/tracked-store.js';
 import { project } from '../audit/support.js';
 import { m } from './kit-events.js';
-import { depsWithClock, dumpTable, embeddedStoreAndReadModels, postgresStoreAndReadModels, type TestReadModels } from './support.js';
+import { depsWithClock, dumpTable, onBothStores, type TestReadModels } from './support.js';
 
 async function versionOneLog(t: Test, store: EventStore, rm: TestReadModels): Promise<void> {
   const deps = depsWithClock(store);
@@ -60,12 +60,4 @@ async function versionOneLog(t: Test, store: EventStore, rm: TestReadModels): Pr
   t.same(sends.slice(0, 2), [['alice', m(1)], ['bob', m(2)]], 'and the audit');
 }
 
-t.test('embedded store, SQLite read models', async (t) => {
-  const { store, rm } = await embeddedStoreAndReadModels(t);
-  await versionOneLog(t, store, rm);
-});
-
-t.test('postgresql store and read models', async (t) => {
-  const { store, rm } = await postgresStoreAndReadModels(t, { store: 'v1log', readModels: 'v1rm' });
-  await versionOneLog(t, store, rm);
-});
+onBothStores(t, 'a version-1 log', { store: 'v1log', readModels: 'v1rm' }, versionOneLog);

@@ -15,29 +15,14 @@ import { chatStreamId } from '../../domain/events.js';
 import { chatChangeOf, type LastMessagesView, type LastMessagesViewAdmin } from '../../projections/ports/last-messages.js';
 import { toPublicRecord } from '../../projections/ports/public-record.js';
 import { createLogger, type Logger } from '../../infra/logger.js';
+import { deleteKeysUnder } from './redis-keys.js';
 
 export const TEST_REDIS_URL = process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 
 export const newPrefix = (label: string): string => `test:${label}:${randomUUID().slice(0, 8)}:`;
 
 /** Deletes every key under the prefix: what FLUSHALL (or a restart without persistence) does to this deployment. */
-export async function deletePrefix(prefix: string): Promise<number> {
-  const redis = new Redis(TEST_REDIS_URL, { lazyConnect: true });
-  await redis.connect();
-  try {
-    let deleted = 0;
-    let cursor = '0';
-    const pattern = `${prefix.replace(/[*?[\]\\]/g, (c) => `\\${c}`)}*`;
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) deleted += await redis.del(...keys);
-    } while (cursor !== '0');
-    return deleted;
-  } finally {
-    await redis.quit();
-  }
-}
+export const deletePrefix = (prefix: string): Promise<number> => deleteKeysUnder(TEST_REDIS_URL, prefix);
 
 /** Runs fn with a plain client (for looking at the raw keys). */
 export async function withRedis<T>(fn: (redis: Redis) => Promise<T>): Promise<T> {
@@ -124,6 +109,22 @@ export async function viewEqualsLog(store: EventStore, view: LastMessagesView, c
 }
 
 export type OpenView = () => Promise<{ view: LastMessagesViewAdmin; cleanup: () => Promise<void> }>;
+
+/**
+ * For a suite of forBothAdapters: its view opened before its tests, ready and empty (a rebuild begun
+ * and finished at checkpoint 0), handed over with that rebuild's epoch, and closed after them.
+ */
+export function withReadyView(t: Test, open: OpenView, got: (view: LastMessagesViewAdmin, epoch: string) => void): void {
+  let cleanup = async (): Promise<void> => undefined;
+  t.teardown(() => cleanup());
+  t.before(async () => {
+    const h = await open();
+    cleanup = h.cleanup;
+    const epoch = await h.view.beginRebuild();
+    t.equal(await h.view.finishRebuild(epoch, '0'), true);
+    got(h.view, epoch);
+  });
+}
 
 /** Runs one suite against both adapters: the in-memory view, and a Redis view under a prefix of its own. */
 export function forBothAdapters(t: Test, label: string, suite: (t: Test, open: OpenView) => void): void {

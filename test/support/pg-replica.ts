@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { freePort } from './redis-server.js';
+import { freePort } from './free-port.js';
 import { sleep, waitFor } from './wait.js';
 
 const run = promisify(execFile);

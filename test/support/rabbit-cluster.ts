@@ -12,10 +12,10 @@ import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import amqp, { type Channel } from 'amqplib';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile, chmod, mkdir } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from './free-port.js';
 
 const run = promisify(execFile);
 const BIN = process.env['RABBITMQ_BIN'] ?? '/usr/lib/rabbitmq/bin';
@@ -44,17 +44,6 @@ export interface RabbitCluster {
   restart(node: RabbitNode): Promise<void>;
   /** Stops every node that still runs (by pid) and removes the temp dir. */
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
 }
 
 function isAlive(pid: number): boolean {

@@ -6,7 +6,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort } from './redis-server.js';
+import { freePort } from './free-port.js';
+import { redisAnswers } from './redis-server.js';
 import { sleep, waitFor } from './wait.js';
 
 export interface SentinelNode {
@@ -44,18 +45,6 @@ function quiet(redis: Redis): Redis {
   return redis;
 }
 
-async function answers(port: number): Promise<boolean> {
-  const probe = quiet(new Redis({ host: HOST, port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 500 }));
-  try {
-    await probe.connect();
-    return (await probe.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    probe.disconnect();
-  }
-}
-
 /** Starts one process on a fresh port; a port taken between asking and binding is retried with another. */
 async function launch(args: (port: number) => Promise<string[]>): Promise<Proc> {
   for (let attempt = 0; attempt < 5; attempt++) {
@@ -63,7 +52,7 @@ async function launch(args: (port: number) => Promise<string[]>): Promise<Proc> 
     const proc = spawn('redis-server', await args(port), { stdio: 'ignore' });
     const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
     for (let i = 0; i < 100 && proc.exitCode === null && proc.signalCode === null; i++) {
-      if (await answers(port)) return { port, proc, exited };
+      if (await redisAnswers(`redis://${HOST}:${port}`)) return { port, proc, exited };
       await sleep(50);
     }
     proc.kill('SIGKILL');

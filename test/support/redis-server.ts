@@ -3,10 +3,10 @@
 // persistence, removed afterwards.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
+import { freePort } from './free-port.js';
 import { sleep } from './wait.js';
 
 export interface OwnRedis {
@@ -19,15 +19,8 @@ export interface OwnRedis {
   stop(): Promise<void>;
 }
 
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-async function answers(url: string): Promise<boolean> {
+/** Whether a Redis (server or sentinel) at url answers PING now: one short try, no retries. */
+export async function redisAnswers(url: string): Promise<boolean> {
   const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 500 });
   probe.on('error', () => undefined);
   try {
@@ -54,7 +47,7 @@ export async function startOwnRedis(): Promise<OwnRedis> {
     const url = `redis://127.0.0.1:${port}`;
     let up = false;
     for (let i = 0; i < 100 && proc.exitCode === null; i++) {
-      if ((up = await answers(url))) break;
+      if ((up = await redisAnswers(url))) break;
       await sleep(50);
     }
     if (!up) {

@@ -12,7 +12,7 @@ import { startHaproxy, type Haproxy } from './haproxy.js';
 import { startPgPair, type PgPair } from './pg-replica.js';
 import { startRabbitCluster, type RabbitCluster } from './rabbit-cluster.js';
 import { startRedisSentinel, type RedisSentinelGroup } from './redis-sentinel.js';
-import { freePort } from './redis-server.js';
+import { freePort } from './free-port.js';
 import { startRole, type RoleProcess } from './role-process.js';
 
 export interface Topology {

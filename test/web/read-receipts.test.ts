@@ -69,7 +69,7 @@ t.test('receipts, badges and the live list', { skip: missing ?? false }, async (
   await waitUnread(B2, ab, 0);
   t.equal(await B2.locator(`#chats > a[data-chat-id="${ab}"] .unread-badge`).isHidden(), true, 'the badge is gone in the other tab');
   await titleIs(B2, '(2) My chats · Simple Chat');
-  t.pass('the other tab\'s title counts only carol\'s two');
+  t.equal(await B2.title(), '(2) My chats · Simple Chat', 'the other tab\'s title counts only carol\'s two');
   await snap(A.page, 'reads-sender-read');
 
   // A reload keeps it: the history carries the read positions.
@@ -84,8 +84,9 @@ t.test('receipts, badges and the live list', { skip: missing ?? false }, async (
   await svc.seed('alice', ab, ['a4']);
   await B.page.locator('#messages > li', { hasText: 'a4' }).waitFor();
   await A.context.setOffline(false);
-  await A.page.locator('#messages > li.mine[data-receipt="read"]', { hasText: 'a4' }).waitFor({ timeout: 15_000 });
-  t.pass('after the resume, the message written meanwhile shows read');
+  const a4 = A.page.locator('#messages > li.mine', { hasText: 'a4' });
+  await a4.and(A.page.locator('[data-receipt="read"]')).waitFor({ timeout: 15_000 });
+  t.equal(await a4.getAttribute('data-receipt'), 'read', 'after the resume, the message written meanwhile shows read');
   await waitUnread(B2, ab, 0);
 
   // A chat someone starts with bob appears at the top of his list, live, and counts its messages.

@@ -5,28 +5,17 @@
 //
 // The port is fixed from the first start, as in production: a socket that asked for port 0 gets a
 // port whose TIME_WAIT connections do block a later explicit bind (see listenWithRetry in server.ts).
-import net from 'node:net';
 import t from 'tap';
+import { freePort } from '../support/free-port.js';
 import { connect, openChatFixture, spawnGateway } from './support.js';
 
 const url = (port: number): string => `ws://127.0.0.1:${port}/ws`;
 const busy = (output: string[]): boolean => output.some((l) => l.includes('ws port busy'));
 
-/** A port the OS just handed out and nobody holds now (closed before use). */
-const portFromTheOs = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-
 t.test('a gateway killed with SIGKILL is replaced on the same port without waiting for it', async (t) => {
   const { fx, alice, bob, chatId } = await openChatFixture(t);
 
-  const port = await portFromTheOs();
+  const port = await freePort();
   const first = await spawnGateway(fx, { WS_PORT: String(port) });
   t.equal(first.port, port);
   t.teardown(() => first.stop('SIGKILL'));

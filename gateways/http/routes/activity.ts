@@ -8,8 +8,14 @@ import { ACTIVITY_ACTIONS } from '../../../projections/activity-of.js';
 import type { RoutePlugin } from '../context.js';
 import { ApiError } from '../errors.js';
 import { requireAuth } from '../plugins/auth.js';
-import { Cursor, Limit, errorResponses } from '../schemas.js';
-import { NextCursor, TimeRange, asDate } from '../time-range.js';
+import { errorResponses } from '../schemas.js';
+import { LogPageQuery, NextCursor, TimeRange, logPageOf, timeRangeOf } from '../time-range.js';
+
+/** What both the page and the export filter on, besides the time range. */
+const ActivityFilters = {
+  userId: Type.Optional(Type.String({ maxLength: 64 })),
+  action: Type.Optional(Type.Enum(ACTIVITY_ACTIONS)),
+};
 
 export const activityRoutes: RoutePlugin = async (app, ctx) => {
   const { deps } = ctx;
@@ -19,13 +25,7 @@ export const activityRoutes: RoutePlugin = async (app, ctx) => {
     schema: {
       tags: ['activity'],
       summary: 'Activity log (logins, logouts, chats opened …), newest first; auditors may query anyone',
-      querystring: Type.Object({
-        userId: Type.Optional(Type.String({ maxLength: 64 })),
-        action: Type.Optional(Type.Enum(ACTIVITY_ACTIONS)),
-        ...TimeRange,
-        limit: Type.Optional(Limit(200, 50)),
-        cursor: Type.Optional(Cursor),
-      }, { additionalProperties: false }),
+      querystring: LogPageQuery(ActivityFilters),
       response: {
         200: Type.Object({
           entries: Type.Array(Type.Object({
@@ -42,15 +42,10 @@ export const activityRoutes: RoutePlugin = async (app, ctx) => {
     const auditor = session.role === 'auditor';
     if (!auditor && q.userId !== undefined && q.userId !== session.userId) throw new ApiError('FORBIDDEN', 'Only auditors can see other users\' activity.');
     const userId = auditor ? q.userId : session.userId;
-    const from = asDate(q.from, 'from');
-    const to = asDate(q.to, 'to');
     const page = await deps.reads.activity({
-      limit: q.limit ?? 50,
+      ...logPageOf(q),
       ...(userId !== undefined ? { userId } : {}),
       ...(q.action !== undefined ? { action: q.action } : {}),
-      ...(from ? { from } : {}),
-      ...(to ? { to } : {}),
-      ...(q.cursor ? { cursor: q.cursor } : {}),
     });
     return { entries: page.items, nextCursor: page.nextCursor };
   });
@@ -62,8 +57,7 @@ export const activityRoutes: RoutePlugin = async (app, ctx) => {
       summary: 'Auditors: activity replayed from the event log (the source of truth), as CSV or JSON Lines, streamed; each line carries the event id and global position',
       querystring: Type.Object({
         format: Type.Union([Type.Literal('csv'), Type.Literal('jsonl')]),
-        userId: Type.Optional(Type.String({ maxLength: 64 })),
-        action: Type.Optional(Type.Enum(ACTIVITY_ACTIONS)),
+        ...ActivityFilters,
         ...TimeRange,
       }, { additionalProperties: false }),
       response: {
@@ -83,13 +77,10 @@ export const activityRoutes: RoutePlugin = async (app, ctx) => {
     if (session.role !== 'auditor') throw new ApiError('FORBIDDEN', 'Only auditors can export activity.');
     if (!deps.auditExport) throw new ApiError('NOT_FOUND');
     const q = request.query;
-    const from = asDate(q.from, 'from');
-    const to = asDate(q.to, 'to');
     const filter = {
       ...(q.userId !== undefined ? { userId: q.userId } : {}),
       ...(q.action !== undefined ? { action: q.action } : {}),
-      ...(from ? { from } : {}),
-      ...(to ? { to } : {}),
+      ...timeRangeOf(q),
     };
     reply.header('content-type', q.format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8');
     return reply.send(Readable.from(deps.auditExport(filter, q.format)));

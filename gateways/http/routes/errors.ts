@@ -3,8 +3,8 @@ import { Type } from 'typebox';
 import type { RoutePlugin } from '../context.js';
 import { ApiError } from '../errors.js';
 import { requireAuth } from '../plugins/auth.js';
-import { Cursor, Limit, errorResponses } from '../schemas.js';
-import { NextCursor, TimeRange, asDate } from '../time-range.js';
+import { errorResponses } from '../schemas.js';
+import { LogPageQuery, NextCursor, logPageOf } from '../time-range.js';
 
 export const errorRoutes: RoutePlugin = async (app, ctx) => {
   const { deps } = ctx;
@@ -14,13 +14,10 @@ export const errorRoutes: RoutePlugin = async (app, ctx) => {
     schema: {
       tags: ['activity'],
       summary: 'Error log (auditors only), newest first',
-      querystring: Type.Object({
+      querystring: LogPageQuery({
         process: Type.Optional(Type.String({ maxLength: 64, description: 'Only lines of this process (chat-api, chat-projector …)' })),
         minLevel: Type.Optional(Type.Integer({ minimum: 10, maximum: 60, description: 'pino level: 50 error, 60 fatal' })),
-        ...TimeRange,
-        limit: Type.Optional(Limit(200, 50)),
-        cursor: Type.Optional(Cursor),
-      }, { additionalProperties: false }),
+      }),
       response: {
         200: Type.Object({
           errors: Type.Array(Type.Object({
@@ -39,15 +36,10 @@ export const errorRoutes: RoutePlugin = async (app, ctx) => {
     const { session } = requireAuth(request);
     if (session.role !== 'auditor') throw new ApiError('FORBIDDEN', 'Only auditors can read the error log.');
     const q = request.query;
-    const from = asDate(q.from, 'from');
-    const to = asDate(q.to, 'to');
     const page = await deps.reads.errors({
-      limit: q.limit ?? 50,
+      ...logPageOf(q),
       ...(q.process !== undefined ? { process: q.process } : {}),
       ...(q.minLevel !== undefined ? { minLevel: q.minLevel } : {}),
-      ...(from ? { from } : {}),
-      ...(to ? { to } : {}),
-      ...(q.cursor ? { cursor: q.cursor } : {}),
     });
     return { errors: page.items, nextCursor: page.nextCursor };
   });

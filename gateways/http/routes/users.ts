@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
 import type { RoutePlugin } from '../context.js';
-import { Cursor, Limit, UserSchema, errorResponses } from '../schemas.js';
+import { PageQuery, UserSchema, errorResponses } from '../schemas.js';
 
 export const userRoutes: RoutePlugin = async (app, ctx) => {
   app.get('/api/users', {
@@ -8,11 +8,7 @@ export const userRoutes: RoutePlugin = async (app, ctx) => {
     schema: {
       tags: ['users'],
       summary: 'Search users by username prefix (case-insensitive), ordered by username',
-      querystring: Type.Object({
-        prefix: Type.Optional(Type.String({ maxLength: 32 })),
-        limit: Type.Optional(Limit(100, 20)),
-        cursor: Type.Optional(Cursor),
-      }, { additionalProperties: false }),
+      querystring: PageQuery({ prefix: Type.Optional(Type.String({ maxLength: 32 })) }, { max: 100, dflt: 20 }),
       response: {
         200: Type.Object({ users: Type.Array(UserSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }),
         ...errorResponses(400, 401),

@@ -1,8 +1,10 @@
 /**
  * The profile page's chat list, live: newest activity first, each chat with its last message and
  * an unread badge, and the total in the page title. It starts from GET /api/chats and then follows
- * the socket: a new message moves its chat to the top, a chat started by someone else appears, and
- * read state (mine from any device, via the typed client's ReadTracker) sets the badges.
+ * the socket: a new message moves its chat to the top, a chat started by someone else appears, an
+ * edit or delete of a chat's last message changes its preview in place (as the chats read model
+ * does, so a reload shows the same), and read state (mine from any device, via the typed client's
+ * ReadTracker) sets the badges.
  */
 import type { ChatReadState } from '../../ws/client/chat-socket.js';
 import type { EventFrame } from '../../ws/protocol.js';
@@ -24,6 +26,8 @@ export interface LiveChatListOptions {
 export class LiveChatList {
   readonly #chats = new Map<string, ChatSummary>();
   readonly #items = new Map<string, HTMLElement>();
+  /** Per chat, the revision of the last edit or delete the socket applied to its preview (cleared by a newer message). */
+  readonly #changed = new Map<string, number>();
   constructor(private readonly o: LiveChatListOptions) {}
 
   chatIds(): string[] {
@@ -39,10 +43,14 @@ export class LiveChatList {
     this.#chats.clear();
     this.#items.clear();
     for (const c of page.chats) {
-      // The read model may trail what the socket already showed: keep the newer last message.
+      // The read model may trail what the socket already showed: keep the newer last message, and an
+      // edit or delete of the same one it has not applied yet (but its delete: a delete is final).
       const old = before.get(c.chatId);
-      const newer = old?.lastMessage && (!c.lastMessage || old.lastMessage.revision > c.lastMessage.revision);
-      this.#chats.set(c.chatId, newer ? { ...c, lastMessage: old.lastMessage, updatedAt: old.updatedAt } : { ...c });
+      const shown = old?.lastMessage;
+      const newer = shown && (!c.lastMessage || shown.revision > c.lastMessage.revision);
+      const changed = !newer && shown && this.#changed.has(c.chatId) && shown.messageId === c.lastMessage?.messageId && !c.lastMessage.deleted;
+      if (!newer && !changed) this.#changed.delete(c.chatId);
+      this.#chats.set(c.chatId, shown && (newer || changed) ? { ...c, lastMessage: shown, updatedAt: old.updatedAt } : { ...c });
     }
     // A chat the socket showed that the read model has not caught up with yet: chats never go away.
     for (const [chatId, old] of before) if (!this.#chats.has(chatId)) this.#chats.set(chatId, old);
@@ -65,16 +73,43 @@ export class LiveChatList {
       this.#reorder();
       return true;
     }
+    if (rec.type === 'MessageEdited' || rec.type === 'MessageDeleted') {
+      this.#onChange(e);
+      return false;
+    }
     if (rec.type !== 'MessageSent') return false;
     const chat = this.#chats.get(e.chatId);
     if (!chat) return false;
     if (chat.lastMessage && chat.lastMessage.revision >= e.revision) return false;
     const sentAt = String(d['sentAt'] ?? rec.createdAt);
-    chat.lastMessage = { senderId: String(d['senderId']), body: String(d['body']), sentAt, revision: e.revision };
+    // A record from a backlog carries the message as it now is (docs/websocket.md, "Event records").
+    const deleted = d['deleted'] === true;
+    chat.lastMessage = {
+      messageId: String(d['messageId']), senderId: String(d['senderId']), body: deleted ? '' : String(d['body'] ?? ''), sentAt, revision: e.revision,
+      edited: !deleted && typeof d['editedAt'] === 'string', deleted,
+    };
     chat.updatedAt = sentAt;
+    this.#changed.delete(e.chatId);
     this.#render(chat);
     this.#reorder();
     return false;
+  }
+
+  /**
+   * An edit or delete changes the preview only when it is of the chat's last message, and nothing
+   * after a delete; the chat keeps its place (activity is the message's sending time), as in
+   * GET /api/chats (projections/message-changes.ts, applyPreviewChanges).
+   */
+  #onChange(e: EventFrame): void {
+    const d = e.record.data;
+    const chat = this.#chats.get(e.chatId);
+    const last = chat?.lastMessage;
+    if (!chat || !last || last.messageId !== d['messageId'] || last.deleted || (this.#changed.get(e.chatId) ?? -1) >= e.revision) return;
+    // An edit from a backlog of a message deleted since comes blanked with deleted: true.
+    const deleted = e.record.type === 'MessageDeleted' || d['deleted'] === true;
+    chat.lastMessage = deleted ? { ...last, body: '', edited: false, deleted: true } : { ...last, body: String(d['body'] ?? ''), edited: true, deleted: false };
+    this.#changed.set(e.chatId, e.revision);
+    this.#render(chat);
   }
 
   onReadState(chatId: string, s: ChatReadState): void {

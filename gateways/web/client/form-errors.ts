@@ -79,3 +79,28 @@ export class FormErrors {
     if (!placed) this.banner('Please check the fields.');
   }
 }
+
+/**
+ * Submits the form through send: the errors cleared, the local checks run (they mark fields; the
+ * rules themselves are the server's), and only if none failed, send with the submit button disabled
+ * so a double click sends once. An error send throws is placed by errors and the button enabled again.
+ */
+export function onSubmit(form: HTMLFormElement, errors: FormErrors, check: () => void, send: () => Promise<void>): void {
+  const submit = async (): Promise<void> => {
+    errors.clear();
+    check();
+    if (form.querySelector('.is-invalid')) return errors.focusFirstInvalid();
+    const button = form.querySelector<HTMLButtonElement>('button[type="submit"]');
+    if (button) button.disabled = true;
+    try {
+      await send();
+    } catch (err) {
+      errors.fromError(err);
+      if (button) button.disabled = false;
+    }
+  };
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    void submit();
+  });
+}

@@ -1,4 +1,5 @@
 /** What the HTTP API answers (docs/http.md); only the fields the pages use. */
+import type { MessageView } from '../../http/read-port.js';
 
 export interface MeUser {
   userId: string;
@@ -24,7 +25,8 @@ export interface UserRef {
 export interface ChatSummary {
   chatId: string;
   other: UserRef;
-  lastMessage: { senderId: string; body: string; sentAt: string; revision: number; edited?: boolean; deleted?: boolean } | null;
+  /** `messageId` matches a MessageEdited/MessageDeleted event's: the live list follows them (chat-list.ts). */
+  lastMessage: { messageId: string; senderId: string; body: string; sentAt: string; revision: number; edited?: boolean; deleted?: boolean } | null;
   updatedAt: string;
   /** The other participant's messages after readUpTo; how far I and they have read (0: nothing). */
   unread: number;
@@ -44,18 +46,8 @@ export interface ChatRef {
   status: 'created' | 'existing';
 }
 
-export interface Message {
-  chatId: string;
-  messageId: string;
-  senderId: string;
-  clientMessageId: string;
-  body: string;
-  sentAt: string;
-  revision: number;
-  /** When the sender last edited it (null: never); `deleted`: body is ''. */
-  editedAt: string | null;
-  deleted: boolean;
-}
+/** A message of the history: the API's own type, so the pages cannot drift from what it answers. */
+export type Message = MessageView;
 
 export interface HistoryPage {
   /** Newest first. */

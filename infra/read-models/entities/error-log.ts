@@ -5,8 +5,12 @@ import { EntitySchema } from '@mikro-orm/core';
  * `level` is pino's number (50 error, 60 fatal). On SQLite `at` holds epoch milliseconds and
  * `context` JSON text, as MikroORM stores them there.
  */
-export interface ErrorLogRow {
+export interface ErrorLogRow extends ErrorLogLine {
   id: bigint;
+}
+
+/** A line's columns, as the destination writes them and the query returns them (with the id). */
+export interface ErrorLogLine {
   at: Date;
   level: number;
   process: string;

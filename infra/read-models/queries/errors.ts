@@ -1,6 +1,6 @@
 /** The error log of every process, newest first, by process, minimum level and time range, paged by (at, id). */
 import type { FilterQuery } from '@mikro-orm/core';
-import { ErrorLogEntity, type ErrorLogRow } from '../entities/error-log.js';
+import { ErrorLogEntity, type ErrorLogLine, type ErrorLogRow } from '../entities/error-log.js';
 import { emOf, type ReadModelOrm } from '../orm.js';
 import { checkTimeRange, clampLimit, decodeCursor, toPage, type Page } from '../../../projections/ports/page.js';
 
@@ -14,14 +14,8 @@ export interface ErrorQuery {
   cursor?: string;
 }
 
-export interface ErrorEntry {
+export interface ErrorEntry extends ErrorLogLine {
   id: string;
-  at: Date;
-  level: number;
-  process: string;
-  context: Record<string, unknown> | null;
-  message: string;
-  stack: string | null;
 }
 
 /** pino's level names. */

@@ -1,7 +1,7 @@
 /** The login page: on success the session cookies are set and the browser goes on to ?next= (or the profile). */
 import { api, setCsrfToken } from '../api.js';
 import { byId, show } from '../dom.js';
-import { FormErrors } from '../form-errors.js';
+import { FormErrors, onSubmit } from '../form-errors.js';
 import { DEFAULT_NEXT, safeNext } from '../safe-next.js';
 import { fetchMe } from '../session.js';
 import type { LoginResponse } from '../types.js';
@@ -24,24 +24,11 @@ if (next !== DEFAULT_NEXT) byId('register-link', HTMLAnchorElement).href = `/reg
 // Already logged in (a bookmark, the back button): go straight on.
 void fetchMe().then((me) => { if (me) location.replace(next); }, () => undefined);
 
-form.addEventListener('submit', (ev) => {
-  ev.preventDefault();
-  void submit();
-});
-
-async function submit(): Promise<void> {
-  errors.clear();
+onSubmit(form, errors, () => {
   if (username.value.trim() === '') errors.field('username', 'Enter your username.');
   if (password.value === '') errors.field('password', 'Enter your password.');
-  if (form.querySelector('.is-invalid')) return errors.focusFirstInvalid();
-  const button = form.querySelector<HTMLButtonElement>('button[type="submit"]');
-  if (button) button.disabled = true;
-  try {
-    const res = await api<LoginResponse>('POST', '/api/login', { username: username.value.trim(), password: password.value });
-    setCsrfToken(res.csrfToken ?? null);
-    location.assign(next);
-  } catch (err) {
-    errors.fromError(err);
-    if (button) button.disabled = false;
-  }
-}
+}, async () => {
+  const res = await api<LoginResponse>('POST', '/api/login', { username: username.value.trim(), password: password.value });
+  setCsrfToken(res.csrfToken ?? null);
+  location.assign(next);
+});

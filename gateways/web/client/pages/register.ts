@@ -1,7 +1,7 @@
 /** The registration page: creates the account, logs in with it and goes on to ?next= (or the profile). */
 import { api, setCsrfToken } from '../api.js';
 import { byId } from '../dom.js';
-import { FormErrors } from '../form-errors.js';
+import { FormErrors, onSubmit } from '../form-errors.js';
 import { DEFAULT_NEXT, safeNext } from '../safe-next.js';
 import type { LoginResponse } from '../types.js';
 
@@ -17,28 +17,15 @@ const password2 = byId('password2', HTMLInputElement);
 const errors = new FormErrors(form);
 username.focus();
 
-form.addEventListener('submit', (ev) => {
-  ev.preventDefault();
-  void submit();
-});
-
-async function submit(): Promise<void> {
-  errors.clear();
+onSubmit(form, errors, () => {
   // Only what the server cannot check; the rules themselves come back as error codes.
   if (username.value.trim() === '') errors.field('username', 'Choose a username.');
   if (password.value === '') errors.field('password', 'Choose a password.');
   else if (password2.value !== password.value) errors.field('password2', 'The two passwords differ.');
-  if (form.querySelector('.is-invalid')) return errors.focusFirstInvalid();
-  const button = form.querySelector<HTMLButtonElement>('button[type="submit"]');
-  if (button) button.disabled = true;
+}, async () => {
   const name = username.value.trim();
-  try {
-    await api('POST', '/api/register', { username: name, password: password.value });
-  } catch (err) {
-    errors.fromError(err);
-    if (button) button.disabled = false;
-    return;
-  }
+  // A refused registration throws: onSubmit shows why, next to the field.
+  await api('POST', '/api/register', { username: name, password: password.value });
   try {
     const res = await api<LoginResponse>('POST', '/api/login', { username: name, password: password.value });
     setCsrfToken(res.csrfToken ?? null);
@@ -47,4 +34,4 @@ async function submit(): Promise<void> {
     // The account exists; a throttled or failed login is finished on the login page.
     location.assign(`/login?registered=1&username=${encodeURIComponent(name)}${nextParam}`);
   }
-}
+});
