@@ -14,6 +14,8 @@ export interface ChatCursor {
   wantUpTo: number;
   /** The running backlog fill, if any; live events for the chat wait for it (they are read back from the store). */
   fill: Promise<FillOutcome> | null;
+  /** A resume's claimed revision not yet shown to be within the chat (Delivery checks it). */
+  claim?: number;
 }
 
 export type FillOutcome = 'done' | 'not-found' | 'closed';

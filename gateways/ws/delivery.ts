@@ -47,6 +47,11 @@ export interface DeliveryDeps {
   abandon: (conn: Conn) => void;
   /** A chat's deleted message ids, for blanking their bodies in backlogs read from the store (deleted-bodies.ts). */
   deletedOf?: (chatId: string, fromRevision: number) => Promise<ReadonlySet<string>>;
+  /**
+   * The chat's newest revision (-1: no such chat), or any revision at or above `atLeast` it knows
+   * of without a read (the command cache). Checks a resume's claim that nothing follows (below).
+   */
+  headOf?: (chatId: string, atLeast: number) => Promise<number>;
 }
 
 /** How long a fill waits for the store to show a revision the live feed already showed (should not happen). */
@@ -109,6 +114,10 @@ export class Delivery {
     c.wantUpTo = claimed;
     // A client that says it has the revision of a held ack needs no event before it.
     if (conn.pendingAcks) this.#releaseAcks(conn, chatId, claimed);
+    // Checked by the fill if the store shows nothing after it: a claim past the chat's newest
+    // revision would otherwise drop every live event up to it as a duplicate.
+    if (claimed >= 0 && this.d.headOf) c.claim = claimed;
+    else delete c.claim;
     // A running fill re-reads `delivered` on each page, so it serves the new claim too.
     return c.fill ?? this.fill(conn, chatId, c, claimed === -1);
   }
@@ -142,6 +151,11 @@ export class Delivery {
         return 'closed';
       }
       if (conn.closed) return 'closed';
+      if (c.claim !== undefined && page.source === 'store') {
+        const lowered = await this.#checkClaim(conn, chatId, c, page.records.length);
+        if (lowered === 'closed' || lowered === 'not-found') return lowered;
+        if (lowered) continue;
+      }
       if (first && mustExist && page.source === 'store' && page.records.length === 0 && c.delivered === -1) return 'not-found';
       first = false;
       if (page.source === 'view') {
@@ -167,6 +181,32 @@ export class Delivery {
         await sleep(CATCH_UP_WAIT_MS);
       }
     }
+  }
+
+  /**
+   * A resume's claim with nothing after it in the store: true when it was past the chat's newest
+   * revision and the cursor now stands at that revision instead (the `resumed` frame then says so);
+   * 'not-found' when the chat does not exist. A claim with records after it is within the chat.
+   */
+  async #checkClaim(conn: Conn, chatId: string, c: ChatCursor, recordsAfter: number): Promise<boolean | 'closed' | 'not-found'> {
+    const claim = c.claim!;
+    delete c.claim;
+    // Records after the claim, or a newer claim or delivery since: nothing to check.
+    if (recordsAfter > 0 || c.delivered !== claim) return false;
+    let head: number;
+    try {
+      head = await this.d.headOf!(chatId, claim);
+    } catch (err) {
+      this.d.logger.warn({ err: err instanceof Error ? err.message : String(err), chatId, conn: conn.id }, 'head read failed; closing socket');
+      this.d.abandon(conn);
+      return 'closed';
+    }
+    if (conn.closed) return 'closed';
+    if (head >= claim || c.delivered !== claim) return false;
+    c.delivered = head;
+    // A live event beyond the claim (the chat has grown past it meanwhile) stays the target.
+    if (c.wantUpTo <= claim) c.wantUpTo = head;
+    return head < 0 ? 'not-found' : true;
   }
 
   async #sendInOrder(conn: Conn, chatId: string, c: ChatCursor, records: readonly PublicRecord[]): Promise<void> {

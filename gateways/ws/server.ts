@@ -7,25 +7,32 @@
  */
 import uWS from 'uWebSockets.js';
 import type { CommandDeps } from '../../commands/deps.js';
+import { chatStreamId } from '../../domain/events.js';
 import type { EventStore, RecordedEvent } from '../../commands/ports/event-store.js';
 import { toPublicRecord } from '../../projections/ports/public-record.js';
 import type { LastMessagesView } from '../../projections/ports/last-messages.js';
 import type { Logger } from 'pino';
-import { identify, originAllowed, originSet, pickCredential, type Identity, type WsSessionPort } from './auth.js';
+import { originSet, type WsSessionPort } from './auth.js';
 import { wsConfig, type WsConfig } from './config.js';
 import { createFrameHandler, errorCodeOf } from './client-frames.js';
 import { createChangeHandler } from './change-frames.js';
 import { deletedMessagesOf } from './deleted-bodies.js';
 import { createReceipts, type ReceiptCounters } from './receipts.js';
-import { Conn, Outbox, type SocketData } from './connection.js';
+import { Outbox, type Conn, type SocketData } from './connection.js';
 import { Delivery, type DeliveryCounters } from './delivery.js';
 import { createEphemeral, type EphemeralSettings, type EphemeralStats } from './ephemeral.js';
 import type { PresenceBus } from '../ports/presence.js';
+import { listenWithRetry } from './listen.js';
 import { followLog } from './log-feed.js';
 import { encodeAck, encodeError, encodeEvent, participantsOf, type WsErrorCode } from './protocol.js';
+import { ConnRegistry } from './registry.js';
 import { Semaphore } from './semaphore.js';
 import { SessionWatch } from './session-watch.js';
-import { uwsRuntime, type UwsRuntime } from './uws-runtime.js';
+import { createUpgrader, JSON_TYPE, refusal } from './upgrade.js';
+import { uwsRuntime } from './uws-runtime.js';
+import type { WsStats } from './stats.js';
+
+export type { WsStats } from './stats.js';
 
 export interface WsDeps {
   store: EventStore;
@@ -47,82 +54,10 @@ export interface WsDeps {
   observeLog?: (recorded: RecordedEvent) => void;
 }
 
-export interface WsStats {
-  runtime: UwsRuntime;
-  sockets: number;
-  users: number;
-  pendingUpgrades: number;
-  /** `tooMany`: refused because the user had WS_MAX_SOCKETS_PER_USER sockets open on this process; `badRequest`: not a WebSocket handshake (400). */
-  upgrades: { accepted: number; badRequest: number; unauthorized: number; forbidden: number; unavailable: number; tooMany: number };
-  /**
-   * Sockets closed, by who ended them: the gateway (with a close frame and a code of docs/websocket.md),
-   * the client (its close frame), or nobody's close frame (`dropped`, 1006: the network, the idle
-   * timeout, a frame over the payload limit, a reader past the backpressure limit).
-   */
-  closes: { byGateway: number; byClient: number; dropped: number };
-  eventsSeen: number;
-  framesSent: number;
-  fills: number;
-  backlogFromView: number;
-  backlogFromStore: number;
-  liveDuplicatesDropped: number;
-  slowClosed: number;
-  rateLimitedClosed: number;
-  sessionClosed: number;
-  sendsAccepted: number;
-  sendsRejected: number;
-  /** Sends awaiting their result now; sends refused because the process had too many (WS_MAX_PROCESS_INFLIGHT_SENDS). */
-  sendsInFlight: number;
-  sendsShed: number;
-  badFrames: number;
-  /** Last log position the subscription delivered, decimal string. */
-  logPosition: string;
-  logRestarts: number;
-  logLastEventAt: string | null;
-  /** Sends decided on the log-fed command cache without a read, how many of those met a conflict; what the cache holds. */
-  commands: { unreadDecisions: number; unreadConflicts: number; cachedStreams: number; cachedWeight: number };
-  /** Typing notices and presence (docs/websocket.md, "Typing and presence"). */
-  ephemeral: EphemeralStats;
-  /** Read receipts (receipts.ts). */
-  receipts: ReceiptCounters;
-}
-
 export interface WsGateway {
   port: number;
   close(): Promise<void>;
   stats(): WsStats;
-}
-
-const JSON_TYPE = 'application/json';
-const refusal = (code: string, message: string): string => JSON.stringify({ error: { code, message } });
-const REFUSALS = {
-  400: ['400 Bad Request', refusal('BAD_REQUEST', 'Not a WebSocket handshake: the Connection header must include "Upgrade".')],
-  401: ['401 Unauthorized', refusal('UNAUTHENTICATED', 'Log in first: no valid session token or ticket was sent, or it expired.')],
-  403: ['403 Forbidden', refusal('FORBIDDEN', 'This origin may not open a socket.')],
-  429: ['429 Too Many Requests', refusal('RATE_LIMITED', 'Too many open sockets for this user; close one first.')],
-  503: ['503 Service Unavailable', refusal('SERVICE_UNAVAILABLE', 'Too many connection attempts or a backing service is down; try again shortly.')],
-} as const;
-
-const errText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
-
-/**
- * uWS (this build) listens with SO_REUSEPORT, so a gateway restarted on its fixed port binds at
- * once, beside the TIME_WAIT connections of a process killed a moment ago and even beside a
- * predecessor that still runs (test/ws/restart.test.ts). One case still fails the bind: the
- * previous process had asked for port 0 and been given this port, whose TIME_WAIT connections then
- * block an explicit bind for up to 60 s. So a busy port is retried for a while instead of failing.
- */
-async function listenWithRetry(app: uWS.TemplatedApp, config: WsConfig, logger: Logger): Promise<uWS.us_listen_socket> {
-  const until = Date.now() + config.listenRetryMs;
-  let warned = false;
-  for (;;) {
-    const socket = await new Promise<uWS.us_listen_socket | false>((resolve) => app.listen(config.host, config.port, resolve));
-    if (socket) return socket;
-    if (config.port === 0 || Date.now() >= until) throw new Error(`ws gateway cannot listen on ${config.host}:${config.port}`);
-    if (!warned) logger.warn({ host: config.host, port: config.port, retryForMs: config.listenRetryMs }, 'ws port busy (connections of a previous process in TIME_WAIT?); retrying');
-    warned = true;
-    await new Promise((r) => setTimeout(r, 500));
-  }
 }
 
 export async function startWsGateway(deps: WsDeps): Promise<WsGateway> {
@@ -131,9 +66,8 @@ export async function startWsGateway(deps: WsDeps): Promise<WsGateway> {
   const runtime = uwsRuntime();
   const origins = originSet(config.allowedOrigins);
 
-  const conns = new Set<Conn>();
-  const byUser = new Map<string, Set<Conn>>();
-  const bySession = new Map<string, Set<Conn>>();
+  const registry = new ConnRegistry();
+  const connsOf = (userId: string): Iterable<Conn> => registry.ofUser(userId);
   const inflight = new Set<Promise<unknown>>();
   const track = <T>(p: Promise<T>): Promise<T> => {
     inflight.add(p);
@@ -148,8 +82,6 @@ export async function startWsGateway(deps: WsDeps): Promise<WsGateway> {
     closes: { byGateway: 0, byClient: 0, dropped: 0 },
   };
   const deliveryCounters: DeliveryCounters = { fills: 0, backlogFromView: 0, backlogFromStore: 0, liveDuplicatesDropped: 0 };
-  let pendingUpgrades = 0;
-  let nextConnId = 1;
   let closing = false;
 
   /** Ends a socket with a close frame; safe on one uWS already closed. */
@@ -171,6 +103,13 @@ export async function startWsGateway(deps: WsDeps): Promise<WsGateway> {
     store, view: deps.lastMessages, outbox, counters: deliveryCounters, logger,
     limiter: new Semaphore(config.maxConcurrentFills),
     deletedOf: (chatId, fromRevision) => deletedMessagesOf(commands.bus, chatId, fromRevision),
+    headOf: async (chatId, atLeast) => {
+      // The command cache follows the log where the role says so: a revision it holds exists.
+      const cached = commands.bus.cache.get(chatStreamId(chatId));
+      if (cached && cached.revision >= atLeast) return cached.revision;
+      const [last] = await store.readStream(chatStreamId(chatId), { direction: 'backwards', maxCount: 1 });
+      return last?.revision ?? -1;
+    },
     fillHighWater,
     bufferedAmount: (conn) => (conn.ws && !conn.closed ? conn.ws.getBufferedAmount() : 0),
     abandon: (conn) => {
@@ -181,9 +120,9 @@ export async function startWsGateway(deps: WsDeps): Promise<WsGateway> {
 
   const watch = new SessionWatch({
     sessions,
-    conns: () => conns,
-    connsOf: (userId) => byUser.get(userId) ?? [],
-    connsOfSession: (sessionId) => bySession.get(sessionId) ?? [],
+    conns: () => registry.all,
+    connsOf,
+    connsOfSession: (sessionId) => registry.ofSession(sessionId),
     end: (conn) => {
       counters.sessionClosed++;
       outbox.flushNow(conn);
@@ -196,7 +135,7 @@ export async function startWsGateway(deps: WsDeps): Promise<WsGateway> {
   // ---- fan-out from the log ----
   // The same feed may keep the command cache current (deps.observeLog), so a send on a chat it holds skips its read.
   const observeLog = deps.observeLog ?? null;
-  const receipts = createReceipts({ commands, outbox, logger, errorCodeOf, connsOf: (userId) => byUser.get(userId) ?? [], coalesceMs: config.readCoalesceMs });
+  const receipts = createReceipts({ commands, outbox, logger, errorCodeOf, connsOf, coalesceMs: config.readCoalesceMs });
   const onEvent = (e: RecordedEvent): void => {
     counters.eventsSeen++;
     if (observeLog) observeLog(e);
@@ -204,8 +143,8 @@ export async function startWsGateway(deps: WsDeps): Promise<WsGateway> {
       const chatId = e.streamId.slice(5);
       const pair = participantsOf(chatId);
       if (!pair) return;
-      const a = byUser.get(pair[0]);
-      const b = byUser.get(pair[1]);
+      const a = registry.ofUserIfAny(pair[0]);
+      const b = registry.ofUserIfAny(pair[1]);
       // Most events concern nobody on this process: skip the encoding for them.
       if (!a && !b) return;
       if (e.type === 'MessageDeleted') receipts.onEvent(e);
@@ -223,7 +162,7 @@ export async function startWsGateway(deps: WsDeps): Promise<WsGateway> {
 
   // ---- client frames ----
   const ephemeral = createEphemeral({
-    store, bus: deps.presence, outbox, logger, connsOf: (userId) => byUser.get(userId) ?? [],
+    store, bus: deps.presence, outbox, logger, connsOf,
     ...(deps.ephemeral ? { settings: deps.ephemeral } : {}),
   });
 
@@ -241,30 +180,20 @@ export async function startWsGateway(deps: WsDeps): Promise<WsGateway> {
   });
 
   // ---- registry ----
-  const addTo = (index: Map<string, Set<Conn>>, key: string, conn: Conn): void => {
-    let set = index.get(key);
-    if (!set) index.set(key, (set = new Set()));
-    set.add(conn);
-  };
-  const removeFrom = (index: Map<string, Set<Conn>>, key: string, conn: Conn): void => {
-    const set = index.get(key);
-    if (set) {
-      set.delete(conn);
-      if (set.size === 0) index.delete(key);
-    }
-  };
   const register = (conn: Conn): void => {
-    conns.add(conn);
-    addTo(byUser, conn.userId, conn);
-    addTo(bySession, conn.identity.sessionId, conn);
+    registry.add(conn);
     ephemeral.connected(conn);
   };
   const unregister = (conn: Conn): void => {
     // A socket closed before it was registered (the gateway was closing) was never online.
-    if (conns.delete(conn)) ephemeral.disconnected(conn);
-    removeFrom(byUser, conn.userId, conn);
-    removeFrom(bySession, conn.identity.sessionId, conn);
+    if (registry.remove(conn)) ephemeral.disconnected(conn);
   };
+  const upgrader = createUpgrader({
+    config, origins, sessions, logger, counters: counters.upgrades,
+    closing: () => closing,
+    endedLately: (sessionId) => watch.endedLately(sessionId),
+    socketsOf: (userId) => registry.ofUser(userId).size,
+  });
 
   // ---- the uWS app ----
   const app = uWS.App();
@@ -278,87 +207,7 @@ export async function startWsGateway(deps: WsDeps): Promise<WsGateway> {
     closeOnBackpressureLimit: 1,
     maxLifetime: 0,
 
-    upgrade: (res, req, context) => {
-      // Everything needed from req is read now: it is invalid after this function returns or awaits.
-      const key = req.getHeader('sec-websocket-key');
-      const extensions = req.getHeader('sec-websocket-extensions');
-      const connection = req.getHeader('connection');
-      const headers = {
-        origin: req.getHeader('origin'),
-        authorization: req.getHeader('authorization'),
-        cookie: req.getHeader('cookie'),
-        ticket: req.getQuery('ticket') ?? '',
-      };
-      const refuse = (status: 400 | 401 | 403 | 429 | 503): void => {
-        const [line, body] = REFUSALS[status];
-        res.writeStatus(line).writeHeader('content-type', JSON_TYPE);
-        if (status === 429) res.writeHeader('retry-after', '1');
-        res.end(body);
-      };
-      // RFC 6455 asks for it, and the upgrade below depends on it: uWS marks a request whose
-      // Connection header is five characters long ("close") as closing, and would drop the
-      // socket right after an uncorked upgrade without ever reporting it closed.
-      if (!/(^|[\s,])upgrade($|[\s,])/i.test(connection)) {
-        counters.upgrades.badRequest++;
-        return refuse(400);
-      }
-      if (!originAllowed(headers.origin, origins)) {
-        counters.upgrades.forbidden++;
-        return refuse(403);
-      }
-      const credential = pickCredential(headers, config.sessionCookie);
-      if (!credential) {
-        counters.upgrades.unauthorized++;
-        return refuse(401);
-      }
-      if (closing || pendingUpgrades >= config.maxPendingUpgrades) {
-        counters.upgrades.unavailable++;
-        return refuse(503);
-      }
-      let aborted = false;
-      res.onAborted(() => {
-        aborted = true;
-      });
-      pendingUpgrades++;
-      void identify(sessions, credential).then(
-        (identity): Identity | 'error' | null => identity,
-        (err: unknown): 'error' => {
-          logger.warn({ err: errText(err), via: credential.kind }, 'ws upgrade: session lookup failed');
-          return 'error';
-        },
-      ).then((identity) => {
-        pendingUpgrades--;
-        if (aborted) return;
-        const refused = (status: 401 | 429 | 503): void => {
-          res.cork(() => refuse(status));
-        };
-        if (identity === 'error' || closing) {
-          counters.upgrades.unavailable++;
-          return refused(503);
-        }
-        if (!identity || watch.endedLately(identity.sessionId)) {
-          counters.upgrades.unauthorized++;
-          return refused(401);
-        }
-        // Counted exactly: uWS runs `open` (which registers the socket) inside res.upgrade.
-        if ((byUser.get(identity.userId)?.size ?? 0) >= config.maxSocketsPerUser) {
-          counters.upgrades.tooMany++;
-          return refused(429);
-        }
-        counters.upgrades.accepted++;
-        const conn = new Conn(nextConnId++, identity, config.rateBurst, performance.now());
-        conn.verifiedAt = identity.verifiedAt;
-        conn.liveUntil = identity.liveUntil;
-        // Not inside res.cork, although uWS.js asks for it (and prints a warning on stderr for each
-        // upgrade without it): in this uWS build, cork() runs its HTTP keep-alive logic after an
-        // upgrade on the socket's memory, which is then the WebSocket's, and now and then reads it
-        // as "close the connection": the client got its 101, then lost the socket with no close
-        // frame (1006) before any answer; about one upgrade in a thousand under load (fixed upstream
-        // in uNetworking/uWebSockets#1929). test/ws/connect-storm.test.ts.
-        // No subprotocol is negotiated: the protocol is the one in docs/websocket.md.
-        res.upgrade<SocketData>({ conn }, key, '', extensions, context);
-      });
-    },
+    upgrade: upgrader.handler,
 
     open: (ws) => {
       const conn = ws.getUserData().conn;
@@ -393,7 +242,7 @@ export async function startWsGateway(deps: WsDeps): Promise<WsGateway> {
     },
   });
   app.get('/healthz', (res) => {
-    res.writeHeader('content-type', JSON_TYPE).end(JSON.stringify({ ok: true, sockets: conns.size }));
+    res.writeHeader('content-type', JSON_TYPE).end(JSON.stringify({ ok: true, sockets: registry.all.size }));
   });
   app.any('/*', (res) => {
     res.writeStatus('404 Not Found').writeHeader('content-type', JSON_TYPE).end(refusal('NOT_FOUND', 'No such route.'));
@@ -419,9 +268,9 @@ export async function startWsGateway(deps: WsDeps): Promise<WsGateway> {
     port,
     stats: (): WsStats => ({
       runtime,
-      sockets: conns.size,
-      users: byUser.size,
-      pendingUpgrades,
+      sockets: registry.all.size,
+      users: registry.users,
+      pendingUpgrades: upgrader.pending(),
       upgrades: { ...counters.upgrades },
       closes: { ...counters.closes },
       eventsSeen: counters.eventsSeen,
@@ -451,7 +300,7 @@ export async function startWsGateway(deps: WsDeps): Promise<WsGateway> {
       await feed.stop();
       // Marks waiting for their window are written now, before the sockets that wait for them go.
       receipts.flush();
-      for (const conn of [...conns]) {
+      for (const conn of [...registry.all]) {
         outbox.flushNow(conn);
         end(conn, 1001, 'GOING_AWAY');
       }

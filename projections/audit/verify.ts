@@ -123,7 +123,7 @@ export async function verifyReadModels(opts: VerifyOptions): Promise<VerifyRepor
   const started = performance.now();
   const waitMs = opts.waitMs ?? 5_000;
   const shapes = new Map(projections.map((p) => [p.name, p.entities.map((e) => tableShape(db, e.meta.className))]));
-  const scratch = await createScratch(db, sql, opts.scratchDir ?? tmpdir());
+  const scratch = await createVerifyCopy(db, sql, opts.scratchDir ?? tmpdir());
   try {
     const head = await store.headPosition();
     const replay = createLogReplay({
@@ -314,8 +314,13 @@ interface Scratch {
 const newId = (): string => `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
 const ATTACHED = 'verify_scratch';
 
-async function createScratch(db: ReadModelDb, sql: SqlDialect, scratchDir: string): Promise<Scratch> {
-  if (sql.name === 'postgresql') return createPgScratch(db, sql);
+/**
+ * The whole read model, fresh from its migrations, in a schema (PostgreSQL) or attached file (SQLite)
+ * of its own, to replay into, compare and throw away. Not rebuild-scratch.ts's createScratch, which
+ * copies one projection's live tables to swap them in.
+ */
+async function createVerifyCopy(db: ReadModelDb, sql: SqlDialect, scratchDir: string): Promise<Scratch> {
+  if (sql.name === 'postgresql') return createPgVerifyCopy(db, sql);
   const dir = mkdtempSync(path.join(scratchDir, 'chat-verify-'));
   const file = path.join(dir, 'scratch.sqlite');
   let attached = false;
@@ -346,7 +351,7 @@ async function createScratch(db: ReadModelDb, sql: SqlDialect, scratchDir: strin
   return { target: { table: ref }, ref, drop };
 }
 
-async function createPgScratch(db: ReadModelDb, sql: SqlDialect): Promise<Scratch> {
+async function createPgVerifyCopy(db: ReadModelDb, sql: SqlDialect): Promise<Scratch> {
   const live = sql.schema ?? 'public';
   const prefix = `${live.slice(0, 40)}_verify_`;
   const schema = `${prefix}${newId()}`;

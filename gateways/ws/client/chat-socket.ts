@@ -1,6 +1,6 @@
 /**
  * A small typed client of the gateway (docs/websocket.md), for browsers and Node alike: the socket
- * itself comes from a Connect function (browserConnect below, or an adapter over the `ws` package).
+ * itself comes from a Connect function (browserConnect in transport.ts, or an adapter over the `ws` package).
  *
  * It keeps, per chat, the last revision it received, and after every (re)connect sends them in a
  * resume, so the gateway sends exactly what was missed. Sends are idempotent (clientMessageId), so
@@ -9,50 +9,10 @@
 import type { AckFrame, ErrorFrame, EventFrame, IsTypingFrame, PresenceFrame, ResumedFrame, ServerFrame } from '../protocol.js';
 import type { MarkedFrame } from '../read-frames.js';
 import { ReadTracker, type ChatReadState } from './read-state.js';
+import { ChatSocketError, type Connect, type Transport, type TransportHandlers } from './transport.js';
 
 export type { ChatReadState } from './read-state.js';
-
-export interface TransportHandlers {
-  open(): void;
-  message(data: string): void;
-  close(code: number, reason: string): void;
-}
-
-export interface Transport {
-  send(data: string): void;
-  close(code?: number, reason?: string): void;
-}
-
-/** Opens a socket to `url` and reports to the handlers; credentials other than a ticket (a header) are its business. */
-export type Connect = (url: string, handlers: TransportHandlers) => Transport;
-
-interface BrowserSocket {
-  onopen: (() => void) | null;
-  onmessage: ((ev: { data: unknown }) => void) | null;
-  onclose: ((ev: { code: number; reason: string }) => void) | null;
-  send(data: string): void;
-  close(code?: number, reason?: string): void;
-}
-
-/** The platform WebSocket (browsers, Node 22+). Browsers send the session cookie themselves; a ticket works everywhere. */
-export const browserConnect: Connect = (url, h) => {
-  const Ctor = (globalThis as { WebSocket?: new (url: string) => BrowserSocket }).WebSocket;
-  if (!Ctor) throw new Error('no global WebSocket: pass a Connect built on the ws package');
-  const ws = new Ctor(url);
-  ws.onopen = () => h.open();
-  ws.onmessage = (ev) => {
-    if (typeof ev.data === 'string') h.message(ev.data);
-  };
-  ws.onclose = (ev) => h.close(ev.code, ev.reason);
-  return { send: (d) => ws.send(d), close: (c, r) => ws.close(c, r) };
-};
-
-export class ChatSocketError extends Error {
-  constructor(readonly code: string, message: string, readonly chatId?: string) {
-    super(message);
-    this.name = 'ChatSocketError';
-  }
-}
+export { browserConnect, ChatSocketError, type Connect, type Transport, type TransportHandlers } from './transport.js';
 
 export type ChatSocketStatus = 'connecting' | 'open' | 'resumed' | 'closed' | 'ended';
 

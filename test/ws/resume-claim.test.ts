@@ -1,0 +1,50 @@
+// A resume's claim past the chat's newest revision (a client bug, or a store restored from an older
+// backup) is brought down to that revision, so later events are not dropped as duplicates; a claim
+// of a chat that does not exist is answered CHAT_NOT_FOUND, as a claim of -1 is.
+import t from 'tap';
+import { chatIdFor } from '../../domain/chat-id.js';
+import { connect, openChatFixture } from './support.js';
+
+t.test('a claim past the newest revision is lowered to it, and live events then arrive', async (t) => {
+  const { fx, alice, bob, chatId } = await openChatFixture(t);
+  await fx.append(alice, chatId, 3, 'before');
+  await fx.startGateway();
+  const bobSocket = await connect(fx.url(), { token: bob.token });
+  t.teardown(() => bobSocket.close());
+  const resumed = await bobSocket.resume({ [chatId]: 100_000 });
+  t.same(resumed.type === 'resumed' ? resumed.chats : null, { [chatId]: 3 }, 'resumed says where the socket stands: the newest revision');
+  await fx.append(alice, chatId, 2, 'after');
+  await bobSocket.until('bob gets the next two', () => bobSocket.lastRevision(chatId) === 5);
+  t.same(bobSocket.revisionsOf(chatId), [4, 5], 'the events after the newest revision, once each');
+  t.same(bobSocket.invalid, []);
+});
+
+t.test('a claim within the chat is taken as it is', async (t) => {
+  const { fx, alice, bob, chatId } = await openChatFixture(t);
+  await fx.append(alice, chatId, 3, 'before');
+  await fx.startGateway();
+  const bobSocket = await connect(fx.url(), { token: bob.token });
+  t.teardown(() => bobSocket.close());
+  const resumed = await bobSocket.resume({ [chatId]: 3 });
+  t.same(resumed.type === 'resumed' ? resumed.chats : null, { [chatId]: 3 });
+  const earlier = await bobSocket.resume({ [chatId]: 1 });
+  t.same(earlier.type === 'resumed' ? earlier.chats : null, { [chatId]: 3 }, 'a lower claim gets what follows it');
+  t.same(bobSocket.revisionsOf(chatId), [2, 3]);
+});
+
+t.test('a claim of a chat that does not exist is CHAT_NOT_FOUND', async (t) => {
+  const { fx, bob } = await openChatFixture(t);
+  await fx.startGateway();
+  const carol = await fx.user('carol');
+  const missing = chatIdFor(bob.userId, carol.userId);
+  const bobSocket = await connect(fx.url(), { token: bob.token });
+  t.teardown(() => bobSocket.close());
+  const from = bobSocket.frames.length;
+  const resumed = await bobSocket.resume({ [missing]: 0 });
+  t.same(resumed.type === 'resumed' ? resumed.chats : null, {}, 'not listed in resumed');
+  t.ok(bobSocket.frames.slice(from).some((f) => f.type === 'error' && f.code === 'CHAT_NOT_FOUND' && f.chatId === missing), 'CHAT_NOT_FOUND for it');
+  // Started later, the chat is followed from its first event.
+  await fx.chat(bob, carol);
+  await bobSocket.until('the new chat reaches bob', () => bobSocket.lastRevision(missing) === 0);
+  t.same(bobSocket.revisionsOf(missing), [0]);
+});
