@@ -35,6 +35,8 @@ interface Slot {
   running: boolean;
   /** performance.now() when this pair's last mark started. */
   startedAt: number;
+  /** When this pair's window ends: startedAt plus the window, stretched by up to a quarter either way. */
+  windowEnd: number;
   timer: NodeJS.Timeout | null;
 }
 
@@ -56,7 +58,7 @@ export class ReadCoalescer {
     }
     let slot = this.#slots.get(key);
     if (!slot) {
-      slot = { wanted: -1, waiters: [], run: null, running: false, startedAt: -Infinity, timer: null };
+      slot = { wanted: -1, waiters: [], run: null, running: false, startedAt: -Infinity, windowEnd: -Infinity, timer: null };
       this.#slots.set(key, slot);
     }
     const s = slot;
@@ -80,7 +82,7 @@ export class ReadCoalescer {
 
   #schedule(slot: Slot): void {
     if (slot.running || slot.timer || slot.waiters.length === 0) return;
-    const wait = slot.startedAt + this.windowMs - performance.now();
+    const wait = slot.windowEnd - performance.now();
     if (wait <= 0) return this.#start(slot);
     slot.timer = setTimeout(() => {
       slot.timer = null;
@@ -96,6 +98,9 @@ export class ReadCoalescer {
     slot.wanted = -1;
     slot.running = true;
     slot.startedAt = performance.now();
+    // Readers whose marks began together (a page opening many chats, a burst of deliveries) would
+    // otherwise append together at every window's end, a burst that delays sends: jitter spreads them.
+    slot.windowEnd = slot.startedAt + this.windowMs * (0.75 + Math.random() * 0.5);
     this.counters.readMarksRun++;
     this.counters.readsCoalesced += waiters.length - 1;
     void run(upTo).then(
