@@ -18,6 +18,8 @@ export interface BacklogPage {
   source: 'view' | 'store';
   /** True when the store showed nothing beyond this page: the socket is caught up with the log. */
   exhausted: boolean;
+  /** Asked for (withAfter): the store holds revision `after` itself, so a claim of it is within the chat. */
+  afterSeen?: boolean;
 }
 
 /**
@@ -52,6 +54,8 @@ export async function readBacklog(
   tryView: boolean,
   /** The chat's deleted message ids (deleted-bodies.ts): their bodies are blanked in a page read from the store. */
   deletedOf?: (chatId: string, fromRevision: number) => Promise<ReadonlySet<string>>,
+  /** Read revision `after` too, from the store, to say whether it exists (afterSeen): one row more, no second query. */
+  withAfter = false,
 ): Promise<BacklogPage> {
   if (tryView && view && after >= 0) {
     // read() never rejects; null means "not ready / unknown chat / unavailable": use the store.
@@ -69,8 +73,11 @@ export async function readBacklog(
       return { records, source: 'view', exhausted: false };
     }
   }
-  const rows = await store.readStream(chatStreamId(chatId), { fromRevision: after + 1, maxCount: STORE_PAGE });
+  const checking = withAfter && after >= 0;
+  let rows = await store.readStream(chatStreamId(chatId), { fromRevision: checking ? after : after + 1, maxCount: STORE_PAGE + (checking ? 1 : 0) });
+  const afterSeen = checking ? rows[0]?.revision === after : undefined;
+  if (checking) rows = rows.filter((r) => r.revision > after);
   let records = rows.map(toPublicRecord);
   if (deletedOf && records.some((r) => r.type === 'MessageSent' || r.type === 'MessageEdited')) records = blankDeleted(records, await deletedOf(chatId, after + 1));
-  return { records, source: 'store', exhausted: rows.length < STORE_PAGE };
+  return { records, source: 'store', exhausted: rows.length < STORE_PAGE, ...(afterSeen === undefined ? {} : { afterSeen }) };
 }

@@ -142,7 +142,9 @@ export class Delivery {
       const after = c.delivered;
       let page;
       try {
-        page = await this.d.limiter.run(() => readBacklog(this.d.store, this.d.view, chatId, after, tryView, this.d.deletedOf));
+        // A claim not yet checked: the store page says in the same read whether the claimed revision exists.
+        const withAfter = c.claim !== undefined && c.claim === after;
+        page = await this.d.limiter.run(() => readBacklog(this.d.store, this.d.view, chatId, after, tryView, this.d.deletedOf, withAfter));
       } catch (err) {
         // The store is unreachable: the socket cannot be kept exact, so it is closed; the client
         // reconnects and resumes once the store is back.
@@ -152,7 +154,7 @@ export class Delivery {
       }
       if (conn.closed) return 'closed';
       if (c.claim !== undefined && page.source === 'store') {
-        const lowered = await this.#checkClaim(conn, chatId, c, page.records.length);
+        const lowered = await this.#checkClaim(conn, chatId, c, page.records.length > 0 || page.afterSeen === true);
         if (lowered === 'closed' || lowered === 'not-found') return lowered;
         if (lowered) continue;
       }
@@ -184,15 +186,16 @@ export class Delivery {
   }
 
   /**
-   * A resume's claim with nothing after it in the store: true when it was past the chat's newest
-   * revision and the cursor now stands at that revision instead (the `resumed` frame then says so);
-   * 'not-found' when the chat does not exist. A claim with records after it is within the chat.
+   * A resume's claim, after the first store page: true when it was past the chat's newest revision
+   * and the cursor now stands at that revision instead (the `resumed` frame then says so);
+   * 'not-found' when the chat does not exist. A claim the store showed, or records after, is within
+   * the chat; otherwise the chat's head is asked for (the command cache, else one read).
    */
-  async #checkClaim(conn: Conn, chatId: string, c: ChatCursor, recordsAfter: number): Promise<boolean | 'closed' | 'not-found'> {
+  async #checkClaim(conn: Conn, chatId: string, c: ChatCursor, within: boolean): Promise<boolean | 'closed' | 'not-found'> {
     const claim = c.claim!;
     delete c.claim;
-    // Records after the claim, or a newer claim or delivery since: nothing to check.
-    if (recordsAfter > 0 || c.delivered !== claim) return false;
+    // Shown within the chat, or a newer claim or delivery since: nothing to check.
+    if (within || c.delivered !== claim) return false;
     let head: number;
     try {
       head = await this.d.headOf!(chatId, claim);
