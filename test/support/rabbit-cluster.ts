@@ -133,12 +133,13 @@ export async function startRabbitCluster(opts: { size?: number; plugins?: string
   };
   process.once('exit', onExit);
   try {
-    for (let i = 1; i <= size; i++) {
+    /** Spawns node i on ports just handed out; a port taken again before RabbitMQ bound it is a retry. */
+    const spawnNode = async (i: number): Promise<NodeState> => {
       const port = await freePort();
       const distPort = await freePort();
       const name = `rabbit-t${tag}${i}@localhost`;
       const nodeDir = path.join(dir, `n${i}`);
-      await mkdir(nodeDir);
+      await mkdir(nodeDir, { recursive: true });
       const confFile = path.join(nodeDir, 'rabbitmq.conf');
       // Own listener, no management (not in the plugins file); guest may connect from 127.0.0.1.
       await writeFile(confFile, `listeners.tcp.1 = 127.0.0.1:${port}\n`);
@@ -179,10 +180,26 @@ export async function startRabbitCluster(opts: { size?: number; plugins?: string
       };
       state.spawn();
       nodes.push(state);
-    }
+      return state;
+    };
+    const bootNode = async (i: number): Promise<NodeState> => {
+      for (let attempt = 1; ; attempt++) {
+        const n = await spawnNode(i);
+        try {
+          await awaitBoot(n, ctl, timeoutMs);
+          return n;
+        } catch (err) {
+          // freePort closes the port before RabbitMQ binds it: another socket of this busy machine may take it meanwhile.
+          if (attempt >= 3 || !/eaddrinuse/.test(n.log())) throw err;
+          nodes.splice(nodes.indexOf(n), 1);
+          await rm(path.join(dir, `n${i}`), { recursive: true, force: true });
+        }
+      }
+    };
+    const booted = await Promise.all(Array.from({ length: size }, (_, k) => bootNode(k + 1)));
+    nodes.length = 0;
+    nodes.push(...booted);
     cluster.urls.push(...nodes.map((n) => n.url));
-
-    await Promise.all(nodes.map((n) => awaitBoot(n, ctl, timeoutMs)));
     for (const n of nodes.slice(1)) {
       await ctl(n, ['stop_app']);
       await ctl(n, ['join_cluster', nodes[0]!.name]);
