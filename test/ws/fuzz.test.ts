@@ -152,7 +152,8 @@ t.test(`${RUNS} random frames: each answered or closed; nothing appended; others
   t.ok(took < 60_000, `${RUNS} frames in ${took} ms`);
   t.comment(JSON.stringify({ errors: Object.fromEntries(tally.errors), resumed: tally.resumed, closes: Object.fromEntries(tally.closes), reconnects: tally.reconnects }));
   t.ok((tally.errors.get('VALIDATION_FAILED') ?? 0) > 1000 && (tally.errors.get('BAD_REQUEST') ?? 0) > 500, 'validation and parse errors were exercised');
-  t.ok(tally.resumed > 100 && (tally.errors.get('NOT_A_PARTICIPANT') ?? 0) > 10 && (tally.errors.get('CHAT_NOT_FOUND') ?? 0) > 100, 'resumes and sends to foreign or unknown chats were exercised');
+  // Sends to a foreign chat are about 0.2% of the frames (some 20 of 10,000): "more than 10" failed once in CI by chance.
+  t.ok(tally.resumed > 100 && (tally.errors.get('NOT_A_PARTICIPANT') ?? 0) > 0 && (tally.errors.get('CHAT_NOT_FOUND') ?? 0) > 100, 'resumes and sends to foreign or unknown chats were exercised');
   t.ok((tally.errors.get('MESSAGE_TOO_LONG') ?? 0) > 0 && (tally.errors.get('CLIENT_MESSAGE_ID_INVALID') ?? 0) > 0 && (tally.errors.get('MESSAGE_EMPTY') ?? 0) > 0
     && (tally.errors.get('MESSAGE_INVALID_CHARACTERS') ?? 0) > 0, 'the domain refusals were exercised');
   // One frame at a time never fills the gateway, so an outage or a bug is all these could mean.
