@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { WsConfig } from './config.js';
 import type { Conn, Outbox } from './connection.js';
 import type { Delivery } from './delivery.js';
+import { errText } from './err-text.js';
 
 const Ref = Type.String({ minLength: 1, maxLength: 64, description: 'Chosen by the client; echoed in the answer' });
 const ChatId = Type.String({ minLength: 1, maxLength: 200, description: 'The two user ids, sorted, joined by ":"' });
@@ -55,7 +56,6 @@ export interface ChangeHandlerDeps {
   participantsOf: (chatId: string) => [string, string] | null;
 }
 
-const errText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 export function createChangeHandler(d: ChangeHandlerDeps): (conn: Conn, f: ChangeFrame) => Promise<void> {
   const reply = (conn: Conn, frame: string): void => d.outbox.send(conn, frame);

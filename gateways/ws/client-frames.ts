@@ -16,6 +16,7 @@ import {
 import { take } from './rate-limit.js';
 import type { ReadFrame } from './read-frames.js';
 import type { ChangeFrame } from './change-frames.js';
+import { errText } from './err-text.js';
 
 export interface FrameCounters {
   rateLimitedClosed: number;
@@ -63,7 +64,6 @@ export function errorCodeOf(err: unknown): WsErrorCode {
   return 'INTERNAL';
 }
 
-const errText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 export function createFrameHandler(d: FrameHandlerDeps): (conn: Conn, message: ArrayBuffer, isBinary: boolean) => void {
   const { config, commands, outbox, delivery, counters, logger, track } = d;

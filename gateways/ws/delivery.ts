@@ -19,6 +19,7 @@ import type { ChatCursor, Conn, FillOutcome, Outbox, PendingAck } from './connec
 import { encodeEvent } from './protocol.js';
 import type { Semaphore } from './semaphore.js';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { errText } from './err-text.js';
 
 export interface DeliveryCounters {
   fills: number;
@@ -49,7 +50,8 @@ export interface DeliveryDeps {
   deletedOf?: (chatId: string, fromRevision: number) => Promise<ReadonlySet<string>>;
   /**
    * The chat's newest revision (-1: no such chat), or any revision at or above `atLeast` it knows
-   * of without a read (the command cache). Checks a resume's claim that nothing follows (below).
+   * of without a read (the command cache). Asked only for a resume's claim the store neither holds
+   * nor has anything after (#checkClaim).
    */
   headOf?: (chatId: string, atLeast: number) => Promise<number>;
 }
@@ -114,8 +116,8 @@ export class Delivery {
     c.wantUpTo = claimed;
     // A client that says it has the revision of a held ack needs no event before it.
     if (conn.pendingAcks) this.#releaseAcks(conn, chatId, claimed);
-    // Checked by the fill if the store shows nothing after it: a claim past the chat's newest
-    // revision would otherwise drop every live event up to it as a duplicate.
+    // Checked on the fill's first store page: a claim past the chat's newest revision would
+    // otherwise drop every live event up to it as a duplicate.
     if (claimed >= 0 && this.d.headOf) c.claim = claimed;
     else delete c.claim;
     // A running fill re-reads `delivered` on each page, so it serves the new claim too.
@@ -148,7 +150,7 @@ export class Delivery {
       } catch (err) {
         // The store is unreachable: the socket cannot be kept exact, so it is closed; the client
         // reconnects and resumes once the store is back.
-        this.d.logger.warn({ err: err instanceof Error ? err.message : String(err), chatId, conn: conn.id }, 'backlog read failed; closing socket');
+        this.d.logger.warn({ err: errText(err), chatId, conn: conn.id }, 'backlog read failed; closing socket');
         this.d.abandon(conn);
         return 'closed';
       }
@@ -200,7 +202,7 @@ export class Delivery {
     try {
       head = await this.d.headOf!(chatId, claim);
     } catch (err) {
-      this.d.logger.warn({ err: err instanceof Error ? err.message : String(err), chatId, conn: conn.id }, 'head read failed; closing socket');
+      this.d.logger.warn({ err: errText(err), chatId, conn: conn.id }, 'head read failed; closing socket');
       this.d.abandon(conn);
       return 'closed';
     }

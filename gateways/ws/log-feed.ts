@@ -5,6 +5,7 @@
  */
 import type { EventStore, RecordedEvent, Subscription } from '../../commands/ports/event-store.js';
 import type { Logger } from 'pino';
+import { errText } from './err-text.js';
 
 export interface LogFeed {
   /** Last position handed to the handler. */
@@ -46,7 +47,7 @@ export function followLog(store: EventStore, from: bigint, onEvent: (e: Recorded
         logger.warn({ position: String(position) }, 'log subscription ended; restarting');
       } catch (err) {
         if (stopped) return;
-        logger.warn({ err: err instanceof Error ? err.message : String(err), position: String(position), retryMs: backoff }, 'log subscription failed; restarting');
+        logger.warn({ err: errText(err), position: String(position), retryMs: backoff }, 'log subscription failed; restarting');
       }
       restarts++;
       await new Promise<void>((resolve) => {

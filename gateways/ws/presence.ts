@@ -11,6 +11,7 @@ import type { PresenceBus, PresenceChange, PresenceState } from '../ports/presen
 import type { ChatExists } from './chat-exists.js';
 import type { Conn, Outbox } from './connection.js';
 import { encodeError, encodePresence, participantsOf, type PresenceFrame, type WatchFrame } from './protocol.js';
+import { errText } from './err-text.js';
 
 export interface PresenceCounters {
   watches: number;
@@ -38,7 +39,6 @@ const CHECK_CONCURRENCY = 8;
 /** Users per bus query when everything is asked again after an outage. */
 const REQUERY_BATCH = 500;
 
-const errText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 const wire = (s: PresenceState): PresenceFrame['users'][string] => ({
   online: s.online,

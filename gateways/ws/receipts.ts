@@ -17,6 +17,7 @@ import type { Conn, Outbox } from './connection.js';
 import { encodeError, participantsOf, type WsErrorCode } from './protocol.js';
 import { ReadCoalescer, type CoalescerCounters } from './read-coalescer.js';
 import { encodeMarked, encodeReceipt, encodeUnread, type ReadFrame } from './read-frames.js';
+import { errText } from './err-text.js';
 
 export interface ReceiptCounters extends CoalescerCounters {
   readsAccepted: number;
@@ -52,7 +53,6 @@ export interface Receipts {
 }
 
 const STORE_PAGE = 256;
-const errText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 export function createReceipts(d: ReceiptsDeps): Receipts {
   const { commands, outbox, logger } = d;

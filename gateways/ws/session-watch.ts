@@ -14,6 +14,7 @@
 import type { Logger } from 'pino';
 import type { WsSessionPort } from './auth.js';
 import type { Conn } from './connection.js';
+import { errText } from './err-text.js';
 
 const BATCH = 1000;
 /** How long an ended session's id is remembered: longer than any upgrade takes to authenticate. */
@@ -30,7 +31,6 @@ export interface SessionWatchDeps {
   logger: Logger;
 }
 
-const errText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 export class SessionWatch {
   readonly #d: SessionWatchDeps;

@@ -10,6 +10,7 @@ import type { ChatExists } from './chat-exists.js';
 import type { Conn, Outbox } from './connection.js';
 import { encodeError, encodeIsTyping, participantsOf, type TypingFrame } from './protocol.js';
 import { newBucket, take, type Bucket } from './rate-limit.js';
+import { errText } from './err-text.js';
 
 export interface TypingSettings {
   /** Typing frames a socket may send per second, sustained … */
@@ -36,7 +37,6 @@ export interface TypingDeps {
   logger: Logger;
 }
 
-const errText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 export class Typing {
   readonly #d: TypingDeps;

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { identify, originAllowed, pickCredential, type Identity, type WsSessionPort } from './auth.js';
 import type { WsConfig } from './config.js';
 import { Conn, type SocketData } from './connection.js';
+import { errText } from './err-text.js';
 
 export const JSON_TYPE = 'application/json';
 export const refusal = (code: string, message: string): string => JSON.stringify({ error: { code, message } });
@@ -48,7 +49,6 @@ export interface Upgrader {
   pending(): number;
 }
 
-const errText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 export function createUpgrader(d: UpgradeDeps): Upgrader {
   const { config, counters, logger } = d;

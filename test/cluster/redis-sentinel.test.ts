@@ -3,13 +3,12 @@
 // SENTINEL FAILOVER and then a kill -9 of the new primary, every history read is answered (from
 // PostgreSQL while Redis has no primary), no acknowledged message is lost, and the last-100 view
 // comes back equal to the log, although the promoted replica may have lost the latest view writes.
-import { isDeepStrictEqual } from 'node:util';
 import t from 'tap';
 import { chatStreamId } from '../../domain/events.js';
 import { loadConfig } from '../../infra/config.js';
+import { chatChangeOf } from '../../projections/ports/last-messages.js';
 import { toPublicRecord } from '../../projections/ports/public-record.js';
-import type { EventStore } from '../../commands/ports/event-store.js';
-import { chatChangeOf, type LastMessagesView } from '../../projections/ports/last-messages.js';
+import { viewEqualsLog } from '../support/last-messages.js';
 import { createRedisClient, redisEndpointOf } from '../../infra/redis-client.js';
 import { json, newUser, startHarness, type Client } from '../http/harness.js';
 import { startRedisSentinel } from '../support/redis-sentinel.js';
@@ -38,15 +37,6 @@ interface Acked {
   chatId: string;
   clientMessageId: string;
   revision: number;
-}
-
-async function viewEqualsLog(store: EventStore, view: LastMessagesView, chatId: string): Promise<boolean> {
-  const want = (await store.readStream(chatStreamId(chatId))).flatMap((e) => {
-    const c = chatChangeOf(toPublicRecord(e));
-    return c?.kind === 'message' ? [c.message] : [];
-  }).slice(-100);
-  const page = await view.read(chatId, { limit: 100 });
-  return page !== null && isDeepStrictEqual(page.messages, want);
 }
 
 t.test('failover under load: history always served, nothing lost, the view consistent again', async (t) => {

@@ -3,22 +3,28 @@
 // of a chat that does not exist is answered CHAT_NOT_FOUND, as a claim of -1 is.
 import t from 'tap';
 import { chatIdFor } from '../../domain/chat-id.js';
-import { connect, openChatFixture } from './support.js';
+import { connect, openChatFixture, type Fixture } from './support.js';
+
+/** Counts the gateway's reads of a chat's newest revision (backwards reads): the claim check's second query. */
+function countHeadReads(fx: Fixture): { count: number } {
+  const counter = { count: 0 };
+  const readStream = fx.store.readStream.bind(fx.store);
+  fx.store.readStream = (streamId, options) => {
+    if (options?.direction === 'backwards') counter.count++;
+    return readStream(streamId, options);
+  };
+  return counter;
+}
 
 t.test('a claim past the newest revision is lowered to it, and live events then arrive', async (t) => {
   const { fx, alice, bob, chatId } = await openChatFixture(t);
   await fx.append(alice, chatId, 3, 'before');
-  let headReads = 0;
-  const readStream = fx.store.readStream.bind(fx.store);
-  fx.store.readStream = (streamId, options) => {
-    if (options?.direction === 'backwards') headReads++;
-    return readStream(streamId, options);
-  };
+  const headReads = countHeadReads(fx);
   await fx.startGateway();
   const bobSocket = await connect(fx.url(), { token: bob.token });
   t.teardown(() => bobSocket.close());
   const resumed = await bobSocket.resume({ [chatId]: 100_000 });
-  t.ok(headReads <= 1, `at most one read of the newest revision (${headReads}; the command cache may know it)`);
+  t.ok(headReads.count <= 1, `at most one read of the newest revision (${headReads.count}; the command cache may know it)`);
   t.same(resumed.type === 'resumed' ? resumed.chats : null, { [chatId]: 3 }, 'resumed says where the socket stands: the newest revision');
   await fx.append(alice, chatId, 2, 'after');
   await bobSocket.until('bob gets the next two', () => bobSocket.lastRevision(chatId) === 5);
@@ -29,13 +35,7 @@ t.test('a claim past the newest revision is lowered to it, and live events then 
 t.test('a claim within the chat is taken as it is, checked by the backlog read alone', async (t) => {
   const { fx, alice, bob, chatId } = await openChatFixture(t);
   await fx.append(alice, chatId, 3, 'before');
-  // Counts reads of the chat's newest revision (a second query), which a claim the store shows needs not.
-  let headReads = 0;
-  const readStream = fx.store.readStream.bind(fx.store);
-  fx.store.readStream = (streamId, options) => {
-    if (options?.direction === 'backwards') headReads++;
-    return readStream(streamId, options);
-  };
+  const headReads = countHeadReads(fx);
   await fx.startGateway();
   const bobSocket = await connect(fx.url(), { token: bob.token });
   t.teardown(() => bobSocket.close());
@@ -44,7 +44,7 @@ t.test('a claim within the chat is taken as it is, checked by the backlog read a
   const earlier = await bobSocket.resume({ [chatId]: 1 });
   t.same(earlier.type === 'resumed' ? earlier.chats : null, { [chatId]: 3 }, 'a lower claim gets what follows it');
   t.same(bobSocket.revisionsOf(chatId), [2, 3]);
-  t.equal(headReads, 0, 'no read of the newest revision for claims the store holds');
+  t.equal(headReads.count, 0, 'no read of the newest revision for claims the store holds');
 });
 
 t.test('a claim of a chat that does not exist is CHAT_NOT_FOUND', async (t) => {
