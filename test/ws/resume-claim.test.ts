@@ -16,13 +16,19 @@ function countHeadReads(fx: Fixture): { count: number } {
   return counter;
 }
 
-t.test('a claim past the newest revision is lowered to it, and live events then arrive', async (t) => {
+/** Alice and bob's chat at revision 3, the gateway counting its head reads, and bob's socket, not yet resumed. */
+async function chatAtThree(t: Parameters<typeof openChatFixture>[0]) {
   const { fx, alice, bob, chatId } = await openChatFixture(t);
   await fx.append(alice, chatId, 3, 'before');
   const headReads = countHeadReads(fx);
   await fx.startGateway();
   const bobSocket = await connect(fx.url(), { token: bob.token });
   t.teardown(() => bobSocket.close());
+  return { fx, alice, chatId, bobSocket, headReads };
+}
+
+t.test('a claim past the newest revision is lowered to it, and live events then arrive', async (t) => {
+  const { fx, alice, chatId, bobSocket, headReads } = await chatAtThree(t);
   const resumed = await bobSocket.resume({ [chatId]: 100_000 });
   t.ok(headReads.count <= 1, `at most one read of the newest revision (${headReads.count}; the command cache may know it)`);
   t.same(resumed.type === 'resumed' ? resumed.chats : null, { [chatId]: 3 }, 'resumed says where the socket stands: the newest revision');
@@ -33,12 +39,7 @@ t.test('a claim past the newest revision is lowered to it, and live events then 
 });
 
 t.test('a claim within the chat is taken as it is, checked by the backlog read alone', async (t) => {
-  const { fx, alice, bob, chatId } = await openChatFixture(t);
-  await fx.append(alice, chatId, 3, 'before');
-  const headReads = countHeadReads(fx);
-  await fx.startGateway();
-  const bobSocket = await connect(fx.url(), { token: bob.token });
-  t.teardown(() => bobSocket.close());
+  const { chatId, bobSocket, headReads } = await chatAtThree(t);
   const resumed = await bobSocket.resume({ [chatId]: 3 });
   t.same(resumed.type === 'resumed' ? resumed.chats : null, { [chatId]: 3 });
   const earlier = await bobSocket.resume({ [chatId]: 1 });
