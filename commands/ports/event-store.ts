@@ -57,6 +57,16 @@ export interface Subscription extends AsyncIterable<RecordedEvent> {
   stop(): Promise<void>;
 }
 
+export interface SubscribeOptions {
+  after?: bigint;
+  /**
+   * How late live events may come to this reader, in ms: an adapter that reads the log on each commit
+   * may read less often, taking in more commits per read. A hint: adapters that push ignore it.
+   * Readers that feed the read side (the relay) pass tens of ms; live delivery passes nothing.
+   */
+  readIntervalMs?: number;
+}
+
 export interface EventStore {
   readonly kind: 'postgres' | 'embedded' | 'eventstoredb';
   append(streamId: string, events: EventData[], expected: ExpectedRevision): Promise<AppendResult>;
@@ -65,7 +75,7 @@ export interface EventStore {
   /** One page of the whole log in position order. Call again with the last position to go on. */
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
   /** Catch up from `after`, then stay live until stopped. */
-  subscribeToAll(options?: { after?: bigint }): Subscription;
+  subscribeToAll(options?: SubscribeOptions): Subscription;
   /** Position of the newest event readers can see now (0n when empty). */
   headPosition(): Promise<bigint>;
   close(): Promise<void>;

@@ -43,7 +43,12 @@ export interface RelayOptions {
    * per round trip. It also bounds what a crash re-publishes.
    */
   batchSize?: number;
-  /** How long a partial batch waits for more events before it is published. Default 5 ms. */
+  /**
+   * How long a partial batch waits for more events before it is published, and the least time between
+   * the relay's reads of the log. Default 50 ms: the relay feeds only the read side (lag target 1 s),
+   * never a live socket, and at a few hundred messages a second a wait of 5 ms made a log read, a
+   * confirm round trip and a broker delivery per message (bench:e2e, docs/performance.md).
+   */
   lingerMs?: number;
   /** Least time between two checkpoint writes (but see UNWRITTEN_MAX); stop() writes it. Default 100 ms. */
   checkpointEveryMs?: number;
@@ -71,6 +76,8 @@ export interface RelayStatus {
   published: number;
   lastError: string | null;
 }
+
+export const DEFAULT_RELAY_LINGER_MS = 50;
 
 /** Most confirmed messages left past the written checkpoint: bounds what a crash re-publishes besides the batch in flight. */
 const UNWRITTEN_MAX = 100;
@@ -107,7 +114,7 @@ export class Relay {
       schema: opts.schema,
       name: opts.name ?? opts.connection.topology.exchange,
       batchSize: opts.batchSize ?? 1000,
-      lingerMs: opts.lingerMs ?? 5,
+      lingerMs: opts.lingerMs ?? DEFAULT_RELAY_LINGER_MS,
       checkpointEveryMs: opts.checkpointEveryMs ?? 100,
       standbyPollMs: opts.standbyPollMs ?? 1000,
     };
@@ -239,7 +246,7 @@ export class Relay {
     this.#confirmedThrough = this.#checkpoint;
     this.#unwritten = 0;
     this.#checkpointError = null;
-    const sub = this.#store.subscribeToAll({ after: this.#checkpoint ?? 0n });
+    const sub = this.#store.subscribeToAll({ after: this.#checkpoint ?? 0n, readIntervalMs: this.#opts.lingerMs });
     const stopSub = (): void => void sub.stop();
     const interrupt = AbortSignal.any([until, channelClosed.signal]);
     interrupt.addEventListener('abort', stopSub, { once: true });

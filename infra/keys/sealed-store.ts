@@ -3,7 +3,7 @@
  * subscriptions open them (seal-events.ts). The relay reads the raw store underneath, so RabbitMQ
  * carries ciphertext, and the projector opens it with the key store (unsealing-sink.ts).
  */
-import type { AppendResult, EventData, EventStore, ExpectedRevision, ReadAllOptions, ReadStreamOptions, RecordedEvent, Subscription } from '../../commands/ports/event-store.js';
+import type { AppendResult, EventData, EventStore, ExpectedRevision, ReadAllOptions, ReadStreamOptions, RecordedEvent, SubscribeOptions, Subscription } from '../../commands/ports/event-store.js';
 import type { KeyRing } from './ring.js';
 import { openRecorded, sealEvents } from './seal-events.js';
 
@@ -33,7 +33,7 @@ export class SealedEventStore implements EventStore {
     return openRecorded(await this.raw.readAll(options), this.ring);
   }
 
-  subscribeToAll(options?: { after?: bigint }): Subscription {
+  subscribeToAll(options?: SubscribeOptions): Subscription {
     const inner = this.raw.subscribeToAll(options);
     const ring = this.ring;
     async function* opened(): AsyncGenerator<RecordedEvent> {

@@ -95,24 +95,28 @@ t.test('a notification for a commit already read wakes no read; any other does',
   );
 });
 
-t.test('under a stream of commits a subscription reads at most once per read interval, and misses nothing', async (t) => {
-  const ts = await createTestSchema('notify_interval');
-  const intervalMs = 250;
-  const store = await PostgresEventStore.open({ connectionString: ts.url, schema: ts.schema, poolSize: 2, subscriptionReadIntervalMs: intervalMs });
-  const other = await PostgresEventStore.open({ connectionString: ts.url, schema: ts.schema, poolSize: 2 });
-  const sub = store.subscribeToAll({ after: 0n });
-  t.teardown(() => sub.stop().then(() => other.close()).then(() => store.close()).then(() => ts.drop()));
-  const seen = follow(sub);
-  await storeListening(`events_${ts.schema}`, EVENTUALLY);
-  const readsBefore = countsOf(sub).reads;
-  const started = performance.now();
-  const appended = [];
-  // Each append is its own commit and notification, from another process's store.
-  for (let i = 0; i < 30; i++) appended.push(await other.append('chat-c', [{ id: randomUUID(), type: 'MessageSent', data: { n: i } }], i === 0 ? 'no_stream' : i - 1));
-  await waitFor('every event', () => seen.length === 30, EVENTUALLY);
-  const elapsed = performance.now() - started;
-  const reads = countsOf(sub).reads - readsBefore;
-  // One read may start at once, then at most one per interval; the fallback poll (1 s) adds at most one per second.
-  t.ok(reads <= Math.ceil(elapsed / intervalMs) + Math.ceil(elapsed / 1000) + 1, `${reads} reads for 30 commits in ${Math.round(elapsed)} ms`);
-  t.same(seen.map((e) => e.position), appended.map((a) => a.position), 'every event once, in position order');
-});
+// The interval is the store's (subscriptionReadIntervalMs), or one subscription's own (the relay's
+// readIntervalMs, on a store whose other subscriptions keep the default).
+for (const by of ['the store', 'the subscription'] as const) {
+  t.test(`under a stream of commits a subscription reads at most once per read interval (set by ${by}), and misses nothing`, async (t) => {
+    const ts = await createTestSchema('notify_interval');
+    const intervalMs = 250;
+    const store = await PostgresEventStore.open({ connectionString: ts.url, schema: ts.schema, poolSize: 2, ...(by === 'the store' ? { subscriptionReadIntervalMs: intervalMs } : {}) });
+    const other = await PostgresEventStore.open({ connectionString: ts.url, schema: ts.schema, poolSize: 2 });
+    const sub = store.subscribeToAll({ after: 0n, ...(by === 'the subscription' ? { readIntervalMs: intervalMs } : {}) });
+    t.teardown(() => sub.stop().then(() => other.close()).then(() => store.close()).then(() => ts.drop()));
+    const seen = follow(sub);
+    await storeListening(`events_${ts.schema}`, EVENTUALLY);
+    const readsBefore = countsOf(sub).reads;
+    const started = performance.now();
+    const appended = [];
+    // Each append is its own commit and notification, from another process's store.
+    for (let i = 0; i < 30; i++) appended.push(await other.append('chat-c', [{ id: randomUUID(), type: 'MessageSent', data: { n: i } }], i === 0 ? 'no_stream' : i - 1));
+    await waitFor('every event', () => seen.length === 30, EVENTUALLY);
+    const elapsed = performance.now() - started;
+    const reads = countsOf(sub).reads - readsBefore;
+    // One read may start at once, then at most one per interval; the fallback poll (1 s) adds at most one per second.
+    t.ok(reads <= Math.ceil(elapsed / intervalMs) + Math.ceil(elapsed / 1000) + 1, `${reads} reads for 30 commits in ${Math.round(elapsed)} ms`);
+    t.same(seen.map((e) => e.position), appended.map((a) => a.position), 'every event once, in position order');
+  });
+}

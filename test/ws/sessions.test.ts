@@ -157,3 +157,35 @@ t.test('POST /api/login presenting a bearer token (rotation) closes that token\'
   t.match(await fresh.resume({}), { type: 'resumed' }, 'the new token opens a socket');
   await fresh.close();
 });
+
+t.test('with the session-ended signal up, a sweep queries only the sockets whose check is due, not every socket', async (t) => {
+  const { fx, alice, bob } = await openChatFixture(t);
+  // The real store, its session ids counted as the sweep asks for them.
+  const asked: number[] = [];
+  const counting = {
+    authenticate: (token: string) => fx.sessions.authenticate(token),
+    redeemTicket: (ticket: string) => fx.sessions.redeemTicket(ticket),
+    liveSessions: (ids: readonly string[]) => {
+      asked.push(ids.length);
+      return fx.sessions.liveSessions(ids);
+    },
+    onSessionsEnded: fx.sessions.onSessionsEnded.bind(fx.sessions),
+  };
+  await fx.startGateway({ sessionCheckMs: 100 }, counting);
+  const sockets: TestClient[] = [];
+  for (let i = 0; i < 10; i++) sockets.push(await connect(fx.url(), { token: (i % 2 === 0 ? alice : bob).token }));
+  // Every socket is checked once after it opened (the signal was up before, but the socket was never checked).
+  await waitUntil('every socket checked once', () => asked.reduce((a, b) => a + b, 0) >= 10);
+  asked.length = 0;
+  await sleep(1_000);
+  const idsAsked = asked.reduce((a, b) => a + b, 0);
+  // About ten sweeps ran; each used to ask for all ten sockets (about 100 ids). Now a socket is due
+  // only in its backstop slice, once in 300 sweeps at a 100 ms interval: at most once in this second.
+  t.ok(idsAsked <= 10, `the sweeps of one second asked for ${idsAsked} session ids (each socket at most once)`);
+  for (const s of sockets) t.notOk(s.isClosed, 'and every socket stays open');
+  // A revocation still closes its sockets through the signal.
+  await fx.sessions.revoke(alice.token);
+  await waitUntil('alice\'s sockets closed', () => sockets.filter((s) => s.isClosed).length === 5, 2_000);
+  t.equal(sockets.filter((s) => s.isClosed).length, 5, "alice's five sockets closed, bob's open");
+  for (const s of sockets) await s.close();
+});

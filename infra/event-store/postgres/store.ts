@@ -15,6 +15,7 @@ import {
   type ReadAllOptions,
   type ReadStreamOptions,
   type RecordedEvent,
+  type SubscribeOptions,
   type Subscription,
 } from '../../../commands/ports/event-store.js';
 import { writeAlone, writeBatch, type AppendQuery, type AppendRow, type BatchResult, type PendingAppend } from './append-batch.js';
@@ -305,13 +306,13 @@ export class PostgresEventStore implements EventStore {
     return readAll(this.#pool, this.#sql, options);
   }
 
-  subscribeToAll(options: { after?: bigint } = {}): Subscription {
+  subscribeToAll(options: SubscribeOptions = {}): Subscription {
     this.#ensureOpen();
     const sub = new PgSubscription(
       {
         readPage: (after) => readSubscriptionPage(this.#pool, this.#sql, after, DEFAULT_PAGE),
         pageSize: DEFAULT_PAGE,
-        readIntervalMs: this.#readIntervalMs,
+        readIntervalMs: Math.max(this.#readIntervalMs, options.readIntervalMs ?? 0),
         forget: (s) => this.#subscriptions.delete(s),
         logger: this.#logger,
       },
