@@ -182,7 +182,7 @@ async function runMode(run: Run, mode: TopologyName): Promise<ModeResult> {
       const startSnap = cpuStart;
       void cpuEnd?.then((end) => { if (startSnap) stage.cpu = cpuOf(startSnap, end, report.deliveredPerSec); });
       if (readSide) catchUps.push({ stage, target: series.at(-1)!.n, sendEnd: measureEndT });
-      log(`${mode.padEnd(4)} offered ${String(report.offered).padStart(6)}/s  delivered ${String(report.deliveredPerSec).padStart(6)}/s  p99 ${report.p99} ms  lost ${report.lost}  dup ${report.duplicates}`
+      log(`${mode.padEnd(4)} offered ${String(report.offered).padStart(6)}/s  delivered ${String(report.deliveredPerSec).padStart(6)}/s  p99 ${report.p99} ms  lost ${report.lost}  dup ${report.duplicates}  late ${report.late}`
         + (readSide ? `  lag p99/max: pg ${pgLag?.p99Ms ?? '-'}/${pgLag?.maxMs ?? '-'} ms, redis ${redisLag ? `${redisLag.p99Ms}/${redisLag.maxMs} ms` : 'before ack'}` : '')
         + `${report.ok ? '' : '  <- over the latency limit'}${readSideOk ? '' : '  <- read side behind'}${report.retry ? ' (second try)' : ''}`);
       behindInARow = readSideOk ? 0 : behindInARow + 1;

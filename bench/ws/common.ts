@@ -83,7 +83,10 @@ export interface StageResult {
 
 /** What the load generator prints per stage: the result, and what run.ts reports beside it. */
 export interface StageReport extends StageResult {
+  /** Deliveries of a message already delivered, since the start. */
   duplicates: number;
+  /** Deliveries of a message given up on earlier (after the warm-up or a stage's drain), since the start. */
+  late: number;
   /** Sends answered CONCURRENCY_CONFLICT and sent again, and sends refused by a gateway at capacity, so far. */
   conflictRetries: number;
   refusedAtCapacity: number;

@@ -53,6 +53,12 @@ async function load(): Promise<void> {
   let delivered = 0;
   let acked = 0;
   let duplicates = 0;
+  /**
+   * Messages given up on (still pending when the warm-up or a stage's drain ended). One delivered
+   * later is late, not a duplicate: it was never delivered before.
+   */
+  const givenUp = new Set<number>();
+  let late = 0;
   const measuredAcked = new Set<number>();
   /** Send times of measured messages not yet acked (the ack latency: the write path alone). */
   const sentAt = new Map<number, number>();
@@ -68,7 +74,8 @@ async function load(): Promise<void> {
       if (senderId === self.userId) return; // our own message echoed to us (for other devices)
       const p = pending.get(seq);
       if (!p) {
-        duplicates++;
+        if (givenUp.delete(seq)) late++;
+        else duplicates++;
         return;
       }
       pending.delete(seq);
@@ -136,6 +143,7 @@ async function load(): Promise<void> {
   }
   const warmupUntil = performance.now() + 10_000;
   while (pending.size > 0 && performance.now() < warmupUntil) await new Promise((res) => setTimeout(res, 20));
+  for (const s of pending.keys()) givenUp.add(s);
   pending.clear();
   await new Promise((res) => setTimeout(res, 1000));
   out({ event: 'warmed-up', messages: warmupMessages, ms: Math.round(performance.now() - warmupStart) });
@@ -219,7 +227,10 @@ async function load(): Promise<void> {
     while (performance.now() < drainUntil && measuredSeqs.some((s) => pending.has(s))) await new Promise((r) => setTimeout(r, 20));
     for (const s of measuredSeqs) if (measuredAcked.has(s)) measuredAckedCount++;
     const lost = measuredSeqs.filter((s) => pending.has(s)).length;
-    for (const s of pending.keys()) pending.delete(s);
+    for (const s of pending.keys()) {
+      givenUp.add(s);
+      pending.delete(s);
+    }
     latencies.sort((x, y) => x - y);
     ackLatencies.sort((x, y) => x - y);
     const p99 = percentile(latencies, 99);
@@ -248,7 +259,7 @@ async function load(): Promise<void> {
     for (const b of slowAt) slowBuckets.set(b, (slowBuckets.get(b) ?? 0) + 1);
     const slowestBuckets = [...slowBuckets.values()].sort((x, y) => y - x).slice(0, 5);
     const report: StageReport = {
-      ...result, duplicates, conflictRetries: retried.count, refusedAtCapacity: refused.count, retry: retriedRate === rate,
+      ...result, duplicates, late, conflictRetries: retried.count, refusedAtCapacity: refused.count, retry: retriedRate === rate,
       slow: slowAt.length, slowBuckets: slowBuckets.size, slowestBuckets,
     };
     out({ event: 'stage', ...report, ...(RECEIPTS ? { readsSent: readsSent.count } : {}) });
