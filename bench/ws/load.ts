@@ -59,6 +59,10 @@ async function load(): Promise<void> {
    */
   const givenUp = new Set<number>();
   let late = 0;
+  const giveUpPending = (): void => {
+    for (const s of pending.keys()) givenUp.add(s);
+    pending.clear();
+  };
   const measuredAcked = new Set<number>();
   /** Send times of measured messages not yet acked (the ack latency: the write path alone). */
   const sentAt = new Map<number, number>();
@@ -143,8 +147,7 @@ async function load(): Promise<void> {
   }
   const warmupUntil = performance.now() + 10_000;
   while (pending.size > 0 && performance.now() < warmupUntil) await new Promise((res) => setTimeout(res, 20));
-  for (const s of pending.keys()) givenUp.add(s);
-  pending.clear();
+  giveUpPending();
   await new Promise((res) => setTimeout(res, 1000));
   out({ event: 'warmed-up', messages: warmupMessages, ms: Math.round(performance.now() - warmupStart) });
   // A stage over the limit is run once more: on a shared machine one hiccup (another process's
@@ -227,10 +230,7 @@ async function load(): Promise<void> {
     while (performance.now() < drainUntil && measuredSeqs.some((s) => pending.has(s))) await new Promise((r) => setTimeout(r, 20));
     for (const s of measuredSeqs) if (measuredAcked.has(s)) measuredAckedCount++;
     const lost = measuredSeqs.filter((s) => pending.has(s)).length;
-    for (const s of pending.keys()) {
-      givenUp.add(s);
-      pending.delete(s);
-    }
+    giveUpPending();
     latencies.sort((x, y) => x - y);
     ackLatencies.sort((x, y) => x - y);
     const p99 = percentile(latencies, 99);

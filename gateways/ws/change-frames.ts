@@ -56,7 +56,6 @@ export interface ChangeHandlerDeps {
   participantsOf: (chatId: string) => [string, string] | null;
 }
 
-
 export function createChangeHandler(d: ChangeHandlerDeps): (conn: Conn, f: ChangeFrame) => Promise<void> {
   const reply = (conn: Conn, frame: string): void => d.outbox.send(conn, frame);
   return async (conn, f) => {

@@ -64,7 +64,6 @@ export function errorCodeOf(err: unknown): WsErrorCode {
   return 'INTERNAL';
 }
 
-
 export function createFrameHandler(d: FrameHandlerDeps): (conn: Conn, message: ArrayBuffer, isBinary: boolean) => void {
   const { config, commands, outbox, delivery, counters, logger, track } = d;
   const reply = (conn: Conn, frame: string): void => outbox.send(conn, frame);

@@ -39,7 +39,6 @@ const CHECK_CONCURRENCY = 8;
 /** Users per bus query when everything is asked again after an outage. */
 const REQUERY_BATCH = 500;
 
-
 const wire = (s: PresenceState): PresenceFrame['users'][string] => ({
   online: s.online,
   lastSeen: s.lastSeen === null ? null : new Date(s.lastSeen).toISOString(),

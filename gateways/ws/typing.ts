@@ -37,7 +37,6 @@ export interface TypingDeps {
   logger: Logger;
 }
 
-
 export class Typing {
   readonly #d: TypingDeps;
   /** Created on a socket's first typing frame: idle sockets carry nothing. */

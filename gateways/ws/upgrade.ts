@@ -49,7 +49,6 @@ export interface Upgrader {
   pending(): number;
 }
 
-
 export function createUpgrader(d: UpgradeDeps): Upgrader {
   const { config, counters, logger } = d;
   let pending = 0;
