@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { FOREVER, retry, sleep, type RetryOptions } from '../retry.js';
+import { listen } from '../pg-listen.js';
 import type { Role } from '../../domain/events.js';
 import {
   isAlive, msLeft, needsTouch, sessionPolicy,
@@ -29,9 +29,6 @@ const toSession = (r: SessionRow): Session => ({
 });
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const RELISTEN_MIN_MS = 100;
-/** Set-ups of the LISTEN connection that fail are retried with this backoff, until stopped. */
-const RELISTEN: RetryOptions = { ...FOREVER, minTimeout: RELISTEN_MIN_MS, maxTimeout: 5_000, randomize: false, unref: true };
 
 /**
  * The NOTIFY channel of a schema's ended sessions: a hash keeps it within PostgreSQL's 63-byte
@@ -39,15 +36,6 @@ const RELISTEN: RetryOptions = { ...FOREVER, minTimeout: RELISTEN_MIN_MS, maxTim
  */
 const channelOf = (schema: string): string =>
   `sessions_ended_${createHash('sha256').update(schema).digest('hex').slice(0, 24)}`;
-
-interface ListenState {
-  client: pg.Client | null;
-  stopped: boolean;
-  up: boolean;
-  /** Aborted by stop: ends the backoff wait at once. */
-  stop: AbortController;
-  done: Promise<void>;
-}
 
 export interface PostgresSessionOptions {
   connectionString: string;
@@ -64,8 +52,10 @@ export class PostgresSessionStore implements SessionStore {
   readonly #channel: string;
   readonly #connectionString: string;
   readonly #listeners = new Set<SessionEndListener>();
-  /** The LISTEN connection while anyone listens; reconnected with backoff when it fails. */
-  #listen: ListenState | null = null;
+  /** Stops this store's LISTEN, while anyone listens. */
+  #unlisten: (() => Promise<void>) | null = null;
+  /** The session-ended signal is up (LISTEN in effect). */
+  #signalUp = false;
 
   private constructor(pool: pg.Pool, schema: string, connectionString: string, readonly policy: SessionPolicy) {
     this.#pool = pool;
@@ -188,68 +178,39 @@ export class PostgresSessionStore implements SessionStore {
 
   onSessionsEnded(listener: SessionEndListener): () => void {
     this.#listeners.add(listener);
-    if (!this.#listen) this.#startListening();
-    else if (this.#listen.up) listener.ready();
+    if (!this.#unlisten) this.#startListening();
+    else if (this.#signalUp) listener.ready();
     return () => {
       this.#listeners.delete(listener);
       if (this.#listeners.size === 0) void this.#stopListening();
     };
   }
 
+  /** Through the process's shared LISTEN connection (pg-listen.ts), which reconnects by itself. */
   #startListening(): void {
-    const state: ListenState = { client: null, stopped: false, up: false, stop: new AbortController(), done: Promise.resolve() };
-    this.#listen = state;
-    state.done = (async () => {
-      while (!state.stopped) {
-        // retry() brings the connection up; it resolves when a connection that was up breaks.
-        await retry(() => this.#listenOnce(state), { ...RELISTEN, signal: state.stop.signal }).catch(() => undefined);
-        await sleep(RELISTEN_MIN_MS, state.stop.signal);
-      }
-    })();
-  }
-
-  /** One LISTEN connection's life: rejects if it cannot be set up, resolves once it breaks after it was. */
-  async #listenOnce(state: ListenState): Promise<void> {
     const each = (f: (l: SessionEndListener) => void): void => {
       for (const l of [...this.#listeners]) f(l);
     };
-    const client = new pg.Client({ connectionString: this.#connectionString });
-    state.client = client;
-    // A listener stays on 'error' for the client's whole life: an unheard 'error' would crash the process.
-    const broken = new Promise<void>((resolve) => {
-      client.on('error', () => resolve());
-      client.on('end', () => resolve());
+    this.#unlisten = listen(this.#connectionString, this.#channel, {
+      notify: (payload) => {
+        if (payload !== '') each((l) => l.ended(payload.split(',')));
+      },
+      ready: () => {
+        this.#signalUp = true;
+        each((l) => l.ready());
+      },
+      lost: () => {
+        this.#signalUp = false;
+        each((l) => l.lost());
+      },
     });
-    try {
-      await client.connect();
-      client.on('notification', (msg) => {
-        if (msg.channel !== this.#channel || !msg.payload) return;
-        const ids = msg.payload.split(',');
-        each((l) => l.ended(ids));
-      });
-      await client.query(`LISTEN ${quoteIdent(this.#channel)}`);
-      if (state.stopped) return;
-      state.up = true;
-      each((l) => l.ready());
-      await broken;
-    } finally {
-      if (state.up) {
-        state.up = false;
-        if (!state.stopped) each((l) => l.lost());
-      }
-      client.removeAllListeners('notification');
-      await client.end().catch(() => undefined);
-    }
   }
 
   async #stopListening(): Promise<void> {
-    const state = this.#listen;
-    if (!state) return;
-    this.#listen = null;
-    state.stopped = true;
-    state.stop.abort();
-    await state.client?.end().catch(() => undefined);
-    await state.done;
+    const unlisten = this.#unlisten;
+    this.#unlisten = null;
+    this.#signalUp = false;
+    await unlisten?.();
   }
 
   async issueTicket(session: Session): Promise<Ticket> {

@@ -55,7 +55,7 @@ export async function storeListening(channel: string, timeoutMs = 60_000): Promi
   try {
     await waitFor(`an event store LISTENing on ${channel}`, async () => {
       const r = await client.query<{ n: number }>(
-        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'event-store-listener' AND state = 'idle' AND query ILIKE 'LISTEN%' AND strpos(query, $1) > 0",
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'chat-listener' AND state = 'idle' AND query ILIKE 'LISTEN%' AND strpos(query, $1) > 0",
         [`"${channel}"`],
       );
       return r.rows[0]!.n > 0;
