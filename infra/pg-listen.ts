@@ -146,7 +146,16 @@ class SharedListen {
           const text = [...wanted.map((c) => `LISTEN ${quoteIdent(c)}`), ...gone.map((c) => `UNLISTEN ${quoteIdent(c)}`)].join('; ');
           if (text !== '') await client.query(text);
           if (this.#client !== client) return;
-          for (const c of gone) this.#live.delete(c);
+          for (const c of gone) {
+            this.#live.delete(c);
+            // Wanted again while its UNLISTEN was on the wire: its listeners were told ready, but
+            // notifications were missed meanwhile. Say so, and LISTEN again.
+            const back = this.#channels.get(c);
+            if (back) {
+              for (const l of [...back]) l.lost(new Error(`channel ${c} was unlistened for a moment`));
+              this.#dirty = true;
+            }
+          }
           for (const c of wanted) {
             const set = this.#channels.get(c);
             if (!set || this.#live.has(c)) continue;

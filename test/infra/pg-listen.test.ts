@@ -76,6 +76,22 @@ t.test('one connection carries every channel; a killed one comes back; the last 
   await waitFor('the connection is closed with its last listener', async () => (await listenersOf(b)).length === 0, LONG);
 });
 
+t.test('a channel wanted again while its UNLISTEN is on the wire is told lost, LISTENed again, and hears', async () => {
+  const [a, b] = [channel('a'), channel('b')];
+  const [keeper, first, second] = [recorder(), recorder(), recorder()];
+  const stopKeeper = listen(TEST_DATABASE_URL, b, keeper); // keeps the connection open
+  const stopFirst = listen(TEST_DATABASE_URL, a, first);
+  await waitFor('both channels are ready', () => keeper.readies === 1 && first.readies === 1, LONG);
+  const stopping = stopFirst(); // sends UNLISTEN a
+  const stopSecond = listen(TEST_DATABASE_URL, a, second); // in the same tick: a still counts as LISTENed
+  await stopping;
+  await waitFor('the second listener is told of the gap, then ready again', () => second.losses === 1 && second.readies === 2, LONG);
+  await admin.query(`SELECT pg_notify($1, 'after')`, [a]);
+  await waitFor('it hears the channel', () => second.got.includes('after'), LONG);
+  await stopSecond();
+  await stopKeeper();
+});
+
 t.test('the event store and the sessions store of a process share one LISTEN connection', async (t) => {
   const ts = await createTestSchema('listen');
   t.teardown(() => ts.drop());
