@@ -6,6 +6,7 @@ import pg from 'pg';
 import t from 'tap';
 import type { EventData, RecordedEvent, Subscription } from '../../commands/ports/event-store.js';
 import { PostgresEventStore, type PostgresEventStoreOptions } from '../../infra/event-store/postgres.js';
+import { LISTEN_APPLICATION_NAME } from '../../infra/pg-listen.js';
 import { ORDERING_LOCK, TEST_DATABASE_URL, createTestSchema } from '../support/pg.js';
 
 /**
@@ -252,8 +253,8 @@ t.test('a killed LISTEN connection is re-established, with a warning and no cras
   const listeners = async (): Promise<number[]> =>
     (
       await admin.query<{ pid: number }>(
-        "SELECT pid FROM pg_stat_activity WHERE application_name = 'chat-listener' AND query = $1",
-        [`LISTEN "events_${ts.schema}"`],
+        'SELECT pid FROM pg_stat_activity WHERE application_name = $2 AND query = $1',
+        [`LISTEN "events_${ts.schema}"`, LISTEN_APPLICATION_NAME],
       )
     ).rows.map((r) => r.pid);
   const waitUntil = async (pred: () => Promise<boolean>, ms: number): Promise<boolean> => {

@@ -1,6 +1,7 @@
 // Each test gets its own PostgreSQL schema, dropped afterwards, so tests run in parallel safely.
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
+import { LISTEN_APPLICATION_NAME } from '../../infra/pg-listen.js';
 import { waitFor } from './wait.js';
 
 export const TEST_DATABASE_URL = process.env['TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -55,8 +56,8 @@ export async function storeListening(channel: string, timeoutMs = 60_000): Promi
   try {
     await waitFor(`an event store LISTENing on ${channel}`, async () => {
       const r = await client.query<{ n: number }>(
-        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'chat-listener' AND state = 'idle' AND query ILIKE 'LISTEN%' AND strpos(query, $1) > 0",
-        [`"${channel}"`],
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $2 AND state = 'idle' AND query ILIKE 'LISTEN%' AND strpos(query, $1) > 0",
+        [`"${channel}"`, LISTEN_APPLICATION_NAME],
       );
       return r.rows[0]!.n > 0;
     }, timeoutMs);
