@@ -147,8 +147,12 @@ t.test('gap stress: 8 writers x 2,000 appends sleeping in their transactions; th
     const revisions = got.events.filter((e) => e.streamId === `gap-w${w}`).map((e) => e.revision);
     t.ok(revisions.every((r, i) => r === i), `stream gap-w${w}: revisions 0..${PER_WRITER - 1} in order`);
   }
-  const shared = got.events.filter((e) => e.streamId === 'gap-shared').map((e) => e.revision);
-  t.ok(shared.length === 2 * PER_WRITER && shared.every((r, i) => r === i), 'shared stream: revisions in order, no holes');
+  // Two appenders of one stream can draw their transaction ids in the opposite order to their turns
+  // at the stream's row (both creating it: a speculative insert draws its id before it meets the
+  // other's row), so the log may show a shared stream's revisions out of order (docs/websocket.md says
+  // how the gateway copes). What holds: every revision exactly once, no holes.
+  const shared = got.events.filter((e) => e.streamId === 'gap-shared').map((e) => e.revision).sort((a, b) => a - b);
+  t.ok(shared.length === 2 * PER_WRITER && shared.every((r, i) => r === i), 'shared stream: every revision once, no holes');
 
   // Paging readAll now gives the very same sequence.
   const paged: RecordedEvent[] = [];
