@@ -168,6 +168,8 @@ class SharedListen {
         if (this.#client === client) await client.end().catch(() => undefined);
       } finally {
         this.#syncing = false;
+        // Wanted meanwhile on a new connection (this one broke mid-statement): sync that one.
+        if (this.#dirty) this.#sync();
       }
     })();
   }
