@@ -4,8 +4,8 @@
  *
  * Why share: PostgreSQL signals every backend that LISTENs in a database on each notifying commit
  * there, whatever its channels, and each signalled backend wakes, reads the notification queue and
- * sleeps again. On the 2-core machine of docs/performance.md that cost about 50 µs of PostgreSQL CPU
- * per listening connection per append, so a gateway holding two such connections paid twice.
+ * sleeps again. On the 2-core machine of docs/performance.md that cost roughly 25–50 µs of PostgreSQL
+ * CPU per listening connection per append, so a gateway holding two such connections paid twice.
  *
  * The connection reconnects with backoff whenever it fails. After each (re)connect every channel is
  * LISTENed again and its listeners get `ready()`; notifications sent while it was down are lost,
@@ -29,8 +29,6 @@ export interface ChannelListener {
 export const LISTEN_APPLICATION_NAME = 'chat-listener';
 const RETRY_MIN_MS = 100;
 const RETRY: RetryOptions = { ...FOREVER, minTimeout: RETRY_MIN_MS, maxTimeout: 5_000, randomize: false, unref: true };
-
-const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 
 class SharedListen {
   readonly #url: string;
@@ -102,16 +100,14 @@ class SharedListen {
       const set = this.#channels.get(msg.channel);
       if (set) for (const l of [...set]) l.notify(msg.payload ?? '');
     });
-    let wasLive: string[] = [];
     try {
       await client.connect();
       if (this.#closed.signal.aborted || this.#client !== client) return;
       this.#connected = true;
       this.#sync();
       const error = await broken;
-      wasLive = [...this.#live];
       if (!this.#closed.signal.aborted) {
-        for (const channel of wasLive) for (const l of [...(this.#channels.get(channel) ?? [])]) l.lost(error);
+        for (const channel of [...this.#live]) for (const l of [...(this.#channels.get(channel) ?? [])]) l.lost(error);
       }
     } finally {
       if (this.#client === client) {
@@ -143,7 +139,7 @@ class SharedListen {
           this.#dirty = false;
           const wanted = [...this.#channels.keys()];
           const gone = [...this.#live].filter((c) => !this.#channels.has(c));
-          const text = [...wanted.map((c) => `LISTEN ${quoteIdent(c)}`), ...gone.map((c) => `UNLISTEN ${quoteIdent(c)}`)].join('; ');
+          const text = [...wanted.map((c) => `LISTEN ${pg.escapeIdentifier(c)}`), ...gone.map((c) => `UNLISTEN ${pg.escapeIdentifier(c)}`)].join('; ');
           if (text !== '') await client.query(text);
           if (this.#client !== client) return;
           for (const c of gone) {

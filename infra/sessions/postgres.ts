@@ -13,8 +13,6 @@ import {
 } from '../../gateways/ports/sessions.js';
 import { hashToken, looksLikeToken, newSession, newToken } from './tokens.js';
 
-const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
-
 interface SessionRow {
   id: string;
   user_id: string;
@@ -59,8 +57,8 @@ export class PostgresSessionStore implements SessionStore {
 
   private constructor(pool: pg.Pool, schema: string, connectionString: string, readonly policy: SessionPolicy) {
     this.#pool = pool;
-    this.#sessions = `${quoteIdent(schema)}.sessions`;
-    this.#tickets = `${quoteIdent(schema)}.ws_tickets`;
+    this.#sessions = `${pg.escapeIdentifier(schema)}.sessions`;
+    this.#tickets = `${pg.escapeIdentifier(schema)}.ws_tickets`;
     this.#channel = channelOf(schema);
     this.#connectionString = connectionString;
   }
@@ -85,7 +83,7 @@ export class PostgresSessionStore implements SessionStore {
     try {
       await client.query('BEGIN');
       await client.query(`SELECT pg_advisory_xact_lock(hashtext('chat-sessions-schema:' || $1))`, [schema]);
-      await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(schema)}`);
       await client.query(`
         CREATE TABLE IF NOT EXISTS ${this.#sessions} (
           token_hash          text PRIMARY KEY,
