@@ -5,6 +5,11 @@
  * erases the user or sees the user's UserErased in the log (forget()); and a user this process knows
  * to be erased is never looked up again. A body sealed under a key another process still had cached is
  * sealed under a destroyed key all the same: nothing kept can open it (docs/privacy.md).
+ *
+ * A key in use is read again in the background during the last part of its life (refresh-ahead), so an
+ * active sender's key never expires under a send: every 30 s each one paid a key-store round trip and
+ * a fresh key's wrapping, about 3 points of appends/s (docs/performance.md). The bound holds as before:
+ * no key is used past its expiry; the refresh only moves the expiry on when the store still has the key.
  */
 import { KeyErasedError, type KeyStore, type StoredKey } from '../../commands/ports/keys.js';
 import { kekIdOf, newDataKey, unwrapKey, wrapKey } from './crypto.js';
@@ -12,6 +17,8 @@ import { kekIdOf, newDataKey, unwrapKey, wrapKey } from './crypto.js';
 export const DEFAULT_KEY_TTL_MS = 30_000;
 /** Past this many cached entries, expired keys are swept on the next lookup. */
 const MAX_CACHED = 100_000;
+/** A key used in the last this-much of its life is read again in the background. */
+const REFRESH_AHEAD = 1 / 3;
 
 interface Entry { key: Buffer | null; expires: number }
 
@@ -35,6 +42,9 @@ export class KeyRing {
   readonly #cache = new Map<string, Entry>();
   /** Users erased as far as this process knows: permanent, so a stale lookup can never revive a key. */
   readonly #erased = new Set<string>();
+  /** Keys due for a refresh-ahead, read together in one lookup at the next turn of the event loop. */
+  readonly #refreshing = new Set<string>();
+  #refreshQueue: string[] = [];
 
   constructor(opts: KeyRingOptions) {
     if (opts.kek.length !== 32) throw new Error('the key-encryption key must be 32 bytes');
@@ -71,7 +81,11 @@ export class KeyRing {
    */
   cachedSealingKey(userId: string): Buffer | undefined {
     const e = this.#cache.get(userId);
-    return e && e.key !== null && e.expires > this.#now() ? e.key : undefined;
+    if (!e || e.key === null) return undefined;
+    const now = this.#now();
+    if (e.expires <= now) return undefined;
+    this.#refreshIfDue(userId, e, now);
+    return e.key;
   }
 
   /** Keys for opening: null for an erased user; absent for one the key store has no row of (never sealed for). */
@@ -128,13 +142,39 @@ export class KeyRing {
     if (this.#cache.size > MAX_CACHED) this.#sweep(now);
     for (const id of new Set(userIds)) {
       const e = this.#cache.get(id);
-      if (e && e.expires > now) found.set(id, e.key);
-      else {
+      if (e && e.expires > now) {
+        found.set(id, e.key);
+        this.#refreshIfDue(id, e, now);
+      } else {
         if (e) this.#cache.delete(id);
         missing.push(id);
       }
     }
     return { found, missing };
+  }
+
+  #refreshIfDue(id: string, e: Entry, now: number): void {
+    if (e.key === null || e.expires - now > this.#ttlMs * REFRESH_AHEAD || this.#refreshing.has(id)) return;
+    this.#refreshing.add(id);
+    this.#refreshQueue.push(id);
+    if (this.#refreshQueue.length === 1) setImmediate(() => void this.#refresh());
+  }
+
+  /**
+   * A failed refresh is left alone: the key then expires as it would have, and the next use asks the
+   * store in the foreground, where a fault reaches the caller. #remember checks #erased first, so an
+   * erasure seen while the read was on the wire is not undone by it.
+   */
+  async #refresh(): Promise<void> {
+    const ids = this.#refreshQueue;
+    this.#refreshQueue = [];
+    try {
+      this.#remember(await this.store.get(ids), ids, new Map());
+    } catch {
+      // see above
+    } finally {
+      for (const id of ids) this.#refreshing.delete(id);
+    }
   }
 
   /** Drops expired keys; tombstones stay (they are what keeps a stale lookup from reviving a key). */
