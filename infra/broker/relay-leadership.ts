@@ -12,8 +12,6 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 
-const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
-
 /** Signed 64-bit lock key from the deployment's identity; advisory locks are database-wide. */
 export function relayLockKey(schema: string, name: string): string {
   return createHash('sha256').update(`chat-relay\0${schema}\0${name}`).digest().readBigInt64BE(0).toString();
@@ -51,7 +49,7 @@ export class RelaySession {
     this.#client = client;
     this.#schema = schema;
     this.#name = name;
-    this.#table = `${quoteIdent(schema)}.relay_checkpoint`;
+    this.#table = `${pg.escapeIdentifier(schema)}.relay_checkpoint`;
     this.#lockKey = relayLockKey(schema, name);
     // A session error means the lock is gone (or soon will be): never an unhandled 'error' event.
     client.on('error', (err) => this.#markLost(err));
@@ -122,7 +120,7 @@ export class RelaySession {
 
   async #createTable(): Promise<void> {
     const ddl = [
-      `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(this.#schema)}`,
+      `CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(this.#schema)}`,
       `CREATE TABLE IF NOT EXISTS ${this.#table} (name text PRIMARY KEY, position bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())`,
     ];
     for (const sql of ddl) {

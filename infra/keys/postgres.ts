@@ -6,7 +6,6 @@
 import pg from 'pg';
 import type { KeyStore, StoredKey } from '../../commands/ports/keys.js';
 
-const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 
 interface Row { user_id: string; wrapped: string | null; kek_id: string | null }
 
@@ -24,13 +23,13 @@ export class PostgresKeyStore implements KeyStore {
     const schema = opts.schema ?? 'public';
     const pool = new pg.Pool({ connectionString: opts.connectionString, max: opts.poolSize ?? 4 });
     pool.on('error', () => { /* an idle client's error; the next query reconnects and reports */ });
-    const table = `${quoteIdent(schema)}.data_keys`;
+    const table = `${pg.escapeIdentifier(schema)}.data_keys`;
     const client = await pool.connect();
     try {
       // Two processes starting together would both try CREATE TABLE IF NOT EXISTS; one lock orders them.
       await client.query('BEGIN');
       await client.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`data_keys:${schema}`]);
-      await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(schema)}`);
       await client.query(`CREATE TABLE IF NOT EXISTS ${table} (
         user_id      text PRIMARY KEY,
         wrapped      text,

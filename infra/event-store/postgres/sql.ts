@@ -4,6 +4,7 @@
  * commit, notify within the append) is told in docs/architecture.md, "The PostgreSQL event store".
  */
 import { createHash } from 'node:crypto';
+import pg from 'pg';
 import type { RecordedEvent } from '../../../commands/ports/event-store.js';
 
 /** Expected revision codes in the batch statement's per-stream array (exact revisions are >= 0). */
@@ -14,7 +15,6 @@ const UNIQUE_VIOLATION = '23505';
 export const EVENT_ID_KEY = 'events_event_id_key';
 export const STREAM_REVISION_KEY = 'events_stream_id_revision_key';
 
-export const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 const quoteLiteral = (text: string): string => `'${text.replace(/'/g, "''")}'`;
 
 /** pg_notify refuses channel names of 64 bytes or more while LISTEN would silently truncate them. */
@@ -77,7 +77,7 @@ export const pageRowToRecorded = (row: PageRow): RecordedEvent => recorded(row, 
 
 /** The statements of one store, built once with its schema quoted in; run as named prepared statements. */
 export function statements(schema: string, channel: string) {
-  const s = quoteIdent(schema);
+  const s = pg.escapeIdentifier(schema);
   const events = `${s}.events`;
   // Sent by each append statement, so within its transaction: delivered exactly when it commits. The
   // payload is the commit's highest position, so a subscription that has already read that far skips
