@@ -7,9 +7,10 @@
  * sealed under a destroyed key all the same: nothing kept can open it (docs/privacy.md).
  *
  * A key in use is read again in the background during the last part of its life (refresh-ahead), so an
- * active sender's key never expires under a send: every 30 s each one paid a key-store round trip and
- * a fresh key's wrapping, about 3 points of appends/s (docs/performance.md). The bound holds as before:
- * no key is used past its expiry; the refresh only moves the expiry on when the store still has the key.
+ * active sender's key does not expire under a send: before, every 30 s each active sender's next send
+ * waited for a key-store round trip (and wrapped a fresh key only to throw it away). The bound holds as
+ * before: no key is used past its expiry; a refresh only moves the expiry on when the store still has
+ * the key, and a refresh that finds a tombstone forgets the key at once.
  */
 import { KeyErasedError, type KeyStore, type StoredKey } from '../../commands/ports/keys.js';
 import { kekIdOf, newDataKey, unwrapKey, wrapKey } from './crypto.js';
