@@ -64,12 +64,13 @@ export class MemoryLastMessagesView implements LastMessagesViewAdmin {
     const entry = this.#chats.get(chatId);
     if (!entry) return null;
     const w = windowOf(opts);
+    // Copies: a caller must not be able to change the view through a page.
+    const messages = selectPage(entry.messages, w).map((m) => ({ ...m }));
     return {
       epoch: this.#epoch,
-      // Copies: a caller must not be able to change the view through a page.
-      messages: selectPage(entry.messages, w).map((m) => ({ ...m })),
+      messages,
       lastRevision: entry.last,
-      complete: isComplete(w, entry.last, entry.messages.length),
+      complete: isComplete(w, { lastRevision: entry.last, lowestHeld: entry.messages[0]?.revision ?? null, pageLength: messages.length }),
     };
   }
 

@@ -116,14 +116,17 @@ local epoch = redis.call('GET', KEYS[2])
 if state ~= 'ready' or not epoch then return {'not-ready'} end
 local last = redis.call('GET', KEYS[3])
 if not last then return {'unknown'} end
-local held = redis.call('ZCARD', KEYS[4])
+-- The oldest held message's revision ('' when none): what isComplete needs besides the page.
+local oldest = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
+local lowest = ''
+if #oldest == 2 then lowest = oldest[2] end
 local page
 if ARGV[1] == 'oldest' then
   page = redis.call('ZRANGEBYSCORE', KEYS[4], ARGV[2], ARGV[3], 'LIMIT', 0, tonumber(ARGV[4]))
 else
   page = redis.call('ZREVRANGEBYSCORE', KEYS[4], ARGV[3], ARGV[2], 'LIMIT', 0, tonumber(ARGV[4]))
 end
-local out = {'ok', epoch, last, tostring(held)}
+local out = {'ok', epoch, last, lowest}
 for i = 1, #page do out[#out + 1] = page[i] end
 return out
 `;

@@ -215,10 +215,10 @@ export class RedisLastMessagesView implements LastMessagesViewAdmin {
       const reply = await this.#bounded(this.#scripts.lmRead(
         this.#stateKey, this.#epochKey, this.#lastKey(chatId), this.#messagesKey(chatId), w.mode, min, max, String(w.limit)));
       if (!Array.isArray(reply) || reply[0] !== 'ok') return null;
-      const [, epoch, last, held, ...members] = reply;
+      const [, epoch, last, lowest, ...members] = reply;
       const lastRevision = Number(last);
-      const heldCount = Number(held);
-      if (typeof epoch !== 'string' || !Number.isInteger(lastRevision) || !Number.isInteger(heldCount)) return null;
+      const lowestHeld = lowest === '' ? null : Number(lowest);
+      if (typeof epoch !== 'string' || !Number.isInteger(lastRevision) || (lowestHeld !== null && !Number.isInteger(lowestHeld))) return null;
       const messages: ViewMessage[] = [];
       for (const json of members) {
         const m = parseViewMessage(String(json));
@@ -226,7 +226,7 @@ export class RedisLastMessagesView implements LastMessagesViewAdmin {
         messages.push(m);
       }
       messages.sort((a, b) => a.revision - b.revision);
-      return { epoch, messages, lastRevision, complete: isComplete(w, lastRevision, heldCount) };
+      return { epoch, messages, lastRevision, complete: isComplete(w, { lastRevision, lowestHeld, pageLength: messages.length }) };
     } catch (err) {
       this.#warn({ err: errText(err), chatId }, 'last-messages read failed; caller falls back');
       return null;

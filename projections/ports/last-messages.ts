@@ -211,31 +211,44 @@ export interface ReadWindow {
 export function windowOf(opts: ReadOptions): ReadWindow {
   const limit = Number.isFinite(opts.limit) ? Math.max(0, Math.floor(opts.limit)) : 0;
   const after = opts.afterRevision ?? 0;
-  let before = opts.beforeRevision ?? Number.POSITIVE_INFINITY;
+  const before = opts.beforeRevision ?? Number.POSITIVE_INFINITY;
   if (opts.afterRevision === undefined) return { mode: 'newest', after, before, limit };
-  // Revisions are contiguous, so "the oldest `limit` after A" is exactly A+1..A+limit: bounding the
-  // range keeps a partly held page from returning messages outside what was asked for.
-  before = Math.min(before, after + limit + 1);
   return { mode: 'oldest', after, before, limit };
 }
 
+/** What a read saw of one chat in the view, for isComplete. */
+export interface HeldRange {
+  lastRevision: number;
+  /** Revision of the oldest message held; null when none is. */
+  lowestHeld: number | null;
+  /** Messages the read returned (at most the window's limit). */
+  pageLength: number;
+}
+
 /**
- * Whether the view holds every message the read asked for. Messages have the contiguous revisions
- * 1..last, and the view holds [lowestHeld, last] with lowestHeld = last - held + 1.
+ * Whether the view holds every message the read asked for. Revisions are not all messages: edits and
+ * deletes take revisions of their own. What the view does guarantee is that it holds every message of
+ * the chat from its oldest held one up (it only ever drops the oldest, and a backfill takes the newest
+ * events whole), and a chat's first message is revision 1 (ChatStarted is 0). So:
+ * - from revision 1 up, it holds everything;
+ * - newest-first, a full page is the right one: nothing newer within the window can be missing;
+ * - otherwise the window must not reach below the oldest message held.
  */
-export function isComplete(w: ReadWindow, lastRevision: number, held: number): boolean {
-  const lowestHeld = lastRevision - held + 1;
-  const top = Math.min(w.before - 1, lastRevision);
+export function isComplete(w: ReadWindow, held: HeldRange): boolean {
+  const top = Math.min(w.before - 1, held.lastRevision);
   const bottom = w.after + 1;
   if (top < bottom || w.limit === 0) return true; // nothing requested, nothing missing
-  // The oldest revision the page should start at.
-  const first = w.mode === 'oldest' ? bottom : Math.max(bottom, top - w.limit + 1);
-  return first >= lowestHeld;
+  // No message held: the view vouches only for revisions after its last.
+  const lowest = held.lowestHeld ?? held.lastRevision + 1;
+  if (lowest <= 1) return true;
+  if (w.mode === 'newest' && held.pageLength >= w.limit) return true;
+  return bottom >= lowest;
 }
 
 /**
  * Picks the page from the held messages (ascending by revision) the way both adapters must. When the
- * view does not hold the whole window, this is the held part of it (and the page is not complete).
+ * view does not hold the whole window, this is picked from the held part of it (and the page is not
+ * complete: a caller must not serve it).
  */
 export function selectPage(held: ViewMessage[], w: ReadWindow): ViewMessage[] {
   const inRange = held.filter((m) => m.revision > w.after && m.revision < w.before);

@@ -4,6 +4,7 @@
 import net from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import t from 'tap';
+import { deleteMessage, editMessage } from '../../commands/edit-message.js';
 import { sendMessage } from '../../commands/send-message.js';
 import { buildHttpApp } from '../../gateways/http/app.js';
 import { RedisLastMessagesView } from '../../infra/last-messages/redis.js';
@@ -82,4 +83,31 @@ t.test('150 messages: first page from Redis, the rest from PostgreSQL; same page
   t.same(fromHung.map((p) => p.source), ['database', 'database'], 'Redis hung: PostgreSQL answers');
   t.same(fromHung.map((p) => p.body), withRedis.map((p) => p.body));
   t.ok(fromHung.every((p) => p.ms < 1_000), `within the timeout (${fromHung.map((p) => p.ms).join(', ')} ms)`);
+});
+
+t.test('a chat whose edits and deletes took revisions is still served whole from the cache', async (t) => {
+  const h = await startHarness('postgres', { view: { redisUrl: TEST_REDIS_URL, commandTimeoutMs: 1_000 } });
+  t.teardown(() => h.close());
+  const alice = await newUser(h.app, 'hcha');
+  const bob = await newUser(h.app, 'hchb');
+  const chat = json<{ chatId: string }>(await alice.req({ method: 'POST', url: '/api/chats', payload: { username: bob.userId } }));
+  const ids: string[] = [];
+  for (let i = 1; i <= 4; i++) {
+    const r = await sendMessage(h.commands, { senderId: alice.userId, chatId: chat.chatId, body: `message ${i}`, clientMessageId: `c${i}` });
+    if (!r.ok) throw new Error(r.error.code);
+    ids.push(r.value.messageId);
+  }
+  const edited = await editMessage(h.commands, { editorId: alice.userId, chatId: chat.chatId, messageId: ids[0]!, clientEditId: 'e1', body: 'message 1, edited' });
+  const deleted = await deleteMessage(h.commands, { deleterId: alice.userId, chatId: chat.chatId, messageId: ids[1]!, clientDeleteId: 'd1' });
+  t.ok(edited.ok && deleted.ok, 'an edit and a delete took revisions 5 and 6');
+  await h.settle();
+
+  const fromView = await pages(h.app, alice, chat.chatId);
+  t.same(fromView.map((p) => p.source), ['cache'], 'the whole chat from the cache');
+  const noCache = await buildHttpApp({ ...h.deps, lastMessages: null });
+  t.teardown(() => noCache.close());
+  t.same((await pages(noCache, alice, chat.chatId)).map((p) => p.body), fromView.map((p) => p.body), 'the same page the database gives');
+  const older = await alice.req({ method: 'GET', url: `/api/chats/${chat.chatId}/messages?before=4&limit=5` });
+  t.equal(older.headers['x-history-source'], 'cache', 'an older page, fewer messages than asked: the chat starts there, so from the cache too');
+  t.same(json<Page>(older).messages.map((m) => m.revision), [3, 2, 1]);
 });

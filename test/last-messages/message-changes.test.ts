@@ -71,6 +71,27 @@ function suite(t: Test, open: OpenView): void {
     const lowest = page!.messages[0]!.revision;
     const older = await view.read(chat, { beforeRevision: lowest + 1, limit: 5 });
     t.equal(older?.complete, false, 'a page reaching below what is held is not complete');
+    const forward = await view.read(chat, { afterRevision: lowest - 1, limit: 20 });
+    t.equal(forward?.messages.length, 20, 'forward from the oldest held: a full page, across the revisions edits took');
+    t.equal(forward?.complete, true);
+  });
+
+  t.test('a chat held whole is served whole, whatever revisions its changes took', async (t) => {
+    const chat = 'mc:4';
+    const m = [1, 2, 4, 6].map((r) => messageSent(chat, r));
+    await view.applyBatch([chatStarted(chat), m[0]!, m[1]!, change('MessageEdited', m[0]!, 3, 'edited'), m[2]!, change('MessageDeleted', m[1]!, 5), m[3]!]);
+    const newest = await view.read(chat, { limit: 50 });
+    t.same(newest?.messages.map((x) => x.revision), [1, 2, 4, 6]);
+    t.equal(newest?.complete, true, 'from revision 1 up, nothing can be missing');
+    const firstTwo = await view.read(chat, { afterRevision: 0, limit: 2 });
+    t.same(firstTwo?.messages.map((x) => x.revision), [1, 2]);
+    t.equal(firstTwo?.complete, true);
+    const next = await view.read(chat, { afterRevision: 2, limit: 2 });
+    t.same(next?.messages.map((x) => x.revision), [4, 6], 'forward paging steps over the revisions changes took');
+    t.equal(next?.complete, true);
+    const below = await view.read(chat, { beforeRevision: 6, limit: 2 });
+    t.same(below?.messages.map((x) => x.revision), [2, 4]);
+    t.equal(below?.complete, true);
   });
 }
 
