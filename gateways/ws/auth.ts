@@ -57,7 +57,8 @@ function cookieValue(header: string, name: string): string | null {
 export function pickCredential(h: UpgradeHeaders, cookieName: string): Credential | null {
   if (h.ticket !== '') return { kind: 'ticket', secret: h.ticket };
   if (h.authorization !== '') {
-    const m = /^Bearer ([A-Za-z0-9_-]{1,512})$/.exec(h.authorization);
+    // The scheme is case-insensitive (RFC 9110, 11.1), the token is not.
+    const m = /^Bearer +([A-Za-z0-9_-]{1,512})$/i.exec(h.authorization);
     return m?.[1] ? { kind: 'bearer', secret: m[1] } : null;
   }
   const cookie = h.cookie === '' ? null : cookieValue(h.cookie, cookieName);

@@ -128,6 +128,11 @@ t.test('malformed and hostile Authorization headers are 401', async (t) => {
     t.equal(res.statusCode, 401, JSON.stringify(authorization));
   }
   t.equal((await h.app.inject({ method: 'GET', url: '/api/me' })).statusCode, 401, 'no token at all');
+  const alice = await newUser(h.app, 'caseless');
+  for (const scheme of ['bearer', 'BEARER']) {
+    const res = await h.app.inject({ method: 'GET', url: '/api/me', headers: { authorization: `${scheme} ${alice.token}` } });
+    t.equal(res.statusCode, 200, `the scheme is case-insensitive (RFC 9110): ${scheme}`);
+  }
 });
 
 t.test('only participants touch a chat', async (t) => {
@@ -229,6 +234,8 @@ t.test('oversized, malformed and mistyped bodies are refused with a code, and ch
     t.equal(res.statusCode, status, `${label}: status`);
     t.equal(json<{ error: { code: string } }>(res).error.code, code, `${label}: code`);
   }
+  const poisoned = await alice.req({ method: 'POST', url, payload: '{"body":"hi","clientMessageId":"p2","constructor":{"prototype":{"x":1}}}', headers: { 'content-type': 'application/json' } });
+  t.match(json(poisoned), { error: { code: 'BAD_REQUEST', message: /__proto__.*prototype pollution/ } }, 'the message names prototype keys, not only malformed JSON');
   const query = await alice.req({ method: 'GET', url: `${url}?limit=abc` });
   t.equal(query.statusCode, 400, 'a mistyped query parameter');
   t.match(json(query), { error: { code: 'VALIDATION_FAILED', details: [{ in: 'querystring', path: '/limit' }] } });

@@ -37,6 +37,10 @@ t.test('upgrades are refused without a valid credential or from a foreign origin
   await refused('the same ticket again', { ticket }, 401);
   const noOrigin = await connect(url, { token: alice.token });
   t.equal(noOrigin.ws.readyState, noOrigin.ws.OPEN, 'a non-browser client without Origin and a bearer token gets in');
+  const lowerScheme = await connect(url, { authorization: `bearer ${alice.token}` });
+  t.equal(lowerScheme.ws.readyState, lowerScheme.ws.OPEN, 'the scheme is case-insensitive (RFC 9110)');
+  await lowerScheme.close();
+  await refused('the token in another case', { authorization: `Bearer ${alice.token.toUpperCase()}` }, 401);
   const cookie = await connect(url, { cookie: `other=1; chat_session=${alice.token}`, origin: 'https://chat.example' });
   t.equal(cookie.ws.readyState, cookie.ws.OPEN, 'the session cookie works');
 

@@ -32,7 +32,8 @@ declare module 'fastify' {
 export function presentedToken(request: FastifyRequest, config: HttpConfig): { token: string; via: 'cookie' | 'bearer' } | null {
   const header = request.headers.authorization;
   if (header !== undefined) {
-    const match = /^Bearer ([A-Za-z0-9_-]+)$/.exec(header);
+    // The scheme is case-insensitive (RFC 9110, 11.1), the token is not.
+    const match = /^Bearer +([A-Za-z0-9_-]+)$/i.exec(header);
     return match?.[1] ? { token: match[1], via: 'bearer' } : null;
   }
   const cookie = request.cookies[config.sessionCookie];
