@@ -16,7 +16,7 @@ export const DOMAIN_ERRORS = {
   MESSAGE_EMPTY: 'Message must not be empty.',
   MESSAGE_TOO_LONG: 'Message must be at most 4000 characters.',
   MESSAGE_INVALID_CHARACTERS: 'Message must not contain U+0000 (NUL) or unpaired surrogate code units.',
-  CLIENT_MESSAGE_ID_INVALID: 'clientMessageId must be 1 to 64 characters of a-z, A-Z, 0-9, underscore or hyphen.',
+  CLIENT_MESSAGE_ID_INVALID: 'The client-chosen id (clientMessageId, clientEditId or clientDeleteId) must be 1 to 64 characters of a-z, A-Z, 0-9, underscore or hyphen.',
   READ_REVISION_INVALID: 'The revision to mark read must be a whole number, 0 or more.',
   READ_REVISION_AHEAD: "The revision to mark read is past the chat's newest message.",
   USER_ERASED: 'This account was erased; nothing can be written for it any more.',

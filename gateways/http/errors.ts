@@ -34,7 +34,7 @@ export const DOMAIN_STATUS: { readonly [K in DomainErrorCode]: number } = {
 
 /** Codes produced by the HTTP layer itself (and the infrastructure code a client may see). */
 export const HTTP_ERRORS = {
-  BAD_REQUEST: { status: 400, message: 'The request could not be parsed (malformed JSON or headers).' },
+  BAD_REQUEST: { status: 400, message: 'The request could not be parsed: malformed JSON or headers, or JSON with a "__proto__" key or a "constructor" key holding "prototype" (refused as prototype pollution).' },
   VALIDATION_FAILED: { status: 400, message: 'The request does not match the schema; see details.' },
   UNAUTHENTICATED: { status: 401, message: 'Log in first: no valid session token was sent, or it expired.' },
   FORBIDDEN: { status: 403, message: 'Your role does not allow this.' },
