@@ -11,6 +11,7 @@ import { createCommandBus } from '../../commands/handle-command.js';
 import type { EventStore } from '../../commands/ports/event-store.js';
 import type { Config } from './config.js';
 import { openEventStore } from '../../infra/event-store/open.js';
+import { openToOthers } from '../../infra/data-dir.js';
 import { openKeyRing } from '../../infra/keys/open.js';
 import type { KeyRing } from '../../infra/keys/ring.js';
 import { SealedEventStore } from '../../infra/keys/sealed-store.js';
@@ -64,6 +65,9 @@ export async function openCommandSide(config: Config, logger: Logger): Promise<C
   }
   const store = new SealedEventStore(rawStore, keys);
   logger.info({ eventStore: store.kind, keyStore: keys.store.kind }, 'event store open');
+  if (keys.store.kind === 'sqlite' && openToOthers(config.dataDir)) {
+    logger.warn({ dataDir: config.dataDir }, 'DATA_DIR can be read by other users of this machine, and holds the read models (message bodies), sessions and keys: chmod 700 it');
+  }
   const commands = commandDepsFor(store, config, createArgon2Hasher(config.argon2));
   return { config, logger, store, rawStore, keys, commands, close: () => store.close() };
 }

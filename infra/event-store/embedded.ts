@@ -11,7 +11,7 @@
 // so an acknowledged append survives any crash. The cost is one fsync per append, which we accept for
 // a source of truth.
 import { EventEmitter } from 'node:events';
-import { mkdirSync } from 'node:fs';
+import { ensurePrivateDir } from '../data-dir.js';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { checkEvents, checkExpected, checkRetry, toJson } from './append-checks.js';
@@ -124,7 +124,7 @@ export class EmbeddedEventStore implements EventStore {
   static open(opts: { file: string }): EmbeddedEventStore {
     const { file } = opts;
     const inMemory = file === ':memory:' || file === '';
-    if (!inMemory) mkdirSync(dirname(file), { recursive: true });
+    if (!inMemory) ensurePrivateDir(dirname(file));
     const db = new Database(file, { timeout: BUSY_TIMEOUT_MS });
     try {
       // busy_timeout first, so the WAL switch and schema creation wait for another process's lock.

@@ -6,7 +6,8 @@
  * directory: fine for the embedded default on one machine, wrong for a deployment (docs/privacy.md).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { ensurePrivateDir } from '../data-dir.js';
 import path from 'node:path';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
@@ -24,7 +25,7 @@ function kekFromFile(dataDir: string, logger: Logger): Buffer {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  mkdirSync(dataDir, { recursive: true });
+  ensurePrivateDir(dataDir);
   const key = randomBytes(32);
   // 'wx': two processes starting together must not each write a different key; the loser reads the winner's.
   try {

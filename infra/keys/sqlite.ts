@@ -3,7 +3,7 @@
  * log. secure_delete overwrites a destroyed key's old bytes in the file, and destroy() checkpoints the
  * WAL so the page that held it does not linger there either.
  */
-import { mkdirSync } from 'node:fs';
+import { ensurePrivateDir } from '../data-dir.js';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import type { KeyStore, StoredKey } from '../../commands/ports/keys.js';
@@ -30,7 +30,7 @@ export class SqliteKeyStore implements KeyStore {
 
   static open(opts: { file: string }): SqliteKeyStore {
     const file = resolve(opts.file);
-    mkdirSync(dirname(file), { recursive: true });
+    ensurePrivateDir(dirname(file));
     const db = new Database(file);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');

@@ -11,7 +11,7 @@
  * behind an advisory lock; on SQLite, whose migrator creates its table outside the transaction, the
  * loser of the race retries and then finds the work done.
  */
-import { mkdirSync } from 'node:fs';
+import { ensurePrivateDir } from '../data-dir.js';
 import { dirname } from 'node:path';
 import { MikroORM, type Options } from '@mikro-orm/core';
 import type { AbstractSqlDriver, Knex, SqlEntityManager } from '@mikro-orm/knex';
@@ -99,7 +99,7 @@ export async function openReadModelOrm(target: ReadModelTarget, logger: Logger):
     }
     dialect = sqlDialect('postgresql', schema);
   } else {
-    mkdirSync(dirname(target.file), { recursive: true });
+    ensurePrivateDir(dirname(target.file));
     const { BetterSqliteDriver } = await import('@mikro-orm/better-sqlite');
     orm = (await MikroORM.init({
       ...common,
@@ -111,6 +111,9 @@ export async function openReadModelOrm(target: ReadModelTarget, logger: Logger):
           // power loss, as a broker consumer that acks after it needs; one fsync per batch is cheap.
           conn.pragma('journal_mode = WAL');
           conn.pragma('synchronous = FULL');
+          // Erasure (docs/privacy.md): without it, a row's old bytes stay in the file's free space after
+          // every update, delete or page split, where no later scrub can find them.
+          conn.pragma('secure_delete = ON');
           conn.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
           done(null, conn);
         },

@@ -3,7 +3,7 @@
  * to the embedded event store but in its own file so session writes never wait on event appends.
  * Times are stored as epoch milliseconds.
  */
-import { mkdirSync } from 'node:fs';
+import { ensurePrivateDir } from '../data-dir.js';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Role } from '../../domain/events.js';
@@ -105,7 +105,7 @@ export class SqliteSessionStore implements SessionStore {
 
   static open(opts: SqliteSessionOptions): SqliteSessionStore {
     const inMemory = opts.file === ':memory:' || opts.file === '';
-    if (!inMemory) mkdirSync(dirname(opts.file), { recursive: true });
+    if (!inMemory) ensurePrivateDir(dirname(opts.file));
     const db = new Database(opts.file, { timeout: BUSY_TIMEOUT_MS });
     try {
       db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);

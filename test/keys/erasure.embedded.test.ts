@@ -29,6 +29,12 @@ t.test('chat users erase on the embedded default', async (t) => {
   const { tokens: [carol, dave], chatId } = await twoUsersInAChat(t, call, ['carol', 'dave'], PASSWORD);
   const phrase = `embedded-phrase-${randomUUID()}`;
   const path_ = `/api/chats/${encodeURIComponent(chatId)}/messages`;
+  // Many turns, each updating the chat list's preview and growing the tables past page splits: SQLite
+  // leaves the bytes of an overwritten or moved row in free space unless secure_delete is on for good.
+  for (let i = 0; i < 40; i++) {
+    t.equal((await call('POST', path_, carol, { body: `${phrase} ${i} ${'p'.repeat(300)}`, clientMessageId: `c${i}x` })).status, 201);
+    t.equal((await call('POST', path_, dave, { body: `reply ${i} ${'q'.repeat(300)}`, clientMessageId: `d${i}x` })).status, 201);
+  }
   t.equal((await call('POST', path_, carol, { body: phrase, clientMessageId: 'c1' })).status, 201);
   t.equal((await call('POST', path_, dave, { body: 'hi carol', clientMessageId: 'd1' })).status, 201);
   const history = async () => (await call('GET', path_, dave)).body!['messages'] as Array<{ senderId: string; body: string }>;

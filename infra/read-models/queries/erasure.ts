@@ -10,8 +10,8 @@ export async function scrubBodiesOf(orm: ReadModelOrm, userId: string): Promise<
   const sql = sqlOf(orm);
   const em = emOf(orm);
   const sqlite = sql.name === 'sqlite';
-  // SQLite keeps overwritten bytes in free space and in the WAL: zero them, then fold the WAL back in.
-  if (sqlite) await sqlQuery(em, 'PRAGMA secure_delete = ON');
+  // SQLite keeps overwritten bytes in free space (every connection runs with secure_delete on, orm.ts)
+  // and in the WAL: the WAL is folded back in and truncated at the end.
   await sqlQuery(em, `UPDATE ${sql.table('messages')} SET body = '' WHERE sender_id = ? AND body <> ''`, [userId]);
   await sqlQuery(em, `UPDATE ${sql.table('chats')} SET last_message_body = '' WHERE last_message_sender = ? AND last_message_body <> ''`, [userId]);
   await sqlQuery(em, `UPDATE ${sql.table('message_changes')} SET body = '' WHERE sender_id = ? AND body <> ''`, [userId]);
