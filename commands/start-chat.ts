@@ -33,7 +33,8 @@ export async function startChat(deps: CommandDeps, input: { initiatorId: string;
     decider: chatDecider,
     command: {
       type: 'StartChat', chatId, initiatorId: input.initiatorId, otherId,
-      initiatorExists: initiator.state.registered, otherExists: other.state.registered, at: deps.clock().toISOString(),
+      initiatorExists: initiator.state.registered, otherExists: other.state.registered,
+      otherErased: other.state.registered && other.state.erased === true, at: deps.clock().toISOString(),
     },
     eventIds: () => deps.newId(),
   });

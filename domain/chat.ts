@@ -19,6 +19,8 @@ export type ChatCommand =
       /** Whether each user exists, as read from their streams by the caller. */
       initiatorExists: boolean;
       otherExists: boolean;
+      /** Whether the other user's account was erased: no new chat with it (docs/privacy.md). */
+      otherErased?: boolean;
       at: string;
     }
   | { type: 'SendMessage'; chatId: string; messageId: string; senderId: string; clientMessageId: string; body: string; at: string }
@@ -55,7 +57,10 @@ function decide(command: ChatCommand, state: ChatState): Decision<ChatEvent> {
     case 'StartChat': {
       if (command.initiatorId === command.otherId) return reject(domainError('CHAT_WITH_SELF'));
       if (!command.initiatorExists || !command.otherExists) return reject(domainError('USER_NOT_FOUND'));
+      // An existing chat still opens (its history shows the erased messages); a new one would only
+      // collect messages nobody can ever read.
       if (state.started) return accept([]);
+      if (command.otherErased === true) return reject(domainError('USER_ERASED'));
       const participants: [string, string] = command.initiatorId < command.otherId
         ? [command.initiatorId, command.otherId]
         : [command.otherId, command.initiatorId];

@@ -35,6 +35,11 @@ t.test('StartChat: not with oneself, and both users must exist', async (t) => {
   givenEvents(chatDecider, []).when({ ...start, initiatorExists: false }).thenError(t, 'USER_NOT_FOUND');
 });
 
+t.test('StartChat: no new chat with an erased account; an existing one still opens', async (t) => {
+  givenEvents(chatDecider, []).when({ ...start, otherErased: true }).thenError(t, 'USER_ERASED');
+  givenEvents(chatDecider, [started]).when({ ...start, otherErased: true }).thenEvents(t, [], 'the chat they had opens, erased messages and all');
+});
+
 t.test('SendMessage: a participant sends a trimmed message', async (t) => {
   givenEvents(chatDecider, [started]).when(send({ body: '  hello  ' }))
     .thenEvents(t, [{ type: 'MessageSent', version: 2, data: { chatId, messageId: 'm1', senderId: 'alice', clientMessageId: 'c1', body: 'hello', sentAt: at } }]);

@@ -51,6 +51,11 @@ t.test('chat users erase on the embedded default', async (t) => {
     return page.some((m) => m.senderId === 'carol' && m.body === '') && page.some((m) => m.body === 'hi carol');
   });
   t.equal((await call('POST', path_, carol, { body: 'x', clientMessageId: 'c2' })).status, 401);
+  t.equal((await call('POST', '/api/chats', dave, { username: 'carol' })).status, 200, 'the chat dave had with carol still opens');
+  t.equal((await call('POST', '/api/register', null, { username: 'erin', password: PASSWORD })).status, 201);
+  const erin = (await call('POST', '/api/login', null, { username: 'erin', password: PASSWORD, bearer: true })).body!['token'] as string;
+  const fresh = await call('POST', '/api/chats', erin, { username: 'carol' });
+  t.same([fresh.status, (fresh.body!['error'] as { code: string }).code], [410, 'USER_ERASED'], 'a new chat with an erased account is refused');
   const again = await chat({ kind: 'embedded', dataDir }, ['users', 'erase', 'carol']);
   t.equal(again.code, 0, 'erasing again is harmless');
   t.match(again.stdout, /"erasedNow":false/);

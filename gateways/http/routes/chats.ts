@@ -53,9 +53,9 @@ export const chatRoutes: RoutePlugin = async (app, ctx) => {
     config: { auth: true },
     schema: {
       tags: ['chats'],
-      summary: 'Start a chat with a user; 201 when created, 200 with the existing chat otherwise',
+      summary: 'Start a chat with a user; 201 when created, 200 with the existing chat otherwise; 410 USER_ERASED for a new chat with an erased account',
       body: Type.Object({ username: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false }),
-      response: { 200: ChatRef, 201: ChatRef, ...errorResponses(400, 401, 403, 404, 415, 422) },
+      response: { 200: ChatRef, 201: ChatRef, ...errorResponses(400, 401, 403, 404, 410, 415, 422) },
     },
   }, async (request, reply) => {
     const { session } = requireAuth(request);
