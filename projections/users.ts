@@ -1,9 +1,10 @@
 /**
- * users: one row per user (id, name, role, registration and last login), and searchUsers, what the
+ * users: one row per user (id, name, role, registration, last login and erasure), and searchUsers, what the
  * API reads from it. UserRegistered reaches this projection without its password hash (public
  * records are redacted at the source) and the table has no column for one. A login delivered before
  * the registration creates a partial row that the registration completes; last_login_at only moves
- * forward. Columns other than the id are nullable for that partial row.
+ * forward. Columns other than the id are nullable for that partial row. An erased account keeps its
+ * row (the name stays reserved) with erased_at set, and the search leaves it out.
  */
 import { EntitySchema } from '@mikro-orm/core';
 import { text, time } from './fields.js';
@@ -18,6 +19,7 @@ export interface UserRow {
   role: string | null;
   registeredAt: Date | null;
   lastLoginAt: Date | null;
+  erasedAt: Date | null;
 }
 
 export const UserEntity = new EntitySchema<UserRow>({
@@ -29,6 +31,7 @@ export const UserEntity = new EntitySchema<UserRow>({
     role: { type: 'string', nullable: true },
     registeredAt: { type: 'datetime', nullable: true, fieldName: 'registered_at' },
     lastLoginAt: { type: 'datetime', nullable: true, fieldName: 'last_login_at' },
+    erasedAt: { type: 'datetime', nullable: true, fieldName: 'erased_at' },
   },
 });
 
@@ -38,6 +41,7 @@ interface UserUpsert {
   role: string | null;
   registered_at: string | null;
   last_login_at: string | null;
+  erased_at: string | null;
 }
 
 const COLUMNS = columnsOf(UserEntity);
@@ -46,8 +50,9 @@ const later = (a: string | null, b: string | null): string | null => (a === null
 
 export const usersProjection: SqlProjection = {
   name: 'users',
-  version: 1,
-  handles: ['UserRegistered', 'UserLoggedIn'],
+  // 2: erased accounts are marked (UserErased), and left out of the search.
+  version: 2,
+  handles: ['UserRegistered', 'UserLoggedIn', 'UserErased'],
   // A login applied before its registration already makes a partial row the registration completes:
   // a registration retried after an upgrade lands the same way.
   onUnknown: 'park-and-continue',
@@ -57,7 +62,7 @@ export const usersProjection: SqlProjection = {
     const rows = new Map<string, UserUpsert>();
     const row = (userId: string): UserUpsert => {
       let r = rows.get(userId);
-      if (!r) rows.set(userId, (r = { user_id: userId, username: null, role: null, registered_at: null, last_login_at: null }));
+      if (!r) rows.set(userId, (r = { user_id: userId, username: null, role: null, registered_at: null, last_login_at: null, erased_at: null }));
       return r;
     };
     for (const e of eventsOfType(events, 'UserRegistered')) {
@@ -70,6 +75,10 @@ export const usersProjection: SqlProjection = {
       const r = row(text(e.event.data, 'userId'));
       r.last_login_at = later(r.last_login_at, time(e.event.data, 'at'));
     }
+    for (const e of eventsOfType(events, 'UserErased')) {
+      const r = row(text(e.event.data, 'userId'));
+      r.erased_at = time(e.event.data, 'at');
+    }
     if (rows.size === 0) return;
     await tx.run(
       `INSERT INTO ${tx.table('users')} AS cur (${columnList(COLUMNS)})
@@ -78,6 +87,7 @@ export const usersProjection: SqlProjection = {
          username = COALESCE(excluded.username, cur.username),
          role = COALESCE(excluded.role, cur.role),
          registered_at = COALESCE(excluded.registered_at, cur.registered_at),
+         erased_at = COALESCE(cur.erased_at, excluded.erased_at),
          last_login_at = CASE WHEN cur.last_login_at IS NULL OR excluded.last_login_at > cur.last_login_at
                               THEN COALESCE(excluded.last_login_at, cur.last_login_at) ELSE cur.last_login_at END`,
       [tx.sql.encodeRows(COLUMNS, byKey([...rows.values()], 'user_id') as unknown as Record<string, unknown>[])],
@@ -118,7 +128,7 @@ export async function searchUsers(db: ReadModelDb, q: UserSearch = {}): Promise<
   const prefix = (q.prefix ?? '').toLowerCase();
   // A range, not LIKE: '_' is a LIKE wildcard and legal in usernames; both databases compare these
   // columns byte-wise (PostgreSQL: COLLATE "C"), so the range is exact and index-friendly.
-  const where = ['username IS NOT NULL'];
+  const where = ['username IS NOT NULL', 'erased_at IS NULL'];
   const params: SqlParam[] = [];
   if (prefix) {
     const upper = prefixUpperBound(prefix);

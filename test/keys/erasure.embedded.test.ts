@@ -56,6 +56,9 @@ t.test('chat users erase on the embedded default', async (t) => {
   const erin = (await call('POST', '/api/login', null, { username: 'erin', password: PASSWORD, bearer: true })).body!['token'] as string;
   const fresh = await call('POST', '/api/chats', erin, { username: 'carol' });
   t.same([fresh.status, (fresh.body!['error'] as { code: string }).code], [410, 'USER_ERASED'], 'a new chat with an erased account is refused');
+  const found = async (prefix: string) => ((await call('GET', `/api/users?prefix=${prefix}`, erin)).body!['users'] as Array<{ username: string }>).map((u) => u.username);
+  await waitFor('the search leaves the erased account out', async () => (await found('car')).length === 0);
+  t.same(await found('da'), ['dave'], 'and lists the others');
   const again = await chat({ kind: 'embedded', dataDir }, ['users', 'erase', 'carol']);
   t.equal(again.code, 0, 'erasing again is harmless');
   t.match(again.stdout, /"erasedNow":false/);

@@ -14,6 +14,7 @@ t.test('every column of the entity, in declaration order, named as the table nam
     ['role', 'text'],
     ['registered_at', 'timestamp'],
     ['last_login_at', 'timestamp'],
+    ['erased_at', 'timestamp'],
   ]);
   t.same(columnsOf(ActivityEntity), [
     ['event_id', 'uuid'],

@@ -34,6 +34,7 @@ async function inOrder(t: Test, open: () => Promise<TestReadModels>): Promise<vo
     t.same(u, {
       user_id: r.data['userId'], username: r.data['username'], role: r.data['role'],
       registered_at: iso(r.data['registeredAt']), last_login_at: logins.at(-1) ?? null,
+      erased_at: byType(records, 'UserErased').filter((e) => e.data['userId'] === r.data['userId']).map((e) => iso(e.data['at']))[0] ?? null,
     }, `user ${String(r.data['username'])}`);
   }
 
@@ -89,7 +90,7 @@ async function inOrder(t: Test, open: () => Promise<TestReadModels>): Promise<vo
   const cols = sqlOf(rm.orm).name === 'postgresql'
     ? ((await emOf(rm.orm).execute(`SELECT column_name AS name FROM information_schema.columns WHERE table_schema = ? AND table_name = 'users'`, [rm.where], 'all')) as Row[])
     : ((await emOf(rm.orm).execute(`SELECT name FROM pragma_table_info('users')`, [], 'all')) as Row[]);
-  t.same(cols.map((c) => c['name']).sort(), ['last_login_at', 'registered_at', 'role', 'user_id', 'username']);
+  t.same(cols.map((c) => c['name']).sort(), ['erased_at', 'last_login_at', 'registered_at', 'role', 'user_id', 'username']);
   t.notOk(cols.some((c) => /pass|hash/i.test(String(c['name']))), 'no column for a password or hash');
 
   await t.test('out of order: ChatStarted after MessageSent keeps the last message; login before registration', async (t) => {

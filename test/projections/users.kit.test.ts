@@ -16,19 +16,27 @@ t.test('users', async (t) => {
     loggedOut('alice', '2026-01-03T10:00:00Z'),
   ]).then({
     users: [
-      { user_id: 'alice', username: 'alice', role: 'user', registered_at: '2026-01-01T00:00:00Z', last_login_at: '2026-01-03T09:00:00Z' },
-      { user_id: 'dave', username: 'dave', role: 'auditor', registered_at: '2026-01-01T00:00:01Z', last_login_at: null },
+      { user_id: 'alice', username: 'alice', role: 'user', registered_at: '2026-01-01T00:00:00Z', last_login_at: '2026-01-03T09:00:00Z', erased_at: null },
+      { user_id: 'dave', username: 'dave', role: 'auditor', registered_at: '2026-01-01T00:00:01Z', last_login_at: null, erased_at: null },
     ],
   }, 'one row per user, the latest login, no password hash');
 
   await given([loggedIn('bob', '2026-01-02T08:00:00Z')]).then({
-    users: [{ user_id: 'bob', username: null, role: null, registered_at: null, last_login_at: '2026-01-02T08:00:00Z' }],
+    users: [{ user_id: 'bob', username: null, role: null, registered_at: null, last_login_at: '2026-01-02T08:00:00Z', erased_at: null }],
   }, 'a login delivered before its registration makes a partial row');
+
+  await given([
+    registered('erin', '2026-01-01T00:00:00Z'),
+    loggedIn('erin', '2026-01-02T08:00:00Z'),
+    { type: 'UserErased', version: 1, data: { userId: 'erin', at: '2026-01-05T00:00:00Z', by: 'self' } },
+  ]).then({
+    users: [{ user_id: 'erin', username: 'erin', role: 'user', registered_at: '2026-01-01T00:00:00Z', last_login_at: '2026-01-02T08:00:00Z', erased_at: '2026-01-05T00:00:00Z' }],
+  }, 'an erased account keeps its row (the name stays reserved), marked');
 
   await given([
     registered('alice', '2026-01-01T00:00:00Z'),
     { type: 'UserRegistered', version: 1, data: { userId: 'mallory', role: 'user', registeredAt: '2026-01-01T00:00:00Z' } },
   ]).thenParks(/data\.username must be a non-empty string/, {
-    users: [{ user_id: 'alice', username: 'alice', role: 'user', registered_at: '2026-01-01T00:00:00Z', last_login_at: null }],
+    users: [{ user_id: 'alice', username: 'alice', role: 'user', registered_at: '2026-01-01T00:00:00Z', last_login_at: null, erased_at: null }],
   });
 });

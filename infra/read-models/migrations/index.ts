@@ -6,6 +6,7 @@ import { Migration0003Reads } from './0003-reads.js';
 import { Migration0004MessageChanges } from './0004-message-changes.js';
 import { Migration0005UnreadDeleted } from './0005-unread-deleted.js';
 import { Migration0006ChatPreviewChanges } from './0006-chat-preview-changes.js';
+import { Migration0007UsersErased } from './0007-users-erased.js';
 
 export const READ_MODEL_MIGRATIONS: MigrationObject[] = [
   { name: '0001-initial', class: Migration0001Initial },
@@ -14,4 +15,5 @@ export const READ_MODEL_MIGRATIONS: MigrationObject[] = [
   { name: '0004-message-changes', class: Migration0004MessageChanges },
   { name: '0005-unread-deleted', class: Migration0005UnreadDeleted },
   { name: '0006-chat-preview-changes', class: Migration0006ChatPreviewChanges },
+  { name: '0007-users-erased', class: Migration0007UsersErased },
 ];
