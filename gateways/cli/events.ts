@@ -8,11 +8,12 @@ export function registerEventsCommands(program: Command): void {
   events
     .command('tail')
     .description('print events after a position as JSON lines')
-    .option('--after <position>', 'start after this global position', position, 0n)
+    // No default value here: commander prints defaults with JSON.stringify, which a bigint breaks.
+    .option('--after <position>', 'start after this global position (default: 0)', position)
     .option('--limit <n>', 'at most this many events', positiveInt, 100)
-    .action(async (opts: { after: bigint; limit: number }) => {
+    .action(async (opts: { after?: bigint; limit: number }) => {
       await withRuntime(async (rt) => {
-        let after = opts.after;
+        let after = opts.after ?? 0n;
         let left = opts.limit;
         while (left > 0) {
           const page = await rt.store.readAll({ after, maxCount: Math.min(left, 1000) });

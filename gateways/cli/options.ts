@@ -56,10 +56,14 @@ export function oneOf<T extends string>(known: readonly T[], problem: (value: st
   };
 }
 
-/** A global log position (a whole number, as a bigint). */
+const MAX_POSITION = 2n ** 63n - 1n;
+
+/** A global log position (a whole number that fits the stores' signed 64-bit positions, as a bigint). */
 export function position(value: string): bigint {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError('must be a whole number');
-  return BigInt(value);
+  const n = BigInt(value);
+  if (n > MAX_POSITION) throw new InvalidArgumentError(`must be at most ${MAX_POSITION}`);
+  return n;
 }
 
 export function positiveInt(value: string): number {
