@@ -16,7 +16,7 @@ import type { HttpDeps } from './deps.js';
 import { createHttpMetrics } from './metrics.js';
 import { authPlugin } from './plugins/auth.js';
 import { csrfPlugin } from './plugins/csrf.js';
-import { answerFrameworkError, installErrorHandling } from './plugins/errors.js';
+import { answerFrameworkError, answerClientError, installErrorHandling } from './plugins/errors.js';
 import { installStorableInput } from './plugins/storable-input.js';
 import { throttlePlugin } from './plugins/throttle.js';
 import { accountRoutes } from './routes/accounts.js';
@@ -46,6 +46,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     genReqId: () => randomUUID(),
     routerOptions: { maxParamLength: 200 },
     frameworkErrors: answerFrameworkError,
+    clientErrorHandler: answerClientError,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // TypeBox checks the body strictly (a number is not a string); querystring and params are converted first.

@@ -34,16 +34,18 @@ export const DOMAIN_STATUS: { readonly [K in DomainErrorCode]: number } = {
 
 /** Codes produced by the HTTP layer itself (and the infrastructure code a client may see). */
 export const HTTP_ERRORS = {
-  BAD_REQUEST: { status: 400, message: 'The request could not be parsed: malformed JSON or headers, or JSON with a "__proto__" key or a "constructor" key holding "prototype" (refused as prototype pollution).' },
+  BAD_REQUEST: { status: 400, message: 'The request could not be accepted as sent: malformed HTTP, headers, URL or JSON (JSON with a "__proto__" key, or a "constructor" key holding "prototype", counts as malformed).' },
   VALIDATION_FAILED: { status: 400, message: 'The request does not match the schema; see details.' },
   UNAUTHENTICATED: { status: 401, message: 'Log in first: no valid session token was sent, or it expired.' },
   FORBIDDEN: { status: 403, message: 'Your role does not allow this.' },
   CSRF_REJECTED: { status: 403, message: 'Cookie-authenticated writes need a matching X-CSRF-Token header and an allowed Origin.' },
   NOT_FOUND: { status: 404, message: 'No such route.' },
   CONCURRENCY_CONFLICT: { status: 409, message: 'The data kept changing under the request; it is safe to retry.' },
+  REQUEST_TIMEOUT: { status: 408, message: 'The request did not arrive in full in time.' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is larger than 64 KiB.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Send JSON (Content-Type: application/json).' },
   RATE_LIMITED: { status: 429, message: 'Too many attempts; wait for the Retry-After seconds.' },
+  HEADERS_TOO_LARGE: { status: 431, message: 'The request line and headers are larger than 16 KiB.' },
   INTERNAL: { status: 500, message: 'Something went wrong on our side; it has been logged.' },
   SERVICE_UNAVAILABLE: { status: 503, message: 'A backing service is unavailable; try again shortly.' },
 } as const satisfies Record<string, { status: number; message: string }>;

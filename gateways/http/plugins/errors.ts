@@ -4,11 +4,13 @@
  * method, route, id and user, and never its body, cookies or Authorization header; the client gets
  * INTERNAL and the request id to quote.
  */
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ConcurrencyRetriesExhaustedError } from '../../../commands/handle-command.js';
 import { isTransientError } from '../../../commands/ports/transient-error.js';
 import { HasherBusyError } from '../../../commands/ports/password-hasher.js';
-import { ApiError, errorBody, type ApiErrorCode } from '../errors.js';
+import { API_ERRORS, ApiError, errorBody, type ApiErrorCode } from '../errors.js';
 
 interface ValidationIssue {
   instancePath?: string;
@@ -53,6 +55,23 @@ export function answerFrameworkError(error: FastifyError, _request: FastifyReque
   } else {
     void reply.status(500).send(errorBody('INTERNAL'));
   }
+}
+
+/**
+ * Fastify's `clientErrorHandler`: what Node's HTTP parser refuses before any request exists (not
+ * HTTP/1.1, headers over 16 KiB, a request that never arrives in full), answered in the same
+ * `{ error: { code, message } }` shape as every other refusal, then the connection is closed.
+ */
+export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  // A reset connection is already gone: nothing to answer.
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const code: ApiErrorCode = err.code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'REQUEST_TIMEOUT' : 'BAD_REQUEST';
+  const { status } = API_ERRORS[code];
+  const body = JSON.stringify(errorBody(code));
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy();
 }
 
 export function installErrorHandling(app: FastifyInstance): void {
