@@ -33,6 +33,20 @@ export interface KeyRingOptions {
   now?: () => number;
 }
 
+/** An unwrap that fails says what to check, instead of OpenSSL's "unable to authenticate data". */
+function unwrapWith(kek: Buffer, wrapped: string, userId: string): Buffer {
+  try {
+    return unwrapKey(kek, wrapped, userId);
+  } catch (err) {
+    throw new Error(
+      `a data key in the key store does not open with the configured key-encryption key (user ${userId}): ` +
+        'DATA_KEY_ENCRYPTION_KEY (or DATA_DIR/data-key-encryption.key) is not the key that wrapped it; after a rotation, ' +
+        'set the old one as DATA_KEY_ENCRYPTION_KEY_PREVIOUS (docs/privacy.md)',
+      { cause: err },
+    );
+  }
+}
+
 export class KeyRing {
   readonly store: KeyStore;
   readonly #kek: Buffer;
@@ -196,7 +210,7 @@ export class KeyRing {
       if (!row) continue;
       // A wrapped key that does not open is a configuration fault (wrong KEK), never "erased": throw.
       const kek = this.#previous && row.kekId === this.#previous.id ? this.#previous.kek : this.#kek;
-      const key = unwrapKey(kek, row.wrapped!, id);
+      const key = unwrapWith(kek, row.wrapped!, id);
       this.#cache.set(id, { key, expires });
       into.set(id, key);
     }

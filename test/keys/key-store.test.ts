@@ -92,7 +92,7 @@ for (const [name, open] of Object.entries(adapters)) {
     const newKek = randomBytes(32);
     const old = new SealedEventStore(s.store, new KeyRing({ store: await s.keys(), kek: oldKek }));
     t.ok((await register(depsOf(old), { username: 'erin', password: 'correct horse battery' })).ok);
-    await t.rejects(new SealedEventStore(s.store, new KeyRing({ store: await s.keys(), kek: newKek })).readStream(userStreamId('erin')), 'another KEK cannot open the key');
+    await t.rejects(new SealedEventStore(s.store, new KeyRing({ store: await s.keys(), kek: newKek })).readStream(userStreamId('erin')), /does not open with the configured key-encryption key.*DATA_KEY_ENCRYPTION_KEY_PREVIOUS/, 'another KEK cannot open the key, and the error says what to check');
     const rotating = new KeyRing({ store: await s.keys(), kek: newKek, previousKek: oldKek });
     t.equal((await new SealedEventStore(s.store, rotating).readStream(userStreamId('erin')))[0]!.type, 'UserRegistered', 'during rotation both open');
     t.same(await rotating.rotate(), { rewrapped: 1, unreadable: [] });
