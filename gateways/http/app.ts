@@ -17,6 +17,7 @@ import { createHttpMetrics } from './metrics.js';
 import { authPlugin } from './plugins/auth.js';
 import { csrfPlugin } from './plugins/csrf.js';
 import { answerFrameworkError, answerClientError, installErrorHandling } from './plugins/errors.js';
+import { strictIntegers } from './strict-integers.js';
 import { installStorableInput } from './plugins/storable-input.js';
 import { throttlePlugin } from './plugins/throttle.js';
 import { accountRoutes } from './routes/accounts.js';
@@ -50,7 +51,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // TypeBox checks the body strictly (a number is not a string); querystring and params are converted first.
-  app.setValidatorCompiler(TypeBoxValidatorCompiler);
+  app.setValidatorCompiler(strictIntegers(TypeBoxValidatorCompiler));
   // JSON only: a text/plain body is one a cross-site form can send without a preflight.
   app.removeContentTypeParser('text/plain');
   app.addSchema(ErrorSchema);

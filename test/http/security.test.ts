@@ -236,6 +236,11 @@ t.test('oversized, malformed and mistyped bodies are refused with a code, and ch
   }
   const poisoned = await alice.req({ method: 'POST', url, payload: '{"body":"hi","clientMessageId":"p2","constructor":{"prototype":{"x":1}}}', headers: { 'content-type': 'application/json' } });
   t.match(json(poisoned), { error: { code: 'BAD_REQUEST', message: /__proto__/ } }, 'the message names prototype keys, not only malformed JSON');
+  for (const q of ['before=2.5', 'limit=1.9', 'before=true', 'before=1e3', 'before=0x10', 'limit=+5', 'limit= 5']) {
+    const loose = await alice.req({ method: 'GET', url: `${url}?${q}` });
+    t.equal(loose.statusCode, 400, `an integer written loosely is refused, not truncated: ${q}`);
+  }
+  t.equal((await alice.req({ method: 'GET', url: `${url}?before=12&limit=5` })).statusCode, 200, 'decimal digits pass');
   const query = await alice.req({ method: 'GET', url: `${url}?limit=abc` });
   t.equal(query.statusCode, 400, 'a mistyped query parameter');
   t.match(json(query), { error: { code: 'VALIDATION_FAILED', details: [{ in: 'querystring', path: '/limit' }] } });
