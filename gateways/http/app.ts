@@ -18,6 +18,7 @@ import { authPlugin } from './plugins/auth.js';
 import { csrfPlugin } from './plugins/csrf.js';
 import { answerFrameworkError, answerClientError, installErrorHandling } from './plugins/errors.js';
 import { strictIntegers } from './strict-integers.js';
+import { installJsonBody } from './plugins/json-body.js';
 import { installStorableInput } from './plugins/storable-input.js';
 import { throttlePlugin } from './plugins/throttle.js';
 import { accountRoutes } from './routes/accounts.js';
@@ -54,6 +55,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   app.setValidatorCompiler(strictIntegers(TypeBoxValidatorCompiler));
   // JSON only: a text/plain body is one a cross-site form can send without a preflight.
   app.removeContentTypeParser('text/plain');
+  installJsonBody(app);
   app.addSchema(ErrorSchema);
 
   installErrorHandling(app);

@@ -236,6 +236,13 @@ t.test('oversized, malformed and mistyped bodies are refused with a code, and ch
   }
   const poisoned = await alice.req({ method: 'POST', url, payload: '{"body":"hi","clientMessageId":"p2","constructor":{"prototype":{"x":1}}}', headers: { 'content-type': 'application/json' } });
   t.match(json(poisoned), { error: { code: 'BAD_REQUEST', message: /__proto__/ } }, 'the message names prototype keys, not only malformed JSON');
+  const badUtf8 = Buffer.concat([Buffer.from('{"body":"caf'), Buffer.from([0xff, 0xfe]), Buffer.from('","clientMessageId":"u8"}')]);
+  const notUtf8 = await alice.req({ method: 'POST', url, payload: badUtf8, headers: { 'content-type': 'application/json' } });
+  t.same([notUtf8.statusCode, json<{ error: { code: string } }>(notUtf8).error.code], [400, 'BAD_REQUEST'], 'invalid UTF-8 is refused, not stored as U+FFFD');
+  const latin1 = await alice.req({ method: 'POST', url, payload: JSON.stringify({ body: 'hi', clientMessageId: 'l1' }), headers: { 'content-type': 'application/json; charset=latin1' } });
+  t.same([latin1.statusCode, json<{ error: { code: string } }>(latin1).error.code], [415, 'UNSUPPORTED_MEDIA_TYPE'], 'a charset other than UTF-8');
+  const gzipped = await alice.req({ method: 'POST', url, payload: JSON.stringify({ body: 'hi', clientMessageId: 'g1' }), headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' } });
+  t.same([gzipped.statusCode, json<{ error: { code: string } }>(gzipped).error.code], [415, 'UNSUPPORTED_MEDIA_TYPE'], 'a compressed body');
   for (const q of ['before=2.5', 'limit=1.9', 'before=true', 'before=1e3', 'before=0x10', 'limit=+5', 'limit= 5']) {
     const loose = await alice.req({ method: 'GET', url: `${url}?${q}` });
     t.equal(loose.statusCode, 400, `an integer written loosely is refused, not truncated: ${q}`);
@@ -245,6 +252,8 @@ t.test('oversized, malformed and mistyped bodies are refused with a code, and ch
   t.equal(query.statusCode, 400, 'a mistyped query parameter');
   t.match(json(query), { error: { code: 'VALIDATION_FAILED', details: [{ in: 'querystring', path: '/limit' }] } });
   t.equal(await h.store.headPosition(), head, 'the event store did not move');
+  const utf8 = await alice.req({ method: 'POST', url, payload: JSON.stringify({ body: 'café ☕', clientMessageId: 'ok8' }), headers: { 'content-type': 'application/json; charset=UTF-8' } });
+  t.equal(utf8.statusCode, 201, 'UTF-8, said or not, is fine');
   const unknownRoute = await alice.req({ method: 'GET', url: '/api/nope' });
   t.same([unknownRoute.statusCode, json<{ error: { code: string } }>(unknownRoute).error.code], [404, 'NOT_FOUND']);
 });

@@ -1,0 +1,35 @@
+/**
+ * The JSON body parser: Fastify's own (secure-json-parse, refusing prototype keys), fed only bytes
+ * that are valid UTF-8. Fastify decodes a body as UTF-8 whatever it holds, so invalid bytes became
+ * U+FFFD and were stored as such, a charset other than UTF-8 was read as UTF-8, and a compressed
+ * body was parsed as if it were not. Each is now refused with a code, and nothing changes.
+ */
+import type { FastifyInstance } from 'fastify';
+import { ApiError } from '../errors.js';
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+export function installJsonBody(app: FastifyInstance): void {
+  const parse = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(request.headers['content-type'] ?? '')?.[1];
+    if (charset !== undefined && !/^utf-?8$/i.test(charset)) {
+      done(new ApiError('UNSUPPORTED_MEDIA_TYPE', 'Send JSON in UTF-8 (charset=utf-8, or no charset).'), undefined);
+      return;
+    }
+    const encoding = request.headers['content-encoding'];
+    if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+      done(new ApiError('UNSUPPORTED_MEDIA_TYPE', 'Send the body uncompressed (no Content-Encoding).'), undefined);
+      return;
+    }
+    let text: string;
+    try {
+      text = utf8.decode(body as Buffer);
+    } catch {
+      done(new ApiError('BAD_REQUEST', 'The body is not valid UTF-8.'), undefined);
+      return;
+    }
+    parse(request, text, done);
+  });
+}
