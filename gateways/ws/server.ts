@@ -244,7 +244,15 @@ export async function startWsGateway(deps: WsDeps): Promise<WsGateway> {
   app.get('/healthz', (res) => {
     res.writeHeader('content-type', JSON_TYPE).end(JSON.stringify({ ok: true, sockets: registry.all.size }));
   });
-  app.any('/*', (res) => {
+  app.any('/*', (res, req) => {
+    // uWS hands the upgrade handler only requests it can take as a handshake: one to the socket path
+    // that asks for an upgrade without a valid Sec-WebSocket-Key lands here, and is a bad request.
+    if (req.getUrl() === config.path && req.getHeader('upgrade') !== '') {
+      counters.upgrades.badRequest++;
+      res.writeStatus('400 Bad Request').writeHeader('content-type', JSON_TYPE)
+        .end(refusal('BAD_REQUEST', 'Not a WebSocket handshake: Sec-WebSocket-Key is missing or malformed.'));
+      return;
+    }
     res.writeStatus('404 Not Found').writeHeader('content-type', JSON_TYPE).end(refusal('NOT_FOUND', 'No such route.'));
   });
 

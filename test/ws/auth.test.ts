@@ -2,6 +2,7 @@
 // reused one, or a foreign origin get a plain 401/403. Once in, a user can only send to and resume
 // their own chats, logout closes the session's sockets within a second, and a flood is cut off.
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import t, { type Test } from 'tap';
 import { logout } from '../../commands/logout.js';
 import { connect, openChatFixture, openFixture, sleep, tryConnect, waitUntil, type TestClient } from './support.js';
@@ -50,8 +51,19 @@ t.test('upgrades are refused without a valid credential or from a foreign origin
   now += 60_000;
   await refused('an expired session', { token: alice.token }, 401);
   await refused('a ticket of an expired session', { ticket: await alice.ticket() }, 401);
+  // An upgrade uWS cannot take as a handshake (no Sec-WebSocket-Key) is a bad request, not "no such route".
+  const { port } = new URL(url);
+  const answer = await new Promise<string>((resolve, reject) => {
+    const s = net.connect(Number(port), '127.0.0.1');
+    const chunks: Buffer[] = [];
+    s.on('data', (c: Buffer) => chunks.push(c));
+    s.on('error', reject);
+    s.on('close', () => resolve(Buffer.concat(chunks).toString()));
+    s.end(`GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer ${alice.token}\r\nConnection: close\r\n\r\n`);
+  });
+  t.match(answer, /^HTTP\/1\.1 400 [\s\S]*"code":"BAD_REQUEST"/, 'an upgrade without Sec-WebSocket-Key: 400 BAD_REQUEST');
   const stats = fx.gateway!.stats();
-  t.ok(stats.upgrades.unauthorized >= 10 && stats.upgrades.forbidden === 2, 'refusals are counted');
+  t.ok(stats.upgrades.unauthorized >= 10 && stats.upgrades.forbidden === 2 && stats.upgrades.badRequest >= 1, 'refusals are counted');
   for (const c of [ok, noOrigin, cookie]) await c.close();
 });
 
