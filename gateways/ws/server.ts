@@ -28,7 +28,7 @@ import { encodeAck, encodeError, encodeEvent, participantsOf, type WsErrorCode }
 import { ConnRegistry } from './registry.js';
 import { Semaphore } from './semaphore.js';
 import { SessionWatch } from './session-watch.js';
-import { createUpgrader, JSON_TYPE, refusal } from './upgrade.js';
+import { createUpgrader, JSON_TYPE, NOT_UPGRADED } from './upgrade.js';
 import { uwsRuntime } from './uws-runtime.js';
 import type { WsStats } from './stats.js';
 
@@ -247,13 +247,10 @@ export async function startWsGateway(deps: WsDeps): Promise<WsGateway> {
   app.any('/*', (res, req) => {
     // uWS hands the upgrade handler only requests it can take as a handshake: one to the socket path
     // that asks for an upgrade without a valid Sec-WebSocket-Key lands here, and is a bad request.
-    if (req.getUrl() === config.path && req.getHeader('upgrade') !== '') {
-      counters.upgrades.badRequest++;
-      res.writeStatus('400 Bad Request').writeHeader('content-type', JSON_TYPE)
-        .end(refusal('BAD_REQUEST', 'Not a WebSocket handshake: Sec-WebSocket-Key is missing or malformed.'));
-      return;
-    }
-    res.writeStatus('404 Not Found').writeHeader('content-type', JSON_TYPE).end(refusal('NOT_FOUND', 'No such route.'));
+    const badHandshake = req.getUrl() === config.path && req.getHeader('upgrade') !== '';
+    if (badHandshake) counters.upgrades.badRequest++;
+    const [status, body] = badHandshake ? NOT_UPGRADED.badHandshake : NOT_UPGRADED.noRoute;
+    res.writeStatus(status).writeHeader('content-type', JSON_TYPE).end(body);
   });
 
   let listenSocket: uWS.us_listen_socket | null = null;

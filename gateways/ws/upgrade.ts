@@ -21,6 +21,13 @@ const REFUSALS = {
   503: ['503 Service Unavailable', refusal('SERVICE_UNAVAILABLE', 'Too many connection attempts or a backing service is down; try again shortly.')],
 } as const;
 
+/** Requests uWS does not hand to the upgrade handler (server.ts's catch-all route). */
+export const NOT_UPGRADED = {
+  /** To the socket path, asking for an upgrade, without a valid Sec-WebSocket-Key. */
+  badHandshake: ['400 Bad Request', refusal('BAD_REQUEST', 'Not a WebSocket handshake: Sec-WebSocket-Key is missing or malformed.')],
+  noRoute: ['404 Not Found', refusal('NOT_FOUND', 'No such route.')],
+} as const;
+
 export interface UpgradeCounters {
   accepted: number;
   badRequest: number;

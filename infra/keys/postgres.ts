@@ -6,7 +6,6 @@
 import pg from 'pg';
 import type { KeyStore, StoredKey } from '../../commands/ports/keys.js';
 
-
 interface Row { user_id: string; wrapped: string | null; kek_id: string | null }
 
 export class PostgresKeyStore implements KeyStore {
