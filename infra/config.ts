@@ -59,8 +59,9 @@ export interface Config {
   /**
    * Key-encryption keys of the per-user data keys (docs/privacy.md). `current` unset: the process uses
    * (and on first start creates) DATA_DIR/data-key-encryption.key. `previous`: the KEK being rotated away from.
+   * `cipher` (DATA_CIPHER): what new values are sealed with; every value opens whichever it was sealed with.
    */
-  dataKeyEncryption: { current: Buffer | undefined; previous: Buffer | undefined };
+  dataKeyEncryption: { current: Buffer | undefined; previous: Buffer | undefined; cipher: DataCipher };
 }
 
 export interface RedisSentinelConfig {
@@ -79,6 +80,9 @@ export class ConfigError extends Error {
 type Env = Record<string, string | undefined>;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+/** Ciphers of personal data (infra/keys/crypto.ts): `x1.` values, and `g1.` for a rolling upgrade from a release before x1. */
+const DATA_CIPHERS = ['xchacha20-poly1305', 'aes-256-gcm'] as const;
+export type DataCipher = (typeof DATA_CIPHERS)[number];
 
 const whole = (fallback: number, minimum: number, maximum: number) => Type.Integer({ default: fallback, minimum, maximum });
 const optionalWhole = (minimum: number, maximum: number) => Type.Optional(Type.Integer({ minimum, maximum }));
@@ -208,6 +212,7 @@ const ENV_SCHEMA = Type.Object({
   TYPING_BURST: whole(3, 1, 100),
   DATA_KEY_ENCRYPTION_KEY: key32(),
   DATA_KEY_ENCRYPTION_KEY_PREVIOUS: key32(),
+  DATA_CIPHER: Type.Enum(DATA_CIPHERS, { default: 'xchacha20-poly1305' }),
 });
 
 type EnvValues = Static<typeof ENV_SCHEMA>;
@@ -339,6 +344,6 @@ export function loadConfig(env: Env = process.env, defaults: Partial<Record<Vari
     messageEditWindowSeconds: e.CHAT_MESSAGE_EDIT_WINDOW_SECONDS,
     presence: { ttlMs: e.PRESENCE_TTL_MS, graceMs: e.PRESENCE_GRACE_MS, lastSeenDays: e.PRESENCE_LAST_SEEN_DAYS },
     typing: { ratePerSec: e.TYPING_RATE_PER_SEC, burst: e.TYPING_BURST },
-    dataKeyEncryption: { current: keyOf(e.DATA_KEY_ENCRYPTION_KEY), previous: keyOf(e.DATA_KEY_ENCRYPTION_KEY_PREVIOUS) },
+    dataKeyEncryption: { current: keyOf(e.DATA_KEY_ENCRYPTION_KEY), previous: keyOf(e.DATA_KEY_ENCRYPTION_KEY_PREVIOUS), cipher: e.DATA_CIPHER },
   };
 }

@@ -6,7 +6,8 @@
 //   BENCH_ENCRYPT=1 npm run bench:append       (the store as the service runs it: bodies sealed per sender, docs/privacy.md)
 //   BENCH_ENCRYPT=both npm run bench:append    (sealed against plain appends, interleaved in one process: the
 //                                               encryption ratio, less exposed to a loaded machine's drift;
-//                                               BENCH_ROUNDS=N rounds, each with its own ratio, and their median)
+//                                               BENCH_ROUNDS=N rounds, each with its own ratio, and their median;
+//                                               BENCH_CIPHER=aes-256-gcm seals as DATA_CIPHER=aes-256-gcm does)
 //
 // Each case runs N writers for a fixed time, one event per append to a fresh stream ('no_stream'),
 // split in four slices run store, raw, raw, store so that drift in machine load hits both sides alike,
@@ -31,6 +32,8 @@ const WARMUP_MS = 500;
 /** BENCH_ENCRYPT=both: rounds of (plain, sealed, sealed, plain) slices. */
 const rounds = Math.max(1, Number(process.env['BENCH_ROUNDS'] ?? 2));
 const both = (process.env['BENCH_ENCRYPT'] ?? '').toLowerCase() === 'both';
+/** BENCH_CIPHER: what the sealed side seals with (DATA_CIPHER in the service). */
+const cipher = process.env['BENCH_CIPHER'] === 'aes-256-gcm' ? 'aes-256-gcm' : 'xchacha20-poly1305';
 const encrypt = both || ['1', 'true', 'on'].includes((process.env['BENCH_ENCRYPT'] ?? '').toLowerCase());
 /** Senders the messages come from: their data keys are created once, then cached, as in the service. */
 const SENDERS = Array.from({ length: 1000 }, (_, i) => `sender${i}`);
@@ -150,9 +153,9 @@ async function main(): Promise<void> {
     const insertRaw = `INSERT INTO "${schema}".raw_events (stream_id, revision, position, event_id, type, data, metadata)
       VALUES ($1, 0, $2, $3, $4, $5, $6)`;
 
-    out(`PostgreSQL event store append benchmark: ${seconds}s per side and case, one event per append, schema ${schema}, encryption ${encrypt ? 'on' : 'off'}`);
+    out(`PostgreSQL event store append benchmark: ${seconds}s per side and case, one event per append, schema ${schema}, encryption ${encrypt ? `on (${cipher})` : 'off'}`);
     const keys = encrypt ? await PostgresKeyStore.open({ connectionString: url, schema }) : null;
-    const ring = keys ? new KeyRing({ store: keys, kek: randomBytes(32) }) : null;
+    const ring = keys ? new KeyRing({ store: keys, kek: randomBytes(32), cipher }) : null;
     // Keys are created once per user (at registration, in the service): create them before measuring.
     await ring?.keysForSealing(SENDERS);
     out(`load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')} on ${availableParallelism()} CPUs`);

@@ -50,5 +50,8 @@ export async function openKeyStore(config: Pick<Config, 'databaseUrl' | 'databas
 export async function openKeyRing(config: Pick<Config, 'databaseUrl' | 'databaseSchema' | 'dataDir' | 'dataKeyEncryption'>, logger: Logger): Promise<KeyRing> {
   const kek = config.dataKeyEncryption.current ?? kekFromFile(config.dataDir, logger);
   const store = await openKeyStore(config);
-  return new KeyRing({ store, kek, ...(config.dataKeyEncryption.previous ? { previousKek: config.dataKeyEncryption.previous } : {}) });
+  return new KeyRing({
+    store, kek, cipher: config.dataKeyEncryption.cipher,
+    ...(config.dataKeyEncryption.previous ? { previousKek: config.dataKeyEncryption.previous } : {}),
+  });
 }

@@ -13,6 +13,7 @@
  * the key, and a refresh that finds a tombstone forgets the key at once.
  */
 import { KeyErasedError, type KeyStore, type StoredKey } from '../../commands/ports/keys.js';
+import type { DataCipher } from '../config.js';
 import { kekIdOf, newDataKey, unwrapKey, wrapKey } from './crypto.js';
 
 export const DEFAULT_KEY_TTL_MS = 30_000;
@@ -31,6 +32,8 @@ export interface KeyRingOptions {
   previousKek?: Buffer;
   ttlMs?: number;
   now?: () => number;
+  /** The cipher new values are sealed with (`DATA_CIPHER`; crypto.ts). */
+  cipher?: DataCipher;
 }
 
 /** An unwrap that fails says what to check, instead of OpenSSL's "unable to authenticate data". */
@@ -49,6 +52,7 @@ function unwrapWith(kek: Buffer, wrapped: string, userId: string): Buffer {
 
 export class KeyRing {
   readonly store: KeyStore;
+  readonly cipher: DataCipher;
   readonly #kek: Buffer;
   readonly #kekId: string;
   readonly #previous: { kek: Buffer; id: string } | null;
@@ -69,6 +73,7 @@ export class KeyRing {
     this.#previous = opts.previousKek ? { kek: opts.previousKek, id: kekIdOf(opts.previousKek) } : null;
     this.#ttlMs = opts.ttlMs ?? DEFAULT_KEY_TTL_MS;
     this.#now = opts.now ?? Date.now;
+    this.cipher = opts.cipher ?? 'xchacha20-poly1305';
   }
 
   get kekId(): string {
@@ -210,7 +215,10 @@ export class KeyRing {
       if (!row) continue;
       // A wrapped key that does not open is a configuration fault (wrong KEK), never "erased": throw.
       const kek = this.#previous && row.kekId === this.#previous.id ? this.#previous.kek : this.#kek;
-      const key = unwrapWith(kek, row.wrapped!, id);
+      const fresh = unwrapWith(kek, row.wrapped!, id);
+      // The same key read again keeps its object: what crypto.ts derived from it stays with it.
+      const held = this.#cache.get(id)?.key;
+      const key = held && held.equals(fresh) ? held : fresh;
       this.#cache.set(id, { key, expires });
       into.set(id, key);
     }

@@ -12,6 +12,7 @@
  */
 import type { EventData, RecordedEvent } from '../../commands/ports/event-store.js';
 import type { PublicRecord } from '../../projections/ports/public-record.js';
+import type { DataCipher } from '../config.js';
 import { openText, sealText } from './crypto.js';
 import type { KeyRing } from './ring.js';
 
@@ -59,13 +60,13 @@ const versionOfData = (e: EventData): number => {
 };
 
 /** One event with its personal field sealed under `key`, its metadata naming the sealed version. */
-function sealOne(e: EventData, spec: SealedField, key: Buffer): EventData {
+function sealOne(e: EventData, spec: SealedField, key: Buffer, cipher: DataCipher): EventData {
   const plain = e.data as Record<string, unknown>;
   const data: Record<string, unknown> = {};
   // Copied field by field: a rest destructuring with a computed key costs several times more in V8,
   // and this runs once per append.
   for (const k of Object.keys(plain)) if (k !== spec.field) data[k] = plain[k];
-  data[spec.sealedField] = sealText(key, plain[spec.field] as string, spec.aad(data));
+  data[spec.sealedField] = sealText(key, plain[spec.field] as string, spec.aad(data), cipher);
   return { ...e, data, metadata: { ...e.metadata, schemaVersion: spec.sealedVersion } };
 }
 
@@ -83,7 +84,7 @@ export function sealEvents(events: EventData[], ring: KeyRing): EventData[] | Pr
     const key = ring.cachedSealingKey(owner);
     if (key === undefined) return sealWithRing(events, ring);
     out ??= events.slice();
-    out[i] = sealOne(e, SEALED_FIELDS[e.type]!, key);
+    out[i] = sealOne(e, SEALED_FIELDS[e.type]!, key, ring.cipher);
   }
   return out ?? events;
 }
@@ -93,7 +94,7 @@ async function sealWithRing(events: EventData[], ring: KeyRing): Promise<EventDa
   const keys = await ring.keysForSealing(owners.filter((o): o is string => o !== null));
   return events.map((e, i) => {
     const owner = owners[i];
-    return owner === null || owner === undefined ? e : sealOne(e, SEALED_FIELDS[e.type]!, keys.get(owner)!);
+    return owner === null || owner === undefined ? e : sealOne(e, SEALED_FIELDS[e.type]!, keys.get(owner)!, ring.cipher);
   });
 }
 

@@ -20,9 +20,15 @@ export class SealedEventStore implements EventStore {
     return this.raw.kind;
   }
 
-  async append(streamId: string, events: EventData[], expected: ExpectedRevision): Promise<AppendResult> {
-    const sealed = sealEvents(events, this.ring);
-    return this.raw.append(streamId, sealed instanceof Promise ? await sealed : sealed, expected);
+  // Not async: an append whose keys are cached goes straight to the store, with no promise of its own.
+  append(streamId: string, events: EventData[], expected: ExpectedRevision): Promise<AppendResult> {
+    let sealed: EventData[] | Promise<EventData[]>;
+    try {
+      sealed = sealEvents(events, this.ring);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return sealed instanceof Promise ? sealed.then((s) => this.raw.append(streamId, s, expected)) : this.raw.append(streamId, sealed, expected);
   }
 
   async readStream(streamId: string, options?: ReadStreamOptions): Promise<RecordedEvent[]> {

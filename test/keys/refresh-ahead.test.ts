@@ -58,6 +58,7 @@ t.test('a key used near its expiry is refreshed in the background and lives on',
   await done;
   clock.now = 4000;
   t.same(ring.cachedSealingKey('a'), key, 'past the first expiry: the refreshed entry, the same key');
+  t.equal(ring.cachedSealingKey('a'), key, 'and the same object, so what crypto.ts derived from it is kept');
   clock.now = 2500 + TTL;
   t.equal(ring.cachedSealingKey('a'), undefined, 'and never past the refreshed expiry');
 });

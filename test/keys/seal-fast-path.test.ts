@@ -1,7 +1,8 @@
 // The append path's sealing (docs/performance.md, "Encryption of personal data"): nonces cut from a
-// pooled random buffer never repeat, across refills; an append whose sender's key is cached seals
-// synchronously, one whose key is not yet known goes through the key store; both open back to the
-// plaintext, in the format sealed values always had (`g1.` + base64 of nonce, ciphertext, tag).
+// pooled random buffer never repeat, across refills, for either cipher; an append whose sender's key is
+// cached seals synchronously, one whose key is not yet known goes through the key store; both open back
+// to the plaintext. Values are `x1.` (XChaCha20-Poly1305) by default, `g1.` (AES-256-GCM, the format of
+// earlier releases) with DATA_CIPHER=aes-256-gcm, and every value opens whichever it is.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,25 +15,51 @@ import { KeyRing } from '../../infra/keys/ring.js';
 import { openRecorded, sealEvents } from '../../infra/keys/seal-events.js';
 import { SqliteKeyStore } from '../../infra/keys/sqlite.js';
 
-t.test('pooled nonces never repeat, across refills of the pool', async (t) => {
+for (const [cipher, prefix, nonceBytes] of [['xchacha20-poly1305', 'x1', 24], ['aes-256-gcm', 'g1', 12]] as const) {
+  t.test(`${cipher}: pooled nonces never repeat, across refills of the pool`, async (t) => {
+    const key = randomBytes(32);
+    const nonces = new Set<string>();
+    let wellFormed = 0;
+    // Both ciphers draw from one pool: interleaving them must not hand out a byte twice either.
+    const other = cipher === 'aes-256-gcm' ? 'xchacha20-poly1305' : 'aes-256-gcm';
+    for (let i = 0; i < 3000; i++) {
+      const sealed = sealText(key, `value ${i}`, 'aad', cipher);
+      if (new RegExp(`^${prefix}\\.[A-Za-z0-9+/]+=*$`).test(sealed)) wellFormed++;
+      nonces.add(Buffer.from(sealed.slice(3), 'base64').subarray(0, nonceBytes).toString('hex'));
+      if (i % 7 === 0) sealText(key, 'other', 'aad', other);
+      if (i % 997 === 0) t.equal(openText(key, sealed, 'aad'), `value ${i}`);
+    }
+    t.equal(wellFormed, 3000, `every value in the ${prefix} format`);
+    t.equal(nonces.size, 3000, `a fresh nonce per value, ${nonceBytes} bytes each`);
+  });
+}
+
+t.test('x1 values: tampering, another key, other additional data and truncation do not open', async (t) => {
   const key = randomBytes(32);
-  const nonces = new Set<string>();
-  let wellFormed = 0;
-  for (let i = 0; i < 3000; i++) {
-    const sealed = sealText(key, `value ${i}`, 'aad');
-    if (/^g1\.[A-Za-z0-9+/]+=*$/.test(sealed)) wellFormed++;
-    nonces.add(Buffer.from(sealed.slice(3), 'base64').subarray(0, 12).toString('hex'));
-    if (i % 997 === 0) t.equal(openText(key, sealed, 'aad'), `value ${i}`);
-  }
-  t.equal(wellFormed, 3000, 'every value in the g1 format');
-  t.equal(nonces.size, 3000, 'a fresh nonce per value, 12 bytes each');
+  t.match(sealText(key, 'hello', 'aad-1'), /^x1\./, 'x1 unless told otherwise');
+  const sealed = sealText(key, 'hello ünïcode ✓', 'aad-1', 'xchacha20-poly1305');
+  t.equal(openText(key, sealed, 'aad-1'), 'hello ünïcode ✓');
+  t.throws(() => openText(key, sealed, 'aad-2'), 'moved to other additional data');
+  t.throws(() => openText(randomBytes(32), sealed, 'aad-1'), 'another key');
+  const raw = Buffer.from(sealed.slice(3), 'base64');
+  raw[30] = raw[30]! ^ 1;
+  t.throws(() => openText(key, `x1.${raw.toString('base64')}`, 'aad-1'), 'a flipped bit');
+  t.throws(() => openText(key, `x1.${raw.subarray(0, 39).toString('base64')}`, 'aad-1'), /too short/, 'shorter than nonce and tag');
+  t.throws(() => openText(key, `z9.${raw.toString('base64')}`, 'aad-1'), /not a sealed value/, 'an unknown format');
+  // The subkey is derived: the data key itself does not open an x1 value as XChaCha20-Poly1305, nor a g1 value as x1.
+  const g1 = sealText(key, 'hello', 'aad-1', 'aes-256-gcm');
+  t.throws(() => openText(key, `x1.${g1.slice(3)}`, 'aad-1'), 'a g1 value relabelled x1 does not open');
+  t.throws(() => openText(key, `g1.${sealed.slice(3)}`, 'aad-1'), 'an x1 value relabelled g1 does not open');
 });
 
 t.test('sealEvents: synchronous for a cached key, through the store otherwise; both open', async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'chat-seal-'));
   const keys = SqliteKeyStore.open({ file: path.join(dir, 'keys.sqlite') });
   t.teardown(async () => { await keys.close(); rmSync(dir, { recursive: true, force: true }); });
-  const ring = new KeyRing({ store: keys, kek: randomBytes(32) });
+  const kek = randomBytes(32);
+  const ring = new KeyRing({ store: keys, kek });
+  // A process of the same deployment with DATA_CIPHER=aes-256-gcm (a rolling upgrade).
+  const gcmRing = new KeyRing({ store: keys, kek, cipher: 'aes-256-gcm' });
   const sent = (senderId: string): EventData => ({
     id: randomUUID(), type: 'MessageSent',
     data: { chatId: 'a:b', messageId: randomUUID(), senderId, clientMessageId: 'c1', body: `hi from ${senderId}`, sentAt: '2026-01-01T00:00:00.000Z' },
@@ -59,6 +86,14 @@ t.test('sealEvents: synchronous for a cached key, through the store otherwise; b
     streamId: 'chat-a:b', revision: i + 1, position: BigInt(i + 1), id: e.id, type: e.type, data: e.data, metadata: e.metadata ?? {}, createdAt: new Date(),
   }));
   t.same((await openRecorded(recorded, ring)).map((r) => (r.data as { body: string }).body), ['hi from a', 'hi from a'], 'both open back');
+  t.ok(sealed.slice(1).every((e) => String((e.data as { bodySealed: string }).bodySealed).startsWith('x1.')), 'sealed as x1 by default');
+
+  const byGcm = await sealEvents([sent('a')], gcmRing);
+  t.match((byGcm[0]!.data as { bodySealed: string }).bodySealed, /^g1\./, 'DATA_CIPHER=aes-256-gcm seals g1');
+  const mixed = [...recorded, { ...recorded[0]!, revision: 3, position: 3n, id: byGcm[0]!.id, data: byGcm[0]!.data }];
+  for (const reader of [ring, gcmRing]) {
+    t.same((await openRecorded(mixed, reader)).map((r) => (r.data as { body: string }).body), ['hi from a', 'hi from a', 'hi from a'], `a ${reader.cipher} process opens both formats`);
+  }
 
   await ring.destroy('a');
   const refused = sealEvents([sent('a')], ring);
