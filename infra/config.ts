@@ -80,8 +80,8 @@ export class ConfigError extends Error {
 type Env = Record<string, string | undefined>;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-/** Ciphers of personal data (infra/keys/crypto.ts): `x1.` values, and `g1.` for a rolling upgrade from a release before x1. */
-const DATA_CIPHERS = ['xchacha20-poly1305', 'aes-256-gcm'] as const;
+/** Ciphers of personal data (infra/keys/crypto.ts): AES-256-GCM (`g1.` values) unless told otherwise. */
+const DATA_CIPHERS = ['aes-256-gcm', 'xchacha20-poly1305'] as const;
 export type DataCipher = (typeof DATA_CIPHERS)[number];
 
 const whole = (fallback: number, minimum: number, maximum: number) => Type.Integer({ default: fallback, minimum, maximum });
@@ -212,7 +212,7 @@ const ENV_SCHEMA = Type.Object({
   TYPING_BURST: whole(3, 1, 100),
   DATA_KEY_ENCRYPTION_KEY: key32(),
   DATA_KEY_ENCRYPTION_KEY_PREVIOUS: key32(),
-  DATA_CIPHER: Type.Enum(DATA_CIPHERS, { default: 'xchacha20-poly1305' }),
+  DATA_CIPHER: Type.Enum(DATA_CIPHERS, { default: 'aes-256-gcm' }),
 });
 
 type EnvValues = Static<typeof ENV_SCHEMA>;

@@ -7,7 +7,7 @@
 //   BENCH_ENCRYPT=both npm run bench:append    (sealed against plain appends, interleaved in one process: the
 //                                               encryption ratio, less exposed to a loaded machine's drift;
 //                                               BENCH_ROUNDS=N rounds, each with its own ratio, and their median;
-//                                               BENCH_CIPHER=aes-256-gcm seals as DATA_CIPHER=aes-256-gcm does)
+//                                               BENCH_CIPHER=xchacha20-poly1305 seals as DATA_CIPHER=xchacha20-poly1305 does)
 //
 // Each case runs N writers for a fixed time, one event per append to a fresh stream ('no_stream'),
 // split in four slices run store, raw, raw, store so that drift in machine load hits both sides alike,
@@ -21,6 +21,7 @@ import { randomBytes } from 'node:crypto';
 import { PostgresEventStore } from '../../infra/event-store/postgres.js';
 import type { EventStore } from '../../commands/ports/event-store.js';
 import { PostgresKeyStore } from '../../infra/keys/postgres.js';
+import { loadXChaCha } from '../../infra/keys/crypto.js';
 import { KeyRing } from '../../infra/keys/ring.js';
 import { SealedEventStore } from '../../infra/keys/sealed-store.js';
 import { cpuSeconds, pidsNamed } from '../ws/common.js';
@@ -33,7 +34,7 @@ const WARMUP_MS = 500;
 const rounds = Math.max(1, Number(process.env['BENCH_ROUNDS'] ?? 2));
 const both = (process.env['BENCH_ENCRYPT'] ?? '').toLowerCase() === 'both';
 /** BENCH_CIPHER: what the sealed side seals with (DATA_CIPHER in the service). */
-const cipher = process.env['BENCH_CIPHER'] === 'aes-256-gcm' ? 'aes-256-gcm' : 'xchacha20-poly1305';
+const cipher = process.env['BENCH_CIPHER'] === 'xchacha20-poly1305' ? 'xchacha20-poly1305' : 'aes-256-gcm';
 const encrypt = both || ['1', 'true', 'on'].includes((process.env['BENCH_ENCRYPT'] ?? '').toLowerCase());
 /** Senders the messages come from: their data keys are created once, then cached, as in the service. */
 const SENDERS = Array.from({ length: 1000 }, (_, i) => `sender${i}`);
@@ -158,6 +159,7 @@ async function main(): Promise<void> {
     const ring = keys ? new KeyRing({ store: keys, kek: randomBytes(32), cipher }) : null;
     // Keys are created once per user (at registration, in the service): create them before measuring.
     await ring?.keysForSealing(SENDERS);
+    if (ring && cipher === 'xchacha20-poly1305') await loadXChaCha();
     out(`load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')} on ${availableParallelism()} CPUs`);
     for (const writers of writerCounts) {
       const rawStore = await PostgresEventStore.open({ connectionString: url, schema, poolSize: writers });

@@ -2,24 +2,44 @@
  * The cryptography of personal data:
  * - a value (a message body, a password hash) is sealed with its owner's 32-byte data key. The additional
  *   data names the field and the event, so a ciphertext moved to another field or event does not open.
- *   Two formats, told apart by their prefix; every release since `x1.` reads both:
- *   - `x1.`, written by default: XChaCha20-Poly1305 (libsodium) with a fresh random 192-bit nonce, under a
- *     subkey derived from the data key (HKDF-SHA-256), so that one key never serves two algorithms.
- *     Chosen for its cost: node:crypto pays about 10 µs of per-call overhead to seal a short value with
- *     AES-256-GCM, libsodium about 4 µs in all (docs/performance.md, "Encryption of personal data");
- *   - `g1.`: AES-256-GCM (node:crypto) with a fresh random 96-bit nonce; written when
- *     `DATA_CIPHER=aes-256-gcm`, for a rolling upgrade from a release that reads only `g1.`.
+ *   Two formats, told apart by their prefix; every value opens whichever it is:
+ *   - `g1.`, the default: AES-256-GCM (node:crypto) with a fresh random 96-bit nonce;
+ *   - `x1.`, with `DATA_CIPHER=xchacha20-poly1305`: XChaCha20-Poly1305 (libsodium) with a fresh random
+ *     192-bit nonce, under a subkey derived from the data key (HKDF-SHA-256), so that one key never serves
+ *     two algorithms. It costs about half the CPU per value: node:crypto pays per call, and a GCM cipher
+ *     object cannot take a second nonce (docs/performance.md, "Encryption of personal data").
  *   A random nonce is safe for both: one key seals far fewer than the 2^32 values GCM allows per random
  *   96-bit nonce, and a 192-bit nonce has no practical bound.
  * - a data key is stored wrapped (sealed, `g1.`) by the key-encryption key (KEK) from configuration, with
  *   the user id as additional data, so a wrapped key copied to another user's row does not open either.
  */
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, randomFillSync } from 'node:crypto';
-import sodium from 'libsodium-wrappers';
+import type Sodium from 'libsodium-wrappers';
 import type { DataCipher } from '../config.js';
 
-// The WebAssembly module is compiled once, when this module is first imported (about 0.1 s).
-await sodium.ready;
+/**
+ * libsodium, loaded only by a process that seals `x1.` values or meets one (loadXChaCha): its
+ * WebAssembly module costs about 40 ms and 13 MB of memory, which a `g1.`-only deployment need not pay.
+ */
+let sodium: typeof Sodium | null = null;
+
+export async function loadXChaCha(): Promise<void> {
+  if (sodium !== null) return;
+  const loaded = (await import('libsodium-wrappers')).default;
+  await loaded.ready;
+  sodium = loaded;
+}
+
+/** True when sealing with this cipher needs loadXChaCha() first. */
+export const cipherNeedsLoading = (cipher: DataCipher): boolean => sodium === null && cipher === 'xchacha20-poly1305';
+
+/** True when opening this value needs loadXChaCha() first. */
+export const valueNeedsLoading = (sealed: unknown): boolean => sodium === null && typeof sealed === 'string' && sealed.startsWith('x1.');
+
+function xchacha(): typeof Sodium {
+  if (sodium === null) throw new Error('x1 values need loadXChaCha() before they are sealed or opened');
+  return sodium;
+}
 
 export const KEY_BYTES = 32;
 const NONCE_BYTES = 12;
@@ -29,7 +49,6 @@ const VALUE_PREFIX = 'g1.';
 const X_PREFIX = 'x1.';
 const X_NONCE_BYTES = 24;
 const X_TAG_BYTES = 16;
-
 
 /**
  * Nonces are cut from a buffer of random bytes filled 1,024 nonces at a time: one call into the
@@ -66,7 +85,7 @@ function subkeyOf(key: Buffer): Uint8Array {
  */
 function sealX(key: Buffer, plaintext: Buffer, aad: string): string {
   const nonce = nextNonce(X_NONCE_BYTES);
-  const sealed = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, Buffer.from(aad, 'utf8'), null, nonce, subkeyOf(key));
+  const sealed = xchacha().crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, Buffer.from(aad, 'utf8'), null, nonce, subkeyOf(key));
   const out = Buffer.allocUnsafe(X_NONCE_BYTES + sealed.length);
   nonce.copy(out, 0);
   out.set(sealed, X_NONCE_BYTES);
@@ -76,7 +95,7 @@ function sealX(key: Buffer, plaintext: Buffer, aad: string): string {
 function openX(key: Buffer, sealed: string, aad: string): Buffer {
   const raw = Buffer.from(sealed.slice(X_PREFIX.length), 'base64');
   if (raw.length < X_NONCE_BYTES + X_TAG_BYTES) throw new Error('sealed value too short');
-  const plain = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
+  const plain = xchacha().crypto_aead_xchacha20poly1305_ietf_decrypt(
     null, raw.subarray(X_NONCE_BYTES), Buffer.from(aad, 'utf8'), raw.subarray(0, X_NONCE_BYTES), subkeyOf(key),
   );
   return Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength);
@@ -111,7 +130,7 @@ function open(key: Buffer, sealed: string, aad: string): Buffer {
   return rest.length === 0 ? body : Buffer.concat([body, rest]);
 }
 
-export const sealText = (key: Buffer, text: string, aad: string, cipher: DataCipher = 'xchacha20-poly1305'): string =>
+export const sealText = (key: Buffer, text: string, aad: string, cipher: DataCipher = 'aes-256-gcm'): string =>
   cipher === 'xchacha20-poly1305' ? sealX(key, Buffer.from(text, 'utf8'), aad) : seal(key, Buffer.from(text, 'utf8'), aad);
 export const openText = (key: Buffer, sealed: string, aad: string): string => open(key, sealed, aad).toString('utf8');
 

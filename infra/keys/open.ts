@@ -12,6 +12,7 @@ import path from 'node:path';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { KeyStore } from '../../commands/ports/keys.js';
+import { loadXChaCha } from './crypto.js';
 import { KeyRing } from './ring.js';
 
 export const KEK_FILE = 'data-key-encryption.key';
@@ -49,6 +50,7 @@ export async function openKeyStore(config: Pick<Config, 'databaseUrl' | 'databas
 
 export async function openKeyRing(config: Pick<Config, 'databaseUrl' | 'databaseSchema' | 'dataDir' | 'dataKeyEncryption'>, logger: Logger): Promise<KeyRing> {
   const kek = config.dataKeyEncryption.current ?? kekFromFile(config.dataDir, logger);
+  if (config.dataKeyEncryption.cipher === 'xchacha20-poly1305') await loadXChaCha();
   const store = await openKeyStore(config);
   return new KeyRing({
     store, kek, cipher: config.dataKeyEncryption.cipher,

@@ -73,7 +73,7 @@ export class KeyRing {
     this.#previous = opts.previousKek ? { kek: opts.previousKek, id: kekIdOf(opts.previousKek) } : null;
     this.#ttlMs = opts.ttlMs ?? DEFAULT_KEY_TTL_MS;
     this.#now = opts.now ?? Date.now;
-    this.cipher = opts.cipher ?? 'xchacha20-poly1305';
+    this.cipher = opts.cipher ?? 'aes-256-gcm';
   }
 
   get kekId(): string {

@@ -13,7 +13,7 @@
 import type { EventData, RecordedEvent } from '../../commands/ports/event-store.js';
 import type { PublicRecord } from '../../projections/ports/public-record.js';
 import type { DataCipher } from '../config.js';
-import { openText, sealText } from './crypto.js';
+import { cipherNeedsLoading, loadXChaCha, openText, sealText, valueNeedsLoading } from './crypto.js';
 import type { KeyRing } from './ring.js';
 
 interface SealedField {
@@ -76,6 +76,7 @@ function sealOne(e: EventData, spec: SealedField, key: Buffer, cipher: DataCiphe
  * rejects with KeyErasedError when an owner was erased.
  */
 export function sealEvents(events: EventData[], ring: KeyRing): EventData[] | Promise<EventData[]> {
+  if (cipherNeedsLoading(ring.cipher)) return loadXChaCha().then(() => sealEvents(events, ring));
   let out: EventData[] | null = null;
   for (let i = 0; i < events.length; i++) {
     const e = events[i]!;
@@ -122,13 +123,18 @@ function redactedSealed(o: Openable): boolean {
 async function openAll<R>(records: R[], view: (r: R) => Openable, rebuild: (r: R, version: number, data: Record<string, unknown>) => R, ring: KeyRing): Promise<R[]> {
   const owners: Array<string | null> = [];
   let redacted = false;
+  /** An `x1.` value in a process that has not loaded libsodium yet. */
+  let xchacha = false;
   for (const r of records) {
     const o = view(r);
     if (o.type === 'UserErased' && isObject(o.data) && typeof o.data['userId'] === 'string') ring.forget(o.data['userId']);
-    owners.push(ownerOf(o.type, o.version, o.data, true));
+    const owner = ownerOf(o.type, o.version, o.data, true);
+    owners.push(owner);
     redacted ||= redactedSealed(o);
+    xchacha ||= owner !== null && valueNeedsLoading((o.data as Record<string, unknown>)[SEALED_FIELDS[o.type]!.sealedField]);
   }
   if (owners.every((o) => o === null) && !redacted) return records;
+  if (xchacha) await loadXChaCha();
   const keys = await ring.keysForOpening(owners.filter((o): o is string => o !== null));
   return records.map((r, i) => {
     const o = view(r);

@@ -1,8 +1,8 @@
 // The append path's sealing (docs/performance.md, "Encryption of personal data"): nonces cut from a
 // pooled random buffer never repeat, across refills, for either cipher; an append whose sender's key is
 // cached seals synchronously, one whose key is not yet known goes through the key store; both open back
-// to the plaintext. Values are `x1.` (XChaCha20-Poly1305) by default, `g1.` (AES-256-GCM, the format of
-// earlier releases) with DATA_CIPHER=aes-256-gcm, and every value opens whichever it is.
+// to the plaintext. Values are `g1.` (AES-256-GCM) by default, `x1.` (XChaCha20-Poly1305, libsodium,
+// loaded only when needed) with DATA_CIPHER=xchacha20-poly1305, and every value opens whichever it is.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -10,13 +10,34 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import t from 'tap';
 import type { EventData, RecordedEvent } from '../../commands/ports/event-store.js';
 import { KeyErasedError } from '../../commands/ports/keys.js';
-import { openText, sealText } from '../../infra/keys/crypto.js';
+import { kekIdOf, loadXChaCha, openText, sealText, wrapKey } from '../../infra/keys/crypto.js';
 import { KeyRing } from '../../infra/keys/ring.js';
 import { openRecorded, sealEvents } from '../../infra/keys/seal-events.js';
 import { SqliteKeyStore } from '../../infra/keys/sqlite.js';
 
+// First in the file: these need a process that has not loaded libsodium yet.
+t.test('an x1 value met by a process that never sealed one: libsodium is loaded to open it (a known answer)', async (t) => {
+  t.throws(() => sealText(randomBytes(32), 'hello', 'aad', 'xchacha20-poly1305'), /need loadXChaCha/, 'not loaded by importing the module');
+  const dir = mkdtempSync(path.join(tmpdir(), 'chat-seal-'));
+  const keys = SqliteKeyStore.open({ file: path.join(dir, 'keys.sqlite') });
+  t.teardown(async () => { await keys.close(); rmSync(dir, { recursive: true, force: true }); });
+  const kek = randomBytes(32);
+  const dataKey = Buffer.from('000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f', 'hex');
+  await keys.getOrCreate(new Map([['a', { wrapped: wrapKey(kek, dataKey, 'a'), kekId: kekIdOf(kek) }]]));
+  // Sealed once with that data key under the additional data `MessageSent.body:m-1:a`: the x1 format must keep opening it.
+  const vector = 'x1.cwsPKVlEm3LrmPhvL39RuJsvGrKc8ZsImkLUhOkme1Yi3bD9bDKc2JaPx3e/equhaQ==';
+  const record: RecordedEvent = {
+    streamId: 'chat-a:b', revision: 0, position: 1n, id: randomUUID(), type: 'MessageSent', createdAt: new Date(),
+    data: { chatId: 'a:b', messageId: 'm-1', senderId: 'a', clientMessageId: 'c1', sentAt: '2026-01-01T00:00:00.000Z', bodySealed: vector },
+    metadata: { schemaVersion: 3 },
+  };
+  const [opened] = await openRecorded([record], new KeyRing({ store: keys, kek }));
+  t.equal((opened!.data as { body: string }).body, 'hi from a', 'a g1 process opens it');
+});
+
 for (const [cipher, prefix, nonceBytes] of [['xchacha20-poly1305', 'x1', 24], ['aes-256-gcm', 'g1', 12]] as const) {
   t.test(`${cipher}: pooled nonces never repeat, across refills of the pool`, async (t) => {
+    await loadXChaCha();
     const key = randomBytes(32);
     const nonces = new Set<string>();
     let wellFormed = 0;
@@ -35,8 +56,9 @@ for (const [cipher, prefix, nonceBytes] of [['xchacha20-poly1305', 'x1', 24], ['
 }
 
 t.test('x1 values: tampering, another key, other additional data and truncation do not open', async (t) => {
+  await loadXChaCha();
   const key = randomBytes(32);
-  t.match(sealText(key, 'hello', 'aad-1'), /^x1\./, 'x1 unless told otherwise');
+  t.match(sealText(key, 'hello', 'aad-1'), /^g1\./, 'g1 unless told otherwise');
   const sealed = sealText(key, 'hello ünïcode ✓', 'aad-1', 'xchacha20-poly1305');
   t.equal(openText(key, sealed, 'aad-1'), 'hello ünïcode ✓');
   t.throws(() => openText(key, sealed, 'aad-2'), 'moved to other additional data');
@@ -58,8 +80,8 @@ t.test('sealEvents: synchronous for a cached key, through the store otherwise; b
   t.teardown(async () => { await keys.close(); rmSync(dir, { recursive: true, force: true }); });
   const kek = randomBytes(32);
   const ring = new KeyRing({ store: keys, kek });
-  // A process of the same deployment with DATA_CIPHER=aes-256-gcm (a rolling upgrade).
-  const gcmRing = new KeyRing({ store: keys, kek, cipher: 'aes-256-gcm' });
+  // A process of the same deployment with DATA_CIPHER=xchacha20-poly1305.
+  const xRing = new KeyRing({ store: keys, kek, cipher: 'xchacha20-poly1305' });
   const sent = (senderId: string): EventData => ({
     id: randomUUID(), type: 'MessageSent',
     data: { chatId: 'a:b', messageId: randomUUID(), senderId, clientMessageId: 'c1', body: `hi from ${senderId}`, sentAt: '2026-01-01T00:00:00.000Z' },
@@ -86,12 +108,12 @@ t.test('sealEvents: synchronous for a cached key, through the store otherwise; b
     streamId: 'chat-a:b', revision: i + 1, position: BigInt(i + 1), id: e.id, type: e.type, data: e.data, metadata: e.metadata ?? {}, createdAt: new Date(),
   }));
   t.same((await openRecorded(recorded, ring)).map((r) => (r.data as { body: string }).body), ['hi from a', 'hi from a'], 'both open back');
-  t.ok(sealed.slice(1).every((e) => String((e.data as { bodySealed: string }).bodySealed).startsWith('x1.')), 'sealed as x1 by default');
+  t.ok(sealed.slice(1).every((e) => String((e.data as { bodySealed: string }).bodySealed).startsWith('g1.')), 'sealed as g1 by default');
 
-  const byGcm = await sealEvents([sent('a')], gcmRing);
-  t.match((byGcm[0]!.data as { bodySealed: string }).bodySealed, /^g1\./, 'DATA_CIPHER=aes-256-gcm seals g1');
-  const mixed = [...recorded, { ...recorded[0]!, revision: 3, position: 3n, id: byGcm[0]!.id, data: byGcm[0]!.data }];
-  for (const reader of [ring, gcmRing]) {
+  const byX = await sealEvents([sent('a')], xRing);
+  t.match((byX[0]!.data as { bodySealed: string }).bodySealed, /^x1\./, 'DATA_CIPHER=xchacha20-poly1305 seals x1');
+  const mixed = [...recorded, { ...recorded[0]!, revision: 3, position: 3n, id: byX[0]!.id, data: byX[0]!.data }];
+  for (const reader of [ring, xRing]) {
     t.same((await openRecorded(mixed, reader)).map((r) => (r.data as { body: string }).body), ['hi from a', 'hi from a', 'hi from a'], `a ${reader.cipher} process opens both formats`);
   }
 
