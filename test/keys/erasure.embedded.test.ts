@@ -1,6 +1,6 @@
 // Erasure on the embedded default, by the operator (`chat users erase`) while the service runs: the phrase
 // is in none of the SQLite files afterwards, the other participant reads the messages erased, and the
-// generated KEK file is where docs/privacy.md says.
+// generated KEK file is where docs/privacy.md says. With either DATA_CIPHER.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -15,9 +15,9 @@ import { apiCaller, twoUsersInAChat } from '../support/api-call.js';
 
 const PASSWORD = 'correct horse battery staple';
 
-t.test('chat users erase on the embedded default', async (t) => {
+for (const [cipher, prefix] of [['aes-256-gcm', 'g1.'], ['xchacha20-poly1305', 'x1.']] as const) t.test(`chat users erase on the embedded default (DATA_CIPHER=${cipher})`, async (t) => {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'chat-erase-emb-'));
-  const config = loadConfig({ DATA_DIR: dataDir, HTTP_PORT: '0', WS_PORT: '0', LOG_LEVEL: 'silent' });
+  const config = loadConfig({ DATA_DIR: dataDir, HTTP_PORT: '0', WS_PORT: '0', LOG_LEVEL: 'silent', DATA_CIPHER: cipher });
   let svc: Awaited<ReturnType<typeof startService>> | null = await startService(config, 'all');
   t.teardown(async () => {
     await svc?.stop();
@@ -41,6 +41,8 @@ t.test('chat users erase on the embedded default', async (t) => {
   await waitFor('dave reads the phrase', async () => (await history()).some((m) => m.body === phrase));
   const chats = async () => (await call('GET', '/api/chats', dave)).body!['chats'] as Array<{ lastMessage: { body: string } | null }>;
   await waitFor('the chat list is projected', async () => (await chats()).length === 1 && (await chats())[0]!.lastMessage?.body === 'hi carol');
+  const log = Buffer.concat(readdirSync(dataDir).filter((f) => f.startsWith('events.sqlite')).map((f) => readFileSync(path.join(dataDir, f))));
+  t.ok(log.includes(Buffer.from(`"bodySealed":"${prefix}`)), `bodies stored as ${prefix} values (the log and its WAL)`);
 
   const erased = await chat({ kind: 'embedded', dataDir }, ['users', 'erase', 'carol']);
   t.equal(erased.code, 0, erased.stderr);
