@@ -128,3 +128,4 @@ export const userStreamId = (userId: string): string => `user-${userId}`;
 export const chatStreamId = (chatId: string): string => `chat-${chatId}`;
 /** One stream per (chat, reader): marking read never writes to, or waits on, the chat's own stream. */
 export const readsStreamId = (chatId: string, readerId: string): string => `reads-${chatId}-${readerId}`;
+export const isReadsStreamId = (streamId: string): boolean => streamId.startsWith('reads-');

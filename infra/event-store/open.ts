@@ -2,6 +2,7 @@
 import type { EventStoreChoice } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { EventStore } from '../../commands/ports/event-store.js';
+import { isReadsStreamId } from '../../domain/events.js';
 
 export async function openEventStore(choice: EventStoreChoice, logger: Logger): Promise<EventStore> {
   switch (choice.kind) {
@@ -11,7 +12,8 @@ export async function openEventStore(choice: EventStoreChoice, logger: Logger): 
     }
     case 'postgres': {
       const { PostgresEventStore } = await import('./postgres.js');
-      return PostgresEventStore.open({ connectionString: choice.url, schema: choice.schema, logger });
+      // Read marks get a group-commit lane of their own: a send never waits for a batch of marks.
+      return PostgresEventStore.open({ connectionString: choice.url, schema: choice.schema, logger, backgroundStreams: isReadsStreamId });
     }
     case 'embedded': {
       const { EmbeddedEventStore } = await import('./embedded.js');

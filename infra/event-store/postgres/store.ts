@@ -50,6 +50,12 @@ export interface PostgresEventStoreOptions {
   beforeCommit?: (client: pg.PoolClient, append: { streamId: string; events: readonly EventData[] }) => Promise<void>;
   /** Batches of appends written at once (group commit); 0 writes every append alone. Default 2. */
   appendBatchesInFlight?: number;
+  /**
+   * Streams whose appends go through a group-commit lane of their own, one batch in flight, so that
+   * they never make other appends wait for a slot or ride in their batches: read marks, which come
+   * about as often as messages (docs/architecture.md, "Read receipts").
+   */
+  backgroundStreams?: (streamId: string) => boolean;
   /** Least ms between two reads of a live subscription under a stream of commits (subscription.ts). Default 5. */
   subscriptionReadIntervalMs?: number;
 }
@@ -95,6 +101,9 @@ export class PostgresEventStore implements EventStore {
   #closed = false;
   /** Group commit; null when appends are written one per transaction (option, or the test hook). */
   readonly #batcher: AppendBatcher<PendingAppend, BatchResult> | null;
+  /** The lane of `backgroundStreams`; null when there is none. */
+  readonly #background: AppendBatcher<PendingAppend, BatchResult> | null;
+  readonly #isBackground: (streamId: string) => boolean;
 
   private constructor(pool: pg.Pool, sql: Statements, listener: Listener, opts: PostgresEventStoreOptions, logger: PostgresEventStoreLogger) {
     this.#pool = pool;
@@ -104,15 +113,16 @@ export class PostgresEventStore implements EventStore {
     this.#beforeCommit = opts.beforeCommit;
     this.#readIntervalMs = opts.subscriptionReadIntervalMs ?? DEFAULT_READ_INTERVAL_MS;
     const inFlight = opts.appendBatchesInFlight ?? 2;
-    this.#batcher =
-      inFlight > 0 && !opts.beforeCommit
-        ? new AppendBatcher({
-            write: (batch) => writeBatch(this.#pool, this.#sql, this.#logger, batch),
-            maxInFlight: inFlight,
-            maxAppends: MAX_APPENDS_PER_BATCH,
-            maxEvents: MAX_EVENTS_PER_APPEND,
-          })
-        : null;
+    const batcher = (maxInFlight: number) => new AppendBatcher<PendingAppend, BatchResult>({
+      write: (batch) => writeBatch(this.#pool, this.#sql, this.#logger, batch),
+      maxInFlight,
+      maxAppends: MAX_APPENDS_PER_BATCH,
+      maxEvents: MAX_EVENTS_PER_APPEND,
+    });
+    const batching = inFlight > 0 && !opts.beforeCommit;
+    this.#batcher = batching ? batcher(inFlight) : null;
+    this.#background = batching && opts.backgroundStreams ? batcher(1) : null;
+    this.#isBackground = opts.backgroundStreams ?? (() => false);
   }
 
   /** Live subscriptions' pages read, and notifications they skipped as already read (PgSubscription.wake). */
@@ -128,7 +138,14 @@ export class PostgresEventStore implements EventStore {
 
   /** Group-commit counters: batches written, appends they held, the largest batch. */
   get appendBatchStats(): { batches: number; appends: number; largest: number; writeMs: number; maxWriteMs: number } {
-    return { ...(this.#batcher?.stats ?? { batches: 0, appends: 0, largest: 0, writeMs: 0, maxWriteMs: 0 }) };
+    const [a, b] = [this.#batcher?.stats, this.#background?.stats];
+    const none = { batches: 0, appends: 0, largest: 0, writeMs: 0, maxWriteMs: 0 };
+    if (!a) return none;
+    if (!b) return { ...a };
+    return {
+      batches: a.batches + b.batches, appends: a.appends + b.appends, largest: Math.max(a.largest, b.largest),
+      writeMs: a.writeMs + b.writeMs, maxWriteMs: Math.max(a.maxWriteMs, b.maxWriteMs),
+    };
   }
 
   /** Connects and creates the schema and tables if missing; safe when several processes start at once. */
@@ -228,7 +245,9 @@ export class PostgresEventStore implements EventStore {
 
   /** Through group commit (see docs/architecture.md). */
   async #appendBatched(streamId: string, events: readonly EventData[], expected: ExpectedRevision, pending: PendingAppend): Promise<AppendResult> {
-    const outcome = await this.#batcher!.submit({ streamId, eventCount: events.length, item: pending });
+    // A stream always takes the same lane, so its appends are still written in the order they came.
+    const lane = this.#background !== null && this.#isBackground(streamId) ? this.#background : this.#batcher!;
+    const outcome = await lane.submit({ streamId, eventCount: events.length, item: pending });
     const result = outcome.kind === 'done' ? outcome.result : null;
     if (result?.written) {
       const position = BigInt(result.position);
