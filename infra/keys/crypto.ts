@@ -51,9 +51,10 @@ const X_NONCE_BYTES = 24;
 const X_TAG_BYTES = 16;
 
 /**
- * Nonces are cut from a buffer of random bytes filled 1,024 nonces at a time: one call into the
- * CSPRNG per value cost as much as the cipher itself (bench:append, docs/performance.md). Each nonce is
- * copied out before the next is cut, and a byte is never handed out twice.
+ * Nonces are cut from a buffer of random bytes filled 24 KiB at a time (2,048 `g1.` nonces, 1,024 `x1.`
+ * ones): one call into the CSPRNG per value cost as much as the cipher itself (bench:append,
+ * docs/performance.md). Each nonce is copied out before the next is cut, and a byte is never handed out
+ * twice, whichever cipher takes it.
  */
 const noncePool = Buffer.allocUnsafe(X_NONCE_BYTES * 1024);
 let nonceAt = noncePool.length;
