@@ -20,6 +20,9 @@ const REFUSALS = {
   429: ['429 Too Many Requests', refusal('RATE_LIMITED', 'Too many open sockets for this user; close one first.')],
   503: ['503 Service Unavailable', refusal('SERVICE_UNAVAILABLE', 'Too many connection attempts or a backing service is down; try again shortly.')],
 } as const;
+/** RFC 6455 4.2.2: a version the server does not speak is refused, naming the one it does. */
+const WS_VERSION = '13';
+const BAD_VERSION = refusal('BAD_REQUEST', `Not a WebSocket handshake this server speaks: Sec-WebSocket-Version must be ${WS_VERSION}.`);
 
 /** Requests uWS does not hand to the upgrade handler (server.ts's catch-all route). */
 export const NOT_UPGRADED = {
@@ -66,6 +69,7 @@ export function createUpgrader(d: UpgradeDeps): Upgrader {
     const key = req.getHeader('sec-websocket-key');
     const extensions = req.getHeader('sec-websocket-extensions');
     const connection = req.getHeader('connection');
+    const version = req.getHeader('sec-websocket-version');
     const headers = {
       origin: req.getHeader('origin'),
       authorization: req.getHeader('authorization'),
@@ -84,6 +88,11 @@ export function createUpgrader(d: UpgradeDeps): Upgrader {
     if (!/(^|[\s,])upgrade($|[\s,])/i.test(connection)) {
       counters.badRequest++;
       return refuse(400);
+    }
+    if (version !== WS_VERSION) {
+      counters.badRequest++;
+      res.writeStatus('400 Bad Request').writeHeader('content-type', JSON_TYPE).writeHeader('sec-websocket-version', WS_VERSION);
+      return void res.end(BAD_VERSION);
     }
     if (!originAllowed(headers.origin, d.origins)) {
       counters.forbidden++;

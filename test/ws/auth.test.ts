@@ -62,6 +62,30 @@ t.test('upgrades are refused without a valid credential or from a foreign origin
     s.end(`GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer ${alice.token}\r\nConnection: close\r\n\r\n`);
   });
   t.match(answer, /^HTTP\/1\.1 400 [\s\S]*"code":"BAD_REQUEST"/, 'an upgrade without Sec-WebSocket-Key: 400 BAD_REQUEST');
+  // RFC 6455 4.2.2: a version other than 13 is refused, and the answer names the one spoken.
+  for (const version of ['99', '8', '']) {
+    const versionAnswer = await new Promise<string>((resolve, reject) => {
+      const s = net.connect(Number(port), '127.0.0.1');
+      const chunks: Buffer[] = [];
+      const answered = (): void => {
+        s.destroy();
+        resolve(Buffer.concat(chunks).toString());
+      };
+      // The whole answer is in once the body its Content-Length announces has arrived (or the server closed).
+      s.on('data', (c: Buffer) => {
+        chunks.push(c);
+        const text = Buffer.concat(chunks).toString();
+        const end = text.indexOf('\r\n\r\n');
+        const length = /content-length: (\d+)/i.exec(text)?.[1];
+        if (end >= 0 && length !== undefined && Buffer.byteLength(text.slice(end + 4)) >= Number(length)) answered();
+      });
+      s.on('error', reject);
+      s.on('close', answered);
+      const header = version === '' ? '' : `Sec-WebSocket-Version: ${version}\r\n`;
+      s.write(`GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${header}Authorization: Bearer ${alice.token}\r\n\r\n`);
+    });
+    t.match(versionAnswer, /^HTTP\/1\.1 400 [\s\S]*sec-websocket-version: 13\r\n[\s\S]*"code":"BAD_REQUEST"[\s\S]*Sec-WebSocket-Version must be 13/i, `Sec-WebSocket-Version ${version || 'missing'}: 400, naming version 13`);
+  }
   const stats = fx.gateway!.stats();
   t.ok(stats.upgrades.unauthorized >= 10 && stats.upgrades.forbidden === 2 && stats.upgrades.badRequest >= 1, 'refusals are counted');
   for (const c of [ok, noOrigin, cookie]) await c.close();
