@@ -4,10 +4,24 @@
  * its owner's alone (0700), whatever the umask; one that already exists is left as it is, and the
  * service warns when others can read it (docs/privacy.md).
  */
-import { mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import path from 'node:path';
 
+/**
+ * Creates the directory and any missing parents, each 0700. Walked by hand: Node 20's recursive
+ * mkdirSync spins forever where mkdir answers ENOENT under a parent that exists (under /proc, say).
+ */
 export function ensurePrivateDir(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' && statSync(dir).isDirectory()) return;
+    const parent = path.dirname(dir);
+    if (code !== 'ENOENT' || parent === dir || existsSync(parent)) throw err;
+    ensurePrivateDir(parent);
+    mkdirSync(dir, { mode: 0o700 });
+  }
 }
 
 /** Whether group or others have any access to the directory; false when it does not exist. */
