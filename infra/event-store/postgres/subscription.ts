@@ -52,8 +52,11 @@ export class PgSubscription extends PagedSubscription {
    * only below the visibility bound, so every commit at or below it has been read in full.
    */
   #readThrough: bigint;
-  /** Pages read, and notifications skipped because their commit had been read already (for tests and stats). */
-  readonly counts = { reads: 0, wakesSkipped: 0 };
+  /**
+   * Pages read, notifications skipped because their commit had been read already, and reads that found
+   * committed events held back behind an older open transaction (for tests and stats).
+   */
+  readonly counts = { reads: 0, wakesSkipped: 0, heldBack: 0 };
   /** Counts notifications, so one that lands while a read is in flight is not slept through. */
   #wakes = 0;
   /** The current sleep: ended by stop(), and by a notification if it listens for them. */
@@ -121,6 +124,7 @@ export class PgSubscription extends PagedSubscription {
       }
       this.#caughtUp = null;
       if (caughtUp.heldBack) {
+        this.counts.heldBack++;
         // Committed events wait behind an older open transaction. Its commit notifies (if it is an
         // append), but other transactions hold xmin back silently, so poll too, backing off. Under
         // steady writes notifications come constantly and cannot help until the blocker ends, so
