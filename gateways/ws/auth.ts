@@ -2,6 +2,11 @@
  * Who is knocking: the credential of an upgrade request and the identity it proves. Everything here
  * runs before a socket exists; a refusal is a plain HTTP answer (401/403/503).
  */
+import { bearerToken } from '../bearer.js';
+
+/** Longer than any token this service issues: refused before it reaches the session store. */
+const MAX_TOKEN_LENGTH = 512;
+
 /**
  * What the gateway needs from a session store, declared here by its user: both adapters
  * (infra/sessions/) have all of it, and the composition root hands one in. Without the
@@ -57,9 +62,8 @@ function cookieValue(header: string, name: string): string | null {
 export function pickCredential(h: UpgradeHeaders, cookieName: string): Credential | null {
   if (h.ticket !== '') return { kind: 'ticket', secret: h.ticket };
   if (h.authorization !== '') {
-    // The scheme is case-insensitive (RFC 9110, 11.1), the token is not.
-    const m = /^Bearer +([A-Za-z0-9_-]{1,512})$/i.exec(h.authorization);
-    return m?.[1] ? { kind: 'bearer', secret: m[1] } : null;
+    const token = bearerToken(h.authorization);
+    return token && token.length <= MAX_TOKEN_LENGTH ? { kind: 'bearer', secret: token } : null;
   }
   const cookie = h.cookie === '' ? null : cookieValue(h.cookie, cookieName);
   return cookie ? { kind: 'cookie', secret: cookie } : null;

@@ -6,6 +6,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { bearerToken } from '../../bearer.js';
 import type { Session, SessionStore } from '../../ports/sessions.js';
 import { csrfTokenFor } from '../csrf-token.js';
 import type { HttpConfig } from '../config.js';
@@ -32,9 +33,8 @@ declare module 'fastify' {
 export function presentedToken(request: FastifyRequest, config: HttpConfig): { token: string; via: 'cookie' | 'bearer' } | null {
   const header = request.headers.authorization;
   if (header !== undefined) {
-    // The scheme is case-insensitive (RFC 9110, 11.1), the token is not.
-    const match = /^Bearer +([A-Za-z0-9_-]+)$/i.exec(header);
-    return match?.[1] ? { token: match[1], via: 'bearer' } : null;
+    const token = bearerToken(header);
+    return token ? { token, via: 'bearer' } : null;
   }
   const cookie = request.cookies[config.sessionCookie];
   return cookie ? { token: cookie, via: 'cookie' } : null;
