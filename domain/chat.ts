@@ -23,7 +23,17 @@ export type ChatCommand =
       otherErased?: boolean;
       at: string;
     }
-  | { type: 'SendMessage'; chatId: string; messageId: string; senderId: string; clientMessageId: string; body: string; at: string }
+  | {
+      type: 'SendMessage';
+      chatId: string;
+      messageId: string;
+      senderId: string;
+      clientMessageId: string;
+      body: string;
+      at: string;
+      /** Whether the other participant's account was erased, as the caller last saw their stream: no new messages for nobody. */
+      recipientErased?: boolean;
+    }
   | EditMessageCommand
   | DeleteMessageCommand;
 
@@ -71,6 +81,8 @@ function decide(command: ChatCommand, state: ChatState): Decision<ChatEvent> {
       if (!state.participants.includes(command.senderId)) return reject(domainError('NOT_A_PARTICIPANT'));
       if (!CLIENT_MESSAGE_ID.test(command.clientMessageId)) return reject(domainError('CLIENT_MESSAGE_ID_INVALID'));
       if (findSentMessage(state, command.senderId, command.clientMessageId)) return accept([]);
+      // After the de-duplication: a retry of a message stored before the erasure still gets its answer.
+      if (command.recipientErased === true) return reject(domainError('PARTICIPANT_ERASED'));
       const body = command.body.trim();
       if (body.length === 0) return reject(domainError('MESSAGE_EMPTY'));
       if (!isStorableText(body)) return reject(domainError('MESSAGE_INVALID_CHARACTERS'));

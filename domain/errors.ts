@@ -20,6 +20,7 @@ export const DOMAIN_ERRORS = {
   READ_REVISION_INVALID: 'The revision to mark read must be a whole number, 0 or more.',
   READ_REVISION_AHEAD: "The revision to mark read is past the chat's newest message.",
   USER_ERASED: 'This account was erased; nothing can be written for it any more.',
+  PARTICIPANT_ERASED: 'The other participant erased their account; this chat takes no new messages.',
   MESSAGE_NOT_FOUND: 'No such message in this chat.',
   NOT_MESSAGE_SENDER: 'Only the sender of a message can edit or delete it.',
   MESSAGE_DELETED: 'That message was deleted.',

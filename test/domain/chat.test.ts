@@ -40,6 +40,12 @@ t.test('StartChat: no new chat with an erased account; an existing one still ope
   givenEvents(chatDecider, [started]).when({ ...start, otherErased: true }).thenEvents(t, [], 'the chat they had opens, erased messages and all');
 });
 
+t.test('SendMessage: none into a chat whose other participant was erased; a retry of a stored one still answers', async (t) => {
+  givenEvents(chatDecider, [started]).when({ ...send(), recipientErased: true }).thenError(t, 'PARTICIPANT_ERASED');
+  givenEvents(chatDecider, [started, sent(1)]).when({ ...send({ clientMessageId: 'c1' }), recipientErased: true }).thenEvents(t, [], 'the first message is found, nothing appended');
+  givenEvents(chatDecider, [started]).when({ ...send({ senderId: 'mallory' }), recipientErased: true }).thenError(t, 'NOT_A_PARTICIPANT');
+});
+
 t.test('SendMessage: a participant sends a trimmed message', async (t) => {
   givenEvents(chatDecider, [started]).when(send({ body: '  hello  ' }))
     .thenEvents(t, [{ type: 'MessageSent', version: 2, data: { chatId, messageId: 'm1', senderId: 'alice', clientMessageId: 'c1', body: 'hello', sentAt: at } }]);

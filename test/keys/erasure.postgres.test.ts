@@ -137,6 +137,14 @@ t.test('erasing an account leaves its bodies and hash nowhere', async (t) => {
   const page = await history();
   t.same(page.filter((m) => m.senderId === 'alice').map((m) => m.body), ['', ''], 'the other participant sees them erased at once');
   t.ok(page.some((m) => m.body === 'hello alice'), "bob's own message stays");
+  const bobSocket = await connect(`ws://127.0.0.1:${wsPort}/ws`, { token: bob });
+  t.teardown(() => bobSocket.close());
+  // The gateway learns of the erasure from the log; until then a send may still be stored (privacy.md).
+  await waitFor('bob\'s sends to alice are refused', async () => {
+    const f = await bobSocket.send(chatId, 'are you there?');
+    return f.type === 'error' && f.code === 'PARTICIPANT_ERASED';
+  });
+  t.equal((await call('POST', `/api/chats/${encodeURIComponent(chatId)}/messages`, bob, { body: 'alice?', clientMessageId: 'b2' })).status, 410, 'over HTTP too');
   await waitFor('the projector applied UserErased', async () => {
     const c = new pg.Client({ connectionString: TEST_DATABASE_URL });
     await c.connect();

@@ -49,7 +49,7 @@ export const messageRoutes: RoutePlugin = async (app, ctx) => {
     config: { auth: true },
     schema: {
       tags: ['messages'],
-      summary: 'Send a message; 201 when stored, 200 with the original when the clientMessageId was seen before',
+      summary: 'Send a message; 201 when stored, 200 with the original when the clientMessageId was seen before; 410 PARTICIPANT_ERASED when the other participant erased their account',
       params: ChatIdParams,
       // No maxLength: the body limit (64 KiB) bounds both, and a schema bound would answer some
       // over-long values VALIDATION_FAILED instead of the domain's MESSAGE_TOO_LONG / CLIENT_MESSAGE_ID_INVALID.
@@ -57,7 +57,7 @@ export const messageRoutes: RoutePlugin = async (app, ctx) => {
         body: Type.String({ description: '1-4000 characters after trimming (MESSAGE_EMPTY, MESSAGE_TOO_LONG); stored trimmed' }),
         clientMessageId: Type.String({ description: 'Client-chosen id, 1-64 of A-Z a-z 0-9 _ - (else CLIENT_MESSAGE_ID_INVALID); makes retries safe' }),
       }, { additionalProperties: false }),
-      response: { 200: Accepted, 201: Accepted, ...errorResponses(400, 401, 403, 404, 413, 415, 422) },
+      response: { 200: Accepted, 201: Accepted, ...errorResponses(400, 401, 403, 404, 410, 413, 415, 422) },
     },
   }, async (request, reply) => {
     const { session } = requireAuth(request);
