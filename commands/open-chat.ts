@@ -4,8 +4,15 @@ import { userDecider } from '../domain/user.js';
 import { fail, succeed, type CommandDeps, type CommandResult } from './deps.js';
 import { handleCommand, loadState } from './handle-command.js';
 
+export interface OpenedChat {
+  chatId: string;
+  participants: [string, string];
+  /** The other participant erased their account: the chat opens, but takes no new messages (PARTICIPANT_ERASED). */
+  otherErased: boolean;
+}
+
 /** Records that a user opened a chat (an activity-log entry); only a participant may. */
-export async function openChat(deps: CommandDeps, input: { userId: string; chatId: string }): Promise<CommandResult<{ chatId: string; participants: [string, string] }>> {
+export async function openChat(deps: CommandDeps, input: { userId: string; chatId: string }): Promise<CommandResult<OpenedChat>> {
   const { state: chat } = await loadState(deps.bus, chatStreamId(input.chatId), chatDecider);
   const outcome = await handleCommand(deps.bus, {
     streamId: userStreamId(input.userId),
@@ -18,5 +25,7 @@ export async function openChat(deps: CommandDeps, input: { userId: string; chatI
   });
   if (!outcome.ok) return fail(outcome.error);
   if (!chat.started) throw new Error('unreachable: an unstarted chat was opened');
-  return succeed({ chatId: input.chatId, participants: chat.participants });
+  const other = chat.participants[0] === input.userId ? chat.participants[1] : chat.participants[0];
+  const { state: otherUser } = await loadState(deps.bus, userStreamId(other), userDecider);
+  return succeed({ chatId: input.chatId, participants: chat.participants, otherErased: otherUser.registered && otherUser.erased === true });
 }

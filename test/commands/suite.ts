@@ -146,7 +146,7 @@ export function commandSuite(t: Test, openStore: () => Promise<{ store: EventSto
     const [a, b, c] = [unique('gus'), unique('hal'), unique('ivy')];
     for (const u of [a, b, c]) value(t, await register(deps, { username: u, password: 'password1' }));
     const chat = value(t, await startChat(deps, { initiatorId: a, otherUsername: b }));
-    value(t, await openChat(deps, { userId: b, chatId: chat.chatId }));
+    t.equal(value(t, await openChat(deps, { userId: b, chatId: chat.chatId })).otherErased, false, 'the other participant has not erased their account');
     const foreign = await openChat(deps, { userId: c, chatId: chat.chatId });
     t.same(foreign.ok ? 'ok' : foreign.error.code, 'NOT_A_PARTICIPANT');
     const missing = await openChat(deps, { userId: c, chatId: `${c}:zzz` });

@@ -59,6 +59,8 @@ for (const [cipher, prefix] of [['aes-256-gcm', 'g1.'], ['xchacha20-poly1305', '
   const refused = await call('POST', path_, dave, { body: 'are you there?', clientMessageId: 'd2' });
   t.same([refused.status, (refused.body!['error'] as { code: string }).code], [410, 'PARTICIPANT_ERASED'], 'no new messages into a chat with an erased account');
   t.equal((await call('POST', path_, dave, { body: 'hi carol', clientMessageId: 'd1' })).status, 200, 'a retry of a message stored before still gets its answer');
+  const opened = await call('POST', `/api/chats/${encodeURIComponent(chatId)}/open`, dave);
+  t.same([opened.status, opened.body!['otherErased']], [200, true], 'opening the chat says the other participant is erased');
   t.equal((await call('POST', '/api/chats', dave, { username: 'carol' })).status, 200, 'the chat dave had with carol still opens');
   t.equal((await call('POST', '/api/register', null, { username: 'erin', password: PASSWORD })).status, 201);
   const erin = (await call('POST', '/api/login', null, { username: 'erin', password: PASSWORD, bearer: true })).body!['token'] as string;

@@ -18,6 +18,7 @@ import type { CommandDeps } from '../../commands/deps.js';
 import { sendMessage } from '../../commands/send-message.js';
 import { startChat } from '../../commands/start-chat.js';
 import { buildHttpApp, type HttpDeps } from '../../gateways/http/app.js';
+import { accountEraser } from '../../gateways/service/account-erasure.js';
 import { httpConfigFrom } from '../../gateways/service/from-config.js';
 import { sqlReadModels } from '../../gateways/service/http-read-models.js';
 import { webPlugin, type WebOptions } from '../../gateways/web/plugin.js';
@@ -26,6 +27,7 @@ import { startWsGateway, type WsGateway } from '../../gateways/ws/server.js';
 import { loadConfig, openCommandSide, openReadSide, openSessions, type CommandSide } from '../../gateways/service/wiring.js';
 import { keepFresh } from '../../commands/handle-command.js';
 import { MemoryLastMessagesView } from '../../infra/last-messages/memory.js';
+import { scrubBodiesOf } from '../../infra/read-models/queries/erasure.js';
 import { createLogger } from '../../infra/logger.js';
 import { SQL_PROJECTIONS } from '../../projections/index.js';
 import { LastMessagesProjection } from '../../projections/last-messages.js';
@@ -92,6 +94,8 @@ export async function startWebService(name: string): Promise<WebService> {
     const deps: HttpDeps & { web: WebOptions } = {
       commands: rt.commands, sessions, reads: sqlReadModels(orm), lastMessages: view, readiness: {},
       rateLimitRedis: null, config: { ...httpConfigFrom(config), docs: false }, logger, web,
+      // As the composition root wires it (start-service.ts), for the profile page's "Erase my account".
+      eraseAccount: accountEraser({ commands: rt.commands, keys: rt.keys, sessions, logger, scrubReadModels: (userId) => scrubBodiesOf(orm, userId), view }),
     };
     const api = await buildHttpApp(deps);
     stops.push(() => api.close());

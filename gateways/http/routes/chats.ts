@@ -67,10 +67,10 @@ export const chatRoutes: RoutePlugin = async (app, ctx) => {
     config: { auth: true },
     schema: {
       tags: ['chats'],
-      summary: 'Record that I opened a chat (activity log); participants only',
+      summary: 'Record that I opened a chat (activity log); participants only. otherErased: the other participant erased their account, so the chat takes no new messages',
       params: ChatIdParams,
       response: {
-        200: Type.Object({ chatId: Type.String(), participants: Participants }),
+        200: Type.Object({ chatId: Type.String(), participants: Participants, otherErased: Type.Boolean() }),
         ...errorResponses(401, 403, 404),
       },
     },

@@ -46,6 +46,14 @@ export interface ChatRef {
   status: 'created' | 'existing';
 }
 
+/** POST /api/chats/:chatId/open. */
+export interface OpenedChat {
+  chatId: string;
+  participants: [string, string];
+  /** The other participant erased their account: the chat takes no new messages. */
+  otherErased: boolean;
+}
+
 /** A message of the history: the API's own type, so the pages cannot drift from what it answers. */
 export type Message = MessageView;
 

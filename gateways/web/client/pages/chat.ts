@@ -11,7 +11,7 @@ import { MessageList } from '../message-list.js';
 import { ReadMarker } from '../read-marker.js';
 import { PresenceBook, presenceText, typingThrottle, TypingLine } from '../presence.js';
 import { loginUrl, requireMe } from '../session.js';
-import type { HistoryPage, Message } from '../types.js';
+import type { HistoryPage, Message, OpenedChat } from '../types.js';
 
 const FIRST_PAGE = 100;
 const OLDER_PAGE = 50;
@@ -36,6 +36,7 @@ const pageError = byId('page-error', HTMLElement);
 const form = byId('composer', HTMLFormElement);
 const input = byId('message-input', HTMLTextAreaElement);
 const composerError = byId('composer-error', HTMLElement);
+const composerClosed = byId('composer-closed', HTMLElement);
 const badge = new ConnectionBadge(byId('conn-state', HTMLElement));
 // Edit and delete from a message's menu go over the socket; the events they cause update the list.
 const messages = new MessageList(listEl, me.userId, {
@@ -115,10 +116,11 @@ let myReadFromHistory = 0;
 
 async function openChat(): Promise<number> {
   // Recorded in the activity log; it also tells a missing chat (404) from someone else's (403).
-  const [, first] = await Promise.all([
-    api('POST', `/api/chats/${encodeURIComponent(chatId)}/open`),
+  const [opened, first] = await Promise.all([
+    api<OpenedChat>('POST', `/api/chats/${encodeURIComponent(chatId)}/open`),
     api<HistoryPage>('GET', historyUrl(undefined, FIRST_PAGE)),
   ]);
+  if (opened.otherErased) closeComposer();
   for (const m of first.messages) showStored(m);
   messages.setTheirRead(first.reads[other] ?? 0);
   myReadFromHistory = first.reads[me.userId] ?? 0;
@@ -208,6 +210,16 @@ marker.check();
 
 // ---- sending ----
 
+/** The other participant erased their account (docs/privacy.md): the history stays readable, nothing more can be sent. */
+function closeComposer(): void {
+  input.disabled = true;
+  for (const b of form.querySelectorAll<HTMLButtonElement>('button[type="submit"]')) b.disabled = true;
+  input.placeholder = '';
+  show(composerClosed, `${other} erased their account; this chat takes no new messages.`);
+  // Nobody is behind the name any more: no "online" or "last seen" under it.
+  presenceLine.hidden = true;
+}
+
 let seq = 0;
 const newClientMessageId = (): string =>
   `w${Date.now().toString(36)}${(++seq).toString(36)}${Math.random().toString(36).slice(2, 10)}`.slice(0, 64);
@@ -231,7 +243,10 @@ function send(): void {
   // Not sent yet when the socket is down: the client sends it after the next resume (same id, so at most once).
   socket.send({ chatId, body, clientMessageId }).then(
     (ack) => messages.acked(clientMessageId, ack.revision, ack.messageId),
-    (err: unknown) => messages.failed(clientMessageId, err instanceof ChatSocketError ? err.message : describeError(err)),
+    (err: unknown) => {
+      messages.failed(clientMessageId, err instanceof ChatSocketError ? err.message : describeError(err));
+      if (err instanceof ChatSocketError && err.code === 'PARTICIPANT_ERASED') closeComposer();
+    },
   );
 }
 

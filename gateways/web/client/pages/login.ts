@@ -16,6 +16,7 @@ const errors = new FormErrors(form);
 
 if (params.get('registered') === '1') show(byId('notice', HTMLElement), 'Your account was created. Log in to continue.');
 if (params.get('loggedOut') === '1') show(byId('notice', HTMLElement), 'You are logged out.');
+if (params.get('erased') === '1') show(byId('notice', HTMLElement), 'Your account was erased.');
 username.value = params.get('username') ?? '';
 (username.value ? password : username).focus();
 // Someone sent here from a page who has no account yet comes back to that page after registering.

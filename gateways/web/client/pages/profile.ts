@@ -7,6 +7,7 @@
 import { api, describeError } from '../api.js';
 import { LiveChatList } from '../chat-list.js';
 import { byId, el, show } from '../dom.js';
+import { FormErrors, onSubmit } from '../form-errors.js';
 import { timeElement } from '../format.js';
 import { openLive } from '../live.js';
 import { userPicker } from '../picker.js';
@@ -15,6 +16,21 @@ import { requireMe } from '../session.js';
 import type { ChatListPage, ChatRef, ChatSummary, MeUser } from '../types.js';
 
 const chatUrl = (chatId: string): string => `/chat?id=${encodeURIComponent(chatId)}`;
+
+// ---- erasing my account (DELETE /api/me, the password asked again; docs/privacy.md) ----
+// Wired before anything is awaited, so that a submit is never left to the browser (it would post the password to this page).
+const eraseForm = byId('erase-form', HTMLFormElement);
+const erasePassword = byId('erase-password', HTMLInputElement);
+const eraseConfirm = byId('erase-confirm', HTMLInputElement);
+const eraseErrors = new FormErrors(eraseForm, 'erase-error');
+onSubmit(eraseForm, eraseErrors, () => {
+  if (erasePassword.value === '') eraseErrors.field('password', 'Enter your password.');
+  if (!eraseConfirm.checked) eraseErrors.field('confirm', 'Tick this to confirm.');
+}, async () => {
+  await api('DELETE', '/api/me', { password: erasePassword.value });
+  // Every session has ended, this one too: nothing of the account is left to show.
+  location.replace('/login?erased=1');
+});
 
 const me = await requireMe();
 byId('me-greeting', HTMLElement).textContent = me.username;
@@ -97,6 +113,7 @@ async function loadChats(): Promise<void> {
 }
 
 await loadChats();
+
 // Coming back (back button, another tab): the list may have moved on.
 window.addEventListener('pageshow', (ev) => { if (ev.persisted) void loadChats(); });
 document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible') void loadChats(); });
