@@ -31,7 +31,7 @@ export type ChatCommand =
       clientMessageId: string;
       body: string;
       at: string;
-      /** Whether the other participant's account was erased, as the caller last saw their stream: no new messages for nobody. */
+      /** Whether the other participant's account was erased, as the caller last saw their stream: then the chat takes no new messages. */
       recipientErased?: boolean;
     }
   | EditMessageCommand

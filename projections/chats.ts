@@ -157,6 +157,8 @@ export interface ChatEntry {
   otherUserId: string;
   /** Null while the other user's registration has not reached the read model. */
   otherUsername: string | null;
+  /** The other user erased their account (users.erased_at): the chat takes no new messages. */
+  otherErased: boolean;
   startedBy: string | null;
   startedAt: Date | null;
   /** `messageId`: the message's own id, so a client can match an edit or delete of it (MessageEdited/MessageDeleted). */
@@ -184,6 +186,8 @@ interface Row {
   last_message_deleted_at: unknown;
   activity_at: unknown;
   other_username: string | null;
+  /** A boolean on PostgreSQL, 0 or 1 on SQLite. */
+  other_erased: boolean | number | null;
   unread: number | null;
   read_up_to: number | null;
   other_read_up_to: number | null;
@@ -203,7 +207,7 @@ export async function userChats(db: ReadModelDb, q: UserChatsQuery): Promise<Pag
   }
   params.push(limit + 1);
   const rows = await db.query<Row>(
-    `SELECT c.*, ${activity} AS activity_at, u.username AS other_username,
+    `SELECT c.*, ${activity} AS activity_at, u.username AS other_username, u.erased_at IS NOT NULL AS other_erased,
        mine.unread AS unread, mine.up_to_revision AS read_up_to, theirs.up_to_revision AS other_read_up_to
      FROM ${sql.table('chats')} c
      LEFT JOIN ${sql.table('users')} u ON u.user_id = CASE WHEN c.participant_a = ? THEN c.participant_b ELSE c.participant_a END
@@ -223,6 +227,7 @@ export async function userChats(db: ReadModelDb, q: UserChatsQuery): Promise<Pag
         chatId: r.chat_id,
         otherUserId: r.participant_a === q.userId ? r.participant_b : r.participant_a,
         otherUsername: r.other_username,
+        otherErased: r.other_erased === true || r.other_erased === 1,
         startedBy: r.started_by,
         startedAt: toDate(r.started_at),
         lastMessage:

@@ -39,6 +39,8 @@ export interface LastMessage {
 export interface ChatSummary {
   chatId: string;
   other: UserSummary;
+  /** The other participant erased their account: the chat opens, but takes no new messages. */
+  otherErased: boolean;
   lastMessage: LastMessage | null;
   /** When the chat last changed (last message, else start); the list is ordered by it, newest first. */
   updatedAt: string;

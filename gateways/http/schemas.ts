@@ -48,6 +48,7 @@ export const LastMessageSchema = Type.Object({
 export const ChatSchema = Type.Object({
   chatId: Type.String(),
   other: UserSchema,
+  otherErased: Type.Boolean({ description: 'The other participant erased their account: the chat opens, but takes no new messages (PARTICIPANT_ERASED)' }),
   lastMessage: Type.Union([LastMessageSchema, Type.Null()]),
   updatedAt: Type.String({ format: 'date-time' }),
   unread: Type.Integer({ minimum: 0, description: "The other participant's messages after readUpTo" }),

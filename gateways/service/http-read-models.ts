@@ -37,6 +37,7 @@ export function sqlReadModels(orm: ReadModelOrm): HttpReadModels {
           chatId: c.chatId,
           // The username is the user id (domain/username.ts); the read model may not have the user row yet.
           other: { userId: c.otherUserId, username: c.otherUsername ?? c.otherUserId },
+          otherErased: c.otherErased,
           lastMessage: c.lastMessage && {
             messageId: c.lastMessage.messageId, senderId: c.lastMessage.senderId, body: c.lastMessage.body, sentAt: c.lastMessage.at.toISOString(), revision: c.lastMessage.revision,
             edited: c.lastMessage.edited, deleted: c.lastMessage.deleted,

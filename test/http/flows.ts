@@ -126,7 +126,7 @@ export function flowSuite(t: Test, kind: Kind, opts: HarnessOptions = {}): void 
     const other = json<{ chatId: string }>(await alice.req({ method: 'POST', url: '/api/chats', payload: { username: carol.userId } }));
     await carol.req({ method: 'POST', url: `/api/chats/${other.chatId}/messages`, payload: { body: 'hi alice', clientMessageId: 'c-1' } });
     const opened = await alice.req({ method: 'POST', url: `/api/chats/${chat.chatId}/open` });
-    t.same([opened.statusCode, json(opened)], [200, { chatId: chat.chatId, participants: chat.participants }]);
+    t.same([opened.statusCode, json(opened)], [200, { chatId: chat.chatId, participants: chat.participants, otherErased: false }]);
     await h.settle();
 
     const page1 = await alice.req({ method: 'GET', url: `${url}?limit=2` });

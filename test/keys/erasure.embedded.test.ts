@@ -61,6 +61,9 @@ for (const [cipher, prefix] of [['aes-256-gcm', 'g1.'], ['xchacha20-poly1305', '
   t.equal((await call('POST', path_, dave, { body: 'hi carol', clientMessageId: 'd1' })).status, 200, 'a retry of a message stored before still gets its answer');
   const opened = await call('POST', `/api/chats/${encodeURIComponent(chatId)}/open`, dave);
   t.same([opened.status, opened.body!['otherErased']], [200, true], 'opening the chat says the other participant is erased');
+  const listed = async () => (await call('GET', '/api/chats', dave)).body!['chats'] as Array<{ otherErased: boolean }>;
+  await waitFor('dave\'s chat list marks carol erased', async () => (await listed())[0]?.otherErased === true);
+  t.equal((await listed()).length, 1);
   t.equal((await call('POST', '/api/chats', dave, { username: 'carol' })).status, 200, 'the chat dave had with carol still opens');
   t.equal((await call('POST', '/api/register', null, { username: 'erin', password: PASSWORD })).status, 201);
   const erin = (await call('POST', '/api/login', null, { username: 'erin', password: PASSWORD, bearer: true })).body!['token'] as string;

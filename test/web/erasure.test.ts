@@ -36,8 +36,12 @@ t.test('erase my account from the profile page; the other participant sees it in
   await A.page.getByRole('button', { name: 'Log in' }).click();
   await A.page.locator('#form-error', { hasText: 'Invalid username or password.' }).waitFor();
 
+  await svc.settle(); // the users read model has her erasure: the list below is read once, at load
   const B = await newPage(browser, DESKTOP);
   await loginThroughPage(B.page, base, 'bob');
+  const entry = B.page.locator(`#chats > a[data-chat-id="${ab}"]`);
+  await entry.locator('.erased', { hasText: 'account erased' }).waitFor();
+  t.equal(await entry.locator('.presence').count(), 0, 'bob\'s chat list says so, with no presence for her');
   await B.page.goto(`${base}/chat?id=${encodeURIComponent(ab)}`);
   await B.page.locator('#messages > li', { hasText: 'hi alice' }).waitFor();
   await B.page.locator('#messages > li', { hasText: 'message erased' }).waitFor();

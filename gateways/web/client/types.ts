@@ -25,6 +25,8 @@ export interface UserRef {
 export interface ChatSummary {
   chatId: string;
   other: UserRef;
+  /** The other participant erased their account (docs/privacy.md). */
+  otherErased?: boolean;
   /** `messageId` matches a MessageEdited/MessageDeleted event's: the live list follows them (chat-list.ts). */
   lastMessage: { messageId: string; senderId: string; body: string; sentAt: string; revision: number; edited?: boolean; deleted?: boolean } | null;
   updatedAt: string;

@@ -85,7 +85,10 @@ function chatItem(chat: ChatSummary, self: MeUser): HTMLAnchorElement {
     el('div', { className: 'd-flex justify-content-between gap-2' }, [
       el('span', { className: 'text-truncate' }, [
         el('strong', { text: chat.other.username }),
-        el('small', { className: 'presence ms-2 text-body-secondary', attrs: { 'data-user': chat.other.userId, 'data-state': 'unknown' } }),
+        // Nobody is behind an erased account's name: no presence, and a word instead.
+        chat.otherErased
+          ? el('small', { className: 'erased ms-2 text-body-secondary fst-italic', text: 'account erased' })
+          : el('small', { className: 'presence ms-2 text-body-secondary', attrs: { 'data-user': chat.other.userId, 'data-state': 'unknown' } }),
       ]),
       el('small', { className: 'text-body-secondary text-nowrap' }, [timeElement(last?.sentAt ?? chat.updatedAt)]),
     ]),
