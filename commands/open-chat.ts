@@ -3,6 +3,7 @@ import { chatStreamId, userStreamId } from '../domain/events.js';
 import { userDecider } from '../domain/user.js';
 import { fail, succeed, type CommandDeps, type CommandResult } from './deps.js';
 import { handleCommand, loadState } from './handle-command.js';
+import { otherParticipantErased } from './participant-erased.js';
 
 export interface OpenedChat {
   chatId: string;
@@ -25,7 +26,5 @@ export async function openChat(deps: CommandDeps, input: { userId: string; chatI
   });
   if (!outcome.ok) return fail(outcome.error);
   if (!chat.started) throw new Error('unreachable: an unstarted chat was opened');
-  const other = chat.participants[0] === input.userId ? chat.participants[1] : chat.participants[0];
-  const { state: otherUser } = await loadState(deps.bus, userStreamId(other), userDecider);
-  return succeed({ chatId: input.chatId, participants: chat.participants, otherErased: otherUser.registered && otherUser.erased === true });
+  return succeed({ chatId: input.chatId, participants: chat.participants, otherErased: await otherParticipantErased(deps.bus, chat.participants, input.userId) });
 }

@@ -2,7 +2,7 @@ import { chatDecider } from '../domain/chat.js';
 import { chatIdFor } from '../domain/chat-id.js';
 import { domainError } from '../domain/errors.js';
 import { chatStreamId, userStreamId } from '../domain/events.js';
-import { userDecider } from '../domain/user.js';
+import { isErased, userDecider } from '../domain/user.js';
 import { isValidUsername, normalizeUsername } from '../domain/username.js';
 import { fail, succeed, type CommandDeps, type CommandResult } from './deps.js';
 import { handleCommand, loadState } from './handle-command.js';
@@ -34,7 +34,7 @@ export async function startChat(deps: CommandDeps, input: { initiatorId: string;
     command: {
       type: 'StartChat', chatId, initiatorId: input.initiatorId, otherId,
       initiatorExists: initiator.state.registered, otherExists: other.state.registered,
-      otherErased: other.state.registered && other.state.erased === true, at: deps.clock().toISOString(),
+      otherErased: isErased(other.state), at: deps.clock().toISOString(),
     },
     eventIds: () => deps.newId(),
   });

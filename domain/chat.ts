@@ -55,6 +55,10 @@ export type ChatState =
 
 export const initialChatState: ChatState = { started: false };
 
+/** The participant of a pair who is not `userId`. */
+export const otherParticipant = (participants: readonly [string, string], userId: string): string =>
+  participants[0] === userId ? participants[1] : participants[0];
+
 const dedupeKey = (senderId: string, clientMessageId: string): string => `${senderId}\u0000${clientMessageId}`;
 
 /** A repeated clientMessageId from the same sender: the first message's reference, else undefined. */

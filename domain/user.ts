@@ -19,6 +19,9 @@ export type UserState =
 
 export const initialUserState: UserState = { registered: false };
 
+/** An account that was registered and then erased (docs/privacy.md). */
+export const isErased = (state: UserState): boolean => state.registered && state.erased === true;
+
 function decide(command: UserCommand, state: UserState): Decision<UserEvent> {
   if (command.type === 'Register') {
     if (state.registered) return reject(domainError('USERNAME_TAKEN'));

@@ -76,10 +76,10 @@ export function createUpgrader(d: UpgradeDeps): Upgrader {
       cookie: req.getHeader('cookie'),
       ticket: req.getQuery('ticket') ?? '',
     };
-    const refuse = (status: 400 | 401 | 403 | 429 | 503): void => {
-      const [line, body] = REFUSALS[status];
-      res.writeStatus(line).writeHeader('content-type', JSON_TYPE);
+    const refuse = (status: 400 | 401 | 403 | 429 | 503, body: string = REFUSALS[status][1], header?: readonly [string, string]): void => {
+      res.writeStatus(REFUSALS[status][0]).writeHeader('content-type', JSON_TYPE);
       if (status === 429) res.writeHeader('retry-after', '1');
+      if (header) res.writeHeader(header[0], header[1]);
       res.end(body);
     };
     // RFC 6455 asks for it, and the upgrade below depends on it: uWS marks a request whose
@@ -91,8 +91,7 @@ export function createUpgrader(d: UpgradeDeps): Upgrader {
     }
     if (version !== WS_VERSION) {
       counters.badRequest++;
-      res.writeStatus('400 Bad Request').writeHeader('content-type', JSON_TYPE).writeHeader('sec-websocket-version', WS_VERSION);
-      return void res.end(BAD_VERSION);
+      return refuse(400, BAD_VERSION, ['sec-websocket-version', WS_VERSION]);
     }
     if (!originAllowed(headers.origin, d.origins)) {
       counters.forbidden++;
