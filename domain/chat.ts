@@ -2,13 +2,12 @@ import type { Decider, EventMeta } from './decider.js';
 import { domainError } from './errors.js';
 import type { ChatEvent } from './events.js';
 import { isStorableText } from './text.js';
-import { decideDelete, decideEdit, evolveChanges, type DeleteMessageCommand, type EditMessageCommand, type MessageChangeState } from './message-changes.js';
+import { CLIENT_ID, decideDelete, decideEdit, evolveChanges, type DeleteMessageCommand, type EditMessageCommand, type MessageChangeState } from './message-changes.js';
 import { accept, reject, type Decision } from './result.js';
 
 export const MESSAGE_MAX_CHARS = 4000;
 /** How many recent clientMessageIds per chat are remembered for de-duplication; older retries are not expected. */
 export const DEDUPE_WINDOW = 1000;
-const CLIENT_MESSAGE_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 export type ChatCommand =
   | {
@@ -83,7 +82,7 @@ function decide(command: ChatCommand, state: ChatState): Decision<ChatEvent> {
     case 'SendMessage': {
       if (!state.started) return reject(domainError('CHAT_NOT_FOUND'));
       if (!state.participants.includes(command.senderId)) return reject(domainError('NOT_A_PARTICIPANT'));
-      if (!CLIENT_MESSAGE_ID.test(command.clientMessageId)) return reject(domainError('CLIENT_MESSAGE_ID_INVALID'));
+      if (!CLIENT_ID.test(command.clientMessageId)) return reject(domainError('CLIENT_MESSAGE_ID_INVALID'));
       if (findSentMessage(state, command.senderId, command.clientMessageId)) return accept([]);
       // After the de-duplication: a retry of a message stored before the erasure still gets its answer.
       if (command.recipientErased === true) return reject(domainError('PARTICIPANT_ERASED'));

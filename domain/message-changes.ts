@@ -7,8 +7,11 @@ import type { ChatEvent, MessageDeleted, MessageEdited, MessageSent } from './ev
 import { accept, reject, type Decision } from './result.js';
 import { isStorableText } from './text.js';
 
-/** Client ids of edits and deletes follow the clientMessageId rule (and its error code). */
-export const CLIENT_CHANGE_ID = /^[A-Za-z0-9_-]{1,64}$/;
+/**
+ * The rule of every client-chosen id (clientMessageId, clientEditId, clientDeleteId), all refused with
+ * CLIENT_MESSAGE_ID_INVALID: chat.ts checks sends with it too.
+ */
+export const CLIENT_ID = /^[A-Za-z0-9_-]{1,64}$/;
 /** The default of CHAT_MESSAGE_EDIT_WINDOW_SECONDS (infra/config.ts). */
 export const DEFAULT_EDIT_WINDOW_MS = 24 * 60 * 60 * 1000;
 
@@ -96,7 +99,7 @@ export function checkBody(raw: string, maxChars: number): { ok: true; body: stri
 
 /** Assumes the chat exists and the editor takes part in it (chat.ts checks both first). */
 export function decideEdit(command: EditMessageCommand, state: MessageChangeState, maxChars: number): Decision<ChatEvent> {
-  if (!CLIENT_CHANGE_ID.test(command.clientEditId)) return reject(domainError('CLIENT_MESSAGE_ID_INVALID'));
+  if (!CLIENT_ID.test(command.clientEditId)) return reject(domainError('CLIENT_MESSAGE_ID_INVALID'));
   if (findEdit(state, command.messageId, command.clientEditId)) return accept([]);
   const facts = factsOf(state, command);
   if (!facts) return reject(domainError('MESSAGE_NOT_FOUND'));
@@ -110,7 +113,7 @@ export function decideEdit(command: EditMessageCommand, state: MessageChangeStat
 }
 
 export function decideDelete(command: DeleteMessageCommand, state: MessageChangeState): Decision<ChatEvent> {
-  if (!CLIENT_CHANGE_ID.test(command.clientDeleteId)) return reject(domainError('CLIENT_MESSAGE_ID_INVALID'));
+  if (!CLIENT_ID.test(command.clientDeleteId)) return reject(domainError('CLIENT_MESSAGE_ID_INVALID'));
   const facts = factsOf(state, command);
   if (!facts) return reject(domainError('MESSAGE_NOT_FOUND'));
   if (facts.senderId !== command.deleterId) return reject(domainError('NOT_MESSAGE_SENDER'));
