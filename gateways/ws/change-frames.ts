@@ -51,7 +51,7 @@ export interface ChangeHandlerDeps {
   logger: Logger;
   /** From client-frames.ts: the ack and error encoders, and what an exception means. */
   encodeAck: (ack: { ref?: string | undefined; chatId: string; messageId: string; revision: number; position: string; duplicate: boolean }) => string;
-  encodeError: (code: string, opts: { ref?: string | undefined; detail?: string }) => string;
+  encodeError: (code: string, opts: { ref?: string | undefined; chatId?: string; detail?: string }) => string;
   errorCodeOf: (err: unknown) => string;
   participantsOf: (chatId: string) => [string, string] | null;
 }
@@ -60,11 +60,11 @@ export function createChangeHandler(d: ChangeHandlerDeps): (conn: Conn, f: Chang
   const reply = (conn: Conn, frame: string): void => d.outbox.send(conn, frame);
   return async (conn, f) => {
     const pair = d.participantsOf(f.chatId);
-    if (!pair) return reply(conn, d.encodeError('CHAT_NOT_FOUND', { ref: f.ref }));
-    if (pair[0] !== conn.userId && pair[1] !== conn.userId) return reply(conn, d.encodeError('NOT_A_PARTICIPANT', { ref: f.ref }));
+    if (!pair) return reply(conn, d.encodeError('CHAT_NOT_FOUND', { ref: f.ref, chatId: f.chatId }));
+    if (pair[0] !== conn.userId && pair[1] !== conn.userId) return reply(conn, d.encodeError('NOT_A_PARTICIPANT', { ref: f.ref, chatId: f.chatId }));
     // Counted with sends: an ack waiting for its event is work in flight either way.
     if (conn.inFlight >= d.config.maxInFlightSends) {
-      return reply(conn, d.encodeError('RATE_LIMITED', { ref: f.ref, detail: 'too many requests awaiting their ack' }));
+      return reply(conn, d.encodeError('RATE_LIMITED', { ref: f.ref, chatId: f.chatId, detail: 'too many requests awaiting their ack' }));
     }
     conn.inFlight++;
     let ackHeld = false;
@@ -72,7 +72,7 @@ export function createChangeHandler(d: ChangeHandlerDeps): (conn: Conn, f: Chang
       const r = f.type === 'edit'
         ? await editMessage(d.commands, { editorId: conn.userId, chatId: f.chatId, messageId: f.messageId, clientEditId: f.clientEditId, body: f.body })
         : await deleteMessage(d.commands, { deleterId: conn.userId, chatId: f.chatId, messageId: f.messageId, clientDeleteId: f.clientDeleteId });
-      if (!r.ok) return reply(conn, d.encodeError(r.error.code, { ref: f.ref }));
+      if (!r.ok) return reply(conn, d.encodeError(r.error.code, { ref: f.ref, chatId: f.chatId }));
       const v = r.value;
       const ack = d.encodeAck({ ref: f.ref, chatId: v.chatId, messageId: v.messageId, revision: v.revision, position: v.position.toString(), duplicate: v.duplicate });
       ackHeld = true;
@@ -81,7 +81,7 @@ export function createChangeHandler(d: ChangeHandlerDeps): (conn: Conn, f: Chang
       const code = d.errorCodeOf(err);
       // Never the body: user content stays out of logs.
       d.logger[code === 'INTERNAL' ? 'error' : 'warn']({ err: errText(err), code, chatId: f.chatId, userId: conn.userId }, `ws ${f.type} failed`);
-      reply(conn, d.encodeError(code, { ref: f.ref }));
+      reply(conn, d.encodeError(code, { ref: f.ref, chatId: f.chatId }));
     } finally {
       if (!ackHeld) conn.inFlight--;
     }

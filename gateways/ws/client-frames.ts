@@ -71,14 +71,14 @@ export function createFrameHandler(d: FrameHandlerDeps): (conn: Conn, message: A
   const handleSend = async (conn: Conn, f: SendFrame): Promise<void> => {
     const pair = participantsOf(f.chatId);
     // Membership is a property of the id (the sorted pair), so an outsider is refused without a read.
-    if (!pair) return reply(conn, encodeError('CHAT_NOT_FOUND', { ref: f.ref }));
-    if (pair[0] !== conn.userId && pair[1] !== conn.userId) return reply(conn, encodeError('NOT_A_PARTICIPANT', { ref: f.ref }));
+    if (!pair) return reply(conn, encodeError('CHAT_NOT_FOUND', { ref: f.ref, chatId: f.chatId }));
+    if (pair[0] !== conn.userId && pair[1] !== conn.userId) return reply(conn, encodeError('NOT_A_PARTICIPANT', { ref: f.ref, chatId: f.chatId }));
     if (conn.inFlight >= config.maxInFlightSends) {
-      return reply(conn, encodeError('RATE_LIMITED', { ref: f.ref, detail: 'too many sends awaiting their ack' }));
+      return reply(conn, encodeError('RATE_LIMITED', { ref: f.ref, chatId: f.chatId, detail: 'too many sends awaiting their ack' }));
     }
     if (counters.sendsInFlight >= config.maxProcessInFlightSends) {
       counters.sendsShed++;
-      return reply(conn, encodeError('SERVICE_UNAVAILABLE', { ref: f.ref, detail: 'the gateway is at capacity; send again shortly' }));
+      return reply(conn, encodeError('SERVICE_UNAVAILABLE', { ref: f.ref, chatId: f.chatId, detail: 'the gateway is at capacity; send again shortly' }));
     }
     conn.inFlight++;
     counters.sendsInFlight++;
@@ -94,7 +94,7 @@ export function createFrameHandler(d: FrameHandlerDeps): (conn: Conn, message: A
         delivery.ack(conn, v.chatId, v.revision, v.duplicate, ack, () => { conn.inFlight--; });
       } else {
         counters.sendsRejected++;
-        reply(conn, encodeError(r.error.code, { ref: f.ref }));
+        reply(conn, encodeError(r.error.code, { ref: f.ref, chatId: f.chatId }));
       }
     } catch (err) {
       counters.sendsRejected++;
@@ -102,7 +102,7 @@ export function createFrameHandler(d: FrameHandlerDeps): (conn: Conn, message: A
       // The chat and user only: never the body (user content) or anything secret.
       // A conflict or an outage is expected now and then (warn); anything else is a bug (error).
       logger[code === 'INTERNAL' ? 'error' : 'warn']({ err: errText(err), code, chatId: f.chatId, userId: conn.userId }, 'ws send failed');
-      reply(conn, encodeError(code, { ref: f.ref }));
+      reply(conn, encodeError(code, { ref: f.ref, chatId: f.chatId }));
     } finally {
       if (!ackHeld) conn.inFlight--;
       counters.sendsInFlight--;

@@ -119,8 +119,8 @@ export function createReceipts(d: ReceiptsDeps): Receipts {
     async frame(conn, f) {
       const pair = participantsOf(f.chatId);
       // Membership is a property of the id (the sorted pair): an outsider is refused without a read.
-      if (!pair) return outbox.send(conn, encodeError('CHAT_NOT_FOUND', { ref: f.ref }));
-      if (pair[0] !== conn.userId && pair[1] !== conn.userId) return outbox.send(conn, encodeError('NOT_A_PARTICIPANT', { ref: f.ref }));
+      if (!pair) return outbox.send(conn, encodeError('CHAT_NOT_FOUND', { ref: f.ref, chatId: f.chatId }));
+      if (pair[0] !== conn.userId && pair[1] !== conn.userId) return outbox.send(conn, encodeError('NOT_A_PARTICIPANT', { ref: f.ref, chatId: f.chatId }));
       const readerId = conn.userId;
       const key = readsStreamId(f.chatId, readerId);
       // The log keeps this cache current and marks only grow: a mark it holds is at most the real one.
@@ -129,7 +129,7 @@ export function createReceipts(d: ReceiptsDeps): Receipts {
       const mine = commands.bus.cache.get<ReadState>(key);
       if (mine && mine.revision >= 0 && mine.state.upToRevision >= f.revision) {
         counters.readsCovered++;
-        return outbox.send(conn, encodeMarked({ ...(f.ref === undefined ? {} : { ref: f.ref }), chatId: f.chatId, upToRevision: mine.state.upToRevision, changed: false }));
+        return outbox.send(conn, encodeMarked({ ...(f.ref === undefined ? {} : { ref: f.ref, chatId: f.chatId }), chatId: f.chatId, upToRevision: mine.state.upToRevision, changed: false }));
       }
       const run = (upToRevision: number): Promise<CommandResult<ReadMarked>> => markRead(commands, { readerId, chatId: f.chatId, upToRevision });
       // Merged only when the cached chat shows the revision exists: a mark past the newest must be refused alone.
@@ -140,15 +140,15 @@ export function createReceipts(d: ReceiptsDeps): Receipts {
         const r = await (mergeable ? coalescer.mark(key, f.revision, run) : run(f.revision));
         if (!r.ok) {
           counters.readsRejected++;
-          return outbox.send(conn, encodeError(r.error.code, { ref: f.ref }));
+          return outbox.send(conn, encodeError(r.error.code, { ref: f.ref, chatId: f.chatId }));
         }
         counters.readsAccepted++;
-        outbox.send(conn, encodeMarked({ ...(f.ref === undefined ? {} : { ref: f.ref }), chatId: f.chatId, upToRevision: r.value.upToRevision, changed: r.value.changed }));
+        outbox.send(conn, encodeMarked({ ...(f.ref === undefined ? {} : { ref: f.ref, chatId: f.chatId }), chatId: f.chatId, upToRevision: r.value.upToRevision, changed: r.value.changed }));
       } catch (err) {
         counters.readsRejected++;
         const code = d.errorCodeOf(err);
         logger[code === 'INTERNAL' ? 'error' : 'warn']({ err: errText(err), code, chatId: f.chatId, userId: readerId }, 'ws read failed');
-        outbox.send(conn, encodeError(code, { ref: f.ref }));
+        outbox.send(conn, encodeError(code, { ref: f.ref, chatId: f.chatId }));
       }
     },
 

@@ -35,8 +35,16 @@ t.test('malformed HTTP gets a coded JSON error and a closed connection', async (
     const [head, body] = answer.split('\r\n\r\n');
     t.match(head, new RegExp(`^HTTP/1\\.1 ${status} `), `${label}: ${status}`);
     t.match(head, /connection: close/i, `${label}: the connection is closed`);
+    t.match(head, /cache-control: no-store/i, `${label}: no cache keeps it`);
+    t.match(head, /x-content-type-options: nosniff/i, `${label}: helmet's headers too`);
     t.match(JSON.parse(body ?? 'null'), { error: { code, message: String } }, `${label}: ${code}`);
   }
+  // Refused by the router before any hook runs: the same headers as every other API answer.
+  const badUrl = await raw(port, 'GET /api/chats/%E0%A4%A/messages HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  t.match(badUrl, /^HTTP\/1\.1 400 /, 'a URL that is not percent-encoded UTF-8: 400');
+  t.match(badUrl, /cache-control: no-store/i, 'with no-store');
+  t.match(badUrl, /x-content-type-options: nosniff/i, 'and helmet\'s headers');
+  t.match(badUrl, /content-security-policy: /i, 'its content security policy among them');
   const fine = await raw(port, 'GET /api/me HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
   t.match(fine, /^HTTP\/1\.1 401 /, 'and the server still answers');
 });

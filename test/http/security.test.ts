@@ -215,7 +215,7 @@ t.test('oversized, malformed and mistyped bodies are refused with a code, and ch
   const cases: Array<[string, string | Record<string, unknown>, string, number, string]> = [
     ['oversized', JSON.stringify({ body: 'x'.repeat(70_000), clientMessageId: 'big' }), 'application/json', 413, 'PAYLOAD_TOO_LARGE'],
     ['malformed JSON', '{"body": "hi", ', 'application/json', 400, 'BAD_REQUEST'],
-    ['empty JSON body', '', 'application/json', 400, 'BAD_REQUEST'],
+    ['empty JSON body (no body)', '', 'application/json', 400, 'VALIDATION_FAILED'],
     ['wrong type', JSON.stringify({ body: 42, clientMessageId: 'n1' }), 'application/json', 400, 'VALIDATION_FAILED'],
     ['missing field', JSON.stringify({ body: 'hi' }), 'application/json', 400, 'VALIDATION_FAILED'],
     ['unknown field', JSON.stringify({ body: 'hi', clientMessageId: 'u1', admin: true }), 'application/json', 400, 'VALIDATION_FAILED'],

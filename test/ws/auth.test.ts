@@ -98,7 +98,7 @@ t.test('a user can send to and resume only their own chats', async (t) => {
   const m = await connect(fx.url(), { token: mallory.token });
   const before = await fx.store.headPosition();
 
-  t.match(await m.send(chatId, 'let me in'), { type: 'error', code: 'NOT_A_PARTICIPANT' }, 'send to a foreign chat');
+  t.match(await m.send(chatId, 'let me in'), { type: 'error', code: 'NOT_A_PARTICIPANT', chatId }, 'send to a foreign chat');
   t.match(await m.send('alice:mallory', 'never started'), { type: 'error', code: 'CHAT_NOT_FOUND' }, 'send to a chat that does not exist');
   t.match(await m.send('not-a-chat-id', 'x'), { type: 'error', code: 'CHAT_NOT_FOUND' }, 'send to a malformed chat id');
   t.match(await m.send('mallory:alice', 'x'), { type: 'error', code: 'CHAT_NOT_FOUND' }, 'an unsorted pair is no chat id');

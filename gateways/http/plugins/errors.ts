@@ -4,8 +4,9 @@
  * method, route, id and user, and never its body, cookies or Authorization header; the client gets
  * INTERNAL and the request id to quote.
  */
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import helmet from 'helmet';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ConcurrencyRetriesExhaustedError } from '../../../commands/handle-command.js';
 import { isTransientError } from '../../../commands/ports/transient-error.js';
@@ -43,11 +44,25 @@ export function logContext(request: FastifyRequest): Record<string, unknown> {
 }
 
 /**
+ * The headers helmet puts on every response (its defaults, which app.ts registers), taken once, for the
+ * answers given before any hook runs: those of frameworkErrors and of Node's parser below. With them
+ * `Cache-Control: no-store`, which app.ts sets on every other API answer.
+ */
+const PRE_HOOK_HEADERS: ReadonlyArray<readonly [string, string]> = (() => {
+  const headers: Array<[string, string]> = [];
+  const collect = { setHeader: (name: string, value: unknown) => void headers.push([name, String(value)]), removeHeader: () => undefined };
+  helmet()({} as IncomingMessage, collect as unknown as ServerResponse, () => undefined);
+  headers.push(['Cache-Control', 'no-store']);
+  return headers;
+})();
+
+/**
  * Fastify's `frameworkErrors`: what the router refuses before any route or hook runs (a path that is
  * not valid percent-encoded UTF-8, a path parameter over routerOptions.maxParamLength), in the same
  * `{ error: { code } }` shape as every other refusal instead of Fastify's own.
  */
 export function answerFrameworkError(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  for (const [name, value] of PRE_HOOK_HEADERS) void reply.header(name, value);
   if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
     void reply.status(400).send(errorBody('VALIDATION_FAILED', undefined, [{ in: 'params', path: '/', message: 'a path parameter is too long' }]));
   } else if (error.code === 'FST_ERR_BAD_URL') {
@@ -69,7 +84,8 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): v
   const { status } = API_ERRORS[code];
   const body = JSON.stringify(errorBody(code));
   if (socket.writable) {
-    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    const headers = PRE_HOOK_HEADERS.map(([name, value]) => `${name}: ${value}\r\n`).join('');
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${headers}Connection: close\r\n\r\n${body}`);
   }
   socket.destroy();
 }

@@ -3,6 +3,10 @@
  * that are valid UTF-8. Fastify decodes a body as UTF-8 whatever it holds, so invalid bytes became
  * U+FFFD and were stored as such, a charset other than UTF-8 was read as UTF-8, and a compressed
  * body was parsed as if it were not. Each is now refused with a code, and nothing changes.
+ *
+ * An empty body under `Content-Type: application/json` is no body, not malformed JSON: many fetch
+ * wrappers send that header on every request, a DELETE's included. A route that needs a body then
+ * refuses it as VALIDATION_FAILED, like any body of the wrong shape.
  */
 import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../errors.js';
@@ -13,6 +17,10 @@ export function installJsonBody(app: FastifyInstance): void {
   const parse = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    if ((body as Buffer).length === 0) {
+      done(null, undefined);
+      return;
+    }
     const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(request.headers['content-type'] ?? '')?.[1];
     if (charset !== undefined && !/^utf-?8$/i.test(charset)) {
       done(new ApiError('UNSUPPORTED_MEDIA_TYPE', 'Send JSON in UTF-8 (charset=utf-8, or no charset).'), undefined);
