@@ -82,6 +82,12 @@ export interface SessionStore {
    */
   liveSessions(ids: readonly string[]): Promise<ReadonlyMap<string, number>>;
   /**
+   * What a socket's user does (sending, editing, deleting, marking read, typing) is use: refreshes the
+   * idle clock of these sessions as authenticate does for a request, at most every touchIntervalMs,
+   * and only while each is still live (an expired session stays expired). One statement for the list.
+   */
+  touchSessions(ids: readonly string[]): Promise<void>;
+  /**
    * Tells `listener` the ids of sessions ended by revoke or revokeAllForUser, through this store or
    * (PostgreSQL) any process on the same schema. Expiry sends no signal: liveSessions reports it.
    * Returns the unsubscribe function.

@@ -20,6 +20,8 @@ export interface WsSessionPort {
   redeemTicket(ticket: string): Promise<{ userId: string; sessionId: string } | null>;
   /** Of these session ids, the live ones, each with the milliseconds it has left unless used. */
   liveSessions(ids: readonly string[]): Promise<ReadonlyMap<string, number>>;
+  /** A socket's user actions are use: refreshes these live sessions' idle clocks (SessionStore.touchSessions). */
+  touchSessions(ids: readonly string[]): Promise<void>;
   /** Ids of sessions ended by a revoke, from any process; between `lost` and `ready` some may be missed. Returns the unsubscribe. */
   onSessionsEnded?(listener: { ended(sessionIds: readonly string[]): void; ready(): void; lost(): void }): () => void;
 }

@@ -194,6 +194,8 @@ export function createFrameHandler(d: FrameHandlerDeps): (conn: Conn, message: A
       return reply(conn, encodeError(parsed.code, { ref: parsed.ref, detail: parsed.detail }));
     }
     const frame = parsed.frame;
+    // What the user does is use of the session (SessionWatch reports it); what a page does on its own (resume, watch) is not.
+    if (frame.type !== 'resume' && frame.type !== 'watch') conn.usedAt = Date.now();
     const serve = (): Promise<void> => (frame.type === 'send' ? handleSend(conn, frame) : frame.type === 'resume' ? handleResume(conn, frame) : frame.type === 'read' ? (d.read ? d.read(conn, frame) : Promise.resolve())
       : frame.type === 'edit' || frame.type === 'delete' ? (d.change ? d.change(conn, frame) : Promise.resolve()) : d.ephemeral(conn, frame));
     const admitted = d.admit(conn);

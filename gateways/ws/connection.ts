@@ -55,6 +55,9 @@ export class Conn {
   /** When (Date.now()) the database last confirmed the session, and until when it lives unless used (see SessionWatch). */
   verifiedAt = -Infinity;
   liveUntil = 0;
+  /** When (Date.now()) the user last acted on this socket (a send, edit, delete, read or typing), and when SessionWatch last reported that as use. */
+  usedAt = 0;
+  touchedAt = Date.now();
   /** A session check that frames of this socket wait for. */
   pendingCheck: Promise<boolean> | null = null;
   /** Acks waiting for this socket's event of their message, per chat (Delivery.ack). */

@@ -10,6 +10,10 @@
  *   - before a frame is served, `admit` trusts what the last check learnt only while the signal is
  *     up and was up before that check (so no revocation since can have gone unheard) and the
  *     session's time left has not run out; otherwise it asks the database first.
+ * What the user does on a socket (Conn.usedAt) is use of the session, as an HTTP request is: each
+ * sweep reports the sessions used since their last report (touchSessions), so someone chatting only
+ * over the socket is not logged out by the idle timeout. A session is reported at most every
+ * TOUCH_REPORT_MS (sooner when it has little time left); the store writes at most every touchIntervalMs.
  */
 import type { Logger } from 'pino';
 import type { WsSessionPort } from './auth.js';
@@ -21,6 +25,8 @@ const BATCH = 1000;
 const REMEMBER_ENDED_MS = 60_000;
 /** With the signal up, every open socket is still re-checked at least this often (a rotating slice per tick). */
 const BACKSTOP_MS = 30_000;
+/** A session used on a socket is reported as used at most this often (and at least every quarter of its time left). */
+const TOUCH_REPORT_MS = 10_000;
 
 export interface SessionWatchDeps {
   sessions: WsSessionPort;
@@ -145,20 +151,38 @@ export class SessionWatch {
     const since = this.#signalSince;
     const slices = Math.max(1, Math.round(BACKSTOP_MS / this.#d.intervalMs));
     const slice = this.#tick++ % slices;
-    const due: Conn[] = [];
+    const due = new Set<Conn>();
+    const used: Conn[] = [];
     for (const conn of this.#d.conns()) {
       if (conn.closed) continue;
+      if (conn.usedAt > conn.touchedAt && now - conn.touchedAt >= Math.min(TOUCH_REPORT_MS, (conn.liveUntil - now) / 4)) used.push(conn);
       const trusted = since !== null && conn.verifiedAt > since && conn.liveUntil > now + this.#d.intervalMs;
-      if (!trusted || conn.id % slices === slice) due.push(conn);
+      if (!trusted || conn.id % slices === slice) due.add(conn);
     }
-    if (due.length === 0) return;
+    if (used.length > 0) {
+      try {
+        await this.#touch(used, now);
+        // Checked again now, so that admit and the next sweeps see the time the use bought.
+        for (const conn of used) due.add(conn);
+      } catch (err) {
+        // Reported again next sweep (touchedAt did not move); the session keeps the time it had.
+        this.#d.logger.warn({ err: errText(err) }, 'reporting socket use of sessions failed');
+      }
+    }
+    if (due.size === 0) return;
     try {
-      await this.#check(due);
+      await this.#check([...due]);
     } catch (err) {
       // Fail open for this sweep: a database hiccup must not disconnect everyone. The next sweep
       // retries; meanwhile frames whose cached check ran out are refused by admit.
       this.#d.logger.warn({ err: errText(err) }, 'session sweep failed');
     }
+  }
+
+  async #touch(conns: Conn[], now: number): Promise<void> {
+    const ids = [...new Set(conns.map((c) => c.identity.sessionId))];
+    for (let i = 0; i < ids.length; i += BATCH) await this.#d.sessions.touchSessions(ids.slice(i, i + BATCH));
+    for (const conn of conns) conn.touchedAt = now;
   }
 
   async #check(conns: Conn[]): Promise<void> {

@@ -174,6 +174,18 @@ export class PostgresSessionStore implements SessionStore {
     return out;
   }
 
+  async touchSessions(ids: readonly string[]): Promise<void> {
+    const wanted = ids.filter((id) => UUID.test(id));
+    if (wanted.length === 0) return;
+    const now = this.policy.clock();
+    // Only rows not touched within the interval, and only live ones: an expired session is not revived.
+    await this.#pool.query(
+      `UPDATE ${this.#sessions} SET last_seen_at = $2
+       WHERE id = ANY($1::uuid[]) AND last_seen_at <= $3 AND last_seen_at > $4 AND absolute_expires_at > $2`,
+      [wanted, now, new Date(now.getTime() - this.policy.touchIntervalMs), new Date(now.getTime() - this.policy.idleTimeoutMs)],
+    );
+  }
+
   onSessionsEnded(listener: SessionEndListener): () => void {
     this.#listeners.add(listener);
     if (!this.#unlisten) this.#startListening();

@@ -74,6 +74,7 @@ export class SqliteSessionStore implements SessionStore {
   readonly #revokeByHash: Database.Statement<{ id: string }>;
   readonly #revokeByUser: Database.Statement<{ id: string }>;
   readonly #liveRows: Database.Statement<{ id: string; last_seen_at: number; absolute_expires_at: number }>;
+  readonly #touchLive: Database.Statement;
   readonly #listeners: Set<SessionEndListener>;
   readonly #shared: string | null;
 
@@ -91,6 +92,11 @@ export class SqliteSessionStore implements SessionStore {
     // A JSON array as the one parameter: any number of ids without SQLite's bound-parameter limit.
     this.#liveRows = db.prepare<{ id: string; last_seen_at: number; absolute_expires_at: number }>(
       'SELECT id, last_seen_at, absolute_expires_at FROM sessions WHERE id IN (SELECT value FROM json_each(?))',
+    );
+    // Only rows not touched within the interval, and only live ones: an expired session is not revived.
+    this.#touchLive = db.prepare(
+      `UPDATE sessions SET last_seen_at = @now WHERE id IN (SELECT value FROM json_each(@ids))
+       AND last_seen_at <= @touchedBefore AND last_seen_at > @idleSince AND absolute_expires_at > @now`,
     );
     this.#insert = db.prepare(`INSERT INTO sessions (token_hash, ${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`);
     this.#byHash = db.prepare<SessionRow>(`SELECT ${COLUMNS} FROM sessions WHERE token_hash = ?`);
@@ -167,6 +173,12 @@ export class SqliteSessionStore implements SessionStore {
       if (left > 0) out.set(r.id, left);
     }
     return out;
+  }
+
+  async touchSessions(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    const now = this.policy.clock().getTime();
+    this.#touchLive.run({ ids: JSON.stringify(ids), now, touchedBefore: now - this.policy.touchIntervalMs, idleSince: now - this.policy.idleTimeoutMs });
   }
 
   /** In-process: the signal can never be lost, so a listener is ready at once. */

@@ -136,6 +136,37 @@ function contract(t: Test, open: Open): void {
     t.same((await store.liveSessions([])).size, 0);
   });
 
+  t.test('touchSessions: use on a socket refreshes live sessions, at most every touch interval, and never revives one', async (t) => {
+    const c = manualClock();
+    const { store, cleanup } = await open({ ...policy, clock: c.clock });
+    t.teardown(cleanup);
+    const a = await store.create({ userId: 'jo', role: 'user' });
+    const b = await store.create({ userId: 'jo', role: 'user' });
+    const old = await store.create({ userId: 'kim', role: 'user' });
+    c.advance(10 * MIN);
+    await store.touchSessions([a.session.id, 'not-a-session-id']);
+    let live = await store.liveSessions([a.session.id, b.session.id]);
+    t.equal(live.get(a.session.id), 30 * MIN, 'a: a whole idle timeout again');
+    t.equal(live.get(b.session.id), 20 * MIN, 'b: not named, not touched');
+    c.advance(MIN / 2);
+    await store.touchSessions([a.session.id]);
+    t.equal((await store.liveSessions([a.session.id])).get(a.session.id), 29.5 * MIN, 'within the touch interval: no write');
+    c.advance(21 * MIN);
+    await store.touchSessions([a.session.id, b.session.id]);
+    live = await store.liveSessions([a.session.id, b.session.id, old.session.id]);
+    t.notOk(live.has(b.session.id), 'b had idled out: touching it does not revive it');
+    t.equal(live.get(a.session.id), 30 * MIN, 'a, touched again');
+    await store.touchSessions([]);
+    // a, used every 20 min: alive until its absolute expiry, and not a moment after.
+    let aliveUntil = 0;
+    for (let m = 31.5; m <= 13 * 60; m += 20) {
+      c.advance(20 * MIN);
+      await store.touchSessions([a.session.id]);
+      if ((await store.liveSessions([a.session.id])).has(a.session.id)) aliveUntil = m + 20;
+    }
+    t.ok(aliveUntil > 11 * 60 && aliveUntil <= 12 * 60, `used, a lived until its absolute expiry (${aliveUntil} min)`);
+  });
+
   t.test('onSessionsEnded: revocations through any store on the same database are announced', async (t) => {
     const c = manualClock();
     const { store, another, cleanup } = await open({ ...policy, clock: c.clock });

@@ -79,7 +79,36 @@ t.test('revoking all of a user\'s sessions closes all their sockets within 1 s, 
   await bobs.close();
 });
 
-for (const kind of ['idle', 'absolute'] as const) {
+t.test('what the user does on a socket is use: sending keeps the session alive past its idle timeout; once idle, the socket closes within 1 s of the expiry', async (t) => {
+  const LIFE = 2_000;
+  const { fx, chatId, alice } = await openChatFixture(t, { policy: { idleTimeoutMs: LIFE } });
+  await fx.startGateway({ sessionCheckMs: 200 });
+  const { token } = await fx.sessions.create({ userId: alice.userId, role: 'user' });
+  const a = await connect(fx.url(), { token });
+  let sent = 0;
+  let lastUse = Date.now();
+  const until = Date.now() + 3 * LIFE;
+  while (Date.now() < until) {
+    t.equal((await a.send(chatId, `busy ${sent++}`)).type, 'ack', `send ${sent} served`);
+    lastUse = Date.now();
+    await sleep(100);
+  }
+  t.notOk(a.isClosed, 'still open after three idle timeouts of sending, with no HTTP request');
+  // Watching presence is what a page does on its own, not use: the session now idles out.
+  const watching = setInterval(() => { if (!a.isClosed) a.raw(JSON.stringify({ type: 'watch', chats: [] })); }, 100);
+  t.teardown(() => clearInterval(watching));
+  const closed = await closedBy(a, lastUse + LIFE + 1_000);
+  clearInterval(watching);
+  t.match(closed, { code: 1008, reason: 'SESSION_ENDED' }, 'closed once idle');
+  t.ok(closed && closed.at - lastUse <= LIFE + 1_000, `closed ${closed ? closed.at - lastUse : 'never'} ms after the last send (idle timeout ${LIFE} ms)`);
+  await fx.settle();
+  const messages = (await fx.store.readStream(chatStreamId(chatId))).filter((e) => e.type === 'MessageSent');
+  t.equal(messages.length, sent, 'every send was served, nothing else appended');
+});
+
+// Sending is use (above), so only the absolute expiry can end a session under a stream of sends;
+// what admit does with a frame after an idle expiry is the same code path.
+for (const kind of ['absolute'] as Array<'idle' | 'absolute'>) {
   t.test(`${kind} expiry closes the socket within 1 s; nothing sent after it is appended`, async (t) => {
     const LIFE = 2_000;
     const { fx, alice, bob, chatId } = await openChatFixture(t, { policy: kind === 'idle' ? { idleTimeoutMs: LIFE } : { absoluteTimeoutMs: LIFE } });
@@ -169,6 +198,7 @@ t.test('with the session-ended signal up, a sweep queries only the sockets whose
       asked.push(ids.length);
       return fx.sessions.liveSessions(ids);
     },
+    touchSessions: (ids: readonly string[]) => fx.sessions.touchSessions(ids),
     onSessionsEnded: fx.sessions.onSessionsEnded.bind(fx.sessions),
   };
   await fx.startGateway({ sessionCheckMs: 100 }, counting);

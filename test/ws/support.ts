@@ -176,6 +176,7 @@ export async function openFixture(opts: FixtureOptions = {}): Promise<Fixture> {
         authenticate: (token: string) => sessions.authenticate(token),
         redeemTicket: (ticket: string) => sessions.redeemTicket(ticket),
         liveSessions: (ids: readonly string[]) => sessions.liveSessions(ids),
+        touchSessions: (ids: readonly string[]) => sessions.touchSessions(ids),
       };
     },
     async close() {
