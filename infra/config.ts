@@ -40,7 +40,8 @@ export interface Config {
   amqpPrefix: string;
   /** partitions: queues the projector work is split into by stream (1 = the single projector queue). */
   projector: { prefetch: number; deliveryLimit: number; batchSize: number; partitions: number };
-  http: { host: string; port: number };
+  /** maxConnections and maxConnectionsPerAddress: gateways/http/connection-limits.ts. */
+  http: { host: string; port: number; maxConnections: number; maxConnectionsPerAddress: number };
   sessions: { idleMinutes: number; absoluteHours: number };
   /** WebSocket gateway settings given in the environment; unset ones keep gateways/ws/config.ts defaults. */
   ws: WsSettings;
@@ -165,6 +166,8 @@ const ENV_SCHEMA = Type.Object({
   HTTP_PORT: whole(3000, 0, 65535),
   HTTP_ALLOWED_ORIGINS: origins(),
   HTTP_TRUST_PROXY: flag(false),
+  HTTP_MAX_CONNECTIONS: whole(10_000, 1, 1_000_000),
+  HTTP_MAX_CONNECTIONS_PER_ADDRESS: whole(256, 0, 1_000_000),
   COOKIE_SECURE: flag(false),
   SESSION_IDLE_MINUTES: whole(30, 1, 7 * 24 * 60),
   SESSION_ABSOLUTE_HOURS: whole(12, 1, 24 * 90),
@@ -322,7 +325,7 @@ export function loadConfig(env: Env = process.env, defaults: Partial<Record<Vari
       partitions: e.PROJECTOR_PARTITIONS,
       batchSize: e.PROJECTOR_BATCH_SIZE,
     },
-    http: { host: e.HTTP_HOST, port: e.HTTP_PORT },
+    http: { host: e.HTTP_HOST, port: e.HTTP_PORT, maxConnections: e.HTTP_MAX_CONNECTIONS, maxConnectionsPerAddress: e.HTTP_MAX_CONNECTIONS_PER_ADDRESS },
     ws,
     sessions: { idleMinutes: e.SESSION_IDLE_MINUTES, absoluteHours: e.SESSION_ABSOLUTE_HOURS },
     web: { cookieSecure: e.COOKIE_SECURE, allowedOrigins: originsOf(e.HTTP_ALLOWED_ORIGINS), trustProxy: e.HTTP_TRUST_PROXY },

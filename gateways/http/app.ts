@@ -19,6 +19,7 @@ import { csrfPlugin } from './plugins/csrf.js';
 import { answerFrameworkError, answerClientError, installErrorHandling } from './plugins/errors.js';
 import { strictIntegers } from './strict-integers.js';
 import { installJsonBody } from './plugins/json-body.js';
+import { limitConnections } from './connection-limits.js';
 import { installStorableInput } from './plugins/storable-input.js';
 import { throttlePlugin } from './plugins/throttle.js';
 import { accountRoutes } from './routes/accounts.js';
@@ -49,7 +50,11 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     routerOptions: { maxParamLength: 200 },
     frameworkErrors: answerFrameworkError,
     clientErrorHandler: answerClientError,
+    // Checked every second (Node's default is 30 s), so a half-sent request is answered 408 on time.
+    requestTimeout: config.requestTimeoutMs,
+    http: { headersTimeout: config.headersTimeoutMs, connectionsCheckingInterval: 1_000 },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  limitConnections(app.server, { maxConnections: config.maxConnections, perAddress: config.trustProxy === false ? config.maxConnectionsPerAddress : 0 });
 
   // TypeBox checks the body strictly (a number is not a string); querystring and params are converted first.
   app.setValidatorCompiler(strictIntegers(TypeBoxValidatorCompiler));

@@ -44,6 +44,12 @@ export interface HttpConfig {
   readinessTimeoutMs: number;
   /** Serve the OpenAPI document and Swagger UI under /docs. */
   docs: boolean;
+  /** Connections the listener holds at once, and per peer address (0: no such limit; not applied behind a trusted proxy). connection-limits.ts. */
+  maxConnections: number;
+  maxConnectionsPerAddress: number;
+  /** A request's headers must arrive within headersTimeoutMs, the whole request within requestTimeoutMs (else 408 REQUEST_TIMEOUT). */
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
   /** How often expired sessions and tickets are deleted (0: never; every API process may do it, deletes are idempotent). */
   sessionPurgeIntervalMs: number;
 }
@@ -70,6 +76,11 @@ export const DEFAULT_HTTP_CONFIG: HttpConfig = {
   readinessTimeoutMs: 2_000,
   docs: true,
   sessionPurgeIntervalMs: 60 * 60_000,
+  maxConnections: 10_000,
+  maxConnectionsPerAddress: 256,
+  // Bodies are at most 64 KiB: a client that needs longer than this is holding the connection, not sending.
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
 };
 
 export const httpConfig = (overrides: Partial<HttpConfig> = {}): HttpConfig => ({ ...DEFAULT_HTTP_CONFIG, ...overrides });

@@ -12,6 +12,8 @@ export function httpConfigFrom(config: Config): Partial<HttpConfig> {
     cookieSecure: config.web.cookieSecure,
     allowedOrigins: config.web.allowedOrigins,
     trustProxy: config.web.trustProxy,
+    maxConnections: config.http.maxConnections,
+    maxConnectionsPerAddress: config.http.maxConnectionsPerAddress,
     loginRateLimit: {
       perAccount: { max: config.loginThrottle.perAccount, windowMs: config.loginThrottle.windowMinutes * 60_000 },
       perAddress: { max: config.loginThrottle.perAddress, windowMs: config.loginThrottle.windowMinutes * 60_000 },

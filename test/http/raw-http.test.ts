@@ -48,3 +48,44 @@ t.test('malformed HTTP gets a coded JSON error and a closed connection', async (
   const fine = await raw(port, 'GET /api/me HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
   t.match(fine, /^HTTP\/1\.1 401 /, 'and the server still answers');
 });
+
+/** Opens a connection and resolves once it is established (nothing sent). */
+function hold(port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => resolve(socket));
+    socket.on('error', reject);
+  });
+}
+
+/** Everything the server writes on this connection until it closes it. */
+function answerOf(socket: net.Socket): Promise<string> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
+  });
+}
+
+t.test('one address cannot hold every connection: past its limit 429, and half-sent requests time out', async (t) => {
+  const h = await startHarness('embedded', { config: { maxConnectionsPerAddress: 3, headersTimeoutMs: 500, requestTimeoutMs: 1_000 } });
+  t.teardown(() => h.close());
+  await h.app.listen({ port: 0, host: '127.0.0.1' });
+  const port = (h.app.server.address() as AddressInfo).port;
+
+  const held = await Promise.all([hold(port), hold(port), hold(port)]);
+  const answers = held.map(answerOf);
+  const fourth = await hold(port);
+  const refused = await answerOf(fourth);
+  t.match(refused, /^HTTP\/1\.1 429 /, 'the fourth connection from the address: 429');
+  t.match(refused, /retry-after: 1/i);
+  t.match(JSON.parse(refused.split('\r\n\r\n')[1] ?? 'null'), { error: { code: 'RATE_LIMITED' } });
+
+  // The three held ones sent nothing (or half a request): each is answered 408 and closed, freeing its slot.
+  held[0]!.write('GET /api/me HTTP/1.1\r\nHost: x\r\n');
+  for (const [i, answer] of (await Promise.all(answers)).entries()) {
+    t.match(answer, /^(HTTP\/1\.1 408 |$)/, `held connection ${i}: 408 or closed without a word`);
+  }
+  t.match((await Promise.all(answers))[0], /^HTTP\/1\.1 408 [\s\S]*REQUEST_TIMEOUT/, 'the half-sent request: 408 REQUEST_TIMEOUT');
+  const again = await raw(port, 'GET /api/me HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  t.match(again, /^HTTP\/1\.1 401 /, 'once they are gone the address is served again');
+});

@@ -81,10 +81,15 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): v
   // A reset connection is already gone: nothing to answer.
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
   const code: ApiErrorCode = err.code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'REQUEST_TIMEOUT' : 'BAD_REQUEST';
+  answerOnSocket(socket, code);
+}
+
+/** An error answer written straight to a connection no request of which is being served, which is then closed. */
+export function answerOnSocket(socket: Duplex, code: ApiErrorCode, extraHeaders = ''): void {
   const { status } = API_ERRORS[code];
   const body = JSON.stringify(errorBody(code));
   if (socket.writable) {
-    const headers = PRE_HOOK_HEADERS.map(([name, value]) => `${name}: ${value}\r\n`).join('');
+    const headers = PRE_HOOK_HEADERS.map(([name, value]) => `${name}: ${value}\r\n`).join('') + extraHeaders;
     socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${headers}Connection: close\r\n\r\n${body}`);
   }
   socket.destroy();
