@@ -3,7 +3,7 @@ import type { Role } from '../domain/events.js';
 import { userStreamId } from '../domain/events.js';
 import { checkPassword } from '../domain/password-policy.js';
 import { userDecider } from '../domain/user.js';
-import { isValidUsername, normalizeUsername } from '../domain/username.js';
+import { isValidNewUsername, normalizeUsername } from '../domain/username.js';
 import { fail, succeed, type CommandDeps, type CommandResult } from './deps.js';
 import { handleCommand } from './handle-command.js';
 
@@ -17,7 +17,7 @@ export interface Registered {
 export async function register(deps: CommandDeps, input: { username: string; password: string; role?: Role }): Promise<CommandResult<Registered>> {
   const username = normalizeUsername(input.username);
   // Validate before hashing: a bad request must cost nothing.
-  if (!isValidUsername(username)) return fail(domainError('USERNAME_INVALID'));
+  if (!isValidNewUsername(username)) return fail(domainError('USERNAME_INVALID'));
   const passwordProblem = checkPassword(input.password);
   if (passwordProblem) return fail(passwordProblem);
   const passwordHash = await deps.hasher.hash(input.password);

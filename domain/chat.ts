@@ -2,7 +2,7 @@ import type { Decider, EventMeta } from './decider.js';
 import { domainError } from './errors.js';
 import type { ChatEvent } from './events.js';
 import { isStorableText } from './text.js';
-import { CLIENT_ID, decideDelete, decideEdit, evolveChanges, type DeleteMessageCommand, type EditMessageCommand, type MessageChangeState } from './message-changes.js';
+import { CLIENT_ID, checkBody, decideDelete, decideEdit, evolveChanges, type DeleteMessageCommand, type EditMessageCommand, type MessageChangeState } from './message-changes.js';
 import { accept, reject, type Decision } from './result.js';
 
 export const MESSAGE_MAX_CHARS = 4000;
@@ -86,10 +86,9 @@ function decide(command: ChatCommand, state: ChatState): Decision<ChatEvent> {
       if (findSentMessage(state, command.senderId, command.clientMessageId)) return accept([]);
       // After the de-duplication: a retry of a message stored before the erasure still gets its answer.
       if (command.recipientErased === true) return reject(domainError('PARTICIPANT_ERASED'));
-      const body = command.body.trim();
-      if (body.length === 0) return reject(domainError('MESSAGE_EMPTY'));
-      if (!isStorableText(body)) return reject(domainError('MESSAGE_INVALID_CHARACTERS'));
-      if ([...body].length > MESSAGE_MAX_CHARS) return reject(domainError('MESSAGE_TOO_LONG'));
+      const checked = checkBody(command.body, MESSAGE_MAX_CHARS);
+      if (!checked.ok) return reject(checked.error);
+      const body = checked.body;
       const { chatId, messageId, senderId, clientMessageId, at } = command;
       return accept([{ type: 'MessageSent', version: 2, data: { chatId, messageId, senderId, clientMessageId, body, sentAt: at } }]);
     }

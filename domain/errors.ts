@@ -3,7 +3,7 @@
  * never rename one; add a new code instead. docs/errors.md lists them and a test keeps the two equal.
  */
 export const DOMAIN_ERRORS = {
-  USERNAME_INVALID: 'Username must be 3 to 32 characters of a-z, 0-9, underscore, dot or hyphen.',
+  USERNAME_INVALID: 'Username must be 3 to 32 characters of a-z, 0-9, underscore, dot or hyphen, with at least one letter or digit.',
   USERNAME_TAKEN: 'That username is already registered.',
   PASSWORD_TOO_SHORT: 'Password must be at least 8 characters.',
   PASSWORD_TOO_LONG: 'Password must be at most 256 bytes.',

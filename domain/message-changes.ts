@@ -88,10 +88,17 @@ export function findEdit(state: MessageChangeState, messageId: string, clientEdi
   return state.recentEdits.get(editKey(messageId, clientEditId));
 }
 
-/** The body rules of sending, applied to an edit: trimmed, not empty, storable, at most maxChars. */
+/**
+ * Nothing a reader could see: white space and the code points Unicode says to render as nothing
+ * (zero-width space and joiners, word joiner, bidi marks, variation selectors, the Hangul filler, …).
+ * A body of only these showed as an empty bubble.
+ */
+const INVISIBLE_ONLY = /^[\p{White_Space}\p{Default_Ignorable_Code_Point}]*$/u;
+
+/** The body rules of sending and editing: trimmed, something visible, storable, at most maxChars. */
 export function checkBody(raw: string, maxChars: number): { ok: true; body: string } | { ok: false; error: DomainError } {
   const body = raw.trim();
-  if (body.length === 0) return { ok: false, error: domainError('MESSAGE_EMPTY') };
+  if (INVISIBLE_ONLY.test(body)) return { ok: false, error: domainError('MESSAGE_EMPTY') };
   if (!isStorableText(body)) return { ok: false, error: domainError('MESSAGE_INVALID_CHARACTERS') };
   if ([...body].length > maxChars) return { ok: false, error: domainError('MESSAGE_TOO_LONG') };
   return { ok: true, body };

@@ -1,7 +1,7 @@
 import type { Decider } from './decider.js';
 import { domainError } from './errors.js';
 import type { Role, UserEvent } from './events.js';
-import { isValidUsername } from './username.js';
+import { isValidNewUsername } from './username.js';
 import { accept, reject, type Decision } from './result.js';
 
 export type UserCommand =
@@ -25,7 +25,7 @@ export const isErased = (state: UserState): boolean => state.registered && state
 function decide(command: UserCommand, state: UserState): Decision<UserEvent> {
   if (command.type === 'Register') {
     if (state.registered) return reject(domainError('USERNAME_TAKEN'));
-    if (!isValidUsername(command.username) || command.userId !== command.username) {
+    if (!isValidNewUsername(command.username) || command.userId !== command.username) {
       return reject(domainError('USERNAME_INVALID'));
     }
     const { userId, username, passwordHash, role, at } = command;

@@ -5,5 +5,11 @@
  */
 const USERNAME = /^[a-z0-9_.-]{3,32}$/;
 
+/** A new name also needs a letter or a digit: "..." or "---" would show as nothing a person can tell apart. */
+const LETTER_OR_DIGIT = /[a-z0-9]/;
+
 export const normalizeUsername = (raw: string): string => raw.trim().toLowerCase();
+/** Could a user have this name? (Accounts registered before the letter-or-digit rule keep theirs: lookups use this.) */
 export const isValidUsername = (normalized: string): boolean => USERNAME.test(normalized);
+/** May a new account take this name? */
+export const isValidNewUsername = (normalized: string): boolean => USERNAME.test(normalized) && LETTER_OR_DIGIT.test(normalized);

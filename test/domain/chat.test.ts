@@ -55,6 +55,13 @@ t.test('SendMessage: refused for non-participants, unknown chats, bad bodies and
   givenEvents(chatDecider, [started]).when(send({ senderId: 'mallory' })).thenError(t, 'NOT_A_PARTICIPANT');
   givenEvents(chatDecider, []).when(send()).thenError(t, 'CHAT_NOT_FOUND');
   givenEvents(chatDecider, [started]).when(send({ body: '   \n\t ' })).thenError(t, 'MESSAGE_EMPTY');
+  // Nothing visible: zero-width space, joiners, word joiner, bidi marks, a variation selector, the Hangul filler.
+  for (const invisible of ['\u200b', ' \u200b\u200c\u200d ', '\u2060\u200e\u200f', '\ufe0f', '\u3164', '\u00ad']) {
+    givenEvents(chatDecider, [started]).when(send({ body: invisible })).thenError(t, 'MESSAGE_EMPTY');
+  }
+  givenEvents(chatDecider, [started]).when(send({ body: '👩\u200d💻' })).thenEvents(t, [{
+    type: 'MessageSent', version: 2, data: { chatId, messageId: 'm1', senderId: 'alice', clientMessageId: 'c1', body: '👩\u200d💻', sentAt: at },
+  }], 'a joiner between visible characters is text');
   givenEvents(chatDecider, [started]).when(send({ body: 'x'.repeat(MESSAGE_MAX_CHARS + 1) })).thenError(t, 'MESSAGE_TOO_LONG');
   givenEvents(chatDecider, [started]).when(send({ body: 'x'.repeat(MESSAGE_MAX_CHARS) })).thenEvents(t, [{
     type: 'MessageSent', version: 2, data: { chatId, messageId: 'm1', senderId: 'alice', clientMessageId: 'c1', body: 'x'.repeat(MESSAGE_MAX_CHARS), sentAt: at },

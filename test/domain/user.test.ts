@@ -2,7 +2,7 @@ import t from 'tap';
 import { userDecider } from '../../domain/user.js';
 import type { UserEvent } from '../../domain/events.js';
 import { checkPassword } from '../../domain/password-policy.js';
-import { isValidUsername, normalizeUsername } from '../../domain/username.js';
+import { isValidNewUsername, isValidUsername, normalizeUsername } from '../../domain/username.js';
 import { givenEvents } from '../support/given-when-then.js';
 
 const at = '2026-01-01T00:00:00.000Z';
@@ -21,7 +21,7 @@ t.test('Register: an existing user cannot register again', async (t) => {
 });
 
 t.test('Register: invalid usernames are refused', async (t) => {
-  for (const name of ['ab', 'a'.repeat(33), 'has space', 'UPPER', 'semi;colon', 'ünï', 'a:b']) {
+  for (const name of ['ab', 'a'.repeat(33), 'has space', 'UPPER', 'semi;colon', 'ünï', 'a:b', '...', '---', '_._']) {
     givenEvents(userDecider, []).when({ type: 'Register', userId: name, username: name, passwordHash: 'H', role: 'user', at }).thenError(t, 'USERNAME_INVALID');
   }
 });
@@ -32,6 +32,10 @@ t.test('usernames: normalised to lower case, 3-32 of [a-z0-9_.-]', async (t) => 
   t.ok(isValidUsername('abc'));
   t.ok(isValidUsername('a'.repeat(32)));
   t.notOk(isValidUsername('a'.repeat(33)));
+  // A new name needs a letter or a digit; one registered before that rule can still be looked up.
+  t.ok(isValidUsername('...'));
+  t.notOk(isValidNewUsername('...'));
+  t.ok(isValidNewUsername('._9'));
 });
 
 t.test('password policy: at least 8 characters, at most 256 bytes', async (t) => {

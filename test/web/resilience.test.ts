@@ -95,4 +95,26 @@ t.test('hostile text and a network drop', { skip: missing ?? false }, async (t) 
     t.same((await shownMessages(D.page)).map((m) => [m.revision, m.body]), after.map((m) => [m.revision, m.body]), 'the same after a reload');
     t.same([...C.errors, ...D.errors], [], 'no script error or CSP refusal');
   });
+
+  t.test('a session ended elsewhere: the page says so with a way back, and nothing typed stays pending', async (t) => {
+    await D.page.locator('#conn-state[data-state="live"]').waitFor();
+    await D.context.setOffline(true);
+    await D.page.locator('#conn-state[data-state="offline"]').waitFor();
+    const dInput = D.page.getByLabel('Message', { exact: true });
+    await dInput.fill('Did this go out?');
+    await dInput.press('Enter');
+    await D.page.locator('#messages li[data-state="pending"]', { hasText: 'Did this go out?' }).waitFor();
+    // Logged out everywhere (another device, or an erasure) while this page was offline.
+    await svc.endSessions('dave');
+    await D.context.setOffline(false);
+    await D.page.locator('#conn-state[data-state="ended"]').waitFor({ timeout: 15_000 });
+    await D.page.locator('#messages li[data-state="failed"]', { hasText: 'Did this go out?' }).waitFor();
+    t.match(await D.page.locator('#messages li[data-state="failed"] .state').textContent(), /Not sent: your session ended/, 'the pending message is marked not sent');
+    t.ok(await dInput.isDisabled(), 'the composer is disabled');
+    t.ok(await D.page.locator('#account').isHidden(), 'the navbar no longer names a signed-in user');
+    t.match(await D.page.locator('#page-error').textContent(), /Your session ended\. Log in again to go on\./);
+    t.match(await D.page.locator('#login-again').getAttribute('href'), /^\/login\?next=%2Fchat%3Fid%3D/, 'a link back through the login page');
+    await snap(D.page, 'chat-session-ended-phone');
+    t.equal((await shownMessages(C.page)).filter((m) => m.body === 'Did this go out?').length, 0, 'nothing reached carol');
+  });
 });

@@ -53,6 +53,8 @@ export interface WebService {
   seed(senderId: string, chatId: string, bodies: string[]): Promise<void>;
   /** Resolves when the last-messages view and the SQL read models have applied the whole log. */
   settle(): Promise<void>;
+  /** Ends every session of the user, as a logout everywhere or an erasure does. */
+  endSessions(userId: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -159,6 +161,9 @@ export async function startWebService(name: string): Promise<WebService> {
         await settle();
       },
       settle,
+      async endSessions(userId) {
+        await sessions.revokeAllForUser(userId);
+      },
     };
   } catch (err) {
     await stop();

@@ -268,6 +268,11 @@ export class MessageList {
     item.querySelector('.meta')?.append(menu);
   }
 
+  /** Every message still waiting for its ack will not be sent (the session ended). */
+  failAllPending(reason: string): void {
+    for (const id of [...this.#pending.keys()]) this.failed(id, reason);
+  }
+
   failed(clientMessageId: string, reason: string): void {
     const item = this.#pending.get(clientMessageId);
     if (!item) return;

@@ -3,7 +3,7 @@
  * login page, which comes back here afterwards (?next=). It also fills the navbar and wires Log out.
  */
 import { api, ApiError, setCsrfToken } from './api.js';
-import { byId, show } from './dom.js';
+import { byId, el, show } from './dom.js';
 import type { MeResponse, MeUser } from './types.js';
 
 export function loginUrl(next = location.pathname + location.search): string {
@@ -40,4 +40,18 @@ export async function logout(): Promise<void> {
     // Even if the request failed, leave: the login page shows the real state.
     location.assign('/login?loggedOut=1');
   }
+}
+
+/**
+ * The session ended while the page was open (logout in another tab, expiry, erasure): the navbar no
+ * longer claims a signed-in user, and `where` says so with a link back through the login page.
+ */
+export function showSessionEnded(where: HTMLElement): void {
+  byId('account', HTMLElement).hidden = true;
+  where.replaceChildren(
+    document.createTextNode('Your session ended. '),
+    el('a', { className: 'alert-link', text: 'Log in again', attrs: { href: loginUrl(), id: 'login-again' } }),
+    document.createTextNode(' to go on.'),
+  );
+  show(where);
 }

@@ -10,7 +10,7 @@ import { ChatSocketError, ConnectionBadge, openLive } from '../live.js';
 import { MessageList } from '../message-list.js';
 import { ReadMarker } from '../read-marker.js';
 import { PresenceBook, presenceText, typingThrottle, TypingLine } from '../presence.js';
-import { loginUrl, requireMe } from '../session.js';
+import { loginUrl, requireMe, showSessionEnded } from '../session.js';
 import type { HistoryPage, Message, OpenedChat } from '../types.js';
 
 const FIRST_PAGE = 100;
@@ -163,7 +163,7 @@ const socket = openLive({
       presence.forget();
       typingLine.clear();
     }
-    if (status === 'ended') show(pageError, 'Disconnected: your session ended. Log in again to go on.');
+    if (status === 'ended') endSession();
   },
   onTyping: (f) => {
     if (f.chatId === chatId && f.userId === other) typingLine.notice(f);
@@ -212,12 +212,25 @@ marker.check();
 
 /** The other participant erased their account (docs/privacy.md): the history stays readable, nothing more can be sent. */
 function closeComposer(): void {
-  input.disabled = true;
-  for (const b of form.querySelectorAll<HTMLButtonElement>('button[type="submit"]')) b.disabled = true;
-  input.placeholder = '';
+  disableComposer();
   show(composerClosed, `${other} erased their account; this chat takes no new messages.`);
   // Nobody is behind the name any more: no "online" or "last seen" under it.
   presenceLine.hidden = true;
+}
+
+/** The session ended (logout elsewhere, expiry, erasure): nothing more can be sent from this page. */
+let sessionEnded = false;
+function endSession(): void {
+  sessionEnded = true;
+  disableComposer();
+  messages.failAllPending('your session ended');
+  showSessionEnded(pageError);
+}
+
+function disableComposer(): void {
+  input.disabled = true;
+  for (const b of form.querySelectorAll<HTMLButtonElement>('button[type="submit"]')) b.disabled = true;
+  input.placeholder = '';
 }
 
 let seq = 0;
@@ -226,6 +239,7 @@ const newClientMessageId = (): string =>
 
 function send(): void {
   hide(composerError);
+  if (sessionEnded) return;
   const body = input.value;
   if (body.trim() === '') {
     show(composerError, 'Write something first.');

@@ -12,7 +12,7 @@ import { timeElement } from '../format.js';
 import { openLive } from '../live.js';
 import { userPicker } from '../picker.js';
 import { PresenceBook, presenceText } from '../presence.js';
-import { requireMe } from '../session.js';
+import { requireMe, showSessionEnded } from '../session.js';
 import type { ChatListPage, ChatRef, ChatSummary, MeUser } from '../types.js';
 
 const chatUrl = (chatId: string): string => `/chat?id=${encodeURIComponent(chatId)}`;
@@ -70,7 +70,10 @@ const socket = openLive({
   userId: me.userId,
   onPresence: (f) => presence.apply(f),
   // Only as fresh as the socket: nothing is shown while it is down; the watch is answered again on reconnect.
-  onStatus: (status) => { if (status === 'closed' || status === 'ended') presence.forget(); },
+  onStatus: (status) => {
+    if (status === 'closed' || status === 'ended') presence.forget();
+    if (status === 'ended') showSessionEnded(byId('page-error', HTMLElement));
+  },
   onEvent: (e) => { if (chats.onEvent(e)) socket.watch(chats.chatIds()); },
   onReadState: (chatId, s) => chats.onReadState(chatId, s),
 });
