@@ -112,13 +112,23 @@ function redactLogArgs(args: unknown[]): unknown[] {
   return out;
 }
 
+/**
+ * A request as its log lines show it (Fastify's "incoming request"): method and path only. The query
+ * string can carry what a person typed (a user search) and the client's address is personal data, so
+ * neither is logged; the path is cut at 256 characters (a URL may be 16 KiB).
+ */
+function serializeRequest(req: { method?: unknown; url?: unknown }): { method: unknown; url: string } {
+  const path = typeof req.url === 'string' ? req.url.split('?', 1)[0]! : '';
+  return { method: req.method, url: path.length > 256 ? `${path.slice(0, 256)}…` : path };
+}
+
 export function createLogger(opts: { level: string; name?: string }, destination?: DestinationStream): Logger {
   return pino(
     {
       level: opts.level,
       base: { process: opts.name ?? 'chat', pid: process.pid },
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-      serializers: { err: serializeError, error: serializeError },
+      serializers: { err: serializeError, error: serializeError, req: serializeRequest },
       hooks: {
         logMethod(args, method) {
           method.apply(this, redactLogArgs(args) as Parameters<typeof method>);

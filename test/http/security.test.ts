@@ -297,3 +297,16 @@ t.test('no token, ticket, CSRF token, password or hash in any log line', async (
   t.notOk(/password123|wrong-password-9|the real password/.test(text), 'no password');
   t.notOk(/authorization|chat_session=|cookie/i.test(text), 'no auth header or cookie');
 });
+
+t.test('request log lines carry the method and path only: no query string, no client address, no 16 KiB URL', async (t) => {
+  const h = await harness(t);
+  const alice = await newUser(h.app, 'querylog');
+  await alice.req({ method: 'GET', url: '/api/users?q=someonesname&limit=5' });
+  await h.app.inject({ method: 'GET', url: `/api/${'p'.repeat(5_000)}`, remoteAddress: '10.77.0.9' });
+  const requests = h.logs.map((l) => JSON.parse(l) as { msg?: string; req?: { url?: string } }).filter((l) => l.msg === 'incoming request');
+  t.ok(requests.some((l) => l.req?.url === '/api/users'), 'the path is logged');
+  const text = h.logs.join('');
+  t.notOk(text.includes('someonesname'), 'not what was searched for');
+  t.notOk(text.includes('10.77.0.9'), 'nor the client address');
+  t.ok(requests.every((l) => (l.req?.url ?? '').length <= 257), 'a long path is cut');
+});
