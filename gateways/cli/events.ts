@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { toPublicRecord } from '../../projections/ports/public-record.js';
-import { position, positiveInt } from './options.js';
+import { numberOption, position } from './options.js';
 import { withRuntime } from './shared.js';
 
 export function registerEventsCommands(program: Command): void {
@@ -10,7 +10,7 @@ export function registerEventsCommands(program: Command): void {
     .description('print events after a position as JSON lines')
     // No default value here: commander prints defaults with JSON.stringify, which a bigint breaks.
     .option('--after <position>', 'start after this global position (default: 0)', position)
-    .option('--limit <n>', 'at most this many events', positiveInt, 100)
+    .addOption(numberOption('--limit <n>', 'at most this many events (1-1000000)', 1, 1_000_000, 100))
     .action(async (opts: { after?: bigint; limit: number }) => {
       await withRuntime(async (rt) => {
         let after = opts.after ?? 0n;

@@ -66,7 +66,3 @@ export function position(value: string): bigint {
   return n;
 }
 
-export function positiveInt(value: string): number {
-  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('must be a whole number');
-  return Number(value);
-}

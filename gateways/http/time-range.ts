@@ -6,7 +6,7 @@ import { PageQuery } from './schemas.js';
 
 export const TimeRange = {
   from: Type.Optional(Type.String({ format: 'date-time', description: 'Inclusive, ISO-8601' })),
-  to: Type.Optional(Type.String({ format: 'date-time', description: 'Exclusive, ISO-8601' })),
+  to: Type.Optional(Type.String({ format: 'date-time', description: 'Exclusive, ISO-8601; before `from` is 400 VALIDATION_FAILED' })),
 };
 
 export const NextCursor = Type.Union([Type.String(), Type.Null()]);
@@ -29,6 +29,8 @@ export const asDate = (iso: string | undefined, field: 'from' | 'to'): Date | un
 export function timeRangeOf(q: { from?: string; to?: string }): { from?: Date; to?: Date } {
   const from = asDate(q.from, 'from');
   const to = asDate(q.to, 'to');
+  // As the stats endpoint and `chat audit activity` do: a reversed range is a mistake, not an empty answer.
+  if (from && to && from > to) throw new ApiError('VALIDATION_FAILED', undefined, [{ in: 'querystring', path: '/from', message: 'must not be after to' }]);
   return { ...(from ? { from } : {}), ...(to ? { to } : {}) };
 }
 

@@ -162,7 +162,7 @@ export async function startService(config: Config, role: Role): Promise<RunningS
       // Browsers send an Origin; by default the gateway accepts the pages' own origin only.
       const pageOrigins = config.web.allowedOrigins.length > 0
         ? config.web.allowedOrigins
-        : [`http://${config.http.host}:${config.http.port}`, `http://localhost:${config.http.port}`, `http://127.0.0.1:${config.http.port}`];
+        : [...new Set([`http://${config.http.host}:${config.http.port}`, `http://localhost:${config.http.port}`, `http://127.0.0.1:${config.http.port}`])];
       const { startWsGateway } = await import('../ws/server.js');
       const gateway = await startWsGateway({
         store: rt.store,

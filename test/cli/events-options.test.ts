@@ -20,4 +20,9 @@ t.test('events tail: help, and positions out of range', async (t) => {
   const fine = await chat(where, ['events', 'tail', '--after', '9223372036854775807']);
   t.equal(fine.code, 0, `the largest position is fine: ${fine.stderr}`);
   t.equal(fine.stdout, '', 'and there is nothing after it');
+  for (const bad of ['0', '-1', '2.5', 'many']) {
+    const limit = await chat(where, ['events', 'tail', '--limit', bad]);
+    t.equal(limit.code, 2, `--limit ${bad}: a usage error, as for the other commands`);
+    t.match(limit.stderr, /--limit/);
+  }
 });

@@ -250,6 +250,7 @@ t.test(`${RUNS} crafted requests over every route: never 5xx, stable codes, both
     [example('GET', '/api/activity', `/api/activity?cursor=${cursor([1, '99999999999999999999'])}`), 400, 'VALIDATION_FAILED'],
     [example('GET', '/api/errors', `/api/errors?cursor=${cursor([-1e300, '1'])}`, undefined, 'auditor'), 400, 'VALIDATION_FAILED'],
     [example('GET', '/api/activity', '/api/activity?from=0000-01-01T00:00:00Z'), 400, 'VALIDATION_FAILED'],
+    [example('GET', '/api/activity', '/api/activity?from=2027-01-01T00:00:00Z&to=2026-01-01T00:00:00Z'), 400, 'VALIDATION_FAILED'],
     [example('GET', '/api/activity', '/api/activity?userId=alice%00', undefined, 'auditor'), 400, 'VALIDATION_FAILED'],
     [example('GET', '/api/activity/export', '/api/activity/export?format=csv&to=0000-06-01T00:00:00Z', undefined, 'auditor'), 400, 'VALIDATION_FAILED'],
     [example('GET', '/api/errors', '/api/errors?from=0001-01-01T00:30:00%2B01:00', undefined, 'auditor'), 400, 'VALIDATION_FAILED'],
