@@ -32,6 +32,11 @@ t.test('edit and delete from a message\'s menu, seen live by the other user', { 
   const helo = A.page.locator('#messages > li', { hasText: 'helo' });
   await helo.getByRole('button', { name: 'Message actions' }).click();
   await helo.getByRole('button', { name: 'Edit' }).click();
+  // A blank edit is refused in place; the editor stays open.
+  await helo.getByLabel('Edit message').fill('   ');
+  await helo.getByLabel('Edit message').press('Enter');
+  await helo.locator('.change-error', { hasText: 'cannot be empty' }).waitFor();
+  t.equal(await helo.getByLabel('Edit message').count(), 1, 'the editor stays open after a blank edit');
   await helo.getByLabel('Edit message').fill('hello, fixed');
   await snap(A.page, 'changes-editing');
   await helo.getByRole('button', { name: 'Save' }).click();
@@ -89,16 +94,17 @@ t.test('the chat list preview follows an edit and a delete of the last message, 
   await preview.filter({ hasText: /^alice: helo$/ }).waitFor();
   t.same(await chatList(B.page), [[bc, 'carol: hi bob'], [ab, 'alice: helo']], 'bob\'s list before: newest activity first');
 
-  const edit = async (from: string, to: string): Promise<void> => {
+  const edit = async (from: string, to: string, how: 'Save' | 'Enter' = 'Save'): Promise<void> => {
     const item = A.page.locator('#messages > li', { hasText: from });
     await item.getByRole('button', { name: 'Message actions' }).click();
     await item.getByRole('button', { name: 'Edit' }).click();
     await item.getByLabel('Edit message').fill(to);
-    await item.getByRole('button', { name: 'Save' }).click();
+    if (how === 'Enter') await item.getByLabel('Edit message').press('Enter');
+    else await item.getByRole('button', { name: 'Save' }).click();
     await A.page.locator('#messages > li[data-edited="true"]', { hasText: to }).waitFor();
   };
   // An earlier message's edit is not the preview's; the last one's is, live, in place.
-  await edit('first', 'first, fixed');
+  await edit('first', 'first, fixed', 'Enter'); // Enter saves, as it sends in the composer
   await edit('helo', 'hello');
   await preview.filter({ hasText: /^alice: hello \(edited\)$/ }).waitFor();
   const edited = await chatList(B.page);

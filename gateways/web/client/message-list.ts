@@ -254,10 +254,26 @@ export class MessageList {
       bubble.append(form);
       box.focus();
       cancel.addEventListener('click', restore);
+      // As in the composer: Enter saves, Shift+Enter is a new line, Enter while composing belongs to the IME; Escape cancels.
+      box.addEventListener('keydown', (ev) => {
+        if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+          ev.preventDefault();
+          form.requestSubmit();
+        } else if (ev.key === 'Escape') {
+          ev.preventDefault();
+          restore();
+        }
+      });
       form.addEventListener('submit', (ev) => {
         ev.preventDefault();
         const text = box.value;
-        if (text.trim() === '' || text.trim() === current) return restore();
+        if (text.trim() === '') {
+          status('A message cannot be empty: delete it instead.');
+          box.focus();
+          return;
+        }
+        if (text.trim() === current) return restore();
+        item.querySelector('.change-error')?.remove();
         save.disabled = true;
         actions.edit(messageId, text).then(restore, (err: unknown) => {
           save.disabled = false;

@@ -23,9 +23,11 @@ const MAX_BODY = 4000;
 
 const me = await requireMe();
 const chatId = new URLSearchParams(location.search).get('id') ?? '';
+/** The page has nothing more to do (it is going away, or shows why it cannot go on): stop here, quietly. */
+const halt = (): Promise<never> => new Promise<never>(() => undefined);
 if (chatId === '') {
   location.replace('/profile');
-  throw new Error('no chat id');
+  await halt();
 }
 
 const scroller = byId('scroller', HTMLDivElement);
@@ -136,14 +138,18 @@ let newest: number;
 try {
   newest = await openChat();
 } catch (err) {
-  if (err instanceof ApiError && err.status === 401) location.replace(loginUrl());
-  const text = err instanceof ApiError && (err.code === 'CHAT_NOT_FOUND' || err.code === 'NOT_A_PARTICIPANT')
+  if (err instanceof ApiError && err.status === 401) {
+    location.replace(loginUrl());
+    await halt();
+  }
+  // A link someone mistyped or cut short is refused by the API's schema (VALIDATION_FAILED): not worth its details.
+  const text = err instanceof ApiError && (err.code === 'CHAT_NOT_FOUND' || err.code === 'NOT_A_PARTICIPANT' || err.code === 'VALIDATION_FAILED')
     ? 'This chat does not exist or is not yours.'
     : `The chat could not be opened: ${describeError(err)}`;
   show(pageError, text);
   form.hidden = true;
   badge.update('ended');
-  throw err;
+  await halt();
 }
 
 // ---- live ----
