@@ -94,7 +94,7 @@ export const AckFrame = Type.Object({
 export const ErrorFrame = Type.Object({
   type: Type.Literal('error'),
   ref: Type.Optional(Ref),
-  /** Present when the error concerns one chat of a resume. */
+  /** The chat the answered frame named (send, edit, delete, read, typing), or the one chat of a resume or watch the error concerns. */
   chatId: Type.Optional(Type.String()),
   code: Type.String(),
   message: Type.String(),
@@ -124,20 +124,27 @@ export const PresenceFrame = Type.Object({
   users: Type.Record(Type.String(), UserPresence, { description: 'By user id: the answer to a watch names every watched user; a change names one' }),
 }, { additionalProperties: false });
 
+export const ParticipantErasedFrame = Type.Object({
+  type: Type.Literal('participant_erased'),
+  chatId: ChatId,
+  userId: Type.String({ description: 'The other participant, who erased their account: the chat takes no new messages (a send gets PARTICIPANT_ERASED)' }),
+}, { additionalProperties: false });
+
 export type EventFrame = Static<typeof EventFrame>;
+export type ParticipantErasedFrame = Static<typeof ParticipantErasedFrame>;
 export type AckFrame = Static<typeof AckFrame>;
 export type ErrorFrame = Static<typeof ErrorFrame>;
 export type ResumedFrame = Static<typeof ResumedFrame>;
 export type IsTypingFrame = Static<typeof IsTypingFrame>;
 export type PresenceFrame = Static<typeof PresenceFrame>;
-export type ServerFrame = EventFrame | AckFrame | ErrorFrame | ResumedFrame | IsTypingFrame | PresenceFrame | MarkedFrame | ReceiptFrame | UnreadFrame;
+export type ServerFrame = EventFrame | AckFrame | ErrorFrame | ResumedFrame | IsTypingFrame | PresenceFrame | MarkedFrame | ReceiptFrame | UnreadFrame | ParticipantErasedFrame;
 
 /** Every schema, by frame name: docs/websocket.md and the tests read them from here. */
 export const FRAME_SCHEMAS: Record<string, TSchema> = {
   send: SendFrame, resume: ResumeFrame, event: EventFrame, ack: AckFrame, error: ErrorFrame, resumed: ResumedFrame,
   typing: TypingFrame, watch: WatchFrame, is_typing: IsTypingFrame, presence: PresenceFrame,
   read: ReadFrame, marked: MarkedFrame, receipt: ReceiptFrame, unread: UnreadFrame,
-  edit: EditFrame, delete: DeleteFrame,
+  edit: EditFrame, delete: DeleteFrame, participant_erased: ParticipantErasedFrame,
 };
 
 // ---- errors ----
@@ -231,6 +238,8 @@ export function participantsOf(chatId: string): [string, string] | null {
 export function encodeEvent(chatId: string, record: PublicRecord): string {
   return `{"type":"event","chatId":${JSON.stringify(chatId)},"revision":${record.revision},"record":${JSON.stringify(record)}}`;
 }
+
+export const encodeParticipantErased = (f: Omit<ParticipantErasedFrame, 'type'>): string => JSON.stringify({ type: 'participant_erased', ...f });
 
 export function encodeAck(ack: Omit<AckFrame, 'type'>): string {
   return JSON.stringify({ type: 'ack', ...ack });

@@ -17,6 +17,7 @@ import { wsConfig, type WsConfig } from './config.js';
 import { createFrameHandler, errorCodeOf } from './client-frames.js';
 import { createChangeHandler } from './change-frames.js';
 import { deletedMessagesOf } from './deleted-bodies.js';
+import { createErasureNotices } from './erasures.js';
 import { createReceipts, type ReceiptCounters } from './receipts.js';
 import { Outbox, type Conn, type SocketData } from './connection.js';
 import { Delivery, type DeliveryCounters } from './delivery.js';
@@ -136,6 +137,7 @@ export async function startWsGateway(deps: WsDeps): Promise<WsGateway> {
   // The same feed may keep the command cache current (deps.observeLog), so a send on a chat it holds skips its read.
   const observeLog = deps.observeLog ?? null;
   const receipts = createReceipts({ commands, outbox, logger, errorCodeOf, connsOf, coalesceMs: config.readCoalesceMs });
+  const erasures = createErasureNotices({ commands, outbox, logger, conns: () => registry.all });
   const onEvent = (e: RecordedEvent): void => {
     counters.eventsSeen++;
     if (observeLog) observeLog(e);
@@ -153,6 +155,8 @@ export async function startWsGateway(deps: WsDeps): Promise<WsGateway> {
       if (b) for (const conn of b) delivery.live(conn, chatId, e.revision, frame);
     } else if (e.type === 'UserLoggedOut' && e.streamId.startsWith('user-')) {
       watch.userLoggedOut(e.streamId.slice(5));
+    } else if (e.type === 'UserErased' && e.streamId.startsWith('user-')) {
+      erasures.userErased(e.streamId.slice(5));
     } else if (e.streamId.startsWith('reads-')) {
       receipts.onEvent(e);
     }
@@ -172,7 +176,9 @@ export async function startWsGateway(deps: WsDeps): Promise<WsGateway> {
     end: (conn) => end(conn, 1008, 'RATE_LIMITED'),
     ephemeral: (conn, frame) => ephemeral.frame(conn, frame),
     read: (conn, frame) => receipts.frame(conn, frame),
-    afterResume: (conn, chatIds) => receipts.afterResume(conn, chatIds),
+    afterResume: async (conn, chatIds) => {
+      await Promise.all([receipts.afterResume(conn, chatIds), erasures.afterResume(conn, chatIds)]);
+    },
     change: createChangeHandler({
       config, commands, outbox, delivery, logger, encodeAck, errorCodeOf, participantsOf,
       encodeError: (code, opts) => encodeError(code as WsErrorCode, opts),

@@ -125,6 +125,11 @@ t.test('erasing an account leaves its bodies and hash nowhere', async (t) => {
   t.same(await tablesHolding(schema.schema, phrase).then((h) => h.filter((x) => x === 'events')), [], 'the log never held the plaintext');
 
   const socket = await connect(`ws://127.0.0.1:${wsPort}/ws`, { token: alice });
+  // Bob has the chat open: his socket is told of the erasure as it happens.
+  const bobBefore = await connect(`ws://127.0.0.1:${wsPort}/ws`, { token: bob });
+  t.teardown(() => bobBefore.close());
+  await bobBefore.resume({ [chatId]: -1 });
+  t.notOk(bobBefore.frames.some((f) => f.type === 'participant_erased'), 'no participant_erased before the erasure');
   t.equal((await call('DELETE', '/api/me', alice, { password: 'wrong password here' })).status, 401, 'a wrong password erases nothing');
   t.equal((await call('GET', '/api/me', alice)).status, 200);
   t.equal((await call('DELETE', '/api/me', alice, { password: PASSWORD })).status, 204);
@@ -137,8 +142,11 @@ t.test('erasing an account leaves its bodies and hash nowhere', async (t) => {
   const page = await history();
   t.same(page.filter((m) => m.senderId === 'alice').map((m) => m.body), ['', ''], 'the other participant sees them erased at once');
   t.ok(page.some((m) => m.body === 'hello alice'), "bob's own message stays");
+  t.same(await bobBefore.waitFor((f) => f.type === 'participant_erased'), { type: 'participant_erased', chatId, userId: 'alice' }, 'bob\'s open socket hears of it live');
   const bobSocket = await connect(`ws://127.0.0.1:${wsPort}/ws`, { token: bob });
   t.teardown(() => bobSocket.close());
+  await bobSocket.resume({ [chatId]: -1 });
+  t.ok(bobSocket.frames.some((f) => f.type === 'participant_erased' && f.chatId === chatId), 'and a new socket after its resume, before resumed');
   // The gateway learns of the erasure from the log; until then a send may still be stored (privacy.md).
   await waitFor('bob\'s sends to alice are refused', async () => {
     const f = await bobSocket.send(chatId, 'are you there?');

@@ -1,6 +1,7 @@
 // Erasing an account from the profile page, in real browsers: alice erases hers (the password asked
 // again, a box ticked), lands on the login page told so, and cannot log in again; bob's chat with her
-// still opens, shows her message as "message erased", and says why it takes no new messages.
+// still opens, shows her message as "message erased", and says why it takes no new messages; his
+// pages open at the time close the composer and mark the chat list at once (participant_erased).
 import t from 'tap';
 import { DESKTOP, PASSWORD, chromiumMissing, loginThroughPage, newPage, snap } from './browser.js';
 import { openWebTest } from './service.js';
@@ -12,6 +13,16 @@ t.test('erase my account from the profile page; the other participant sees it in
   const ab = await svc.startChat('alice', 'bob');
   await svc.seed('alice', ab, ['a secret from alice']);
   await svc.seed('bob', ab, ['hi alice']);
+
+  // Bob has their chat open, and his profile in another window, while alice erases her account.
+  const B = await newPage(browser, DESKTOP);
+  await loginThroughPage(B.page, base, 'bob');
+  const entry = B.page.locator(`#chats > a[data-chat-id="${ab}"]`);
+  await entry.waitFor();
+  const openChat = await B.context.newPage();
+  await openChat.goto(`${base}/chat?id=${encodeURIComponent(ab)}`);
+  await openChat.locator('#conn-state[data-state="live"]').waitFor();
+  t.notOk(await openChat.locator('#message-input').isDisabled(), 'before: bob can write');
 
   const A = await newPage(browser, DESKTOP);
   await loginThroughPage(A.page, base, 'alice');
@@ -36,10 +47,14 @@ t.test('erase my account from the profile page; the other participant sees it in
   await A.page.getByRole('button', { name: 'Log in' }).click();
   await A.page.locator('#form-error', { hasText: 'Invalid username or password.' }).waitFor();
 
+  // Live, without a reload: the socket's participant_erased.
+  await openChat.locator('#composer-closed', { hasText: 'alice erased their account; this chat takes no new messages.' }).waitFor();
+  t.ok(await openChat.locator('#message-input').isDisabled(), 'bob\'s open chat closed its composer at once');
+  await entry.locator('.erased', { hasText: 'account erased' }).waitFor();
+  t.pass('his open profile marked the chat at once');
+
   await svc.settle(); // the users read model has her erasure: the list below is read once, at load
-  const B = await newPage(browser, DESKTOP);
-  await loginThroughPage(B.page, base, 'bob');
-  const entry = B.page.locator(`#chats > a[data-chat-id="${ab}"]`);
+  await B.page.reload();
   await entry.locator('.erased', { hasText: 'account erased' }).waitFor();
   t.equal(await entry.locator('.presence').count(), 0, 'bob\'s chat list says so, with no presence for her');
   await B.page.goto(`${base}/chat?id=${encodeURIComponent(ab)}`);

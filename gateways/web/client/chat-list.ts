@@ -112,6 +112,14 @@ export class LiveChatList {
     this.#render(chat);
   }
 
+  /** The chat's other participant erased their account (the socket's participant_erased). */
+  onParticipantErased(chatId: string): void {
+    const chat = this.#chats.get(chatId);
+    if (!chat || chat.otherErased) return;
+    chat.otherErased = true;
+    this.#render(chat);
+  }
+
   onReadState(chatId: string, s: ChatReadState): void {
     const chat = this.#chats.get(chatId);
     if (!chat) return;

@@ -81,7 +81,7 @@ export function wsUrlOfPage(): string {
   return meta.content;
 }
 
-export type LiveOptions = Pick<ChatSocketOptions, 'revisions' | 'onEvent' | 'onError' | 'onStatus' | 'onTyping' | 'onPresence' | 'userId' | 'onReadState'>;
+export type LiveOptions = Pick<ChatSocketOptions, 'revisions' | 'onEvent' | 'onError' | 'onStatus' | 'onTyping' | 'onPresence' | 'onParticipantErased' | 'userId' | 'onReadState'>;
 
 export function openLive(opts: LiveOptions): ChatSocket {
   return new ChatSocket({

@@ -6,7 +6,7 @@
  * resume, so the gateway sends exactly what was missed. Sends are idempotent (clientMessageId), so
  * sends not yet acknowledged when a connection drops are sent again after the next resume.
  */
-import type { AckFrame, ErrorFrame, EventFrame, IsTypingFrame, PresenceFrame, ResumedFrame, ServerFrame } from '../protocol.js';
+import type { AckFrame, ErrorFrame, EventFrame, IsTypingFrame, ParticipantErasedFrame, PresenceFrame, ResumedFrame, ServerFrame } from '../protocol.js';
 import type { MarkedFrame } from '../read-frames.js';
 import { ReadTracker, type ChatReadState } from './read-state.js';
 import { ChatSocketError, type Connect, type Transport, type TransportHandlers } from './transport.js';
@@ -32,6 +32,8 @@ export interface ChatSocketOptions {
   onTyping?: (frame: IsTypingFrame) => void;
   /** Presence of watched users: the answer to watch() (after every reconnect too), then each change. */
   onPresence?: (frame: PresenceFrame) => void;
+  /** A chat's other participant erased their account (live, and again after each resume): it takes no new messages. */
+  onParticipantErased?: (frame: ParticipantErasedFrame) => void;
   /** Who this socket's user is: with it, the client keeps each chat's read state (readState, onReadState). */
   userId?: string;
   /** A chat's read state changed: a receipt (mine or the other's), an unread count, a new message. */
@@ -333,6 +335,8 @@ export class ChatSocket {
         return this.readState?.onReceipt(frame);
       case 'unread':
         return this.readState?.onUnread(frame);
+      case 'participant_erased':
+        return this.#opts.onParticipantErased?.(frame);
     }
   }
 

@@ -175,6 +175,7 @@ const socket = openLive({
     if (f.chatId === chatId && f.userId === other) typingLine.notice(f);
   },
   onPresence: (f) => presence.apply(f),
+  onParticipantErased: (f) => { if (f.chatId === chatId) closeComposer(); },
   onEvent: (e) => {
     if (e.chatId !== chatId) return;
     const d = e.record.data;

@@ -69,6 +69,7 @@ const socket = openLive({
   revisions: {},
   userId: me.userId,
   onPresence: (f) => presence.apply(f),
+  onParticipantErased: (f) => chats.onParticipantErased(f.chatId),
   // Only as fresh as the socket: nothing is shown while it is down; the watch is answered again on reconnect.
   onStatus: (status) => {
     if (status === 'closed' || status === 'ended') presence.forget();
