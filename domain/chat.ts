@@ -1,7 +1,6 @@
 import type { Decider, EventMeta } from './decider.js';
 import { domainError } from './errors.js';
 import type { ChatEvent } from './events.js';
-import { isStorableText } from './text.js';
 import { CLIENT_ID, checkBody, decideDelete, decideEdit, evolveChanges, type DeleteMessageCommand, type EditMessageCommand, type MessageChangeState } from './message-changes.js';
 import { accept, reject, type Decision } from './result.js';
 

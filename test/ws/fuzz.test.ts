@@ -101,8 +101,19 @@ t.test(`${RUNS} random frames: each answered or closed; nothing appended; others
   let socket: TestClient = await connect(fx.url(), { token: alice.token });
   const tally = { errors: new Map<string, number>(), resumed: 0, closes: new Map<string, number>(), reconnects: 0 };
   const bump = (m: Map<string, number>, k: string): void => { m.set(k, (m.get(k) ?? 0) + 1); };
-  // What ends the answer to one frame: an error not about one chat of a resume, a resumed, or an ack (never expected).
-  const terminal = (f: ServerFrame): boolean => (f.type === 'error' && f.chatId === undefined) || f.type === 'resumed' || f.type === 'ack';
+  // What ends the answer to one frame: a resumed, an ack (never expected), a watch's presence answer, or an
+  // error, except one about one chat of a resume or a watch (those come before the resumed or presence).
+  const typeOf = (fuzz: { text?: string }): unknown => {
+    try {
+      const v = JSON.parse(fuzz.text ?? '') as unknown;
+      return typeof v === 'object' && v !== null ? (v as { type?: unknown }).type : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const terminalFor = (sent: unknown) => (f: ServerFrame): boolean =>
+    (f.type === 'error' && (f.chatId === undefined || (sent !== 'resume' && sent !== 'watch')))
+    || f.type === 'resumed' || f.type === 'ack' || (sent === 'watch' && f.type === 'presence' && f.ref !== undefined);
 
   const started = Date.now();
   await fc.assert(fc.asyncProperty(frames, async (fuzz) => {
@@ -111,7 +122,7 @@ t.test(`${RUNS} random frames: each answered or closed; nothing appended; others
       tally.reconnects++;
     }
     const from = socket.frames.length;
-    const answer = socket.waitFor(terminal, 10_000, from).then((f) => ({ frame: f }), () => null);
+    const answer = socket.waitFor(terminalFor('text' in fuzz ? typeOf(fuzz) : undefined), 10_000, from).then((f) => ({ frame: f }), () => null);
     switch (fuzz.kind) {
       case 'binary': socket.raw(Buffer.from(fuzz.bytes), true); break;
       case 'raw-bytes-as-text': socket.raw(Buffer.from(fuzz.bytes), false); break;

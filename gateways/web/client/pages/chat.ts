@@ -134,7 +134,7 @@ async function openChat(): Promise<number> {
   return first.messages.reduce((max, m) => Math.max(max, m.revision), 0);
 }
 
-let newest: number;
+let newest = 0; // set by openChat below; a failure halts the page
 try {
   newest = await openChat();
 } catch (err) {
