@@ -9,6 +9,7 @@
 import type { Logger } from 'pino';
 import type { CommandDeps } from '../../commands/deps.js';
 import { otherParticipantErased } from '../../commands/participant-erased.js';
+import { otherParticipant } from '../../domain/chat.js';
 import { chatIdFor } from '../../domain/chat-id.js';
 import type { Conn, Outbox } from './connection.js';
 import { errText } from './err-text.js';
@@ -37,7 +38,7 @@ export function createErasureNotices(d: { commands: CommandDeps; outbox: Outbox;
         if (!pair || !pair.includes(conn.userId)) return;
         try {
           if (await otherParticipantErased(d.commands.bus, pair, conn.userId) && !conn.closed) {
-            d.outbox.send(conn, encodeParticipantErased({ chatId, userId: pair[0] === conn.userId ? pair[1] : pair[0] }));
+            d.outbox.send(conn, encodeParticipantErased({ chatId, userId: otherParticipant(pair, conn.userId) }));
           }
         } catch (err) {
           // What the resume promised (the backlog) is delivered; a send will still be refused as it must.

@@ -120,7 +120,6 @@ async function loadChats(): Promise<void> {
 }
 
 await loadChats();
-
 // Coming back (back button, another tab): the list may have moved on.
 window.addEventListener('pageshow', (ev) => { if (ev.persisted) void loadChats(); });
 document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible') void loadChats(); });
