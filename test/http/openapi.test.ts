@@ -90,3 +90,18 @@ t.test('docs/http.md names every route the app serves, and the paging table its 
     t.match(paging, `| \`GET ${url}\` | ${String(limit.schema.default)} | ${String(limit.schema.maximum)} |`, `${url}: default and maximum of limit`);
   }
 });
+
+t.test('every operation lists the statuses its own input can bring', async (t) => {
+  // A client generated from the document must know them: a path or query parameter can be refused
+  // (400 VALIDATION_FAILED), a body as well, and also be too large (413) or not JSON (415).
+  const api = await openApiDocument();
+  for (const [p, ops] of Object.entries(api.paths)) {
+    for (const [method, op] of Object.entries(ops)) {
+      const listed = Object.keys(op.responses ?? {});
+      const need = new Set<string>();
+      if ((op.parameters ?? []).length > 0) need.add('400');
+      if (op.requestBody) for (const s of ['400', '413', '415']) need.add(s);
+      for (const s of need) t.ok(listed.includes(s), `${method.toUpperCase()} ${p} lists ${s}`);
+    }
+  }
+});

@@ -29,7 +29,7 @@ export const accountRoutes: RoutePlugin = async (app, ctx) => {
       security: [],
       summary: 'Create an account (role user)',
       body: Type.Object(Credentials, { additionalProperties: false }),
-      response: { 201: MeUserSchema, ...errorResponses(400, 403, 409, 415, 422, 429, 503) },
+      response: { 201: MeUserSchema, ...errorResponses(400, 403, 409, 413, 415, 422, 429, 503) },
     },
     preHandler: throttle.register,
   }, async (request, reply) => {
@@ -55,7 +55,7 @@ export const accountRoutes: RoutePlugin = async (app, ctx) => {
           csrfToken: Type.Optional(Type.String({ description: 'Send as X-CSRF-Token on cookie-authenticated writes' })),
           token: Type.Optional(Type.String({ description: 'Bearer token (only when bearer was true)' })),
         }),
-        ...errorResponses(400, 401, 403, 415, 422, 429, 503),
+        ...errorResponses(400, 401, 403, 413, 415, 422, 429, 503),
       },
     },
   }, async (request, reply) => {
@@ -147,7 +147,7 @@ export const accountRoutes: RoutePlugin = async (app, ctx) => {
         description: 'The password is asked again (401 INVALID_CREDENTIALS when wrong, nothing changed; counted by the login throttle, so 429 RATE_LIMITED past its limits). Ends every session of the user '
           + 'and closes their sockets; the username stays reserved. Their messages show to the other participant as erased (empty body).',
         body: Type.Object({ password: Credentials.password }, { additionalProperties: false }),
-        response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404, 415, 422, 429, 503) },
+        response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404, 413, 415, 422, 429, 503) },
       },
     }, async (request, reply) => {
       const auth = requireAuth(request);

@@ -56,7 +56,7 @@ export const messageChangeRoutes: RoutePlugin = async (app, ctx) => {
       summary: 'Delete my message for everyone: its body leaves every read model; 200 when deleted (or the clientDeleteId was seen before)',
       params: MessageParams,
       querystring: Type.Object({ clientDeleteId: ClientId('clientDeleteId') }, { additionalProperties: false }),
-      response: { 200: Changed, ...errorResponses(400, 401, 403, 404, 409, 410) },
+      response: { 200: Changed, ...errorResponses(400, 401, 403, 404, 409, 410, 422) },
     },
   }, async (request) => {
     const { session } = requireAuth(request);
