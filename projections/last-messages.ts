@@ -54,6 +54,8 @@ export interface LastMessagesProjectionOptions {
 
 /** Offers held while a broker-fed pass catches up; past this the replay runs again instead. */
 const MAX_HELD_OFFERS = 20_000;
+/** How long after start a failure is logged at debug level: long enough for a client to connect, short enough that an outage at start is still reported. */
+const START_GRACE_MS = 5_000;
 
 export type LastMessagesProjectionPhase = 'idle' | 'starting' | 'rebuilding' | 'catching-up' | 'live' | 'retrying' | 'stopped';
 
@@ -90,6 +92,8 @@ export class LastMessagesProjection {
   #lastErrorAt: Date | null = null;
   #delay: number;
   #lastWarnAt = 0;
+  /** Until the view has answered once, a failure in the first seconds is a client still connecting, not an outage. */
+  #quietUntil = 0;
   #suppressed = 0;
 
   #stopping = false;
@@ -158,6 +162,7 @@ export class LastMessagesProjection {
 
   async #run(): Promise<void> {
     this.#log.info('last-messages projection starting');
+    this.#quietUntil = Date.now() + START_GRACE_MS;
     while (!this.#stopping) {
       try {
         this.#phase = 'starting';
@@ -295,6 +300,7 @@ export class LastMessagesProjection {
       } while (overflowed);
       this.#delay = this.#retryInitialMs; // the view and the store both answer: the outage, if any, is over
       this.#phase = 'live';
+      this.#quietUntil = 0;
       if (this.#feed) {
         const caughtUp = held ?? [];
         held = null;
@@ -328,6 +334,10 @@ export class LastMessagesProjection {
     this.#lastErrorAt = new Date();
     // Rate-limited: an outage retried every few seconds must not flood the log.
     const now = Date.now();
+    if (now < this.#quietUntil) {
+      this.#log.debug({ err: this.#lastError, phase: this.#phase }, `${msg} (starting: the view's client may still be connecting)`);
+      return;
+    }
     if (now - this.#lastWarnAt < 10_000) {
       this.#suppressed += 1;
       return;

@@ -67,6 +67,9 @@ export function errorCodeOf(err: unknown): WsErrorCode {
 export function createFrameHandler(d: FrameHandlerDeps): (conn: Conn, message: ArrayBuffer, isBinary: boolean) => void {
   const { config, commands, outbox, delivery, counters, logger, track } = d;
   const reply = (conn: Conn, frame: string): void => outbox.send(conn, frame);
+  // While the session store is out, every frame of every socket fails its check: one line per 10 s, with a count.
+  let checkWarnedAt = -Infinity;
+  let checkFailuresUnlogged = 0;
 
   const handleSend = async (conn: Conn, f: SendFrame): Promise<void> => {
     const pair = participantsOf(f.chatId);
@@ -168,6 +171,11 @@ export function createFrameHandler(d: FrameHandlerDeps): (conn: Conn, message: A
     if (d.afterResume) {
       await d.afterResume(conn, Object.keys(chats));
       if (conn.closed) return;
+      // Live events may have gone out meanwhile: `resumed` says where the socket stands when it is sent.
+      for (const chatId of Object.keys(chats)) {
+        const cursor = conn.cursor(chatId);
+        if (cursor) chats[chatId] = cursor.delivered;
+      }
     }
     reply(conn, encodeResumed(f.ref, chats));
   };
@@ -207,8 +215,14 @@ export function createFrameHandler(d: FrameHandlerDeps): (conn: Conn, message: A
       (alive) => (alive && !conn.closed ? serve() : undefined),
       (err: unknown) => {
         // The session cannot be checked now: refusing is the only answer that cannot be wrong.
-        logger.warn({ err: errText(err), conn: conn.id }, 'ws session check failed');
-        reply(conn, encodeError('SERVICE_UNAVAILABLE', { ref: frame.ref, detail: 'the session cannot be checked now; try again shortly' }));
+        const now = performance.now();
+        if (now - checkWarnedAt >= 10_000) {
+          logger.warn({ err: errText(err), conn: conn.id, suppressed: checkFailuresUnlogged }, 'ws session check failed');
+          checkWarnedAt = now;
+          checkFailuresUnlogged = 0;
+        } else checkFailuresUnlogged++;
+        const chatId = 'chatId' in frame ? { chatId: frame.chatId } : {};
+        reply(conn, encodeError('SERVICE_UNAVAILABLE', { ref: frame.ref, ...chatId, detail: 'the session cannot be checked now; try again shortly' }));
       },
     ));
   };

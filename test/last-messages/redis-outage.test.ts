@@ -184,3 +184,29 @@ t.test('projection started while Redis is down: keeps trying, stops promptly', a
   await view.close();
   await store.close();
 });
+
+t.test('projection: a view still connecting at start is not reported as an outage; one still down after the grace is', async (t) => {
+  const proxy = await RedisProxy.start();
+  proxy.down();
+  const prefix = newPrefix('lm-start');
+  const { logger, lines } = memoryLogger();
+  const store = EmbeddedEventStore.open({ file: ':memory:' });
+  const view = new RedisLastMessagesView({ url: proxy.url, keyPrefix: prefix, commandTimeoutMs: TIMEOUT_MS, logger, maxReconnectDelayMs: 200 });
+  const projection = new LastMessagesProjection({ store, view, logger, retryInitialMs: 50, retryMaxMs: 200 });
+  t.teardown(async () => {
+    await projection.stop();
+    await view.close();
+    await proxy.close();
+    await store.close();
+    await deletePrefix(prefix);
+  });
+  const warned = (): number => lines.filter((l) => l['msg'] === 'last-messages projection failed; retrying').length;
+  projection.start();
+  await waitFor('the first failed attempt', () => projection.status().lastError !== null);
+  t.equal(warned(), 0, 'no warning in the first seconds: health checks still see the error');
+  await waitFor('a warning once the grace is over', () => warned() === 1, 15_000);
+  proxy.up();
+  const chat = `u1:${randomUUID().slice(0, 6)}`;
+  await append(store, chat, 3, true);
+  await waitFor('in sync once Redis answers', () => inSync(store, view, chat));
+});

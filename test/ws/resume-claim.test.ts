@@ -64,3 +64,27 @@ t.test('a claim of a chat that does not exist is CHAT_NOT_FOUND', async (t) => {
   await bobSocket.until('the new chat reaches bob', () => bobSocket.lastRevision(missing) === 0);
   t.same(bobSocket.revisionsOf(missing), [0]);
 });
+
+t.test('resumed names the revision delivered when it is sent, live events during the read state included', async (t) => {
+  const { fx, alice, bob, chatId } = await openChatFixture(t);
+  await fx.append(alice, chatId, 2, 'before');
+  // The read state after the backlog (reads streams) is held back until a live message has reached the socket.
+  let release: () => void = () => undefined;
+  const held = new Promise<void>((r) => { release = r; });
+  const readStream = fx.store.readStream.bind(fx.store);
+  fx.store.readStream = async (streamId, options) => {
+    if (streamId.startsWith('reads-')) await held;
+    return readStream(streamId, options);
+  };
+  await fx.startGateway();
+  const bobSocket = await connect(fx.url(), { token: bob.token });
+  t.teardown(() => bobSocket.close());
+  bobSocket.raw(JSON.stringify({ type: 'resume', ref: 'r', chats: { [chatId]: -1 } }));
+  await bobSocket.until('the backlog is in', () => bobSocket.lastRevision(chatId) === 2);
+  await fx.append(alice, chatId, 1, 'live');
+  await bobSocket.until('the live one is in', () => bobSocket.lastRevision(chatId) === 3);
+  release();
+  const resumed = await bobSocket.waitFor((f) => f.type === 'resumed');
+  t.same(resumed.type === 'resumed' ? resumed.chats : null, { [chatId]: 3 }, 'not the 2 the backlog ended at');
+  t.same(bobSocket.revisionsOf(chatId), [0, 1, 2, 3]);
+});

@@ -159,6 +159,28 @@ t.test('a frame is refused when the session cannot be checked and the cached che
   t.equal((await fx.store.readStream(chatStreamId(chatId))).length, 2, 'nothing appended after the revocation');
 });
 
+t.test('while the session store is out, frames are refused SERVICE_UNAVAILABLE with their chat, and the log gets one line', async (t) => {
+  const { fx, alice, chatId } = await openChatFixture(t);
+  const plain = fx.sessionsWithoutSignal();
+  let out = false;
+  await fx.startGateway({ sessionCheckMs: 60_000 }, {
+    ...plain,
+    liveSessions: (ids) => (out ? Promise.reject(Object.assign(new Error('connection refused'), { code: 'ECONNREFUSED' })) : plain.liveSessions(ids)),
+  });
+  const a = await connect(fx.url(), { token: alice.token });
+  t.equal((await a.send(chatId, 'one')).type, 'ack');
+  out = true;
+  for (const ref of ['r1', 'r2', 'r3']) a.raw(JSON.stringify({ type: 'read', ref, chatId, revision: 1 }));
+  a.raw(JSON.stringify({ type: 'send', ref: 's1', chatId, body: 'two', clientMessageId: 'two' }));
+  await a.until('all four refused', () => a.frames.filter((f) => f.type === 'error' && f.code === 'SERVICE_UNAVAILABLE').length === 4);
+  const refused = a.frames.filter((f) => f.type === 'error' && f.code === 'SERVICE_UNAVAILABLE');
+  t.same(refused.map((f) => ('chatId' in f ? f.chatId : undefined)), [chatId, chatId, chatId, chatId], 'each names the chat of its frame');
+  t.equal(fx.logs.filter((l) => l.includes('ws session check failed')).length, 1, 'one warning, not one per frame');
+  out = false;
+  t.equal((await a.send(chatId, 'three')).type, 'ack', 'served again once the store answers');
+  await a.close();
+});
+
 t.test('POST /api/login presenting a bearer token (rotation) closes that token\'s socket', async (t) => {
   const h = await startHarness('postgres');
   t.teardown(() => h.close());
