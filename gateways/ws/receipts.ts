@@ -129,7 +129,8 @@ export function createReceipts(d: ReceiptsDeps): Receipts {
       const mine = commands.bus.cache.get<ReadState>(key);
       if (mine && mine.revision >= 0 && mine.state.upToRevision >= f.revision) {
         counters.readsCovered++;
-        return outbox.send(conn, encodeMarked({ ...(f.ref === undefined ? {} : { ref: f.ref, chatId: f.chatId }), chatId: f.chatId, upToRevision: mine.state.upToRevision, changed: false }));
+        if (f.ref !== undefined) outbox.send(conn, encodeMarked({ ref: f.ref, chatId: f.chatId, upToRevision: mine.state.upToRevision, changed: false }));
+        return;
       }
       const run = (upToRevision: number): Promise<CommandResult<ReadMarked>> => markRead(commands, { readerId, chatId: f.chatId, upToRevision });
       // Merged only when the cached chat shows the revision exists: a mark past the newest must be refused alone.
@@ -143,7 +144,9 @@ export function createReceipts(d: ReceiptsDeps): Receipts {
           return outbox.send(conn, encodeError(r.error.code, { ref: f.ref, chatId: f.chatId }));
         }
         counters.readsAccepted++;
-        outbox.send(conn, encodeMarked({ ...(f.ref === undefined ? {} : { ref: f.ref, chatId: f.chatId }), chatId: f.chatId, upToRevision: r.value.upToRevision, changed: r.value.changed }));
+        // A `read` without a ref is a notification (as in JSON-RPC): no answer when accepted. Its
+        // effect reaches every socket of the reader, this one included, as `receipt` and `unread`.
+        if (f.ref !== undefined) outbox.send(conn, encodeMarked({ ref: f.ref, chatId: f.chatId, upToRevision: r.value.upToRevision, changed: r.value.changed }));
       } catch (err) {
         counters.readsRejected++;
         const code = d.errorCodeOf(err);

@@ -20,6 +20,25 @@ async function mark(c: TestClient, chatId: string, revision: unknown): Promise<S
   return c.waitFor((f) => (f.type === 'marked' || f.type === 'error') && f.ref === ref, 10_000, from);
 }
 
+t.test('a read without a ref is a notification: no marked when accepted, its receipt and unread come all the same; refusals still answer', async (t) => {
+  const { fx, alice, bob, chatId } = await openChatFixture(t);
+  await fx.startGateway();
+  const a = await connect(fx.url(), { token: alice.token });
+  const b = await connect(fx.url(), { token: bob.token });
+  for (const s of [a, b]) await s.resume({ [chatId]: 0 });
+  for (const body of ['one', 'two']) t.equal((await a.send(chatId, body)).type, 'ack');
+  await b.until('bob has both', () => b.lastRevision(chatId) === 2);
+  const from = b.frames.length;
+  b.raw(JSON.stringify({ type: 'read', chatId, revision: 1 }));
+  t.match(await b.waitFor(isReceipt, 5_000, from), { chatId, userId: bob.userId, upToRevision: 1 }, 'the reader\'s own socket gets the receipt');
+  t.same(await b.waitFor(isUnread, 5_000, from), { type: 'unread', chatId, count: 1, through: 2 });
+  b.raw(JSON.stringify({ type: 'read', chatId, revision: 1 })); // covered: nothing to say
+  b.raw(JSON.stringify({ type: 'read', chatId, revision: 9 }));
+  t.match(await b.waitFor((f) => f.type === 'error', 5_000, from), { code: 'READ_REVISION_AHEAD', chatId }, 'a refusal is answered');
+  t.match(await mark(b, chatId, 2), { type: 'marked', upToRevision: 2, changed: true }, 'with a ref: answered');
+  t.notOk(b.frames.slice(from).some((f) => f.type === 'marked' && f.ref === undefined), 'no marked without a ref');
+});
+
 t.test('read frames, receipts, unread counts, resume', async (t) => {
   const { fx, alice, bob, chatId } = await openChatFixture(t);
   const carol = await fx.user('carol');
