@@ -5,7 +5,7 @@
 import { domainError, type DomainError } from './errors.js';
 import type { ChatEvent, MessageDeleted, MessageEdited, MessageSent } from './events.js';
 import { accept, reject, type Decision } from './result.js';
-import { isStorableText } from './text.js';
+import { hasVisibleText, isStorableText } from './text.js';
 
 /**
  * The rule of every client-chosen id (clientMessageId, clientEditId, clientDeleteId), all refused with
@@ -88,17 +88,10 @@ export function findEdit(state: MessageChangeState, messageId: string, clientEdi
   return state.recentEdits.get(editKey(messageId, clientEditId));
 }
 
-/**
- * Nothing a reader could see: white space and the code points Unicode says to render as nothing
- * (zero-width space and joiners, word joiner, bidi marks, variation selectors, the Hangul filler, …).
- * A body of only these showed as an empty bubble.
- */
-const INVISIBLE_ONLY = /^[\p{White_Space}\p{Default_Ignorable_Code_Point}]*$/u;
-
 /** The body rules of sending and editing: trimmed, something visible, storable, at most maxChars. */
 export function checkBody(raw: string, maxChars: number): { ok: true; body: string } | { ok: false; error: DomainError } {
   const body = raw.trim();
-  if (INVISIBLE_ONLY.test(body)) return { ok: false, error: domainError('MESSAGE_EMPTY') };
+  if (!hasVisibleText(body)) return { ok: false, error: domainError('MESSAGE_EMPTY') };
   if (!isStorableText(body)) return { ok: false, error: domainError('MESSAGE_INVALID_CHARACTERS') };
   if ([...body].length > maxChars) return { ok: false, error: domainError('MESSAGE_TOO_LONG') };
   return { ok: true, body };

@@ -7,3 +7,12 @@
 const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 export const isStorableText = (text: string): boolean => !UNSTORABLE.test(text);
+
+/**
+ * Something a reader could see: not only white space and the code points Unicode says to render as
+ * nothing (zero-width space and joiners, word joiner, bidi marks, variation selectors, the Hangul
+ * filler, …). A body of only these showed as an empty bubble. The web pages check it before sending.
+ */
+const INVISIBLE_ONLY = /^[\p{White_Space}\p{Default_Ignorable_Code_Point}]*$/u;
+
+export const hasVisibleText = (text: string): boolean => !INVISIBLE_ONLY.test(text);

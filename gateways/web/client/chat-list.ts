@@ -117,6 +117,9 @@ export class LiveChatList {
     const chat = this.#chats.get(chatId);
     if (!chat || chat.otherErased) return;
     chat.otherErased = true;
+    // Their bodies are gone (a reload shows the same): the preview of their last message says so.
+    const last = chat.lastMessage;
+    if (last && last.senderId === chat.other.userId && !last.deleted) chat.lastMessage = { ...last, body: '', edited: false };
     this.#render(chat);
   }
 

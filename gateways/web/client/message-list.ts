@@ -8,6 +8,7 @@
  */
 import { el } from './dom.js';
 import { timeElement } from './format.js';
+import { hasVisibleText } from '../../../domain/text.js';
 
 export interface ShownMessage {
   revision: number;
@@ -170,8 +171,10 @@ export class MessageList {
     const erased = !deleted && text === '';
     const body = deleted || erased
       ? el('p', { className: 'body fst-italic text-body-secondary', text: deleted ? 'message deleted' : 'message erased' })
-      : el('p', { className: 'body', text });
+      : el('p', { className: 'body', text, attrs: { dir: 'auto' } });
     item.querySelector('.bubble')?.replaceChildren(body);
+    // A deleted message has nothing left to edit: an edit's error next to it would only mislead.
+    if (deleted) item.querySelector('.change-error')?.remove();
     let mark = item.querySelector<HTMLElement>('.edited');
     if (item.dataset['edited'] === 'true') {
       if (!mark) {
@@ -207,9 +210,21 @@ export class MessageList {
     const panel = el('span', { className: 'msg-menu-items ms-1' }, [editButton, deleteButton]);
     panel.hidden = true;
     const menu = el('span', { className: 'msg-menu' }, [toggle, panel]);
+    const close = (): void => {
+      panel.hidden = true;
+      ask.hidden = true;
+      toggle.setAttribute('aria-expanded', 'false');
+      toggle.focus();
+    };
     toggle.addEventListener('click', () => {
       panel.hidden = !panel.hidden;
       toggle.setAttribute('aria-expanded', String(!panel.hidden));
+    });
+    menu.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Escape' && (!panel.hidden || !ask.hidden)) {
+        ev.preventDefault();
+        close();
+      }
     });
     const status = (text: string): void => {
       let label = item.querySelector<HTMLElement>('.change-error');
@@ -230,10 +245,12 @@ export class MessageList {
       ask.hidden = false;
       sure.focus();
     });
-    keep.addEventListener('click', () => { ask.hidden = true; });
+    keep.addEventListener('click', close);
     sure.addEventListener('click', () => {
       ask.hidden = true;
       sure.disabled = true;
+      // The menu goes with the deleted message: keep the keyboard in the list, not back at the page's top.
+      (this.#list.closest<HTMLElement>('[tabindex]') ?? this.#list).focus({ preventScroll: true });
       actions.remove(messageId).catch((err: unknown) => {
         sure.disabled = false;
         status(`Not deleted: ${err instanceof Error ? err.message : String(err)}`);
@@ -246,10 +263,16 @@ export class MessageList {
       const current = bubble.querySelector('.body')?.textContent ?? '';
       const box = el('textarea', { className: 'form-control form-control-sm edit-input', attrs: { 'aria-label': 'Edit message', maxlength: '4000', rows: '2' } });
       box.value = current;
-      const save = el('button', { className: 'btn btn-sm btn-primary mt-1', text: 'Save', attrs: { type: 'submit' } });
-      const cancel = el('button', { className: 'btn btn-sm btn-link mt-1', text: 'Cancel', attrs: { type: 'button' } });
+      // Light buttons: the form sits in my own bubble, whose background is the primary colour.
+      const save = el('button', { className: 'btn btn-sm btn-light mt-1', text: 'Save', attrs: { type: 'submit' } });
+      const cancel = el('button', { className: 'btn btn-sm btn-outline-light mt-1 ms-1', text: 'Cancel', attrs: { type: 'button' } });
       const form = el('form', { className: 'edit-form' }, [box, save, cancel]);
-      const restore = (): void => { form.remove(); bubble.querySelector<HTMLElement>('.body')!.hidden = false; };
+      const restore = (): void => {
+        form.remove();
+        bubble.querySelector<HTMLElement>('.body')!.hidden = false;
+        item.querySelector('.change-error')?.remove();
+        toggle.focus();
+      };
       bubble.querySelector<HTMLElement>('.body')!.hidden = true;
       bubble.append(form);
       box.focus();
@@ -267,7 +290,7 @@ export class MessageList {
       form.addEventListener('submit', (ev) => {
         ev.preventDefault();
         const text = box.value;
-        if (text.trim() === '') {
+        if (!hasVisibleText(text)) {
           status('A message cannot be empty: delete it instead.');
           box.focus();
           return;

@@ -12,6 +12,7 @@ import { ReadMarker } from '../read-marker.js';
 import { PresenceBook, presenceText, typingThrottle, TypingLine } from '../presence.js';
 import { loginUrl, requireMe, showSessionEnded } from '../session.js';
 import type { HistoryPage, Message, OpenedChat } from '../types.js';
+import { hasVisibleText } from '../../../../domain/text.js';
 
 const FIRST_PAGE = 100;
 const OLDER_PAGE = 50;
@@ -110,7 +111,33 @@ async function loadOlder(): Promise<void> {
 
 scroller.addEventListener('scroll', () => {
   if (scroller.scrollTop < LOAD_MARGIN_PX) void loadOlder();
+  if (nearBottom()) unseen.clear();
 }, { passive: true });
+
+/**
+ * Messages from the other participant that arrived below the screen while the reader was scrolled up:
+ * a button to jump to them, and their count in the title, until the reader is back at the bottom.
+ */
+const unseen = (() => {
+  const button = byId('jump-new', HTMLButtonElement);
+  let count = 0;
+  const render = (): void => {
+    button.hidden = count === 0;
+    button.textContent = count === 1 ? '1 new message ↓' : `${count} new messages ↓`;
+    document.title = `${count > 0 ? `(${count}) ` : ''}${other} · Simple Chat`;
+  };
+  button.addEventListener('click', () => {
+    scrollToBottom();
+    clear();
+    input.focus();
+  });
+  function clear(): void {
+    if (count === 0) return;
+    count = 0;
+    render();
+  }
+  return { add: (): void => { count++; render(); }, clear };
+})();
 olderButton.addEventListener('click', () => void loadOlder());
 
 /** Where my mark stood when the history was read: not sent again. */
@@ -148,7 +175,10 @@ try {
     : `The chat could not be opened: ${describeError(err)}`;
   show(pageError, text);
   form.hidden = true;
-  badge.update('ended');
+  // No chat, so neither its name (the link's text) nor a connection state to show.
+  byId('chat-title', HTMLElement).textContent = 'Chat';
+  document.title = 'Chat · Simple Chat';
+  byId('conn-state', HTMLElement).hidden = true;
   await halt();
 }
 
@@ -196,6 +226,7 @@ const socket = openLive({
       edited: typeof d['editedAt'] === 'string',
     });
     if (added && (stick || d['senderId'] === me.userId)) scrollToBottom();
+    else if (added && !d['deleted']) unseen.add();
     if (added) marker.check();
   },
   onError: (frame) => {
@@ -248,7 +279,7 @@ function send(): void {
   hide(composerError);
   if (sessionEnded) return;
   const body = input.value;
-  if (body.trim() === '') {
+  if (!hasVisibleText(body)) {
     show(composerError, 'Write something first.');
     return;
   }

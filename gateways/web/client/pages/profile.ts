@@ -4,12 +4,12 @@
  * first, with their last message and whether the other person is online (over a WebSocket that
  * watches their presence).
  */
-import { api, describeError } from '../api.js';
+import { api, ApiError, describeError } from '../api.js';
 import { LiveChatList } from '../chat-list.js';
 import { byId, el, show } from '../dom.js';
 import { FormErrors, onSubmit } from '../form-errors.js';
 import { timeElement } from '../format.js';
-import { openLive } from '../live.js';
+import { ConnectionBadge, openLive } from '../live.js';
 import { userPicker } from '../picker.js';
 import { PresenceBook, presenceText } from '../presence.js';
 import { requireMe, showSessionEnded } from '../session.js';
@@ -27,7 +27,10 @@ onSubmit(eraseForm, eraseErrors, () => {
   if (erasePassword.value === '') eraseErrors.field('password', 'Enter your password.');
   if (!eraseConfirm.checked) eraseErrors.field('confirm', 'Tick this to confirm.');
 }, async () => {
-  await api('DELETE', '/api/me', { password: erasePassword.value });
+  await api('DELETE', '/api/me', { password: erasePassword.value }).catch((err: unknown) => {
+    // Only the password was asked for here: the API's "username or password" would puzzle.
+    throw err instanceof ApiError && err.code === 'INVALID_CREDENTIALS' ? new ApiError(err.status, err.code, 'Wrong password.', err.details, err.retryAfterSec) : err;
+  });
   // Every session has ended, this one too: nothing of the account is left to show.
   location.replace('/login?erased=1');
 });
@@ -65,6 +68,7 @@ const chats = new LiveChatList({
   rendered: (item) => { for (const node of item.querySelectorAll<HTMLElement>('.presence[data-user]')) showPresence(node); },
 });
 // Every chat in the list is followed from its last message (loadChats), so resumes bring what was missed.
+const connection = new ConnectionBadge(byId('conn-state', HTMLElement));
 const socket = openLive({
   revisions: {},
   userId: me.userId,
@@ -72,6 +76,8 @@ const socket = openLive({
   onParticipantErased: (f) => chats.onParticipantErased(f.chatId),
   // Only as fresh as the socket: nothing is shown while it is down; the watch is answered again on reconnect.
   onStatus: (status) => {
+    // The list is only as fresh as the socket: say when it is not live (as the chat page does).
+    connection.update(status);
     if (status === 'closed' || status === 'ended') presence.forget();
     if (status === 'ended') showSessionEnded(byId('page-error', HTMLElement));
   },
@@ -83,12 +89,14 @@ setInterval(() => presence.refresh(), 30_000);
 
 function chatItem(chat: ChatSummary, self: MeUser): HTMLAnchorElement {
   const last = chat.lastMessage;
-  const lastBody = last?.deleted ? 'message deleted' : last?.edited ? `${last.body} (edited)` : last?.body;
+  // An empty body that is not a deletion is an erased sender's (docs/privacy.md): a sent body is never empty.
+  const lastBody = last?.deleted ? 'message deleted' : last?.body === '' ? 'message erased' : last?.edited ? `${last.body} (edited)` : last?.body;
   const lastText = last ? `${last.senderId === self.userId ? 'You' : last.senderId}: ${lastBody}` : 'No messages yet';
   return el('a', { className: 'list-group-item list-group-item-action chat-link', attrs: { href: chatUrl(chat.chatId), 'data-chat-id': chat.chatId } }, [
     el('div', { className: 'd-flex justify-content-between gap-2' }, [
-      el('span', { className: 'text-truncate' }, [
-        el('strong', { text: chat.other.username }),
+      // The name gives way (ellipsis) so that the badge and presence stay visible on a narrow screen.
+      el('span', { className: 'chat-name-line d-flex align-items-center' }, [
+        el('strong', { className: 'text-truncate', text: chat.other.username }),
         // Nobody is behind an erased account's name: no presence, and a word instead.
         chat.otherErased
           ? el('small', { className: 'erased ms-2 text-body-secondary fst-italic', text: 'account erased' })

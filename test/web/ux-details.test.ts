@@ -1,0 +1,122 @@
+// What a first-time user met in Chromium and was mended: the edit form's buttons stand out from
+// my own bubble, Escape closes a message's menu and an edit (taking its error along) and gives
+// focus back; a long name gives way in the phone's chat list so the unread badge stays visible;
+// new messages below the screen are announced by a button and the title; a body of only invisible
+// characters is refused in the composer; the profile page says when its socket is not live; an
+// erased sender's last message reads "message erased" in the chat list.
+import t from 'tap';
+import { DESKTOP, PHONE, chromiumMissing, loginThroughPage, newPage, snap } from './browser.js';
+import { openWebTest } from './service.js';
+
+const missing = chromiumMissing();
+/** What the functions run in the page use of an element (this file is typed without the DOM's names). */
+interface Styled { color: string; backgroundColor: string }
+interface PageElement {
+  textContent: string | null;
+  scrollTop: number;
+  ownerDocument: { activeElement: unknown; defaultView: { getComputedStyle(e: PageElement): Styled } };
+  querySelector(selector: string): PageElement;
+  querySelectorAll(selector: string): Iterable<PageElement>;
+}
+const IS_FOCUSED = (el: PageElement): boolean => el === el.ownerDocument.activeElement;
+
+t.test('message menu and edit form: visible buttons, Escape, focus, no stale error', { skip: missing ?? false }, async (t) => {
+  const { svc, browser, base } = await openWebTest(t, 'ux-menu', ['alice', 'bob']);
+  const ab = await svc.startChat('alice', 'bob');
+  await svc.seed('alice', ab, ['first words']);
+  const A = await newPage(browser, DESKTOP);
+  await loginThroughPage(A.page, base, 'alice');
+  await A.page.goto(`${base}/chat?id=${encodeURIComponent(ab)}`);
+  await A.page.locator('#conn-state[data-state="live"]').waitFor();
+  const item = A.page.locator('#messages > li', { hasText: 'first words' });
+  const toggle = item.getByRole('button', { name: 'Message actions' });
+
+  await toggle.click();
+  await item.getByRole('button', { name: 'Edit' }).waitFor();
+  await A.page.keyboard.press('Escape');
+  t.equal(await toggle.getAttribute('aria-expanded'), 'false', 'Escape closes the menu');
+  t.ok(await toggle.evaluate(IS_FOCUSED), 'and focus is back on its button');
+
+  await toggle.click();
+  await item.getByRole('button', { name: 'Edit' }).click();
+  // No named helpers inside: tsx wraps those in a __name() the page does not have.
+  const colours = await item.evaluate((li: PageElement) => ({
+    bubble: li.ownerDocument.defaultView.getComputedStyle(li.querySelector('.bubble')).backgroundColor,
+    buttons: [...li.querySelectorAll('.edit-form button')].map((e) => ({ text: e.textContent, color: li.ownerDocument.defaultView.getComputedStyle(e).color })),
+  }));
+  t.equal(colours.buttons.length, 2, 'Save and Cancel');
+  for (const b of colours.buttons) {
+    t.not(b.color, colours.bubble, `${String(b.text)}: its text does not vanish into the bubble`);
+  }
+  await item.getByLabel('Edit message').fill('\u200b');
+  await item.getByLabel('Edit message').press('Enter');
+  await item.locator('.change-error', { hasText: 'cannot be empty' }).waitFor();
+  await item.getByLabel('Edit message').press('Escape');
+  t.equal(await item.locator('.change-error').count(), 0, 'the error goes with the cancelled edit');
+  t.ok(await toggle.evaluate(IS_FOCUSED), 'focus is back on the menu button');
+  t.same(A.errors, []);
+});
+
+t.test('phone chat list: a long name gives way to the unread badge', { skip: missing ?? false }, async (t) => {
+  const long = 'zlongnamezlongnamezlongnamezlong';
+  const { svc, browser, base } = await openWebTest(t, 'ux-list', ['bob', long]);
+  const chat = await svc.startChat(long, 'bob');
+  await svc.seed(long, chat, ['hi bob', 'are you there?']);
+  const B = await newPage(browser, { ...PHONE, viewport: { width: 375, height: 700 } });
+  await loginThroughPage(B.page, base, 'bob');
+  const entry = B.page.locator(`#chats [data-chat-id="${chat}"]`);
+  const badge = entry.locator('.unread-badge');
+  await badge.and(B.page.locator('[data-unread="2"]')).waitFor();
+  const [box, badgeBox] = [await entry.boundingBox(), await badge.boundingBox()];
+  t.ok(box && badgeBox && badgeBox.x >= box.x && badgeBox.x + badgeBox.width <= box.x + box.width, `the badge lies inside its entry (${JSON.stringify({ box, badgeBox })})`);
+  t.ok(await entry.locator('strong').evaluate((s) => s.scrollWidth > s.clientWidth), 'the name is cut with an ellipsis instead');
+  await snap(B.page, 'ux-phone-long-name');
+  t.same(B.errors, []);
+});
+
+t.test('chat page: new messages below the screen, invisible text, and the profile\'s connection badge', { skip: missing ?? false }, async (t) => {
+  const { svc, browser, base } = await openWebTest(t, 'ux-chat', ['alice', 'bob']);
+  const ab = await svc.startChat('alice', 'bob');
+  await svc.seed('alice', ab, Array.from({ length: 60 }, (_, i) => `line ${i}`));
+  const B = await newPage(browser, DESKTOP);
+  await loginThroughPage(B.page, base, 'bob');
+  await B.page.locator('#conn-state[data-state="live"]').waitFor(); // the profile page says it is live too
+  await B.page.goto(`${base}/chat?id=${encodeURIComponent(ab)}`);
+  await B.page.locator('#conn-state[data-state="live"]').waitFor();
+  await B.page.locator('#messages > li', { hasText: 'line 59' }).waitFor();
+  await B.page.locator('#scroller').evaluate((s: PageElement) => { s.scrollTop = 0; });
+  await svc.seed('alice', ab, ['below the fold']);
+  const jump = B.page.locator('#jump-new');
+  await jump.and(B.page.getByText('1 new message ↓')).waitFor();
+  t.match(await B.page.title(), /^\(1\) alice/, 'the title counts it');
+  await jump.click();
+  await B.page.waitForFunction('document.getElementById("jump-new").hidden');
+  t.match(await B.page.title(), /^alice/, 'back at the bottom: no count');
+
+  await B.page.locator('#message-input').fill('\u200b\u200d');
+  await B.page.locator('#message-input').press('Enter');
+  await B.page.locator('#composer-error', { hasText: 'Write something first.' }).waitFor();
+  t.equal(await B.page.locator('#messages > li[data-state="failed"]').count(), 0, 'nothing was sent to be refused');
+  t.same(B.errors, []);
+});
+
+t.test('the chat list says "message erased" for an erased sender\'s last message, live and after a reload', { skip: missing ?? false }, async (t) => {
+  const { svc, browser, base } = await openWebTest(t, 'ux-erased', ['alice', 'carol']);
+  const ac = await svc.startChat('alice', 'carol');
+  await svc.seed('carol', ac, ['bye from carol']);
+  const A = await newPage(browser, DESKTOP);
+  await loginThroughPage(A.page, base, 'alice');
+  const entry = A.page.locator(`#chats [data-chat-id="${ac}"]`);
+  await entry.locator('.last', { hasText: 'bye from carol' }).waitFor();
+  await A.page.locator('#conn-state[data-state="live"]').waitFor();
+  const res = await fetch(`${base}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'carol', password: 'correct horse battery', bearer: true }) });
+  const { token } = await res.json() as { token: string };
+  const erased = await fetch(`${base}/api/me`, { method: 'DELETE', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ password: 'correct horse battery' }) });
+  t.equal(erased.status, 204);
+  await entry.locator('.last', { hasText: 'carol: message erased' }).waitFor();
+  await svc.settle();
+  await A.page.reload();
+  await entry.locator('.last', { hasText: 'carol: message erased' }).waitFor();
+  t.equal(await A.page.locator('#chats', { hasText: 'bye from carol' }).count(), 0, 'the text is gone');
+  t.same(A.errors, []);
+});
