@@ -36,3 +36,22 @@ t.test('Cache-Control: no-store on every /api/* response, errors included', asyn
   const lookalike = await h.app.inject({ method: 'GET', url: '/apix' });
   t.not(lookalike.headers['cache-control'], 'no-store', 'only the /api path itself, not a name that starts with it');
 });
+
+t.test('an unknown address: a page for a browser, the JSON error for everyone else and under /api/', async (t) => {
+  const h = await startHarness('embedded');
+  t.teardown(() => h.close());
+  const html = 'text/html,application/xhtml+xml,*/*;q=0.8';
+  const page = await h.app.inject({ method: 'GET', url: '/nowhere-xyz?q=%3Cb%3Ezzq%3C/b%3E', headers: { accept: html } });
+  t.equal(page.statusCode, 404);
+  t.match(page.headers['content-type'], /^text\/html/);
+  t.match(page.body, /Page not found/);
+  t.notMatch(page.body, /nowhere|zzq/, 'nothing of the request is echoed');
+  t.ok(page.headers['content-security-policy'], 'under the default CSP');
+  for (const [label, url, accept] of [['no Accept', '/chats', undefined], ['JSON', '/chats', 'application/json'], ['under /api/', '/api/nope', html]] as const) {
+    const res = await h.app.inject({ method: 'GET', url, headers: accept ? { accept } : {} });
+    t.equal(res.statusCode, 404, label);
+    t.same(res.json(), { error: { code: 'NOT_FOUND', message: 'No such route.' } }, label);
+  }
+  const post = await h.app.inject({ method: 'POST', url: '/chats', headers: { accept: html } });
+  t.equal(post.json<{ error: { code: string } }>().error.code, 'NOT_FOUND', 'only GET and HEAD get the page');
+});

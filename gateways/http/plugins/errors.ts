@@ -25,6 +25,12 @@ function validationDetails(issues: readonly ValidationIssue[], context: string |
 }
 
 /** Fastify's own 4xx errors, by their codes; anything else client-side is BAD_REQUEST. */
+/** No script, style or user input in it: the default CSP holds, and nothing is echoed back. */
+const NOT_FOUND_PAGE = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Page not found · Simple Chat</title></head>
+<body><h1>Page not found</h1><p>There is no page at this address. <a href="/profile">Go to your chats</a>.</p></body></html>
+`;
+
 const FASTIFY_CODES: Record<string, ApiErrorCode> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
@@ -128,5 +134,12 @@ export function installErrorHandling(app: FastifyInstance): void {
     return reply.status(500).send(errorBody('INTERNAL', `Something went wrong on our side (request ${request.id}).`));
   });
 
-  app.setNotFoundHandler((_request, reply) => reply.status(404).send(errorBody('NOT_FOUND')));
+  app.setNotFoundHandler((request, reply) => {
+    // A person who mistyped a page's address gets a page, not JSON; API clients (and /api/* always) get the error body.
+    const path = request.url.split('?', 1)[0] ?? '';
+    const browser = (request.method === 'GET' || request.method === 'HEAD') && !path.startsWith('/api/')
+      && /\btext\/html\b/.test(request.headers.accept ?? '');
+    if (browser) return reply.status(404).type('text/html; charset=utf-8').send(NOT_FOUND_PAGE);
+    return reply.status(404).send(errorBody('NOT_FOUND'));
+  });
 }
