@@ -5,7 +5,7 @@
  */
 import { Type, type Static } from 'typebox';
 
-const Ref = Type.String({ minLength: 1, maxLength: 64, description: 'Chosen by the client; echoed in the answer' });
+const Ref = (description: string) => Type.String({ minLength: 1, maxLength: 64, description });
 const ChatId = Type.String({ minLength: 1, maxLength: 200, description: 'The two user ids, sorted, joined by ":"' });
 const Revision = Type.Integer({ minimum: 0, maximum: 2_147_483_647 });
 
@@ -13,7 +13,7 @@ const Revision = Type.Integer({ minimum: 0, maximum: 2_147_483_647 });
 
 export const ReadFrame = Type.Object({
   type: Type.Literal('read'),
-  ref: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Chosen by the client; echoed in marked. Without it the read is a notification: no marked when accepted' })),
+  ref: Type.Optional(Ref('Chosen by the client; echoed in marked. Without it the read is a notification: no marked when accepted')),
   chatId: ChatId,
   revision: Type.Integer({
     minimum: 0, maximum: 2_147_483_647,
@@ -25,7 +25,7 @@ export const ReadFrame = Type.Object({
 
 export const MarkedFrame = Type.Object({
   type: Type.Literal('marked'),
-  ref: Type.String({ minLength: 1, maxLength: 64, description: "The read frame's ref: a read without one is not answered when accepted" }),
+  ref: Ref("The read frame's ref: a read without one is not answered when accepted"),
   chatId: ChatId,
   upToRevision: Type.Integer({ minimum: 0, description: 'Where the mark now stands: the revision sent, or a later one already marked' }),
   changed: Type.Boolean({ description: 'False when the mark was already there or further: nothing was recorded' }),

@@ -24,13 +24,13 @@ function validationDetails(issues: readonly ValidationIssue[], context: string |
   return issues.slice(0, 20).map((i) => ({ in: context ?? 'body', path: i.instancePath || '/', message: i.message ?? i.keyword ?? 'invalid' }));
 }
 
-/** Fastify's own 4xx errors, by their codes; anything else client-side is BAD_REQUEST. */
 /** No script, style or user input in it: the default CSP holds, and nothing is echoed back. */
 const NOT_FOUND_PAGE = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Page not found · Simple Chat</title></head>
 <body><h1>Page not found</h1><p>There is no page at this address. <a href="/profile">Go to your chats</a>.</p></body></html>
 `;
 
+/** Fastify's own 4xx errors, by their codes; anything else client-side is BAD_REQUEST. */
 const FASTIFY_CODES: Record<string, ApiErrorCode> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
