@@ -5,7 +5,8 @@
  * Data goes to stdout (or --out); progress, warnings and the summary to stderr.
  */
 import { once } from 'node:events';
-import { open } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
@@ -62,13 +63,19 @@ function progressBar(label: string, forced: boolean): { update(first: bigint | n
   };
 }
 
-/** stdout, or a new file readable by its owner only (an audit export is sensitive). */
+/**
+ * stdout, or a file readable by its owner only (an audit export is sensitive): an existing file is
+ * narrowed to 0600 before anything is written, and a symbolic link is refused rather than followed
+ * (in a shared directory someone else may have planted it).
+ */
 async function openOutput(file: string | undefined): Promise<{ stream: Writable; close(): Promise<void> }> {
   if (file === undefined) return { stream: process.stdout, close: async () => undefined };
-  let handle;
+  let handle: FileHandle | undefined;
   try {
-    handle = await open(file, 'w', 0o600);
+    handle = await open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o600);
+    await handle.chmod(0o600);
   } catch (err) {
+    await handle?.close();
     throw new CliInputError(`cannot write --out ${file}: ${err instanceof Error ? err.message : String(err)}`);
   }
   const stream = handle.createWriteStream();

@@ -17,8 +17,9 @@ interface ErrorsOptions {
 function parseLevel(value: string): number {
   const named = LOG_LEVELS[value.toLowerCase()];
   if (named !== undefined) return named;
-  if (/^\d{1,3}$/.test(value)) return Number(value);
-  throw new InvalidArgumentError(`--level must be a number or one of ${Object.keys(LOG_LEVELS).join(', ')}`);
+  // pino's levels run from trace (10) to fatal (60), as the HTTP API's minLevel.
+  if (/^\d{1,3}$/.test(value) && Number(value) >= 10 && Number(value) <= 60) return Number(value);
+  throw new InvalidArgumentError(`--level must be a number from 10 to 60 or one of ${Object.keys(LOG_LEVELS).join(', ')}`);
 }
 
 export function registerErrorsCommand(program: Command): void {

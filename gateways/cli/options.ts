@@ -5,6 +5,7 @@
  * reads on its own as well.
  */
 import { InvalidArgumentError, Option } from 'commander';
+import { isQueryTime } from '../../projections/ports/page.js';
 
 export const FORMATS = ['table', 'json'] as const;
 export type Format = (typeof FORMATS)[number];
@@ -40,6 +41,8 @@ export function isoTime(flag: string): (value: string) => Date {
   return (value) => {
     const ms = /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(value.trim()) ? Date.parse(value.trim()) : Number.NaN;
     if (Number.isNaN(ms)) throw new InvalidArgumentError(`${flag} must be an ISO-8601 time such as 2026-01-31 or 2026-01-31T12:00:00Z`);
+    // The same bounds for every command, and as the HTTP API's (projections/ports/page.ts).
+    if (!isQueryTime(ms)) throw new InvalidArgumentError(`${flag} must lie in the years 1 to 9999 (UTC)`);
     return new Date(ms);
   };
 }

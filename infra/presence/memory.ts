@@ -4,6 +4,8 @@
  * given (the embedded service keeps them in DATA_DIR, so they survive a restart).
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { ensurePrivateDir } from '../data-dir.js';
 import type { Logger } from '../logger.js';
 import type { PresenceBus, PresenceBusHandlers, PresenceBusStats, PresenceState, TypingNotice } from '../../gateways/ports/presence.js';
 
@@ -109,8 +111,10 @@ export class MemoryPresenceBus implements PresenceBus {
     const file = this.#opts.lastSeenFile;
     if (!file) return;
     try {
+      // DATA_DIR exists only once something wrote to it: with PostgreSQL and no Redis, this may be the first.
+      ensurePrivateDir(dirname(file));
       const tmp = `${file}.tmp`;
-      writeFileSync(tmp, JSON.stringify(Object.fromEntries(this.#lastSeen)));
+      writeFileSync(tmp, JSON.stringify(Object.fromEntries(this.#lastSeen)), { mode: 0o600 });
       renameSync(tmp, file);
     } catch (err) {
       this.#opts.logger?.warn({ err: errText(err) }, 'presence: last-seen file not written');

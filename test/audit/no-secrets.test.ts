@@ -1,7 +1,7 @@
 // Nothing secret in any audit output: users register (argon2 hashes in their streams) and log in
 // (sessions with bearer tokens), then `chat audit activity` in all three formats (stdout and --out)
 // and `chat audit verify` (table and JSON) print no hash, no password and no token anywhere.
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
@@ -47,6 +47,19 @@ t.test('audit activity (table, jsonl, csv) and verify print no hash, password or
   const csv = readFileSync(out, 'utf8');
   t.equal(csv.split('\r\n').filter(Boolean).length, 7, 'header and six rows in the file');
   t.equal(statSync(out).mode & 0o777, 0o600, 'the export file is readable by its owner only');
+
+  // An existing file is narrowed to the owner before it is written; a symbolic link is not followed.
+  chmodSync(out, 0o644);
+  t.equal((await chat(where, ['audit', 'activity', '--format', 'csv', '--out', out])).code, 0);
+  t.equal(statSync(out).mode & 0o777, 0o600, 'a file that existed, readable by others, is owner-only now');
+  const target = path.join(dataDir, 'elsewhere.csv');
+  writeFileSync(target, 'keep\n', { mode: 0o644 });
+  const link = path.join(dataDir, 'planted.csv');
+  symlinkSync(target, link);
+  const refused = await chat(where, ['audit', 'activity', '--format', 'csv', '--out', link]);
+  t.equal(refused.code, 2, 'a symbolic link is a usage error');
+  t.match(refused.stderr, /cannot write --out/);
+  t.equal(readFileSync(target, 'utf8'), 'keep\n', 'and the file it points to is untouched');
 
   const everything = [...runs.flatMap((r) => [r.stdout, r.stderr]), csv].join('\n');
   t.notMatch(everything, /\$argon2/, 'no password hash');

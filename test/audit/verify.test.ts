@@ -36,6 +36,7 @@ t.test('embedded default: passes unmodified, catches a changed, a missing and an
   await sqlQuery(emOf(env.orm), `UPDATE ${sql.table('users')} SET username = 'mallory' WHERE user_id = 'alice'`);
   await sqlQuery(emOf(env.orm), `DELETE FROM ${sql.table('messages')} WHERE chat_id = 'alice:bob' AND revision = 2`);
   await sqlQuery(emOf(env.orm), `UPDATE ${sql.table('message_counts')} SET count = count + 1 WHERE user_id = 'bob'`);
+  await sqlQuery(emOf(env.orm), `UPDATE ${sql.table('messages')} SET body = 'TAMPERED text' WHERE chat_id = 'alice:bob' AND revision = 3`);
   await env.close();
 
   const caught = await chat(where, ['audit', 'verify']);
@@ -44,6 +45,10 @@ t.test('embedded default: passes unmodified, catches a changed, a missing and an
   t.match(caught.stdout, /changed user_id=alice: username: live mallory \/ replayed alice/, 'the changed row is named, with the column');
   t.match(caught.stdout, /missing in live chat_id=alice:bob revision=2: replayed \{.*"message_id"/, 'the missing row is named');
   t.match(caught.stdout, /changed user_id=bob day=2026-01-01: count: live \d+ \/ replayed \d+/);
+  // What users wrote never reaches audit output: a changed body is shown by its length, both sides.
+  t.match(caught.stdout, /changed chat_id=alice:bob revision=3: body: live <13 characters> \/ replayed <\d+ characters>/);
+  t.match(caught.stdout, /missing in live chat_id=alice:bob revision=2: replayed \{.*"body":"<\d+ characters>"/, 'a missing row without its text');
+  for (const text of ['TAMPERED', 'hello!', 'how are you', 'ünïcødé']) t.notOk(caught.stdout.includes(text), `no message text in the output (${text})`);
   t.match(caught.stdout, /^chats\s+equal/m, 'the untouched projections still equal');
   const tables = SQL_PROJECTIONS.flatMap((p) => p.entities).length;
   t.match(caught.stdout, new RegExp(`verify: the read models differ from the log \\(3 of ${tables} tables differ`));

@@ -10,6 +10,7 @@
 // far, with `chat audit verify`. `npm run test:cluster`; ~5 minutes.
 import t from 'tap';
 import { ChatLoad, setUpPairs, type Acked } from '../support/chat-load.js';
+import { haproxyMissing } from '../support/haproxy.js';
 import { startTopology, type Topology } from '../support/topology.js';
 import { holds, Invariants, type Counts } from '../support/topology-invariants.js';
 import { sleep, waitFor } from '../support/wait.js';
@@ -31,7 +32,7 @@ interface Row {
 
 t.setTimeout(900_000);
 
-t.test('the clustered topology under load survives five faults in a row; every invariant holds after each', async (t) => {
+t.test('the clustered topology under load survives five faults in a row; every invariant holds after each', { skip: haproxyMissing() ?? false }, async (t) => {
   const began = Date.now();
   let topo: Topology | null = null;
   let load: ChatLoad | null = null;

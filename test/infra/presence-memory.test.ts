@@ -1,6 +1,6 @@
 // The in-process presence bus of the embedded default: transitions, and last-seen times that
 // survive a restart through the file in DATA_DIR.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
@@ -29,4 +29,18 @@ t.test('online, offline with last seen, kept in the file across a restart', asyn
   const after = await again.query(['alice']);
   t.same(after.get('alice'), { online: false, lastSeen: changes[1]!.lastSeen }, 'a restarted process still knows when alice was last seen');
   await again.close(0);
+});
+
+t.test('the last-seen file is written where DATA_DIR does not exist yet (PostgreSQL without Redis), owner-only', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'presence-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'not-yet', 'data', 'last-seen.json');
+  const bus = new MemoryPresenceBus({ lastSeenFile: file });
+  await bus.start({ presence: () => undefined, typing: () => undefined, recovered: () => undefined }, () => []);
+  bus.online('alice');
+  bus.offline('alice', 0);
+  await bus.close(0);
+  t.ok(existsSync(file), 'written, the directories made');
+  t.equal(statSync(file).mode & 0o777, 0o600);
+  t.equal(statSync(path.dirname(file)).mode & 0o777, 0o700);
 });

@@ -15,7 +15,11 @@ t.test('bad input: exit 2 and a message, nothing opened', async (t) => {
   const cases: Array<[string[], RegExp]> = [
     [['activity', '--action', 'nope'], /unknown action "nope"; expected one of register, login, logout, start_chat, open_chat, send_message, read_chat/],
     [['activity', '--from', 'yesterday'], /--from must be an ISO-8601 time/],
-    [['errors', '--level', 'loud'], /--level must be a number or one of/],
+    [['errors', '--level', 'loud'], /--level must be a number from 10 to 60 or one of/],
+    [['errors', '--level', '61'], /--level must be a number from 10 to 60/],
+    [['errors', '--level', '9'], /--level must be a number from 10 to 60/],
+    [['audit', 'activity', '--from', '0000-01-01T00:00:00Z'], /--from must lie in the years 1 to 9999/],
+    [['activity', '--to', '0000-06-01'], /--to must lie in the years 1 to 9999/],
     [['projections', 'rebuild', 'nope'], /unknown projection "nope"; known: users, chats, messages, activity-log/],
     [['projections', 'compact', '--projection', 'nope'], /unknown projection "nope"; known: users, chats, messages, activity-log/],
   ];

@@ -5,7 +5,7 @@
 // redispatch, so a connect refused by a dead server is retried on another. Each upgrade's answer
 // names the gateway that took it (X-Gateway), so a test can see where clients landed. The checks speak
 // HTTP/1.1 with a Host: the gateway (uWebSockets.js) never answers `option httpchk`'s bare HTTP/1.0.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -27,6 +27,12 @@ export interface Haproxy {
 
 const servers = (prefix: string, ports: number[]): string =>
   ports.map((p, i) => `    server ${prefix}-${i + 1} 127.0.0.1:${p} check`).join('\n');
+
+/** Why the tests that need HAProxy cannot run here, or null when they can. */
+export function haproxyMissing(): string | null {
+  const bin = process.env['HAPROXY_BIN'] ?? 'haproxy';
+  return spawnSync(bin, ['-v']).error ? `${bin} is not installed (apt-get install -y haproxy, or set HAPROXY_BIN)` : null;
+}
 
 export async function startHaproxy(opts: { apis: number[]; gateways: number[] }): Promise<Haproxy> {
   const bin = process.env['HAPROXY_BIN'] ?? 'haproxy';
