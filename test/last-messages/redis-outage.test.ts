@@ -2,7 +2,7 @@
 // outage without spinning and repairs the view when Redis returns (with or without its data).
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { chatStreamId } from '../../domain/events.js';
 import { toEventData } from '../../commands/ports/codec.js';
 import { EmbeddedEventStore } from '../../infra/event-store/embedded.js';
@@ -111,13 +111,20 @@ class CountingView extends RedisLastMessagesView {
   }
 }
 
-t.test('projection: waits out an outage without spinning, repairs the view when Redis returns', async (t) => {
+/**
+ * A projection over an in-memory log whose view reaches Redis through a proxy of the test's own (to cut
+ * and restore), with a key prefix of its own; all of it closed and removed at the test's end.
+ */
+async function projectionThroughProxy<V extends RedisLastMessagesView>(
+  t: Test, name: string, View: new (opts: ConstructorParameters<typeof RedisLastMessagesView>[0]) => V,
+  options: Partial<ConstructorParameters<typeof LastMessagesProjection>[0]>,
+) {
   const proxy = await RedisProxy.start();
-  const prefix = newPrefix('lm-outage');
-  const { logger } = memoryLogger();
+  const prefix = newPrefix(name);
+  const { logger, lines } = memoryLogger();
   const store = EmbeddedEventStore.open({ file: ':memory:' });
-  const view = new CountingView({ url: proxy.url, keyPrefix: prefix, commandTimeoutMs: TIMEOUT_MS, logger, maxReconnectDelayMs: 200 });
-  const projection = new LastMessagesProjection({ store, view, logger, epochCheckMs: 100, retryInitialMs: 50, retryMaxMs: 400 });
+  const view = new View({ url: proxy.url, keyPrefix: prefix, commandTimeoutMs: TIMEOUT_MS, logger, maxReconnectDelayMs: 200 });
+  const projection = new LastMessagesProjection({ store, view, logger, ...options });
   t.teardown(async () => {
     await projection.stop();
     await view.close();
@@ -125,6 +132,11 @@ t.test('projection: waits out an outage without spinning, repairs the view when 
     await store.close();
     await deletePrefix(prefix);
   });
+  return { proxy, prefix, lines, store, view, projection };
+}
+
+t.test('projection: waits out an outage without spinning, repairs the view when Redis returns', async (t) => {
+  const { proxy, prefix, store, view, projection } = await projectionThroughProxy(t, 'lm-outage', CountingView, { epochCheckMs: 100, retryInitialMs: 50, retryMaxMs: 400 });
   t.ok(await view.whenReady(3_000));
   const chat = `u1:${randomUUID().slice(0, 6)}`;
   await append(store, chat, 20, true);
@@ -186,20 +198,8 @@ t.test('projection started while Redis is down: keeps trying, stops promptly', a
 });
 
 t.test('projection: a view still connecting at start is not reported as an outage; one still down after the grace is', async (t) => {
-  const proxy = await RedisProxy.start();
+  const { proxy, lines, store, view, projection } = await projectionThroughProxy(t, 'lm-start', RedisLastMessagesView, { retryInitialMs: 50, retryMaxMs: 200 });
   proxy.down();
-  const prefix = newPrefix('lm-start');
-  const { logger, lines } = memoryLogger();
-  const store = EmbeddedEventStore.open({ file: ':memory:' });
-  const view = new RedisLastMessagesView({ url: proxy.url, keyPrefix: prefix, commandTimeoutMs: TIMEOUT_MS, logger, maxReconnectDelayMs: 200 });
-  const projection = new LastMessagesProjection({ store, view, logger, retryInitialMs: 50, retryMaxMs: 200 });
-  t.teardown(async () => {
-    await projection.stop();
-    await view.close();
-    await proxy.close();
-    await store.close();
-    await deletePrefix(prefix);
-  });
   const warned = (): number => lines.filter((l) => l['msg'] === 'last-messages projection failed; retrying').length;
   projection.start();
   await waitFor('the first failed attempt', () => projection.status().lastError !== null);

@@ -52,7 +52,9 @@ const typingLine = new TypingLine(byId('typing', HTMLElement));
 // The chat id is the two user ids, sorted: the other one is the title.
 const other = chatId.split(':').find((p) => p !== me.userId) ?? chatId;
 byId('chat-title', HTMLElement).textContent = other;
-document.title = `${other} · Simple Chat`;
+/** The page's title; the count of new messages below the screen goes before it. */
+const pageTitle = `${other} · Simple Chat`;
+document.title = pageTitle;
 
 // ---- presence of the other participant: "online" / "last seen 5 minutes ago" under the title ----
 const presence = new PresenceBook(() => {
@@ -124,7 +126,7 @@ const unseen = (() => {
   const render = (): void => {
     button.hidden = count === 0;
     button.textContent = count === 1 ? '1 new message ↓' : `${count} new messages ↓`;
-    document.title = `${count > 0 ? `(${count}) ` : ''}${other} · Simple Chat`;
+    document.title = count > 0 ? `(${count}) ${pageTitle}` : pageTitle;
   };
   button.addEventListener('click', () => {
     scrollToBottom();
