@@ -43,6 +43,12 @@ const ordinary: Record<string, fc.Arbitrary<string>> = {
   bearer: fc.constantFrom('true', 'false'),
 };
 
+/**
+ * The ordinary values of a parameter or field, by name. Own keys only: random names include
+ * "constructor" and "toString", which a plain lookup finds on Object.prototype.
+ */
+const ord = (name: string): fc.Arbitrary<string> => (Object.hasOwn(ordinary, name) ? ordinary[name]! : fc.constant('x'));
+
 /** A hostile value for a query or path parameter, already URL-encoded. */
 const hostileParam = (name: string): fc.Arbitrary<string> => fc.oneof(
   { weight: 3, arbitrary: hostileUrlComponent },
@@ -52,13 +58,13 @@ const hostileParam = (name: string): fc.Arbitrary<string> => fc.oneof(
 );
 
 const param = (name: string): fc.Arbitrary<string> => fc.oneof(
-  { weight: 1, arbitrary: (ordinary[name] ?? fc.constant('x')).map(pctEncode) },
+  { weight: 1, arbitrary: ord(name).map(pctEncode) },
   { weight: 2, arbitrary: hostileParam(name) },
 );
 
 /** A body field's JSON text. */
 const field = (name: string): fc.Arbitrary<string> => fc.oneof(
-  { weight: 1, arbitrary: (ordinary[name] ?? fc.constant('x')).map((v) => (name === 'bearer' ? v : JSON.stringify(v))) },
+  { weight: 1, arbitrary: ord(name).map((v) => (name === 'bearer' ? v : JSON.stringify(v))) },
   { weight: 2, arbitrary: hostileJsonText },
 );
 
@@ -113,7 +119,6 @@ function oneFault(route: Route): fc.Arbitrary<Parts> {
     ...(route.body ?? []).map((name) => ({ in: 'body' as const, name })),
   ];
   if (slots.length === 0) return chaos(route);
-  const ord = (name: string): fc.Arbitrary<string> => ordinary[name] ?? fc.constant('x');
   return fc.record({
     fault: fc.constantFrom(...slots),
     path: fc.tuple(...route.pathParams.map((p) => ord(p).map(pctEncode))),
