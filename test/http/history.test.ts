@@ -32,7 +32,9 @@ async function pages(app: FastifyInstance, who: Client, chatId: string): Promise
 }
 
 t.test('150 messages: first page from Redis, the rest from PostgreSQL; same pages with Redis dead or hung', async (t) => {
-  const h = await startHarness('postgres', { view: { redisUrl: TEST_REDIS_URL, commandTimeoutMs: 150 }, config: { cacheTimeoutMs: 250 } });
+  // Generous timeouts for the healthy Redis, so a loaded machine does not turn a cache answer into a
+  // database one; the dead and hung cases below set short ones of their own.
+  const h = await startHarness('postgres', { view: { redisUrl: TEST_REDIS_URL, commandTimeoutMs: 30_000 }, config: { cacheTimeoutMs: 30_000 } });
   t.teardown(() => h.close());
   const alice = await newUser(h.app, 'hista');
   const bob = await newUser(h.app, 'histb');
@@ -60,7 +62,7 @@ t.test('150 messages: first page from Redis, the rest from PostgreSQL; same page
   // Redis down: a port this test holds, resetting every connection.
   const deadRedis = await deadEndpoint('reset');
   const deadView = new RedisLastMessagesView({ url: deadRedis.url('redis'), keyPrefix: h.redisPrefix, commandTimeoutMs: 150, logger: h.deps.logger, connectTimeoutMs: 200 });
-  const dead = await buildHttpApp({ ...h.deps, lastMessages: deadView });
+  const dead = await buildHttpApp({ ...h.deps, lastMessages: deadView, config: { ...h.deps.config, cacheTimeoutMs: 250 } });
   t.teardown(async () => { await dead.close(); await deadView.close(); await deadRedis.close(); });
   const fromDead = await pages(dead, alice, chat.chatId);
   t.same(fromDead.map((p) => p.source), ['database', 'database'], 'Redis down: PostgreSQL answers');
@@ -86,7 +88,7 @@ t.test('150 messages: first page from Redis, the rest from PostgreSQL; same page
 });
 
 t.test('a chat whose edits and deletes took revisions is still served whole from the cache', async (t) => {
-  const h = await startHarness('postgres', { view: { redisUrl: TEST_REDIS_URL, commandTimeoutMs: 1_000 } });
+  const h = await startHarness('postgres', { view: { redisUrl: TEST_REDIS_URL, commandTimeoutMs: 30_000 }, config: { cacheTimeoutMs: 30_000 } });
   t.teardown(() => h.close());
   const alice = await newUser(h.app, 'hcha');
   const bob = await newUser(h.app, 'hchb');

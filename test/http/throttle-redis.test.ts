@@ -14,7 +14,9 @@ const limits = { perAccount: { max: 4, windowMs: MIN }, perAddress: { max: 1000,
 t.test('two API processes share the per-account+address limit through Redis', async (t) => {
   const prefix = `test:http-throttle:${randomUUID().slice(0, 8)}:`;
   t.teardown(() => deleteRedisPrefix(prefix));
-  const config = { loginRateLimit: limits, redisKeyPrefix: prefix };
+  // A generous command timeout: on a loaded machine a take slower than the default 200 ms would be
+  // counted in the process instead (the designed fallback), and this test is about sharing.
+  const config = { loginRateLimit: limits, redisKeyPrefix: prefix, cacheTimeoutMs: 30_000 };
   const a = await startHarness('embedded', { config, throttleRedisUrl: TEST_REDIS_URL });
   const b = await startHarness('embedded', { config, throttleRedisUrl: TEST_REDIS_URL });
   t.teardown(async () => { await a.close(); await b.close(); });
