@@ -67,7 +67,7 @@ t.test('150 messages: first page from Redis, the rest from PostgreSQL; same page
   const fromDead = await pages(dead, alice, chat.chatId);
   t.same(fromDead.map((p) => p.source), ['database', 'database'], 'Redis down: PostgreSQL answers');
   t.same(fromDead.map((p) => p.body), withRedis.map((p) => p.body));
-  t.ok(fromDead.every((p) => p.ms < 1_000), `within the timeout (${fromDead.map((p) => p.ms).join(', ')} ms)`);
+  t.ok(fromDead.every((p) => p.ms < 3_000), `bounded by the timeout (${fromDead.map((p) => p.ms).join(', ')} ms)`);
 
   // A Redis that accepts connections and never answers (hung server, black-holed network).
   const sockets = new Set<net.Socket>();
@@ -84,7 +84,7 @@ t.test('150 messages: first page from Redis, the rest from PostgreSQL; same page
   const fromHung = await pages(hung, alice, chat.chatId);
   t.same(fromHung.map((p) => p.source), ['database', 'database'], 'Redis hung: PostgreSQL answers');
   t.same(fromHung.map((p) => p.body), withRedis.map((p) => p.body));
-  t.ok(fromHung.every((p) => p.ms < 1_000), `within the timeout (${fromHung.map((p) => p.ms).join(', ')} ms)`);
+  t.ok(fromHung.every((p) => p.ms < 3_000), `bounded by the timeout, not waiting for the hung Redis (${fromHung.map((p) => p.ms).join(', ')} ms)`);
 });
 
 t.test('a chat whose edits and deletes took revisions is still served whole from the cache', async (t) => {

@@ -60,7 +60,7 @@ t.test('a hanging readiness check fails within its budget', async (t) => {
   const res = await h.app.inject({ method: 'GET', url: '/readyz' });
   t.equal(res.statusCode, 503);
   t.match(json(res), { checks: { rabbitmq: { ok: false, error: /no answer within 200 ms/ } } });
-  t.ok(Date.now() - started < 1_000);
+  t.ok(Date.now() - started < 3_000, 'bounded by the budget, not waiting for the hung check');
 });
 
 t.test('projection status feeds the lag gauges and the readiness check', async (t) => {

@@ -28,11 +28,11 @@ t.test('redis down: reads return null fast, writes reject, the process goes on',
   for (let i = 0; i < 3; i++) {
     const started = Date.now();
     t.equal(await view.read('a:b', { limit: 10 }), null, 'read: null, caller falls back');
-    t.ok(Date.now() - started < 1_000, `within the timeout (${Date.now() - started} ms)`);
+    t.ok(Date.now() - started < 3_000, `bounded by the timeout, not waiting for Redis (${Date.now() - started} ms)`);
   }
   const started = Date.now();
   t.equal(await view.epoch(), null);
-  t.ok(Date.now() - started < 1_000);
+  t.ok(Date.now() - started < 3_000, 'bounded by the timeout');
   await t.rejects(view.apply(messageSent('a:b', 1)), 'apply rejects, for the projection to retry');
   await t.rejects(view.state());
   // Several reconnect attempts: each 'error' must be handled, not crash the process.
@@ -183,7 +183,8 @@ t.test('projection started while Redis is down: keeps trying, stops promptly', a
   t.teardown(() => dead.close());
   const store = EmbeddedEventStore.open({ file: ':memory:' });
   const view = new RedisLastMessagesView({ url: dead.url('redis'), keyPrefix: newPrefix('lm-dead2'), commandTimeoutMs: TIMEOUT_MS, logger });
-  const projection = new LastMessagesProjection({ store, view, logger, retryInitialMs: 50, retryMaxMs: 300 });
+  // A 20 s backoff, so that a stop() waiting it out could not pass for a prompt one.
+  const projection = new LastMessagesProjection({ store, view, logger, retryInitialMs: 20_000, retryMaxMs: 20_000 });
   projection.start();
   await waitFor('the projection retrying', () => projection.status().state === 'retrying');
   await waitFor('Redis tried again', () => dead.connections >= 2);
@@ -191,7 +192,7 @@ t.test('projection started while Redis is down: keeps trying, stops promptly', a
   t.ok(projection.status().lastError);
   const started = Date.now();
   await projection.stop();
-  t.ok(Date.now() - started < 500, 'stop() cuts the backoff short');
+  t.ok(Date.now() - started < 5_000, `stop() cuts the 20 s backoff short (${Date.now() - started} ms)`);
   t.equal(projection.status().state, 'stopped');
   await view.close();
   await store.close();

@@ -26,7 +26,7 @@ t.test('sends past the process-wide in-flight limit are refused at once; nothing
   const started = Date.now();
   const refused = await a.send(other, 'three', 'shed-1');
   t.match(refused, { type: 'error', code: 'SERVICE_UNAVAILABLE', message: /at capacity/ }, 'the third is refused');
-  t.ok(Date.now() - started < 1000, 'at once, not after the others');
+  t.ok(Date.now() - started < 5_000, 'at once, not after the others (they wait on a lock held until after this)');
   await locker.query('COMMIT');
 
   const acks = await Promise.all(held);
