@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import { ACTIVITY_ACTIONS, type ActivityAction } from '../../projections/activity-of.js';
 import { queryActivity } from '../../projections/activity-log.js';
-import { formatOption, fromOption, limitOption, oneOf, toOption, type Format } from './options.js';
+import { formatOption, fromOption, limitOption, oneOf, toOption, userOption, type Format } from './options.js';
 import { printPage, withReadModels } from './read-models.js';
 import { CliInputError } from './shared.js';
 
@@ -24,7 +24,7 @@ export function registerActivityCommand(program: Command): void {
   program
     .command('activity')
     .description('audit trail of user actions, newest first')
-    .option('--user <userId>', 'only this user')
+    .addOption(userOption())
     .addOption(actionOption())
     .addOption(fromOption())
     .addOption(toOption())

@@ -15,7 +15,7 @@ import { auditActivity, formatActivity, AUDIT_FORMATS, type AuditFilter, type Au
 import { verifyReadModels, type ProjectionReport, type VerifyReport } from '../../projections/audit/verify.js';
 import { SQL_PROJECTIONS } from '../../projections/index.js';
 import { actionOption } from './activity.js';
-import { formatOption, fromOption, numberOption, toOption, type Format } from './options.js';
+import { formatOption, fromOption, numberOption, toOption, userOption, type Format } from './options.js';
 import { formatTable, toJson } from './read-models.js';
 import { withBothSides } from '../service/tools.js';
 import { CliInputError, withRuntime } from './shared.js';
@@ -219,7 +219,7 @@ export function registerAuditCommands(program: Command): void {
   audit
     .command('activity')
     .description('user actions replayed from the event log, oldest first, each with its event id and log position')
-    .option('--user <userId>', 'only this user')
+    .addOption(userOption())
     .addOption(actionOption())
     .addOption(fromOption())
     .addOption(toOption())

@@ -5,6 +5,7 @@
  * reads on its own as well.
  */
 import { InvalidArgumentError, Option } from 'commander';
+import { isValidUsername, normalizeUsername } from '../../domain/username.js';
 import { isQueryTime } from '../../projections/ports/page.js';
 
 export const FORMATS = ['table', 'json'] as const;
@@ -50,6 +51,17 @@ export function isoTime(flag: string): (value: string) => Date {
 /** `--from <time>` and `--to <time>`, parsed to Dates (the action checks that from < to). */
 export const fromOption = (): Option => new Option('--from <time>', 'at or after this ISO-8601 time').argParser(isoTime('--from'));
 export const toOption = (): Option => new Option('--to <time>', 'before this ISO-8601 time').argParser(isoTime('--to'));
+
+/**
+ * `--user <username>`: a user id is the lower-cased username, so `Alice` finds alice. A value no user
+ * could have (empty, too long, other characters) is a usage error, not an empty result.
+ */
+export const userOption = (): Option =>
+  new Option('--user <username>', 'only this user (case-insensitive)').argParser((value: string) => {
+    const id = normalizeUsername(value);
+    if (!isValidUsername(id)) throw new InvalidArgumentError('--user must be a username: 3 to 32 of a-z, 0-9, _ . -');
+    return id;
+  });
 
 /** A value from a known list, with the message callers expect (commander's choices() words its own). */
 export function oneOf<T extends string>(known: readonly T[], problem: (value: string) => string): (value: string) => T {

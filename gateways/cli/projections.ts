@@ -158,6 +158,9 @@ export function registerProjectionsCommands(program: Command): void {
         }),
       );
       process.stdout.write(`${toJson(result)}\n`);
-      if (result.failed.length > 0) process.exitCode = 1;
+      if (result.unmatched) {
+        process.stderr.write(`no parked dead letter awaiting a retry has the id ${result.unmatched.join(', ')}${opts.projection ? ` for projection ${opts.projection}` : ''}${opts.unknown ? ' among the unknown-type/version ones' : ''} (chat projections dead-letters --all lists them)\n`);
+      }
+      if (result.failed.length > 0 || result.unmatched) process.exitCode = 1;
     });
 }

@@ -44,6 +44,8 @@ export interface RetryOptions {
 export interface RetryResult {
   retried: number;
   failed: Array<{ id: string; projection: string; eventId: string; error: string }>;
+  /** Ids asked for (`ids`) that name no parked letter awaiting a retry, within the other filters. */
+  unmatched?: string[];
 }
 
 /** The event as the store holds it now (so a fixed upcaster applies on retry); null when it is gone. */
@@ -161,6 +163,13 @@ export function createDeadLetterRetry(ctx: ProjectorContext, deps: DeadLetterRet
       params,
     );
     const result: RetryResult = { retried: 0, failed: [] };
+    if (options.ids && options.ids.length > 0) {
+      // Said, not skipped silently: an operator who typed an id wants to know it did nothing.
+      const found = new Set(letters.map((l) => l.id));
+      const canonical = (id: number | bigint | string): string => (/^\d+$/.test(String(id)) ? BigInt(id).toString() : String(id));
+      const unmatched = [...new Set(options.ids.map(canonical))].filter((id) => !found.has(id));
+      if (unmatched.length > 0) result.unmatched = unmatched;
+    }
     if (letters.length === 0) return result;
 
     // A 'park-and-stop' projection's unknown letters end its stop: applied here, marked retried by

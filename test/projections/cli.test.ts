@@ -20,6 +20,8 @@ t.test('bad input: exit 2 and a message, nothing opened', async (t) => {
     [['errors', '--level', '9'], /--level must be a number from 10 to 60/],
     [['audit', 'activity', '--from', '0000-01-01T00:00:00Z'], /--from must lie in the years 1 to 9999/],
     [['activity', '--to', '0000-06-01'], /--to must lie in the years 1 to 9999/],
+    [['activity', '--user', ''], /--user must be a username: 3 to 32 of a-z, 0-9, _ \. -/],
+    [['audit', 'activity', '--user', 'a b'], /--user must be a username/],
     [['projections', 'rebuild', 'nope'], /unknown projection "nope"; known: users, chats, messages, activity-log/],
     [['projections', 'compact', '--projection', 'nope'], /unknown projection "nope"; known: users, chats, messages, activity-log/],
   ];
@@ -36,7 +38,7 @@ t.test('bad input: exit 2 and a message, nothing opened', async (t) => {
 t.test('good input against the embedded default', async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'cli-ok-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const activity = await chat(dir, ['activity', '--action', 'login', '--from', '2026-01-01', '--format', 'json']);
+  const activity = await chat(dir, ['activity', '--user', 'Alice', '--action', 'login', '--from', '2026-01-01', '--format', 'json']);
   t.equal(activity.code, 0, activity.stderr);
   t.same(JSON.parse(activity.stdout), { items: [], nextCursor: null });
   const [status, rebuild] = [await chat(dir, ['projections', 'status', '--format', 'json']), await chat(dir, ['projections', 'rebuild', 'users'])];

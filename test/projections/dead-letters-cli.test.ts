@@ -48,6 +48,10 @@ t.test('dead-letters lists, retry re-applies what works and reports what does no
   t.same([bad.code, bad.stdout], [2, '']);
   t.match(bad.stderr, /unknown projection "nope"/);
 
+  const none = await chat(where, ['projections', 'retry', '--id', '99999', '--id', '0099999']);
+  t.equal(none.code, 1, 'an id that names no parked letter is an exit 1, not a silent success');
+  t.same(JSON.parse(none.stdout), { retried: 0, failed: [], unmatched: ['99999'] });
+  t.match(none.stderr, /no parked dead letter awaiting a retry has the id 99999/);
   const users = await chat(where, ['projections', 'retry', '--projection', 'users']);
   t.equal(users.code, 0, users.stderr);
   t.same(JSON.parse(users.stdout), { retried: 1, failed: [] });
