@@ -26,6 +26,10 @@ t.test('Cache-Control: no-store on every /api/* response, errors included', asyn
   seen('me 401', await h.app.inject({ method: 'GET', url: '/api/me' }));
   seen('csrf 403', await h.app.inject({ method: 'POST', url: '/api/logout', cookies: { chat_session: cookieLogin.cookies.find((c) => c.name === 'chat_session')?.value ?? '' }, headers: { origin: 'https://evil.example' } }));
   seen('unknown route 404', await h.app.inject({ method: 'GET', url: '/api/nope?x=1' }));
+  // Percent-encoded, the router still finds the API route: so must the rule (found by an outside check).
+  seen('encoded me 200', await ann.req({ method: 'GET', url: '/%61pi/me' }));
+  seen('encoded ws-ticket 201', await ann.req({ method: 'POST', url: '/%61%70%69/ws-ticket' }));
+  seen('encoded unknown 404', await ann.req({ method: 'GET', url: '/a%70i/nope' }));
   seen('logout 204', await ann.req({ method: 'POST', url: '/api/logout' }));
 
   t.same(responses.map(([label, r]) => `${label}: ${r.statusCode}`), responses.map(([label]) => `${label}: ${label.split(' ').find((w) => /^\d{3}$/.test(w))}`), 'each case answered the status it is named for');
