@@ -221,17 +221,7 @@ export function parseClientFrame(text: string): ParseResult {
   return withRef({ ok: false, code: 'VALIDATION_FAILED', detail });
 }
 
-/**
- * The two participants of a well-formed chat id, or null. Chat ids are derived from the pair
- * (sorted, ':'-joined; user ids cannot contain ':'), so membership needs no lookup.
- */
-export function participantsOf(chatId: string): [string, string] | null {
-  const i = chatId.indexOf(':');
-  if (i <= 0 || i === chatId.length - 1 || chatId.indexOf(':', i + 1) !== -1) return null;
-  const a = chatId.slice(0, i);
-  const b = chatId.slice(i + 1);
-  return a < b ? [a, b] : null;
-}
+export { participantsOf } from '../../domain/chat-id.js';
 
 // ---- encoding (hand-built where hot: one string per event, shared by every recipient) ----
 

@@ -162,6 +162,24 @@ t.test('only participants touch a chat', async (t) => {
   t.equal(noneRead.statusCode, 404);
   t.equal(code(noneRead), 'CHAT_NOT_FOUND');
   t.equal(await h.store.headPosition(), headBefore, 'nothing appended by refused requests');
+
+  // A pair that never talked looks exactly like one that did: no oracle of who talks to whom.
+  const neverTalked = [alice.userId, carol.userId].sort().join(':');
+  const talked = chat.chatId;
+  const dave = await newUser(h.app, 'pd');
+  const headBeforeDave = await h.store.headPosition();
+  for (const [method, suffix, payload] of [
+    ['GET', '/messages', undefined], ['POST', '/messages', { body: 'hi', clientMessageId: 'x3' }], ['POST', '/open', undefined],
+    ['POST', '/read', { revision: 0 }], ['PATCH', '/messages/m1', { body: 'x', clientEditId: 'e1' }], ['DELETE', '/messages/m1?clientDeleteId=d1', undefined],
+  ] as const) {
+    const answers = [];
+    for (const id of [talked, neverTalked]) {
+      const res = await dave.req({ method, url: `/api/chats/${id}${suffix}`, ...(payload ? { payload } : {}) });
+      answers.push([res.statusCode, code(res)]);
+    }
+    t.same(answers, [[403, 'NOT_A_PARTICIPANT'], [403, 'NOT_A_PARTICIPANT']], `${method} ${suffix}: the same answer for a chat that exists and one that does not`);
+  }
+  t.equal(await h.store.headPosition(), headBeforeDave, 'nothing appended by those either');
 });
 
 t.test('CSRF: cookie-authenticated writes need the X-CSRF-Token and an allowed Origin; bearer is exempt', async (t) => {

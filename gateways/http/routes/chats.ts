@@ -6,6 +6,7 @@ import { Type } from 'typebox';
 import { markRead } from '../../../commands/mark-read.js';
 import { openChat } from '../../../commands/open-chat.js';
 import { startChat } from '../../../commands/start-chat.js';
+import { refuseOutsider } from '../chat-access.js';
 import type { RoutePlugin } from '../context.js';
 import { requireAuth } from '../plugins/auth.js';
 import { runCommand } from '../run-command.js';
@@ -76,6 +77,7 @@ export const chatRoutes: RoutePlugin = async (app, ctx) => {
     },
   }, async (request) => {
     const { session } = requireAuth(request);
+    refuseOutsider(request.params.chatId, session.userId);
     return runCommand(metrics, 'openChat', () => openChat(deps.commands, { userId: session.userId, chatId: request.params.chatId }));
   });
 
@@ -100,6 +102,7 @@ export const chatRoutes: RoutePlugin = async (app, ctx) => {
   }, async (request) => {
     const { session } = requireAuth(request);
     const { chatId } = request.params;
+    refuseOutsider(chatId, session.userId);
     const r = await runCommand(metrics, 'markRead', () => markRead(deps.commands, { readerId: session.userId, chatId, upToRevision: request.body.revision }));
     return { chatId: r.chatId, upToRevision: r.upToRevision, changed: r.changed };
   });

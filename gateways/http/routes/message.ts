@@ -4,6 +4,7 @@
  */
 import { Type } from 'typebox';
 import { deleteMessage, editMessage, type MessageChanged } from '../../../commands/edit-message.js';
+import { refuseOutsider } from '../chat-access.js';
 import type { RoutePlugin } from '../context.js';
 import { requireAuth } from '../plugins/auth.js';
 import { runCommand } from '../run-command.js';
@@ -45,6 +46,7 @@ export const messageChangeRoutes: RoutePlugin = async (app, ctx) => {
   }, async (request) => {
     const { session } = requireAuth(request);
     const { chatId, messageId } = request.params;
+    refuseOutsider(chatId, session.userId);
     return answer(await runCommand(metrics, 'editMessage', () =>
       editMessage(deps.commands, { editorId: session.userId, chatId, messageId, clientEditId: request.body.clientEditId, body: request.body.body })));
   });
@@ -61,6 +63,7 @@ export const messageChangeRoutes: RoutePlugin = async (app, ctx) => {
   }, async (request) => {
     const { session } = requireAuth(request);
     const { chatId, messageId } = request.params;
+    refuseOutsider(chatId, session.userId);
     return answer(await runCommand(metrics, 'deleteMessage', () =>
       deleteMessage(deps.commands, { deleterId: session.userId, chatId, messageId, clientDeleteId: request.query.clientDeleteId })));
   });

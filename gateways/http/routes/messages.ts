@@ -7,10 +7,10 @@ import { loadState } from '../../../commands/handle-command.js';
 import { readPositionsOf } from '../../../commands/read-positions.js';
 import { sendMessage } from '../../../commands/send-message.js';
 import { chatDecider } from '../../../domain/chat.js';
-import { chatIdFor } from '../../../domain/chat-id.js';
 import { chatStreamId } from '../../../domain/events.js';
 import type { CommandDeps } from '../../../commands/deps.js';
 import { MAX_REVISION } from '../../../projections/messages.js';
+import { refuseOutsider } from '../chat-access.js';
 import type { RoutePlugin } from '../context.js';
 import { ApiError } from '../errors.js';
 import { readHistory } from '../history.js';
@@ -26,20 +26,11 @@ const Accepted = Type.Object({
   duplicate: Type.Boolean({ description: 'True when this clientMessageId was already sent: nothing new was stored' }),
 });
 
-/** 404 when the chat does not exist, 403 when it does but the user is not in it (the write side's codes). */
+/** 404 when a chat the user's id names does not exist (refuseOutsider has refused everyone else). */
 async function refuseUnlessParticipant(commands: CommandDeps, chatId: string, userId: string): Promise<void> {
   const { state } = await loadState(commands.bus, chatStreamId(chatId), chatDecider);
   if (!state.started) throw new ApiError('CHAT_NOT_FOUND');
   if (!state.participants.includes(userId)) throw new ApiError('NOT_A_PARTICIPANT');
-}
-
-/**
- * A chat id is its two participants, sorted (domain/chat-id.ts), so whether a user can be in a chat
- * is known without IO; only ids that do not name the user need the event store, to tell 404 from 403.
- */
-function namesUser(chatId: string, userId: string): boolean {
-  const parts = chatId.split(':');
-  return parts.length === 2 && parts.includes(userId) && chatIdFor(parts[0]!, parts[1]!) === chatId;
 }
 
 export const messageRoutes: RoutePlugin = async (app, ctx) => {
@@ -62,6 +53,7 @@ export const messageRoutes: RoutePlugin = async (app, ctx) => {
   }, async (request, reply) => {
     const { session } = requireAuth(request);
     const { chatId } = request.params;
+    refuseOutsider(chatId, session.userId);
     const sent = await runCommand(metrics, 'sendMessage', () =>
       sendMessage(deps.commands, { senderId: session.userId, chatId, body: request.body.body, clientMessageId: request.body.clientMessageId }));
     deps.replicaReads?.wrote(session.userId, sent.chatId, sent.revision);
@@ -90,7 +82,7 @@ export const messageRoutes: RoutePlugin = async (app, ctx) => {
     const { session } = requireAuth(request);
     const { chatId } = request.params;
     const { before, limit } = request.query;
-    if (!namesUser(chatId, session.userId)) await refuseUnlessParticipant(deps.commands, chatId, session.userId);
+    refuseOutsider(chatId, session.userId);
     const page = await readHistory({
       view: deps.lastMessages, reads: deps.reads, chatId, limit: limit ?? 50, cacheTimeoutMs: config.cacheTimeoutMs,
       replica: deps.replicaReads ? { reads: deps.replicaReads, userId: session.userId } : null,
