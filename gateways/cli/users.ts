@@ -17,7 +17,7 @@ export function registerUserCommands(program: Command): void {
     .option('--auditor', 'give the user the auditor role')
     .action(async (username: string, opts: { auditor?: boolean }) => {
       const password = await readStdin();
-      const result = await withRuntime((rt) => register(rt.commands, { username, password, role: opts.auditor ? 'auditor' : 'user' }));
+      const result = await withRuntime((rt) => register(rt.commands, { username, password, role: opts.auditor ? 'auditor' : 'user' }), { create: true });
       if (!result.ok) throw new CliInputError(`${result.error.code}: ${result.error.message}`);
       process.stdout.write(`${JSON.stringify({ userId: result.value.userId, role: result.value.role, position: String(result.value.position) })}\n`);
     });

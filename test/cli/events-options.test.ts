@@ -5,12 +5,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
+import { EmbeddedEventStore } from '../../infra/event-store/embedded.js';
 import { chat } from '../audit/support.js';
 
 t.test('events tail: help, and positions out of range', async (t) => {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'chat-cli-events-'));
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
   const where = { kind: 'embedded', dataDir } as const;
+  await EmbeddedEventStore.open({ file: path.join(dataDir, 'events.sqlite') }).close(); // an empty log
   const help = await chat(where, ['events', 'tail', '--help']);
   t.equal(help.code, 0, help.stderr);
   t.match(help.stdout, /--after <position>.*default: 0/s);

@@ -4,6 +4,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
+import { EmbeddedEventStore } from '../../infra/event-store/embedded.js';
 import { chat as runChat, type CliResult } from '../audit/support.js';
 
 /** The real CLI in a child process, on the zero-setup default in `dataDir`. */
@@ -35,9 +36,22 @@ t.test('bad input: exit 2 and a message, nothing opened', async (t) => {
   t.same(readdirSync(dir), [], 'no database created');
 });
 
+t.test('a DATA_DIR without an event store: refused, not answered empty, and left as it was', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'cli-nostore-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  for (const args of [['activity'], ['errors'], ['audit', 'activity'], ['events', 'tail'], ['events', 'head'], ['projections', 'status'], ['users', 'erase', 'alice'], ['users', 'rewrap-keys']]) {
+    const r = await chat(dir, args);
+    t.equal(r.code, 2, `${args.join(' ')}: exit 2`);
+    t.match(r.stderr, /DATA_DIR holds no event store \(.*events\.sqlite does not exist\): point it at the service's data directory/);
+    t.equal(r.stdout, '');
+  }
+  t.same(readdirSync(dir), [], 'nothing created: no store, no key-encryption key');
+});
+
 t.test('good input against the embedded default', async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'cli-ok-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  await EmbeddedEventStore.open({ file: path.join(dir, 'events.sqlite') }).close(); // the service's first start makes it
   const activity = await chat(dir, ['activity', '--user', 'Alice', '--action', 'login', '--from', '2026-01-01', '--format', 'json']);
   t.equal(activity.code, 0, activity.stderr);
   t.same(JSON.parse(activity.stdout), { items: [], nextCursor: null });
