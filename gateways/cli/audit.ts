@@ -6,7 +6,7 @@
  */
 import { once } from 'node:events';
 import { constants } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { lstat, open, type FileHandle } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
@@ -27,6 +27,7 @@ interface ActivityOptions {
   to?: Date;
   format: AuditFormat;
   out?: string;
+  force?: boolean;
   progress?: boolean;
 }
 
@@ -64,20 +65,34 @@ function progressBar(label: string, forced: boolean): { update(first: bigint | n
 }
 
 /**
- * stdout, or a file readable by its owner only (an audit export is sensitive): an existing file is
- * narrowed to 0600 before anything is written, and a symbolic link is refused rather than followed
- * (in a shared directory someone else may have planted it).
+ * stdout, or a new file readable by its owner only (an audit export is sensitive). An existing regular
+ * file is refused unless `--force`: a mistyped path (a privileged one, run as root) must not be
+ * clobbered; with `--force` it is narrowed to 0600 before anything is written. A device or a pipe
+ * (`/dev/null`, a FIFO) is written as it is, never truncated or re-permissioned. A symbolic link is
+ * refused either way rather than followed (in a shared directory someone else may have planted it).
  */
-async function openOutput(file: string | undefined): Promise<{ stream: Writable; close(): Promise<void> }> {
+async function openOutput(file: string | undefined, force: boolean): Promise<{ stream: Writable; close(): Promise<void> }> {
   if (file === undefined) return { stream: process.stdout, close: async () => undefined };
+  const refuse = (problem: string): never => {
+    throw new CliInputError(`cannot write --out ${file}: ${problem}`);
+  };
   let handle: FileHandle | undefined;
   try {
-    handle = await open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o600);
-    await handle.chmod(0o600);
+    const existing = await lstat(file).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? null : Promise.reject(err)));
+    if (existing?.isSymbolicLink()) refuse('it is a symbolic link');
+    if (existing?.isFile() && !force) throw new CliInputError(`--out ${file} exists; pass --force to replace it`);
+    const regular = existing === null || existing.isFile();
+    const how = existing === null ? constants.O_CREAT | constants.O_EXCL : existing.isFile() ? constants.O_TRUNC : 0;
+    handle = await open(file, constants.O_WRONLY | constants.O_NOFOLLOW | how, 0o600);
+    // What was opened must be what was checked: a file swapped in between is refused, not written.
+    if ((await handle.stat()).isFile() !== regular) refuse('it changed while being opened');
+    if (regular) await handle.chmod(0o600);
   } catch (err) {
     await handle?.close();
-    throw new CliInputError(`cannot write --out ${file}: ${err instanceof Error ? err.message : String(err)}`);
+    if (err instanceof CliInputError) throw err;
+    refuse(err instanceof Error ? err.message : String(err));
   }
+  if (!handle) return refuse('not opened');
   const stream = handle.createWriteStream();
   return {
     stream,
@@ -110,15 +125,17 @@ async function writeAll(stream: Writable, chunks: AsyncIterable<string>): Promis
 async function runActivity({ from, to, format, ...opts }: ActivityOptions): Promise<void> {
   // Every input is checked before anything is opened (each option by commander as it parses).
   if (from && to && from >= to) throw new CliInputError('--from must be before --to');
+  if (opts.force === true && opts.out === undefined) throw new CliInputError('--force goes with --out');
   const filter: AuditFilter = {
     ...(opts.user !== undefined ? { userId: opts.user } : {}),
     ...(opts.action !== undefined ? { action: opts.action } : {}),
     ...(from ? { from } : {}),
     ...(to ? { to } : {}),
   };
-  const out = await openOutput(opts.out);
-  try {
-    await withRuntime(async (rt) => {
+  await withRuntime(async (rt) => {
+    // Opened once the store is: a command refused for its DATA_DIR leaves no empty export behind.
+    const out = await openOutput(opts.out, opts.force === true);
+    try {
       const bar = progressBar('audit', opts.progress === true);
       let stats: AuditStats | null = null;
       let warned = 0;
@@ -143,10 +160,10 @@ async function runActivity({ from, to, format, ...opts }: ActivityOptions): Prom
         const unreadable = s.unreadable > 0 ? `; ${s.unreadable} events could not be read as actions (see the warnings)` : '';
         process.stderr.write(`audit: ${s.matched} rows from ${s.scanned} events, through position ${s.position}${unreadable}\n`);
       }
-    });
-  } finally {
-    await out.close();
-  }
+    } finally {
+      await out.close();
+    }
+  });
 }
 
 const cellText = (v: unknown): string => (v === null || v === undefined ? 'null' : typeof v === 'string' ? v : JSON.stringify(v));
@@ -224,7 +241,8 @@ export function registerAuditCommands(program: Command): void {
     .addOption(fromOption())
     .addOption(toOption())
     .addOption(formatOption(AUDIT_FORMATS))
-    .option('--out <file>', 'write to this file (created owner-only) instead of standard output')
+    .option('--out <file>', 'write to this new file (created owner-only) instead of standard output')
+    .option('--force', 'with --out: replace the file if it exists')
     .option('--progress', 'show the progress bar on standard error even when it is not a terminal')
     .action(runActivity);
 

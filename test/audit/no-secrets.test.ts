@@ -48,15 +48,28 @@ t.test('audit activity (table, jsonl, csv) and verify print no hash, password or
   t.equal(csv.split('\r\n').filter(Boolean).length, 7, 'header and six rows in the file');
   t.equal(statSync(out).mode & 0o777, 0o600, 'the export file is readable by its owner only');
 
-  // An existing file is narrowed to the owner before it is written; a symbolic link is not followed.
+  // An existing file is refused without --force (a mistyped path is not clobbered); with it, the file
+  // is narrowed to the owner before it is written; a symbolic link is not followed either way.
   chmodSync(out, 0o644);
-  t.equal((await chat(where, ['audit', 'activity', '--format', 'csv', '--out', out])).code, 0);
+  writeFileSync(out, 'mine\n');
+  const exists = await chat(where, ['audit', 'activity', '--format', 'csv', '--out', out]);
+  t.same([exists.code, exists.stdout], [2, ''], 'an existing file without --force is a usage error');
+  t.match(exists.stderr, /--out .*export\.csv exists; pass --force to replace it/);
+  t.same([readFileSync(out, 'utf8'), statSync(out).mode & 0o777], ['mine\n', 0o644], 'and is left as it was');
+  const lone = await chat(where, ['audit', 'activity', '--force']);
+  t.same([lone.code, lone.stdout], [2, ''], '--force alone is a usage error');
+  t.equal((await chat(where, ['audit', 'activity', '--format', 'csv', '--out', out, '--force'])).code, 0);
   t.equal(statSync(out).mode & 0o777, 0o600, 'a file that existed, readable by others, is owner-only now');
+  t.equal(readFileSync(out, 'utf8').split('\r\n').filter(Boolean).length, 7, 'and holds the export');
+  const devNullMode = statSync('/dev/null').mode;
+  const toDevice = await chat(where, ['audit', 'activity', '--format', 'csv', '--out', '/dev/null']);
+  t.equal(toDevice.code, 0, `a device is written as it is, no --force needed: ${toDevice.stderr}`);
+  t.equal(statSync('/dev/null').mode, devNullMode, 'and is never re-permissioned');
   const target = path.join(dataDir, 'elsewhere.csv');
   writeFileSync(target, 'keep\n', { mode: 0o644 });
   const link = path.join(dataDir, 'planted.csv');
   symlinkSync(target, link);
-  const refused = await chat(where, ['audit', 'activity', '--format', 'csv', '--out', link]);
+  const refused = await chat(where, ['audit', 'activity', '--format', 'csv', '--out', link, '--force']);
   t.equal(refused.code, 2, 'a symbolic link is a usage error');
   t.match(refused.stderr, /cannot write --out/);
   t.equal(readFileSync(target, 'utf8'), 'keep\n', 'and the file it points to is untouched');
