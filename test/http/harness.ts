@@ -1,6 +1,7 @@
 // Builds the HTTP app on real adapters for tests: PostgreSQL (per-test schema) or the embedded
 // default (temp dir), optional Redis (per-test key prefix), a hand-moved session clock, and a
 // logger whose every line is kept so tests can assert nothing secret was written.
+import { once } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -47,8 +48,8 @@ export function manualClock(start = Date.now()): ManualClock {
 }
 
 /** A fast-failing client, configured the way the composition root should configure the throttle's. */
-export function throttleRedis(url = TEST_REDIS_URL): Redis {
-  const redis = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 200, connectTimeout: 500, lazyConnect: false,
+export function throttleRedis(url = TEST_REDIS_URL, commandTimeout = 200): Redis {
+  const redis = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout, connectTimeout: 500, lazyConnect: false,
     retryStrategy: (times) => Math.min(times * 100, 1000) });
   redis.on('error', () => undefined); // reported by the store's fallback warning instead
   return redis;
@@ -123,9 +124,14 @@ export async function startHarness(kind: Kind, opts: HarnessOptions = {}): Promi
 
   let rateLimitRedis: Redis | null = null;
   if (opts.throttleRedisUrl) {
-    rateLimitRedis = throttleRedis(opts.throttleRedisUrl);
+    // The client's own timeout follows the store's (cacheTimeoutMs), so a test that gives a healthy
+    // Redis room is not undone by the client's 200 ms.
+    rateLimitRedis = throttleRedis(opts.throttleRedisUrl, Math.max(200, opts.config?.cacheTimeoutMs ?? 200));
     const r = rateLimitRedis;
     cleanups.push(async () => { r.disconnect(); });
+    // Without an offline queue a take before the connection is up counts in the process: a test of
+    // the real Redis starts once it is connected.
+    if (opts.throttleRedisUrl === TEST_REDIS_URL && r.status !== 'ready') await once(r, 'ready');
   }
 
   const deps: HttpDeps = {
