@@ -19,7 +19,7 @@ import { wrapStore } from '../support/tracked-store.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function waitUntil(label: string, cond: () => boolean, timeoutMs = 5_000): Promise<void> {
+async function waitUntil(label: string, cond: () => boolean, timeoutMs = 30_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > until) throw new Error(`timed out waiting for: ${label}`);

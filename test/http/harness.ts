@@ -208,7 +208,7 @@ export async function newUser(app: FastifyInstance, base: string): Promise<Clien
 }
 
 /** Fails the test's expectation text if a read model never catches up. */
-export async function eventually(label: string, cond: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+export async function eventually(label: string, cond: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     if (await cond()) return;

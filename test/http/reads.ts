@@ -61,7 +61,7 @@ export async function openTestReads(
   if (viewChoice !== 'none') {
     view = viewChoice === 'memory'
       ? new MemoryLastMessagesView()
-      : new RedisLastMessagesView({ url: viewChoice.redisUrl, sentinel: viewChoice.sentinel, keyPrefix: redisPrefix, commandTimeoutMs: viewChoice.commandTimeoutMs ?? 200, logger, connectTimeoutMs: 300 });
+      : new RedisLastMessagesView({ url: viewChoice.redisUrl, sentinel: viewChoice.sentinel, keyPrefix: redisPrefix, commandTimeoutMs: viewChoice.commandTimeoutMs ?? 10_000, logger, connectTimeoutMs: 3_000 });
     projection = new LastMessagesProjection({ store, view, logger, epochCheckMs: 200, retryInitialMs: 50, retryMaxMs: 500 });
     projection.start();
   }

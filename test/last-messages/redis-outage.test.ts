@@ -68,7 +68,7 @@ t.test('redis stalls: reads time out to null, then recover', async (t) => {
   const started = Date.now();
   t.equal(await view.read('a:b', { limit: 10 }), null, 'no answer: null');
   const took = Date.now() - started;
-  t.ok(took >= TIMEOUT_MS - 20 && took < 1_000, `after about the command timeout (${took} ms)`);
+  t.ok(took >= TIMEOUT_MS - 20 && took < 3_000, `after the command timeout, not waiting for the stalled Redis (${took} ms)`);
   proxy.up();
   let read: number | undefined;
   await waitFor('reads work again', async () => (read = (await view.read('a:b', { limit: 10 }))?.messages.length) === 1);

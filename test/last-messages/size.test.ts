@@ -47,7 +47,7 @@ t.test('a restart with another size rebuilds with a new epoch and serves exactly
 
   /** One process lifetime: a view of `size` on the same keys, a projection until it is live at the head. */
   async function run(size: number): Promise<{ epoch: string | null; rebuilds: number; revisions: number[]; complete: boolean | undefined }> {
-    const h = await openRedisView('lm-size', 500, { prefix, capacity: size });
+    const h = await openRedisView('lm-size', 10_000, { prefix, capacity: size });
     open.push(h);
     const projection = new LastMessagesProjection({ store, view: h.view, logger, epochCheckMs: 100 });
     projection.start();

@@ -219,7 +219,7 @@ t.test('memory adapter', async (t) => {
 
 t.test('redis adapter', async (t) => {
   viewSuite(t, async (capacity) => {
-    const h = await openRedisView('lm-view', 500, { capacity });
+    const h = await openRedisView('lm-view', 10_000, { capacity });
     return { ...h, stored: (chatId) => withRedis((r) => r.zcard(`${h.prefix}view:chat:${chatId}:messages`)) };
   });
 });

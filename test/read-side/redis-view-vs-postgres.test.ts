@@ -20,7 +20,7 @@ t.test('Redis view rebuilt after a flush equals the last 100 PostgreSQL rows of 
   const rm = await pgReadModels('rv');
   const store = await PostgresEventStore.open({ connectionString: rm.url!, schema: rm.where });
   const prefix = newPrefix('rv');
-  const view = new RedisLastMessagesView({ url: TEST_REDIS_URL, keyPrefix: prefix, commandTimeoutMs: 500, logger: silentLogger });
+  const view = new RedisLastMessagesView({ url: TEST_REDIS_URL, keyPrefix: prefix, commandTimeoutMs: 10_000, logger: silentLogger });
   const projection = new LastMessagesProjection({ store, view, logger: silentLogger, epochCheckMs: 200 });
   const feed = createStoreFeed({ store, projector: createSqlProjector({ db: rm.orm.db, projections: SQL_PROJECTIONS, logger: silentLogger }), logger: silentLogger });
   t.teardown(async () => {

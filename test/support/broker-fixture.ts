@@ -87,7 +87,8 @@ export async function brokerWorld(t: Test, opts: { label: string; deliveryLimit?
       PROJECTOR_DELIVERY_LIMIT: String(deliveryLimit),
     },
     connect(name) {
-      const c = BrokerConnection.start({ url: amqpUrl, topology, logger, name, minBackoffMs: 50, maxBackoffMs: 1000 });
+      // Named after the world's prefix, so a fault can close this world's connections only.
+      const c = BrokerConnection.start({ url: amqpUrl, topology, logger, name: `${prefix}:${name}`, minBackoffMs: 50, maxBackoffMs: 1000 });
       connections.push(c);
       return c;
     },

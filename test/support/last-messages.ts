@@ -81,7 +81,7 @@ export interface RedisViewHarness {
  * A Redis last-messages view under a key prefix of its own, with ways to lose data behind its back.
  * `prefix`: reopen the keys of an earlier harness (a restart); `capacity`: LAST_MESSAGES_SIZE.
  */
-export async function openRedisView(label: string, commandTimeoutMs = 500, opts: { prefix?: string; capacity?: number } = {}): Promise<RedisViewHarness> {
+export async function openRedisView(label: string, commandTimeoutMs = 10_000, opts: { prefix?: string; capacity?: number } = {}): Promise<RedisViewHarness> {
   const prefix = opts.prefix ?? newPrefix(label);
   const { logger } = memoryLogger();
   const view = new RedisLastMessagesView({ url: TEST_REDIS_URL, keyPrefix: prefix, commandTimeoutMs, logger, capacity: opts.capacity });
@@ -135,7 +135,7 @@ export function forBothAdapters(t: Test, label: string, suite: (t: Test, open: O
     });
   });
   t.test('redis adapter', async (t) => {
-    suite(t, () => openRedisView(label, 1_000));
+    suite(t, () => openRedisView(label, 10_000));
   });
 }
 

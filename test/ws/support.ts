@@ -31,7 +31,7 @@ import { MemoryPresenceBus } from '../../infra/presence/memory.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export async function waitUntil(label: string, cond: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+export async function waitUntil(label: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     if (await cond()) return;
@@ -267,7 +267,7 @@ export class TestClient {
   /** Resolves with the first frame from index `from` on that matches. */
   waitFor<T extends ServerFrame>(pred: (f: ServerFrame) => f is T, timeoutMs?: number, from?: number): Promise<T>;
   waitFor(pred: (f: ServerFrame) => boolean, timeoutMs?: number, from?: number): Promise<ServerFrame>;
-  waitFor(pred: (f: ServerFrame) => boolean, timeoutMs = 10_000, from = 0): Promise<ServerFrame> {
+  waitFor(pred: (f: ServerFrame) => boolean, timeoutMs = 30_000, from = 0): Promise<ServerFrame> {
     return new Promise((resolve, reject) => {
       let i = from;
       const check = (): void => {
@@ -297,7 +297,7 @@ export class TestClient {
     });
   }
 
-  async until(label: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+  async until(label: string, cond: () => boolean, timeoutMs = 30_000): Promise<void> {
     await waitUntil(label, cond, timeoutMs);
   }
 
@@ -317,7 +317,7 @@ export class TestClient {
     const ref = `s${++this.#seq}`;
     const from = this.frames.length;
     this.raw(JSON.stringify({ type: 'send', ref, chatId, body, clientMessageId }));
-    const f = await this.waitFor((x) => (x.type === 'ack' || x.type === 'error') && x.ref === ref, 10_000, from);
+    const f = await this.waitFor((x) => (x.type === 'ack' || x.type === 'error') && x.ref === ref, 30_000, from);
     return f as AckFrame | ErrorFrame;
   }
 
