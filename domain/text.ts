@@ -11,8 +11,10 @@ export const isStorableText = (text: string): boolean => !UNSTORABLE.test(text);
 /**
  * Something a reader could see: not only white space and the code points Unicode says to render as
  * nothing (zero-width space and joiners, word joiner, bidi marks, variation selectors, the Hangul
- * filler, …). A body of only these showed as an empty bubble. The web pages check it before sending.
+ * filler, …), nor the blank Braille pattern U+2800, a graphic character drawn as empty space that is
+ * the usual way round such a rule. A body of only these showed as an empty bubble. The web pages
+ * check it before sending.
  */
-const INVISIBLE_ONLY = /^[\p{White_Space}\p{Default_Ignorable_Code_Point}]*$/u;
+const INVISIBLE_ONLY = /^[\p{White_Space}\p{Default_Ignorable_Code_Point}\u2800]*$/u;
 
 export const hasVisibleText = (text: string): boolean => !INVISIBLE_ONLY.test(text);

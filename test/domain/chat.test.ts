@@ -55,8 +55,8 @@ t.test('SendMessage: refused for non-participants, unknown chats, bad bodies and
   givenEvents(chatDecider, [started]).when(send({ senderId: 'mallory' })).thenError(t, 'NOT_A_PARTICIPANT');
   givenEvents(chatDecider, []).when(send()).thenError(t, 'CHAT_NOT_FOUND');
   givenEvents(chatDecider, [started]).when(send({ body: '   \n\t ' })).thenError(t, 'MESSAGE_EMPTY');
-  // Nothing visible: zero-width space, joiners, word joiner, bidi marks, a variation selector, the Hangul filler.
-  for (const invisible of ['\u200b', ' \u200b\u200c\u200d ', '\u2060\u200e\u200f', '\ufe0f', '\u3164', '\u00ad']) {
+  // Nothing visible: zero-width space, joiners, word joiner, bidi marks, a variation selector, the Hangul filler, the blank Braille pattern.
+  for (const invisible of ['\u200b', ' \u200b\u200c\u200d ', '\u2060\u200e\u200f', '\ufe0f', '\u3164', '\u00ad', '\u2800', ' \u2800\u2800 ']) {
     givenEvents(chatDecider, [started]).when(send({ body: invisible })).thenError(t, 'MESSAGE_EMPTY');
   }
   givenEvents(chatDecider, [started]).when(send({ body: '👩\u200d💻' })).thenEvents(t, [{
