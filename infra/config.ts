@@ -41,7 +41,7 @@ export interface Config {
   /** partitions: queues the projector work is split into by stream (1 = the single projector queue). */
   projector: { prefetch: number; deliveryLimit: number; batchSize: number; partitions: number };
   /** maxConnections and maxConnectionsPerAddress: gateways/http/connection-limits.ts. */
-  http: { host: string; port: number; maxConnections: number; maxConnectionsPerAddress: number };
+  http: { host: string; port: number; maxConnections: number; maxConnectionsPerAddress: number; writeLimit: { max: number; windowMs: number } };
   sessions: { idleMinutes: number; absoluteHours: number };
   /** WebSocket gateway settings given in the environment; unset ones keep gateways/ws/config.ts defaults. */
   ws: WsSettings;
@@ -168,6 +168,9 @@ const ENV_SCHEMA = Type.Object({
   HTTP_TRUST_PROXY: flag(false),
   HTTP_MAX_CONNECTIONS: whole(10_000, 1, 1_000_000),
   HTTP_MAX_CONNECTIONS_PER_ADDRESS: whole(256, 0, 1_000_000),
+  // Writes one user may make through the API per window (0: no limit): as a socket's frame budget.
+  API_WRITE_MAX: whole(60, 0, 1_000_000),
+  API_WRITE_WINDOW_MS: whole(3_000, 100, 3_600_000),
   COOKIE_SECURE: flag(false),
   SESSION_IDLE_MINUTES: whole(30, 1, 7 * 24 * 60),
   SESSION_ABSOLUTE_HOURS: whole(12, 1, 24 * 90),
@@ -325,7 +328,8 @@ export function loadConfig(env: Env = process.env, defaults: Partial<Record<Vari
       partitions: e.PROJECTOR_PARTITIONS,
       batchSize: e.PROJECTOR_BATCH_SIZE,
     },
-    http: { host: e.HTTP_HOST, port: e.HTTP_PORT, maxConnections: e.HTTP_MAX_CONNECTIONS, maxConnectionsPerAddress: e.HTTP_MAX_CONNECTIONS_PER_ADDRESS },
+    http: { host: e.HTTP_HOST, port: e.HTTP_PORT, maxConnections: e.HTTP_MAX_CONNECTIONS, maxConnectionsPerAddress: e.HTTP_MAX_CONNECTIONS_PER_ADDRESS,
+      writeLimit: { max: e.API_WRITE_MAX, windowMs: e.API_WRITE_WINDOW_MS } },
     ws,
     sessions: { idleMinutes: e.SESSION_IDLE_MINUTES, absoluteHours: e.SESSION_ABSOLUTE_HOURS },
     web: { cookieSecure: e.COOKIE_SECURE, allowedOrigins: originsOf(e.HTTP_ALLOWED_ORIGINS), trustProxy: e.HTTP_TRUST_PROXY },

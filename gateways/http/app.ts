@@ -22,6 +22,7 @@ import { installJsonBody } from './plugins/json-body.js';
 import { limitConnections } from './connection-limits.js';
 import { installStorableInput } from './plugins/storable-input.js';
 import { throttlePlugin } from './plugins/throttle.js';
+import { writeLimitPlugin } from './plugins/write-limit.js';
 import { accountRoutes } from './routes/accounts.js';
 import { activityRoutes } from './routes/activity.js';
 import { chatRoutes } from './routes/chats.js';
@@ -99,6 +100,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(authPlugin, { sessions: deps.sessions, config });
   await app.register(csrfPlugin, { config });
   await app.register(throttlePlugin, { config, redis: deps.rateLimitRedis, logger: deps.logger });
+  await app.register(writeLimitPlugin, { config });
 
   if (config.sessionPurgeIntervalMs > 0) {
     // Expired sessions are refused when presented anyway; this only keeps the table from growing.

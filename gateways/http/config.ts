@@ -36,6 +36,11 @@ export interface HttpConfig {
    */
   loginRateLimit: false | { perAccount: RateLimitWindow; perAddress: RateLimitWindow };
   loginSlowdown: LoginSlowdown;
+  /**
+   * State-changing API requests per signed-in user per window, counted in this process
+   * (plugins/write-limit.ts); false (or max 0) disables it.
+   */
+  writeRateLimit: false | RateLimitWindow;
   /** Prefix of the Redis keys the throttle owns. */
   redisKeyPrefix: string;
   /** Budget of one cache read (history, throttle counters) before falling back. */
@@ -71,6 +76,8 @@ export const DEFAULT_HTTP_CONFIG: HttpConfig = {
   // 250 ms, 500 ms, … 8 s: an attacker spread over many addresses gets few guesses a minute per
   // connection, and the owner waits at most 8 s instead of being locked out.
   loginSlowdown: { baseMs: 250, maxMs: 8_000 },
+  // 60 per 3 s, 20 a second on average: the budget of a WebSocket's frames (WS_RATE_PER_SEC, WS_RATE_BURST).
+  writeRateLimit: { max: 60, windowMs: 3_000 },
   redisKeyPrefix: 'chat:',
   cacheTimeoutMs: 200,
   readinessTimeoutMs: 2_000,

@@ -19,6 +19,7 @@ export function httpConfigFrom(config: Config): Partial<HttpConfig> {
       perAddress: { max: config.loginThrottle.perAddress, windowMs: config.loginThrottle.windowMinutes * 60_000 },
     },
     loginSlowdown: { ...DEFAULT_HTTP_CONFIG.loginSlowdown, maxMs: config.loginThrottle.maxDelayMs },
+    writeRateLimit: config.http.writeLimit.max > 0 ? config.http.writeLimit : false,
   };
 }
 
