@@ -95,7 +95,7 @@ async function compose() {
   };
   const app = await buildHttpApp({
     commands, sessions, reads: sqlReadModels(orm), lastMessages: view, readiness: {}, rateLimitRedis: null, logger,
-    config: { docs: false, loginRateLimit: false },
+    config: { docs: false, loginRateLimit: false, writeRateLimit: false },
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   return {
