@@ -304,10 +304,19 @@ t.test('any open transaction holds readers back; readAll waits a little for it a
   await store.append('behind', [e], 'no_stream');
   const releaseAfter = sleep(200).then(() => other.query('COMMIT'));
   const started = Date.now();
-  const page = await store.readAll({ after: before });
+  let page = await store.readAll({ after: before });
+  const readMs = Date.now() - started;
   await releaseAfter;
+  t.ok(readMs >= 150, `it did have to wait (${readMs} ms)`);
+  if (page.length === 0) {
+    // On a loaded machine the COMMIT can land after readAll's ~1 s wait has run out. Then readAll must
+    // have waited all of it and returned nothing (never skipping the held-back event), and a read now,
+    // after the commit, must see it.
+    t.comment(`the COMMIT came after readAll's wait (${readMs} ms): reading again`);
+    t.ok(readMs >= 900, 'readAll returned nothing only after its whole wait');
+    page = await store.readAll({ after: before });
+  }
   t.same(page.map((x) => x.id), [e.id], 'readAll waited for the open transaction and returned the committed event');
-  t.ok(Date.now() - started >= 150, 'it did have to wait');
 
   await other.query('BEGIN');
   await other.query('SELECT pg_current_xact_id()');
@@ -318,6 +327,6 @@ t.test('any open transaction holds readers back; readAll waits a little for it a
   const waited = Date.now() - t0;
   await other.query('COMMIT');
   t.same(held, [], 'past its settle time readAll returns what is visible: nothing');
-  t.ok(waited >= 900 && waited < 3_000, `and the wait is bounded (${waited} ms)`);
+  t.ok(waited >= 900 && waited < 10_000, `and the wait is bounded (${waited} ms)`);
   t.same((await store.readAll({ after: page[0]!.position })).map((x) => x.id), [f.id], 'visible once the transaction ends');
 });

@@ -38,16 +38,22 @@ t.test('Redis unreachable: logins still work and the limits still hold, per proc
   const h = await startHarness('embedded', { config: { loginRateLimit: limits, cacheTimeoutMs: 150 }, throttleRedisUrl: deadRedis.url('redis') });
   t.teardown(async () => { await h.close(); await deadRedis.close(); });
   t.equal((await register(h.app, 'deadredis', 'password123')).statusCode, 201);
-  const started = Date.now();
-  const ok = await h.app.inject({ method: 'POST', url: '/api/login', payload: { username: 'deadredis', password: 'password123' } });
-  t.equal(ok.statusCode, 200, 'a correct login succeeds while Redis is down');
+  // Each attempt is timed on its own: a password check on a loaded machine takes a while, but no
+  // attempt may wait on the dead Redis for long (its commands time out after 150 ms).
+  const took: number[] = [];
+  const timed = async (password: string): Promise<number> => {
+    const began = Date.now();
+    const res = await h.app.inject({ method: 'POST', url: '/api/login', payload: { username: 'deadredis', password } });
+    took.push(Date.now() - began);
+    return res.statusCode;
+  };
+  t.equal(await timed('password123'), 200, 'a correct login succeeds while Redis is down');
   const wrong: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    wrong.push((await h.app.inject({ method: 'POST', url: '/api/login', payload: { username: 'deadredis', password: `nope-${i}-xx` } })).statusCode);
-  }
+  for (let i = 0; i < 5; i++) wrong.push(await timed(`nope-${i}-xx`));
   t.same(wrong.slice(0, 4), [401, 401, 401, 401], 'the success did not count as a failure');
   t.equal(wrong[4], 429, 'the fifth failure from the address is refused: counted in memory');
-  t.ok(Date.now() - started < 5_000, 'no request waited on the dead Redis for long');
+  t.ok(took.every((ms) => ms <= 2_000), `no request waited on the dead Redis for long (${took.join(', ')} ms)`);
   const warnings = h.logs.filter((l) => l.includes('login throttle: Redis unavailable'));
-  t.equal(warnings.length, 1, 'one warning, not one per attempt');
+  // The warning is repeated after 10 s at most, which a slow run may reach.
+  t.ok(warnings.length >= 1 && warnings.length <= 2, `a warning, not one per attempt (${warnings.length})`);
 });

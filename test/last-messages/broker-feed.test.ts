@@ -78,7 +78,11 @@ t.test('a broker-fed view: live offers, silence replayed from the log, gaps, res
   for (let i = 0; i < 5; i++) await append(store, chatStreamId(chats[0]!), message(chats[0]!));
 
   const feed = new BrokerViewFeed();
-  let projection = new LastMessagesProjection({ store, view: h.view, logger, feed, epochCheckMs: 100 });
+  // A heartbeat that finds the checkpoint where the previous one left it, with the log ahead, ends the
+  // live pass ("the feed is behind") and replays from the log. Two heartbeats of 2 s are more than the
+  // live and gap parts below take even on a loaded machine, so their offers (between appending and
+  // offering, the log is ahead) are not pre-empted by a replay; the silence part waits for those two.
+  let projection = new LastMessagesProjection({ store, view: h.view, logger, feed, epochCheckMs: 2_000 });
   projection.start();
   await waitFor('live', () => projection.status().state === 'live');
   t.ok(await matches(store, h.view, chats), 'built from the log at start');
@@ -105,7 +109,7 @@ t.test('a broker-fed view: live offers, silence replayed from the log, gaps, res
 
   // Silence: the log moves on but nothing is delivered (RabbitMQ down). The view still catches up.
   for (let i = 0; i < 7; i++) await append(store, chatStreamId(chats[1]!), message(chats[1]!));
-  await waitFor('view matches the log', () => matches(store, h.view, chats));
+  await waitFor('view matches the log', () => matches(store, h.view, chats), 30_000);
   t.ok(await matches(store, h.view, chats), 'silent feed: replayed from the log');
   await waitFor('live', () => projection.status().state === 'live');
   after = BigInt(projection.status().checkpoint);

@@ -1,6 +1,7 @@
 // Convergence properties of the projections replay one history in any order, with duplicates, in any
 // batch sizes and over one or two projectors at once, the way the broker may deliver it; this is the
 // shared part of how they shuffle, batch and deliver.
+import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
 import { isTransientError } from '../../commands/ports/transient-error.js';
 import type { PublicRecord } from '../../projections/ports/public-record.js';
@@ -28,15 +29,23 @@ export function deliveryPlans(n: number, maxBatch: number): fc.Arbitrary<Deliver
   });
 }
 
-/** Applies like the broker consumer: retries a batch on a transient error (e.g. a deadlock victim). */
+/** Attempts of one batch before a transient error is let through. */
+const MAX_ATTEMPTS = 20;
+
+/**
+ * Applies like the broker consumer: retries a batch on a transient error (e.g. a deadlock victim),
+ * after a jittered pause that grows with each attempt, so that two projectors retrying against each
+ * other do not collide again at once (a redelivery, too, comes back later, not in the same instant).
+ */
 export async function deliver(projector: SqlProjector, batch: PublicRecord[]): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
+  for (let attempt = 1; ; attempt++) {
     try {
       const r = await projector.applyBatch(batch);
       if (r.failed.length > 0) throw new Error(`unexpected failures: ${r.failed.map((f) => String(f.error)).join('; ')}`);
       return;
     } catch (err) {
-      if (!isTransientError(err) || attempt > 5) throw err;
+      if (!isTransientError(err) || attempt >= MAX_ATTEMPTS) throw err;
+      await sleep((10 + Math.random() * 40) * attempt);
     }
   }
 }

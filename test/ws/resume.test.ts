@@ -51,21 +51,28 @@ t.test('typed client: random network drops while both sides send; nothing lost, 
   const clients = [alice, bob].map((u) => {
     const transport = wsTransport();
     const events: EventFrame[] = [];
+    // Since when the socket has been resumed (null while it is not).
+    const state = { resumedAt: null as number | null };
     const socket = new ChatSocket({
       url: fx.url(), connect: transport.connect, ticket: u.ticket, revisions: { [chatId]: -1 },
       reconnect: { minMs: 10, maxMs: 100 }, onEvent: (e) => events.push(e),
+      onStatus: (status) => { state.resumedAt = status === 'resumed' ? (state.resumedAt ?? Date.now()) : null; },
     });
-    return { user: u, transport, events, socket };
+    return { user: u, transport, events, socket, state };
   });
   await Promise.all(clients.map((c) => c.socket.start()));
 
-  // Drops: every 150-300 ms one side's TCP connection is cut without a close handshake.
+  // Drops: every 150-300 ms one side's TCP connection is cut without a close handshake. A victim is
+  // cut again only once it has been resumed for 100 ms: on a loaded machine a reconnect (ticket,
+  // upgrade, resume) can take longer than the interval, and one never let to finish would send nothing.
   let dropping = true;
   let drops = 0;
   const dropper = (async () => {
     while (dropping) {
       await sleep(150 + Math.random() * 150);
       const victim = clients[drops % 2]!;
+      while (dropping && (victim.state.resumedAt === null || Date.now() - victim.state.resumedAt < 100)) await sleep(10);
+      if (!dropping) break;
       victim.transport.sockets.at(-1)?.terminate();
       drops++;
     }

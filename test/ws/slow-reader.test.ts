@@ -29,10 +29,11 @@ t.test('a slow reader is closed at the backpressure limit; others are not delaye
 
   // ~6 MB for bob through three chats at once: more than loopback's kernel buffers plus 64 KiB.
   const PER_CHAT = 500;
+  const floodStarted = Date.now();
   const flood = Promise.all(chats.map(async (chatId, i) => {
     const sender = [alice, carol, dave][i]!;
     for (let k = 0; k < PER_CHAT; k++) await fx.append(sender, chatId, 1, `big${k}-${BIG}`);
-  }));
+  })).then(() => Date.now() - floodStarted);
   // Meanwhile erin and frank chat; frank's receive latency is measured.
   const latencies: number[] = [];
   const sentAt = new Map<number, number>();
@@ -49,13 +50,16 @@ t.test('a slow reader is closed at the backpressure limit; others are not delaye
   const poll = setInterval(() => {
     for (const ev of f.events.get(calm) ?? []) if (!seenAt.has(ev.revision)) seenAt.set(ev.revision, Date.now());
   }, 2);
-  await Promise.all([flood, chatter]);
+  const [floodMs] = await Promise.all([flood, chatter]);
   await f.until('frank has all', () => f.lastRevision(calm) === calmCount);
   clearInterval(poll);
   for (const [rev, at] of sentAt) latencies.push((seenAt.get(rev) ?? Infinity) - at);
   latencies.sort((x, y) => x - y);
   const worst = latencies.at(-1)!;
-  t.ok(worst < 1500, `frank kept receiving during the flood (worst ack-to-receipt ${worst} ms, median ${latencies[latencies.length >> 1]} ms)`);
+  // A slow reader holding everyone up would stall frank's events for much of the flood; on a loaded
+  // machine the flood itself (and each event's turn in the feed) is slower, so the bound grows with it.
+  const bound = Math.max(5_000, floodMs / 2);
+  t.ok(worst < bound, `frank kept receiving during the ${floodMs} ms flood (worst ack-to-receipt ${worst} ms, bound ${bound} ms, median ${latencies[latencies.length >> 1]} ms)`);
 
   await fastBob.until('bob\'s fast device has everything', () => chats.every((c) => fastBob.lastRevision(c) === PER_CHAT), 20_000);
   for (const c of chats) t.same(fastBob.revisionsOf(c), range(0, PER_CHAT), 'the fast device got every event in order');
