@@ -6,10 +6,10 @@
  * directory: fine for the embedded default on one machine, wrong for a deployment (docs/privacy.md).
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { ensurePrivateDir } from '../data-dir.js';
 import path from 'node:path';
-import type { Config } from '../config.js';
+import { ConfigError, type Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { KeyStore } from '../../commands/ports/keys.js';
 import { loadXChaCha } from './crypto.js';
@@ -48,12 +48,34 @@ export async function openKeyStore(config: Pick<Config, 'databaseUrl' | 'databas
   return SqliteKeyStore.open({ file: path.join(config.dataDir, 'keys.sqlite') });
 }
 
+/**
+ * The ring, once its KEK is shown to be the deployment's: a process with another key (each process
+ * generating its own file in its own DATA_DIR, a file deleted and made again, the variable set over an
+ * embedded directory whose keys the file wrapped) refuses to start, instead of starting "ready" and
+ * failing every login and read of the users it cannot open.
+ */
 export async function openKeyRing(config: Pick<Config, 'databaseUrl' | 'databaseSchema' | 'dataDir' | 'dataKeyEncryption'>, logger: Logger): Promise<KeyRing> {
-  const kek = config.dataKeyEncryption.current ?? kekFromFile(config.dataDir, logger);
   if (config.dataKeyEncryption.cipher === 'xchacha20-poly1305') await loadXChaCha();
   const store = await openKeyStore(config);
-  return new KeyRing({
-    store, kek, cipher: config.dataKeyEncryption.cipher,
-    ...(config.dataKeyEncryption.previous ? { previousKek: config.dataKeyEncryption.previous } : {}),
-  });
+  try {
+    const file = path.join(config.dataDir, KEK_FILE);
+    if (!config.dataKeyEncryption.current && !existsSync(file) && (await store.wrappedBy('', 1)).length > 0) {
+      throw new ConfigError('DATA_KEY_ENCRYPTION_KEY', `is not set, and ${file} does not exist, but the key store already holds data keys: set DATA_KEY_ENCRYPTION_KEY to the key that wrapped them (the same in every process); a new key would open none of them`);
+    }
+    const kek = config.dataKeyEncryption.current ?? kekFromFile(config.dataDir, logger);
+    const ring = new KeyRing({
+      store, kek, cipher: config.dataKeyEncryption.cipher,
+      ...(config.dataKeyEncryption.previous ? { previousKek: config.dataKeyEncryption.previous } : {}),
+    });
+    const foreign = await ring.foreignKekId();
+    if (foreign !== null) {
+      const source = config.dataKeyEncryption.current ? 'DATA_KEY_ENCRYPTION_KEY' : `the key in ${file}`;
+      const fileHint = config.dataKeyEncryption.current && existsSync(file) ? ` (if they were wrapped by the key in ${file}, pass it as DATA_KEY_ENCRYPTION_KEY_PREVIOUS and run chat users rewrap-keys)` : '';
+      throw new ConfigError('DATA_KEY_ENCRYPTION_KEY', `does not match the key store: its data keys were wrapped by key-encryption key ${foreign}, and ${source} is ${ring.kekId}. Every process of a deployment needs the same key; while rotating, the old one goes in DATA_KEY_ENCRYPTION_KEY_PREVIOUS${fileHint}`);
+    }
+    return ring;
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
 }

@@ -76,6 +76,16 @@ export class KeyRing {
     this.cipher = opts.cipher ?? 'aes-256-gcm';
   }
 
+  /**
+   * The id of a KEK other than this ring's (and its previous one) that wrapped keys in the store, or
+   * null when every key the check reads opens here. Reads at most 100 rows: a guard at start, not an audit.
+   */
+  async foreignKekId(): Promise<string | null> {
+    const rows = await this.store.wrappedBy(this.#kekId, 100);
+    // A row without a KEK id (written before ids were kept) tells nothing either way.
+    return rows.find((r) => r.kekId !== null && r.kekId !== this.#previous?.id)?.kekId ?? null;
+  }
+
   get kekId(): string {
     return this.#kekId;
   }
