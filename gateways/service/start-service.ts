@@ -158,18 +158,27 @@ export async function startService(config: Config, role: Role): Promise<RunningS
       : null;
     if (sessions) stoppers.push({ name: 'sessions', stop: () => sessions.close() });
     const ws = wsConfig(config.ws);
+    /** WsConfig.sameHostOriginPorts, shared with the gateway: filled before it serves the pages' sockets. */
+    const sameHostPorts: number[] = [];
+    let gatewayPort: number | undefined;
     if (parts.ws && sessions) {
       // Browsers send an Origin; by default the gateway accepts the pages' own origin only.
       const pageOrigins = config.web.allowedOrigins.length > 0
         ? config.web.allowedOrigins
         : [...new Set([`http://${config.http.host}:${config.http.port}`, `http://localhost:${config.http.port}`, `http://127.0.0.1:${config.http.port}`])];
+      // Listening on every interface (0.0.0.0, the image's default) the service does not know the name
+      // its pages are opened by: with no origins configured, a page on the host the socket is opened to,
+      // at the HTTP port, is its own. Port 0: the port the HTTP listener gets, added once it listens.
+      if (config.web.allowedOrigins.length === 0 && ws.allowedOrigins.length === 0 && parts.http && config.http.port !== 0) {
+        sameHostPorts.push(config.http.port);
+      }
       const { startWsGateway } = await import('../ws/server.js');
       const gateway = await startWsGateway({
         store: rt.store,
         commands: rt.commands,
         sessions,
         lastMessages: view,
-        config: { ...ws, allowedOrigins: ws.allowedOrigins.length > 0 ? ws.allowedOrigins : pageOrigins },
+        config: { ...ws, allowedOrigins: ws.allowedOrigins.length > 0 ? ws.allowedOrigins : pageOrigins, sameHostOriginPorts: sameHostPorts },
         // Per role (roles.ts): the gateway's log feed keeps the command cache fresh, so commands on a
         // cached stream, from sockets and (in role all) from the API, skip their read.
         ...(parts.commandCacheFollowsLog ? { observeLog: keepFresh(rt.commands.bus) } : {}),
@@ -179,6 +188,7 @@ export async function startService(config: Config, role: Role): Promise<RunningS
         ephemeral: ephemeralSettingsFrom(config),
       });
       stoppers.push({ name: 'websocket gateway', stop: () => gateway.close() });
+      gatewayPort = gateway.port;
       logger.info({ port: gateway.port, runtime: gateway.stats().runtime }, 'websocket gateway listening');
     }
     if (parts.http && sessions) {
@@ -211,11 +221,16 @@ export async function startService(config: Config, role: Role): Promise<RunningS
           view: redisView ?? (view instanceof MemoryLastMessagesView ? view : null),
         }),
         config: httpConfigFrom(config),
-        web: { wsUrl: sameHostWsUrl({ port: ws.port, path: ws.path }) },
+        // The gateway's real port when it runs here (WS_PORT=0 picks one), else the configured one.
+        web: { wsUrl: sameHostWsUrl({ port: gatewayPort ?? ws.port, path: ws.path }) },
         logger,
       });
       // Registered last, so it stops first: no new requests, in-flight ones finish.
       const address = await app.listen({ host: config.http.host, port: config.http.port });
+      const listening = app.server.address();
+      if (config.http.port === 0 && parts.ws && config.web.allowedOrigins.length === 0 && ws.allowedOrigins.length === 0 && typeof listening === 'object' && listening) {
+        sameHostPorts.push(listening.port);
+      }
       stoppers.push({ name: 'http', stop: () => app.close() });
       url = address.replace('[::1]', 'localhost');
     }

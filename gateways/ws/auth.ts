@@ -96,6 +96,26 @@ export function originAllowed(origin: string, allowed: ReadonlySet<string>): boo
   return allowed.has(normalized);
 }
 
+/**
+ * An Origin on the host the request was addressed to (`host`, the Host header), at one of `ports`. A
+ * page elsewhere cannot pass for it: its Origin names its own host. A host name rebound by DNS to
+ * this address could, but its browser holds no session cookie of ours to send.
+ */
+export function sameHostOrigin(origin: string, host: string, ports: readonly number[]): boolean {
+  if (ports.length === 0 || origin === '' || host === '') return false;
+  let page: URL;
+  let addressed: URL;
+  try {
+    page = new URL(origin);
+    addressed = new URL(`http://${host}`);
+  } catch {
+    return false;
+  }
+  if (page.protocol !== 'http:' && page.protocol !== 'https:') return false;
+  const port = Number(page.port || (page.protocol === 'https:' ? 443 : 80));
+  return page.hostname === addressed.hostname && ports.includes(port);
+}
+
 export async function identify(sessions: WsSessionPort, credential: Credential): Promise<Identity | null> {
   let found: { userId: string; sessionId: string } | null;
   if (credential.kind === 'ticket') {

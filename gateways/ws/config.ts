@@ -14,6 +14,13 @@ export interface WsConfig {
    * header (a non-browser client) is allowed; any other origin is refused with 403.
    */
   allowedOrigins: string[];
+  /**
+   * Also allowed: an Origin whose host is the one the upgrade was addressed to (its Host header) and
+   * whose port is one of these: the pages' own origin when the service listens on every interface and
+   * does not know the name it is reached by. `chat start` sets it, with no origins configured, to the
+   * HTTP port; empty (the default) allows nothing more.
+   */
+  sameHostOriginPorts: number[];
   /** Name of the HTTP API's session cookie (HttpConfig.sessionCookie): browsers send it on the upgrade. */
   sessionCookie: string;
   /** Largest frame a client may send; uWS drops the connection beyond it. At most 16 KiB. */
@@ -60,6 +67,7 @@ export const DEFAULT_WS_CONFIG: WsConfig = {
   port: 3001,
   path: '/ws',
   allowedOrigins: [],
+  sameHostOriginPorts: [],
   sessionCookie: 'chat_session',
   maxPayloadBytes: MAX_PAYLOAD_CAP,
   idleTimeoutSec: 60,

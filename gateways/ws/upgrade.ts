@@ -6,7 +6,7 @@
  */
 import type uWS from 'uWebSockets.js';
 import type { Logger } from 'pino';
-import { identify, originAllowed, pickCredential, type Identity, type WsSessionPort } from './auth.js';
+import { identify, originAllowed, pickCredential, sameHostOrigin, type Identity, type WsSessionPort } from './auth.js';
 import type { WsConfig } from './config.js';
 import { Conn, type SocketData } from './connection.js';
 import { errText } from './err-text.js';
@@ -72,6 +72,7 @@ export function createUpgrader(d: UpgradeDeps): Upgrader {
     const version = req.getHeader('sec-websocket-version');
     const headers = {
       origin: req.getHeader('origin'),
+      host: req.getHeader('host'),
       authorization: req.getHeader('authorization'),
       cookie: req.getHeader('cookie'),
       ticket: req.getQuery('ticket') ?? '',
@@ -93,7 +94,7 @@ export function createUpgrader(d: UpgradeDeps): Upgrader {
       counters.badRequest++;
       return refuse(400, BAD_VERSION, ['sec-websocket-version', WS_VERSION]);
     }
-    if (!originAllowed(headers.origin, d.origins)) {
+    if (!originAllowed(headers.origin, d.origins) && !sameHostOrigin(headers.origin, headers.host, config.sameHostOriginPorts)) {
       counters.forbidden++;
       return refuse(403);
     }

@@ -63,7 +63,7 @@ t.test('the event records table lists each chat event type with the data fields 
 
 t.test('the settings table gives the code\'s defaults, for every setting', async (t) => {
   const table = section('## Settings');
-  const covered = new Set<keyof WsConfig>(['allowedOrigins']);
+  const covered = new Set<keyof WsConfig>(['allowedOrigins', 'sameHostOriginPorts']);
   for (const m of table.matchAll(/^\| (`WS_\w+`(?:, `WS_\w+`)*) \| ([^|]+) \|/gm)) {
     const names = [...m[1]!.matchAll(/`(WS_\w+)`/g)].map((x) => x[1]!);
     if (names.includes('WS_ALLOWED_ORIGINS')) continue;
