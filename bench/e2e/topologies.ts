@@ -55,7 +55,7 @@ export async function startOurs(o: TopologyOptions): Promise<Topology> {
   try {
     // The api first: its start migrates the read models, which the others then find done.
     procs.push(start('api'));
-    await procs[0]!.proc.waitLine((l) => l.includes('Simple Chat is running'), 120_000);
+    await procs[0]!.proc.waitLine((l) => l.includes('"chat service started"'), 120_000);
     const rest = [start('relay'), start('projector'), ...Array.from({ length: o.gateways }, () => start('gateway'))];
     procs.push(...rest);
     await Promise.all(rest.filter((p) => p.role !== 'gateway').map((p) => p.proc.waitLine((l) => l.includes('chat service started'), 120_000)));

@@ -26,7 +26,8 @@ export function registerStartCommand(program: Command): void {
       };
       installProcessErrorHandlers(service.logger, () => shutdown('uncaughtException'));
       service.logger.info({ role: opts.role, eventStore: config.eventStore.kind, url: service.url }, 'chat service started');
-      if (service.url) process.stdout.write(`\nSimple Chat is running: open ${service.url}/ (API docs at ${service.url}/docs)\n\n`);
+      // For a person at a terminal; a log shipper reading stdout gets JSON lines only (the line above has the URL).
+      if (service.url && process.stdout.isTTY) process.stdout.write(`\nSimple Chat is running: open ${service.url}/ (API docs at ${service.url}/docs)\n\n`);
       await new Promise<void>((resolve) => {
         process.once('SIGINT', () => void shutdown('SIGINT').then(resolve));
         process.once('SIGTERM', () => void shutdown('SIGTERM').then(resolve));

@@ -292,6 +292,8 @@ t.test('unexpected errors: 500 INTERNAL, logged with request context, never the 
   const line = h.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['level'] === 50);
   t.ok(line, 'an error-level line');
   t.match(line, { method: 'GET', url: '/api/users', userId: alice.userId, reqId: String, msg: 'unexpected error', err: { message: 'read model exploded' } });
+  const raw = h.logs.find((l) => l.includes('"unexpected error"')) ?? '';
+  t.equal(raw.match(/"reqId":/g)?.length, 1, 'the request id once in the line, not twice');
   const down = await alice.req({ method: 'GET', url: '/api/chats' });
   t.same([down.statusCode, json<{ error: { code: string } }>(down).error.code, down.headers['retry-after']], [503, 'SERVICE_UNAVAILABLE', '1'], 'a database outage is 503, retryable');
 });

@@ -45,7 +45,7 @@ export function logContext(request: FastifyRequest): Record<string, unknown> {
     method: request.method,
     // The route pattern, not the raw URL: a query string is the client's, and may carry anything.
     url: request.routeOptions.url ?? request.url.split('?')[0],
-    reqId: request.id,
+    // No reqId: request.log already carries it, and a second one made a duplicate JSON key.
     userId: request.auth?.session.userId ?? null,
   };
 }
