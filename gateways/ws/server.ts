@@ -119,16 +119,17 @@ export async function startWsGateway(deps: WsDeps): Promise<WsGateway> {
     },
   });
 
+  const endSession = (conn: Conn): void => {
+    counters.sessionClosed++;
+    outbox.flushNow(conn);
+    end(conn, 1008, 'SESSION_ENDED');
+  };
   const watch = new SessionWatch({
     sessions,
     conns: () => registry.all,
     connsOf,
     connsOfSession: (sessionId) => registry.ofSession(sessionId),
-    end: (conn) => {
-      counters.sessionClosed++;
-      outbox.flushNow(conn);
-      end(conn, 1008, 'SESSION_ENDED');
-    },
+    end: endSession,
     intervalMs: config.sessionCheckMs,
     logger,
   });
@@ -156,7 +157,11 @@ export async function startWsGateway(deps: WsDeps): Promise<WsGateway> {
     } else if (e.type === 'UserLoggedOut' && e.streamId.startsWith('user-')) {
       watch.userLoggedOut(e.streamId.slice(5));
     } else if (e.type === 'UserErased' && e.streamId.startsWith('user-')) {
-      erasures.userErased(e.streamId.slice(5));
+      const userId = e.streamId.slice(5);
+      erasures.userErased(userId);
+      // The account is gone, whichever process erased it (`chat users erase` beside an embedded
+      // service has no session signal to send): its sockets end as the log says so, not at the next check.
+      for (const conn of [...connsOf(userId)]) if (!conn.closed) endSession(conn);
     } else if (e.streamId.startsWith('reads-')) {
       receipts.onEvent(e);
     }
