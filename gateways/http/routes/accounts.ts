@@ -129,7 +129,7 @@ export const accountRoutes: RoutePlugin = async (app, ctx) => {
       summary: 'A single-use ticket (30 s) for the WebSocket handshake',
       response: {
         201: Type.Object({ ticket: Type.String(), expiresAt: Type.String({ format: 'date-time' }) }),
-        ...errorResponses(401, 403),
+        ...errorResponses(401, 403, 429),
       },
     },
   }, async (request, reply) => {

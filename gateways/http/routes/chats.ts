@@ -56,7 +56,7 @@ export const chatRoutes: RoutePlugin = async (app, ctx) => {
       tags: ['chats'],
       summary: 'Start a chat with a user; 201 when created, 200 with the existing chat otherwise; 410 USER_ERASED for a new chat with an erased account',
       body: Type.Object({ username: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false }),
-      response: { 200: ChatRef, 201: ChatRef, ...errorResponses(400, 401, 403, 404, 410, 413, 415, 422) },
+      response: { 200: ChatRef, 201: ChatRef, ...errorResponses(400, 401, 403, 404, 410, 413, 415, 422, 429) },
     },
   }, async (request, reply) => {
     const { session } = requireAuth(request);
@@ -72,7 +72,7 @@ export const chatRoutes: RoutePlugin = async (app, ctx) => {
       params: ChatIdParams,
       response: {
         200: Type.Object({ chatId: Type.String(), participants: Participants, otherErased: Type.Boolean() }),
-        ...errorResponses(400, 401, 403, 404),
+        ...errorResponses(400, 401, 403, 404, 429),
       },
     },
   }, async (request) => {
@@ -96,7 +96,7 @@ export const chatRoutes: RoutePlugin = async (app, ctx) => {
           upToRevision: Type.Integer({ minimum: 0, description: 'Where my mark now stands: the revision sent, or a later one already marked' }),
           changed: Type.Boolean({ description: 'False when the mark was already there or further: nothing was recorded' }),
         }),
-        ...errorResponses(400, 401, 403, 404, 413, 415, 422),
+        ...errorResponses(400, 401, 403, 404, 413, 415, 422, 429),
       },
     },
   }, async (request) => {

@@ -41,7 +41,7 @@ export const messageChangeRoutes: RoutePlugin = async (app, ctx) => {
         body: Type.String({ description: 'The new text, 1-4000 characters after trimming (MESSAGE_EMPTY, MESSAGE_TOO_LONG); stored trimmed' }),
         clientEditId: ClientId('clientEditId'),
       }, { additionalProperties: false }),
-      response: { 200: Changed, ...errorResponses(400, 401, 403, 404, 409, 410, 413, 415, 422) },
+      response: { 200: Changed, ...errorResponses(400, 401, 403, 404, 409, 410, 413, 415, 422, 429) },
     },
   }, async (request) => {
     const { session } = requireAuth(request);
@@ -58,7 +58,7 @@ export const messageChangeRoutes: RoutePlugin = async (app, ctx) => {
       summary: 'Delete my message for everyone: its body leaves every read model; 200 when deleted (or the clientDeleteId was seen before)',
       params: MessageParams,
       querystring: Type.Object({ clientDeleteId: ClientId('clientDeleteId') }, { additionalProperties: false }),
-      response: { 200: Changed, ...errorResponses(400, 401, 403, 404, 409, 410, 422) },
+      response: { 200: Changed, ...errorResponses(400, 401, 403, 404, 409, 410, 422, 429) },
     },
   }, async (request) => {
     const { session } = requireAuth(request);

@@ -48,7 +48,7 @@ export const messageRoutes: RoutePlugin = async (app, ctx) => {
         body: Type.String({ description: '1-4000 characters after trimming (MESSAGE_EMPTY, MESSAGE_TOO_LONG); stored trimmed' }),
         clientMessageId: Type.String({ description: 'Client-chosen id, 1-64 of A-Z a-z 0-9 _ - (else CLIENT_MESSAGE_ID_INVALID); makes retries safe' }),
       }, { additionalProperties: false }),
-      response: { 200: Accepted, 201: Accepted, ...errorResponses(400, 401, 403, 404, 410, 413, 415, 422) },
+      response: { 200: Accepted, 201: Accepted, ...errorResponses(400, 401, 403, 404, 410, 413, 415, 422, 429) },
     },
   }, async (request, reply) => {
     const { session } = requireAuth(request);
