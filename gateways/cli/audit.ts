@@ -64,6 +64,27 @@ function progressBar(label: string, forced: boolean): { update(first: bigint | n
   };
 }
 
+/** The --out file, checked as openOutput says; every refusal is a usage error naming the file. */
+async function openExportFile(file: string, force: boolean): Promise<FileHandle> {
+  let handle: FileHandle | undefined;
+  try {
+    const existing = await lstat(file).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? null : Promise.reject(err)));
+    if (existing?.isSymbolicLink()) throw new Error('it is a symbolic link');
+    if (existing?.isFile() && !force) throw new CliInputError(`--out ${file} exists; pass --force to replace it`);
+    const regular = existing === null || existing.isFile();
+    const how = existing === null ? constants.O_CREAT | constants.O_EXCL : existing.isFile() ? constants.O_TRUNC : 0;
+    handle = await open(file, constants.O_WRONLY | constants.O_NOFOLLOW | how, 0o600);
+    // What was opened must be what was checked: a file swapped in between is refused, not written.
+    if ((await handle.stat()).isFile() !== regular) throw new Error('it changed while being opened');
+    if (regular) await handle.chmod(0o600);
+    return handle;
+  } catch (err) {
+    await handle?.close();
+    if (err instanceof CliInputError) throw err;
+    throw new CliInputError(`cannot write --out ${file}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
 /**
  * stdout, or a new file readable by its owner only (an audit export is sensitive). An existing regular
  * file is refused unless `--force`: a mistyped path (a privileged one, run as root) must not be
@@ -73,26 +94,7 @@ function progressBar(label: string, forced: boolean): { update(first: bigint | n
  */
 async function openOutput(file: string | undefined, force: boolean): Promise<{ stream: Writable; close(): Promise<void> }> {
   if (file === undefined) return { stream: process.stdout, close: async () => undefined };
-  const refuse = (problem: string): never => {
-    throw new CliInputError(`cannot write --out ${file}: ${problem}`);
-  };
-  let handle: FileHandle | undefined;
-  try {
-    const existing = await lstat(file).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? null : Promise.reject(err)));
-    if (existing?.isSymbolicLink()) refuse('it is a symbolic link');
-    if (existing?.isFile() && !force) throw new CliInputError(`--out ${file} exists; pass --force to replace it`);
-    const regular = existing === null || existing.isFile();
-    const how = existing === null ? constants.O_CREAT | constants.O_EXCL : existing.isFile() ? constants.O_TRUNC : 0;
-    handle = await open(file, constants.O_WRONLY | constants.O_NOFOLLOW | how, 0o600);
-    // What was opened must be what was checked: a file swapped in between is refused, not written.
-    if ((await handle.stat()).isFile() !== regular) refuse('it changed while being opened');
-    if (regular) await handle.chmod(0o600);
-  } catch (err) {
-    await handle?.close();
-    if (err instanceof CliInputError) throw err;
-    refuse(err instanceof Error ? err.message : String(err));
-  }
-  if (!handle) return refuse('not opened');
+  const handle = await openExportFile(file, force);
   const stream = handle.createWriteStream();
   return {
     stream,

@@ -160,6 +160,8 @@ export async function startService(config: Config, role: Role): Promise<RunningS
     const ws = wsConfig(config.ws);
     /** WsConfig.sameHostOriginPorts, shared with the gateway: filled before it serves the pages' sockets. */
     const sameHostPorts: number[] = [];
+    // With no origins configured, the pages this process serves are the ones to let in.
+    const ownPagesOnly = config.web.allowedOrigins.length === 0 && ws.allowedOrigins.length === 0 && parts.http;
     let gatewayPort: number | undefined;
     if (parts.ws && sessions) {
       // Browsers send an Origin; by default the gateway accepts the pages' own origin only.
@@ -169,9 +171,7 @@ export async function startService(config: Config, role: Role): Promise<RunningS
       // Listening on every interface (0.0.0.0, the image's default) the service does not know the name
       // its pages are opened by: with no origins configured, a page on the host the socket is opened to,
       // at the HTTP port, is its own. Port 0: the port the HTTP listener gets, added once it listens.
-      if (config.web.allowedOrigins.length === 0 && ws.allowedOrigins.length === 0 && parts.http && config.http.port !== 0) {
-        sameHostPorts.push(config.http.port);
-      }
+      if (ownPagesOnly && config.http.port !== 0) sameHostPorts.push(config.http.port);
       const { startWsGateway } = await import('../ws/server.js');
       const gateway = await startWsGateway({
         store: rt.store,
@@ -228,9 +228,7 @@ export async function startService(config: Config, role: Role): Promise<RunningS
       // Registered last, so it stops first: no new requests, in-flight ones finish.
       const address = await app.listen({ host: config.http.host, port: config.http.port });
       const listening = app.server.address();
-      if (config.http.port === 0 && parts.ws && config.web.allowedOrigins.length === 0 && ws.allowedOrigins.length === 0 && typeof listening === 'object' && listening) {
-        sameHostPorts.push(listening.port);
-      }
+      if (ownPagesOnly && parts.ws && config.http.port === 0 && typeof listening === 'object' && listening) sameHostPorts.push(listening.port);
       stoppers.push({ name: 'http', stop: () => app.close() });
       url = address.replace('[::1]', 'localhost');
     }

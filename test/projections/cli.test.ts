@@ -4,6 +4,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
+import { userOption } from '../../gateways/cli/options.js';
 import { EmbeddedEventStore } from '../../infra/event-store/embedded.js';
 import { chat as runChat, type CliResult } from '../audit/support.js';
 
@@ -34,6 +35,12 @@ t.test('bad input: exit 2 and a message, nothing opened', async (t) => {
     t.equal(r.stdout, '');
   });
   t.same(readdirSync(dir), [], 'no database created');
+});
+
+t.test('--user is a username matched case-insensitively: it filters by the lower-cased user id', async (t) => {
+  const parse = userOption().parseArg!;
+  t.equal(parse(' Alice ', undefined), 'alice');
+  t.throws(() => parse('a b', undefined), /--user must be a username/);
 });
 
 t.test('a DATA_DIR without an event store: refused, not answered empty, and left as it was', async (t) => {
