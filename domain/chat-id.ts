@@ -19,3 +19,20 @@ export function participantsOf(chatId: string): [string, string] | null {
   const b = chatId.slice(i + 1);
   return a < b ? [a, b] : null;
 }
+
+/** Why a user is refused a chat from its id alone. */
+export type OutsiderCode = 'CHAT_NOT_FOUND' | 'NOT_A_PARTICIPANT';
+
+/**
+ * The other participant of `chatId` when `userId` is one of its two, or why they are refused before
+ * any read: CHAT_NOT_FOUND when the id is no sorted pair (no chat can have it), NOT_A_PARTICIPANT when
+ * the pair leaves them out, whether or not that chat exists, so that the answer does not tell who
+ * talks to whom. Every client surface (HTTP routes, WebSocket frames) refuses through this one rule.
+ */
+export function otherParticipant(chatId: string, userId: string): { other: string } | { refused: OutsiderCode } {
+  const pair = participantsOf(chatId);
+  if (!pair) return { refused: 'CHAT_NOT_FOUND' };
+  if (pair[0] === userId) return { other: pair[1] };
+  if (pair[1] === userId) return { other: pair[0] };
+  return { refused: 'NOT_A_PARTICIPANT' };
+}

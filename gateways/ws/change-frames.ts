@@ -6,6 +6,7 @@
  */
 import { Type, type Static } from 'typebox';
 import { deleteMessage, editMessage } from '../../commands/edit-message.js';
+import { otherParticipant } from '../../domain/chat-id.js';
 import type { CommandDeps } from '../../commands/deps.js';
 import type { Logger } from 'pino';
 import type { WsConfig } from './config.js';
@@ -53,15 +54,13 @@ export interface ChangeHandlerDeps {
   encodeAck: (ack: { ref?: string | undefined; chatId: string; messageId: string; revision: number; position: string; duplicate: boolean }) => string;
   encodeError: (code: string, opts: { ref?: string | undefined; chatId?: string; detail?: string }) => string;
   errorCodeOf: (err: unknown) => string;
-  participantsOf: (chatId: string) => [string, string] | null;
 }
 
 export function createChangeHandler(d: ChangeHandlerDeps): (conn: Conn, f: ChangeFrame) => Promise<void> {
   const reply = (conn: Conn, frame: string): void => d.outbox.send(conn, frame);
   return async (conn, f) => {
-    const pair = d.participantsOf(f.chatId);
-    if (!pair) return reply(conn, d.encodeError('CHAT_NOT_FOUND', { ref: f.ref, chatId: f.chatId }));
-    if (pair[0] !== conn.userId && pair[1] !== conn.userId) return reply(conn, d.encodeError('NOT_A_PARTICIPANT', { ref: f.ref, chatId: f.chatId }));
+    const member = otherParticipant(f.chatId, conn.userId);
+    if ('refused' in member) return reply(conn, d.encodeError(member.refused, { ref: f.ref, chatId: f.chatId }));
     // Counted with sends: an ack waiting for its event is work in flight either way.
     if (conn.inFlight >= d.config.maxInFlightSends) {
       return reply(conn, d.encodeError('RATE_LIMITED', { ref: f.ref, chatId: f.chatId, detail: 'too many requests awaiting their ack' }));

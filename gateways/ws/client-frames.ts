@@ -10,7 +10,7 @@ import type { WsConfig } from './config.js';
 import type { Conn, FillOutcome, Outbox } from './connection.js';
 import type { Delivery } from './delivery.js';
 import {
-  encodeAck, encodeError, encodeResumed, parseClientFrame, participantsOf,
+  encodeAck, encodeError, encodeResumed, otherParticipant, parseClientFrame,
   type ResumeFrame, type SendFrame, type TypingFrame, type WatchFrame, type WsErrorCode,
 } from './protocol.js';
 import { take } from './rate-limit.js';
@@ -72,10 +72,9 @@ export function createFrameHandler(d: FrameHandlerDeps): (conn: Conn, message: A
   let checkFailuresUnlogged = 0;
 
   const handleSend = async (conn: Conn, f: SendFrame): Promise<void> => {
-    const pair = participantsOf(f.chatId);
     // Membership is a property of the id (the sorted pair), so an outsider is refused without a read.
-    if (!pair) return reply(conn, encodeError('CHAT_NOT_FOUND', { ref: f.ref, chatId: f.chatId }));
-    if (pair[0] !== conn.userId && pair[1] !== conn.userId) return reply(conn, encodeError('NOT_A_PARTICIPANT', { ref: f.ref, chatId: f.chatId }));
+    const member = otherParticipant(f.chatId, conn.userId);
+    if ('refused' in member) return reply(conn, encodeError(member.refused, { ref: f.ref, chatId: f.chatId }));
     if (conn.inFlight >= config.maxInFlightSends) {
       return reply(conn, encodeError('RATE_LIMITED', { ref: f.ref, chatId: f.chatId, detail: 'too many sends awaiting their ack' }));
     }
@@ -135,13 +134,9 @@ export function createFrameHandler(d: FrameHandlerDeps): (conn: Conn, message: A
     const named = new Set<string>();
     for (const [chatId, claimed] of entries) {
       // Keys are at most 200 characters (parseClientFrame), so echoing them is cheap.
-      const pair = participantsOf(chatId);
-      if (!pair) {
-        reply(conn, encodeError('CHAT_NOT_FOUND', { ref: f.ref, chatId }));
-        continue;
-      }
-      if (pair[0] !== conn.userId && pair[1] !== conn.userId) {
-        reply(conn, encodeError('NOT_A_PARTICIPANT', { ref: f.ref, chatId }));
+      const member = otherParticipant(chatId, conn.userId);
+      if ('refused' in member) {
+        reply(conn, encodeError(member.refused, { ref: f.ref, chatId }));
         continue;
       }
       named.add(chatId);

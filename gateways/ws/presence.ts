@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import type { PresenceBus, PresenceChange, PresenceState } from '../ports/presence.js';
 import type { ChatExists } from './chat-exists.js';
 import type { Conn, Outbox } from './connection.js';
-import { encodeError, encodePresence, participantsOf, type PresenceFrame, type WatchFrame } from './protocol.js';
+import { encodeError, encodePresence, otherParticipant, type PresenceFrame, type WatchFrame } from './protocol.js';
 import { errText } from './err-text.js';
 
 export interface PresenceCounters {
@@ -165,10 +165,9 @@ export class PresenceHub {
       outbox.send(conn, encodeError(code, { ref: f.ref, chatId }));
     const candidates: Array<[string, string]> = [];
     for (const chatId of new Set(f.chats)) {
-      const pair = participantsOf(chatId);
-      if (!pair) refuse(chatId, 'CHAT_NOT_FOUND');
-      else if (pair[0] !== conn.userId && pair[1] !== conn.userId) refuse(chatId, 'NOT_A_PARTICIPANT');
-      else candidates.push([chatId, pair[0] === conn.userId ? pair[1] : pair[0]]);
+      const member = otherParticipant(chatId, conn.userId);
+      if ('refused' in member) refuse(chatId, member.refused);
+      else candidates.push([chatId, member.other]);
     }
     const users = new Set<string>();
     for (let i = 0; i < candidates.length; i += CHECK_CONCURRENCY) {

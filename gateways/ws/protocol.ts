@@ -221,7 +221,7 @@ export function parseClientFrame(text: string): ParseResult {
   return withRef({ ok: false, code: 'VALIDATION_FAILED', detail });
 }
 
-export { participantsOf } from '../../domain/chat-id.js';
+export { otherParticipant, participantsOf } from '../../domain/chat-id.js';
 
 // ---- encoding (hand-built where hot: one string per event, shared by every recipient) ----
 

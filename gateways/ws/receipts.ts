@@ -14,7 +14,7 @@ import { toDomainEvent } from '../../commands/ports/codec.js';
 import type { RecordedEvent } from '../../commands/ports/event-store.js';
 import type { Logger } from 'pino';
 import type { Conn, Outbox } from './connection.js';
-import { encodeError, participantsOf, type WsErrorCode } from './protocol.js';
+import { encodeError, otherParticipant, participantsOf, type WsErrorCode } from './protocol.js';
 import { ReadCoalescer, type CoalescerCounters } from './read-coalescer.js';
 import { encodeMarked, encodeReceipt, encodeUnread, type ReadFrame } from './read-frames.js';
 import { errText } from './err-text.js';
@@ -117,10 +117,9 @@ export function createReceipts(d: ReceiptsDeps): Receipts {
     flush: () => coalescer.flushAll(),
 
     async frame(conn, f) {
-      const pair = participantsOf(f.chatId);
       // Membership is a property of the id (the sorted pair): an outsider is refused without a read.
-      if (!pair) return outbox.send(conn, encodeError('CHAT_NOT_FOUND', { ref: f.ref, chatId: f.chatId }));
-      if (pair[0] !== conn.userId && pair[1] !== conn.userId) return outbox.send(conn, encodeError('NOT_A_PARTICIPANT', { ref: f.ref, chatId: f.chatId }));
+      const member = otherParticipant(f.chatId, conn.userId);
+      if ('refused' in member) return outbox.send(conn, encodeError(member.refused, { ref: f.ref, chatId: f.chatId }));
       const readerId = conn.userId;
       const key = readsStreamId(f.chatId, readerId);
       // The log keeps this cache current and marks only grow: a mark it holds is at most the real one.

@@ -185,7 +185,7 @@ export async function startWsGateway(deps: WsDeps): Promise<WsGateway> {
       await Promise.all([receipts.afterResume(conn, chatIds), erasures.afterResume(conn, chatIds)]);
     },
     change: createChangeHandler({
-      config, commands, outbox, delivery, logger, encodeAck, errorCodeOf, participantsOf,
+      config, commands, outbox, delivery, logger, encodeAck, errorCodeOf,
       encodeError: (code, opts) => encodeError(code as WsErrorCode, opts),
     }),
   });

@@ -8,7 +8,7 @@ import type { PresenceBus, TypingNotice } from '../ports/presence.js';
 import type { Logger } from 'pino';
 import type { ChatExists } from './chat-exists.js';
 import type { Conn, Outbox } from './connection.js';
-import { encodeError, encodeIsTyping, participantsOf, type TypingFrame } from './protocol.js';
+import { encodeError, encodeIsTyping, otherParticipant, participantsOf, type TypingFrame } from './protocol.js';
 import { newBucket, take, type Bucket } from './rate-limit.js';
 import { errText } from './err-text.js';
 
@@ -52,9 +52,8 @@ export class Typing {
       counters.typingRefused++;
       outbox.send(conn, encodeError(code, { ref: f.ref, chatId: f.chatId }));
     };
-    const pair = participantsOf(f.chatId);
-    if (!pair) return refuse('CHAT_NOT_FOUND');
-    if (pair[0] !== conn.userId && pair[1] !== conn.userId) return refuse('NOT_A_PARTICIPANT');
+    const member = otherParticipant(f.chatId, conn.userId);
+    if ('refused' in member) return refuse(member.refused);
     const now = performance.now();
     let bucket = this.#buckets.get(conn);
     if (!bucket) this.#buckets.set(conn, (bucket = newBucket(settings.burst, now)));
