@@ -32,14 +32,12 @@ import { messageChangeRoutes } from './routes/message.js';
 import { opsRoutes } from './routes/ops.js';
 import { statsRoutes } from './routes/stats.js';
 import { userRoutes } from './routes/users.js';
-import { routedPath } from './routed-path.js';
+import { isApiPath, routedPath } from './routed-path.js';
 import { ErrorSchema } from './schemas.js';
 
 import { webPlugin } from '../web/plugin.js';
 
 export type { HttpDeps } from './deps.js';
-
-const API_PATH = /^\/api(\/|$)/;
 
 export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   const config = httpConfig(deps.config);
@@ -74,7 +72,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
 
   // API answers carry tokens, CSRF tokens and personal data, errors included: no cache may keep them.
   app.addHook('onSend', async (request, reply) => {
-    if (API_PATH.test(request.routeOptions.url ?? routedPath(request.url))) void reply.header('cache-control', 'no-store');
+    if (isApiPath(request.routeOptions.url ?? routedPath(request.url))) void reply.header('cache-control', 'no-store');
   });
 
   await app.register(helmet);

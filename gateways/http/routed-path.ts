@@ -10,3 +10,6 @@ export function routedPath(url: string): string {
     return path;
   }
 }
+
+/** `/api` and everything below it: JSON only, never cached, never answered with a page. */
+export const isApiPath = (path: string): boolean => path === '/api' || path.startsWith('/api/');

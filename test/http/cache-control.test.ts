@@ -51,7 +51,7 @@ t.test('an unknown address: a page for a browser, the JSON error for everyone el
   t.match(page.body, /Page not found/);
   t.notMatch(page.body, /nowhere|zzq/, 'nothing of the request is echoed');
   t.ok(page.headers['content-security-policy'], 'under the default CSP');
-  for (const [label, url, accept] of [['no Accept', '/chats', undefined], ['JSON', '/chats', 'application/json'], ['under /api/', '/api/nope', html]] as const) {
+  for (const [label, url, accept] of [['no Accept', '/chats', undefined], ['JSON', '/chats', 'application/json'], ['under /api/', '/api/nope', html], ['/api itself', '/api', html], ['/api encoded', '/%61pi', html]] as const) {
     const res = await h.app.inject({ method: 'GET', url, headers: accept ? { accept } : {} });
     t.equal(res.statusCode, 404, label);
     t.same(res.json(), { error: { code: 'NOT_FOUND', message: 'No such route.' } }, label);

@@ -12,7 +12,7 @@ import { ConcurrencyRetriesExhaustedError } from '../../../commands/handle-comma
 import { isTransientError } from '../../../commands/ports/transient-error.js';
 import { HasherBusyError } from '../../../commands/ports/password-hasher.js';
 import { API_ERRORS, ApiError, errorBody, type ApiErrorCode } from '../errors.js';
-import { routedPath } from '../routed-path.js';
+import { isApiPath, routedPath } from '../routed-path.js';
 
 interface ValidationIssue {
   instancePath?: string;
@@ -138,7 +138,7 @@ export function installErrorHandling(app: FastifyInstance): void {
   app.setNotFoundHandler((request, reply) => {
     // A person who mistyped a page's address gets a page, not JSON; API clients (and /api/* always) get the error body.
     const path = routedPath(request.url);
-    const browser = (request.method === 'GET' || request.method === 'HEAD') && !path.startsWith('/api/')
+    const browser = (request.method === 'GET' || request.method === 'HEAD') && !isApiPath(path)
       && /\btext\/html\b/.test(request.headers.accept ?? '');
     if (browser) return reply.status(404).type('text/html; charset=utf-8').send(NOT_FOUND_PAGE);
     return reply.status(404).send(errorBody('NOT_FOUND'));
