@@ -26,6 +26,7 @@ import { messageCountsPerDay } from '../../projections/messages-per-user-per-day
 import { exportActivity } from '../../projections/audit/export.js';
 import { emOf, openReadModelOrm, sqlOf, sqlQuery, type ReadModelOrm } from '../../infra/read-models/orm.js';
 import type { ReplicaReads } from '../http/replica-reads.js';
+import type { WsGateway } from '../ws/server.js';
 import { httpConfigFrom } from './from-config.js';
 import { degradesOnly, projectionLagFeed, projectionsReadiness } from '../http/ops-wiring.js';
 import type { OptionalReadinessCheck, ReadinessCheck } from '../http/deps.js';
@@ -55,6 +56,10 @@ async function openReplicaReads(config: Config, primary: ReadModelOrm, logger: L
   }
 }
 
+
+/** The origins of this process's own pages: the configured host, and the loopback names, at the HTTP port. */
+const ownPageOrigins = (host: string, port: number): string[] =>
+  [...new Set([`http://${host}:${port}`, `http://localhost:${port}`, `http://127.0.0.1:${port}`])];
 export { installProcessErrorHandlers } from '../../infra/process-errors.js';
 
 export interface RunningService {
@@ -163,17 +168,19 @@ export async function startService(config: Config, role: Role): Promise<RunningS
     // With no origins configured, the pages this process serves are the ones to let in.
     const ownPagesOnly = config.web.allowedOrigins.length === 0 && ws.allowedOrigins.length === 0 && parts.http;
     let gatewayPort: number | undefined;
+    let gateway: WsGateway | undefined;
     if (parts.ws && sessions) {
       // Browsers send an Origin; by default the gateway accepts the pages' own origin only.
+      // Port 0: no origin names a port yet; the pages' origins are let in once the HTTP listener has one.
       const pageOrigins = config.web.allowedOrigins.length > 0
         ? config.web.allowedOrigins
-        : [...new Set([`http://${config.http.host}:${config.http.port}`, `http://localhost:${config.http.port}`, `http://127.0.0.1:${config.http.port}`])];
+        : config.http.port === 0 ? [] : ownPageOrigins(config.http.host, config.http.port);
       // Listening on every interface (0.0.0.0, the image's default) the service does not know the name
       // its pages are opened by: with no origins configured, a page on the host the socket is opened to,
       // at the HTTP port, is its own. Port 0: the port the HTTP listener gets, added once it listens.
       if (ownPagesOnly && config.http.port !== 0) sameHostPorts.push(config.http.port);
       const { startWsGateway } = await import('../ws/server.js');
-      const gateway = await startWsGateway({
+      const started = await startWsGateway({
         store: rt.store,
         commands: rt.commands,
         sessions,
@@ -187,9 +194,10 @@ export async function startService(config: Config, role: Role): Promise<RunningS
         presence: openPresenceBus(config, logger, config.redisUrl ? undefined : path.join(config.dataDir, 'last-seen.json')),
         ephemeral: ephemeralSettingsFrom(config),
       });
-      stoppers.push({ name: 'websocket gateway', stop: () => gateway.close() });
-      gatewayPort = gateway.port;
-      logger.info({ port: gateway.port, runtime: gateway.stats().runtime }, 'websocket gateway listening');
+      stoppers.push({ name: 'websocket gateway', stop: () => started.close() });
+      gateway = started;
+      gatewayPort = started.port;
+      logger.info({ port: started.port, runtime: started.stats().runtime }, 'websocket gateway listening');
     }
     if (parts.http && sessions) {
       const [{ sqlReadModels }, { buildHttpApp }] = await Promise.all([import('./http-read-models.js'), import('../http/app.js')]);
@@ -228,7 +236,10 @@ export async function startService(config: Config, role: Role): Promise<RunningS
       // Registered last, so it stops first: no new requests, in-flight ones finish.
       const address = await app.listen({ host: config.http.host, port: config.http.port });
       const listening = app.server.address();
-      if (ownPagesOnly && parts.ws && config.http.port === 0 && typeof listening === 'object' && listening) sameHostPorts.push(listening.port);
+      if (parts.ws && config.http.port === 0 && typeof listening === 'object' && listening) {
+        if (ownPagesOnly) sameHostPorts.push(listening.port);
+        if (config.web.allowedOrigins.length === 0 && ws.allowedOrigins.length === 0) gateway?.allowOrigins(ownPageOrigins(config.http.host, listening.port));
+      }
       stoppers.push({ name: 'http', stop: () => app.close() });
       url = address.replace('[::1]', 'localhost');
     }

@@ -72,7 +72,7 @@ export function pickCredential(h: UpgradeHeaders, cookieName: string): Credentia
 }
 
 /** Normalized allowlist: URL.origin lower-cases the host and drops default ports. */
-export function originSet(origins: readonly string[]): ReadonlySet<string> {
+export function originSet(origins: readonly string[]): Set<string> {
   const out = new Set<string>();
   for (const o of origins) {
     try {

@@ -59,6 +59,8 @@ export interface WsGateway {
   port: number;
   close(): Promise<void>;
   stats(): WsStats;
+  /** Lets in more page origins from now on: those of an HTTP listener that got its port after the gateway started (HTTP_PORT=0). */
+  allowOrigins(more: readonly string[]): void;
 }
 
 export async function startWsGateway(deps: WsDeps): Promise<WsGateway> {
@@ -282,6 +284,10 @@ export async function startWsGateway(deps: WsDeps): Promise<WsGateway> {
 
   return {
     port,
+    allowOrigins(more) {
+      for (const o of originSet(more)) origins.add(o);
+      logger.info({ allowedOrigins: [...origins] }, 'ws gateway origins');
+    },
     stats: (): WsStats => ({
       runtime,
       sockets: registry.all.size,

@@ -2,8 +2,13 @@
 // HTTP port, open it (WsConfig.sameHostOriginPorts): listening on 0.0.0.0 (the image's default) the
 // service does not know the name its pages are opened by, and a page opened at http://<server>:3000
 // was refused 403 (found by an operator check). Another host, or another port, is still refused.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import t from 'tap';
+import { startService } from '../../gateways/service/start-service.js';
 import { sameHostOrigin } from '../../gateways/ws/auth.js';
+import { loadConfig } from '../../infra/config.js';
 import { openFixture, tryConnect } from './support.js';
 
 t.test('sameHostOrigin: the addressed host at a listed port, nothing else', async (t) => {
@@ -38,6 +43,38 @@ t.test('a gateway with same-host ports: the page on the addressed host gets in, 
   if ('client' in ok) await ok.client.close();
   for (const origin of ['http://127.0.0.1:4322', 'http://localhost:4321', 'https://evil.example:4321']) {
     const r = await tryConnect(url, { token: alice.token, origin });
+    t.ok('status' in r && r.status === 403, `${origin}: 403`);
+    if ('client' in r) await r.client.close();
+  }
+});
+
+// HTTP_PORT=0: the default page origins were built before the listener had its port, so they named
+// port 0, and a page at http://localhost:<real port> opening its socket at 127.0.0.1 got 403 (found by
+// a client written from the docs). The gateway now lets them in once the HTTP listener has its port.
+t.test('chat start with HTTP_PORT=0: the default page origins name the port the HTTP listener got', async (t) => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'chat-origins-'));
+  const svc = await startService(loadConfig({ DATA_DIR: dataDir, HTTP_PORT: '0', WS_PORT: '0', HTTP_HOST: '127.0.0.1', LOG_LEVEL: 'silent' }), 'all');
+  t.teardown(async () => {
+    await svc.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  const base = svc.url!;
+  const httpPort = new URL(base).port;
+  t.not(httpPort, '0');
+  const page = await fetch(`${base}/`, { headers: { accept: 'text/html' } });
+  const wsOrigin = /connect-src[^;]*\b(ws:\/\/127\.0\.0\.1:\d+)/.exec(page.headers.get('content-security-policy') ?? '')?.[1];
+  t.ok(wsOrigin, 'the page names its gateway in its CSP');
+  const call = (p: string, body: unknown) => fetch(`${base}${p}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  t.equal((await call('/api/register', { username: 'alice', password: 'password123' })).status, 201);
+  const { token } = (await (await call('/api/login', { username: 'alice', password: 'password123', bearer: true })).json()) as { token: string };
+  const url = `${wsOrigin}/ws`;
+  for (const origin of [`http://localhost:${httpPort}`, `http://127.0.0.1:${httpPort}`]) {
+    const r = await tryConnect(url, { token, origin });
+    t.ok('client' in r, `a page at ${origin} opens its socket at 127.0.0.1`);
+    if ('client' in r) await r.client.close();
+  }
+  for (const origin of ['http://localhost:0', `http://localhost:${Number(httpPort) + 1}`]) {
+    const r = await tryConnect(url, { token, origin });
     t.ok('status' in r && r.status === 403, `${origin}: 403`);
     if ('client' in r) await r.client.close();
   }
