@@ -178,13 +178,28 @@ const checkDelete = Compile(DeleteFrame);
 
 export type ParseResult =
   | { ok: true; frame: ClientFrame }
-  | { ok: false; code: 'BAD_REQUEST' | 'VALIDATION_FAILED'; detail: string; ref?: string };
+  | { ok: false; code: 'BAD_REQUEST' | 'VALIDATION_FAILED'; detail: string; ref?: string; chatId?: string };
 
 /** A ref worth echoing even on an invalid frame, so the client can match the error to its request. */
 function refOf(value: unknown): string | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
   const ref = (value as Record<string, unknown>)['ref'];
   return typeof ref === 'string' && ref.length >= 1 && ref.length <= 64 ? ref : undefined;
+}
+
+/** Frames about one chat: their errors carry its `chatId`. */
+const ONE_CHAT_TYPES: ReadonlySet<unknown> = new Set(['send', 'typing', 'read', 'edit', 'delete']);
+
+/**
+ * The chat an invalid frame of a one-chat type named, worth echoing when it is itself well-formed (as
+ * the schema has it, and storable), so that a client can match the error to its chat; otherwise none.
+ * Never for a `resume` or `watch`: an error with a chatId there is about one chat of many, and the
+ * client would wait for the `resumed` or `presence` that an invalid frame does not get.
+ */
+function chatIdOf(value: unknown, type: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || !ONE_CHAT_TYPES.has(type)) return undefined;
+  const chatId = (value as Record<string, unknown>)['chatId'];
+  return typeof chatId === 'string' && chatId.length >= 1 && chatId.length <= 200 && isStorableText(chatId) ? chatId : undefined;
 }
 
 export function parseClientFrame(text: string): ParseResult {
@@ -195,12 +210,13 @@ export function parseClientFrame(text: string): ParseResult {
     return { ok: false, code: 'BAD_REQUEST', detail: 'not JSON' };
   }
   const ref = refOf(value);
-  const withRef = <T extends object>(r: T): T => (ref === undefined ? r : { ...r, ref });
   const type = typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>)['type'] : undefined;
+  const chatId = chatIdOf(value, type);
+  const echoing = <T extends object>(r: T): T => ({ ...r, ...(ref === undefined ? {} : { ref }), ...(chatId === undefined ? {} : { chatId }) });
   // Dispatch on type first: a union's errors would list every alternative's complaints.
   const validator = type === 'send' ? checkSend : type === 'resume' ? checkResume : type === 'typing' ? checkTyping : type === 'watch' ? checkWatch : type === 'read' ? checkRead
     : type === 'edit' ? checkEdit : type === 'delete' ? checkDelete : null;
-  if (!validator) return withRef({ ok: false, code: 'VALIDATION_FAILED', detail: 'type must be "send", "resume", "typing", "watch", "read", "edit" or "delete"' });
+  if (!validator) return echoing({ ok: false, code: 'VALIDATION_FAILED', detail: 'type must be "send", "resume", "typing", "watch", "read", "edit" or "delete"' });
   if (validator.Check(value)) {
     const frame = value as ClientFrame;
     // A chat id names a stream: one holding U+0000 or an unpaired surrogate could not even be looked
@@ -209,7 +225,7 @@ export function parseClientFrame(text: string): ParseResult {
     const chatIds = one ? [frame.chatId] : frame.type === 'watch' ? frame.chats : Object.keys(frame.chats);
     if (!chatIds.every(isStorableText)) {
       const where = one ? 'chatId' : frame.type === 'watch' ? 'a chats item' : 'a chats key';
-      return withRef({ ok: false, code: 'VALIDATION_FAILED', detail: `${where} must not contain U+0000 or unpaired surrogates` });
+      return echoing({ ok: false, code: 'VALIDATION_FAILED', detail: `${where} must not contain U+0000 or unpaired surrogates` });
     }
     return { ok: true, frame };
   }
@@ -218,7 +234,7 @@ export function parseClientFrame(text: string): ParseResult {
   // client's key, so it is cut short.
   const where = first ? first.instancePath || '/' : '/';
   const detail = first ? `${first.message} at ${where.length > 60 ? `${where.slice(0, 60)}…` : where}` : 'invalid frame';
-  return withRef({ ok: false, code: 'VALIDATION_FAILED', detail });
+  return echoing({ ok: false, code: 'VALIDATION_FAILED', detail });
 }
 
 export { otherParticipant, participantsOf } from '../../domain/chat-id.js';
