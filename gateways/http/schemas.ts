@@ -31,7 +31,7 @@ export const MessageSchema = Type.Object({
   body: Type.String(),
   sentAt: Type.String({ format: 'date-time' }),
   revision: Type.Integer(),
-  editedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'When the sender last edited it; null: never edited' }),
+  editedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'When the sender last edited it; null: never edited, or deleted (a deleted message keeps nothing of its content, its edits included)' }),
   deleted: Type.Boolean({ description: 'Deleted for everyone: body is empty' }),
 });
 
@@ -41,7 +41,7 @@ export const LastMessageSchema = Type.Object({
   body: Type.String(),
   sentAt: Type.String({ format: 'date-time' }),
   revision: Type.Integer(),
-  edited: Type.Boolean({ description: 'The sender edited it: body is the edited text' }),
+  edited: Type.Boolean({ description: 'The sender edited it: body is the edited text (false once deleted)' }),
   deleted: Type.Boolean({ description: 'Deleted for everyone: body is empty' }),
 });
 
