@@ -230,3 +230,25 @@ t.test('a resume of megabytes (a thousand long messages) to a paused reader, whi
   t.equal(fx.gateway!.stats().slowClosed, 0, 'never closed as a slow reader');
   await c.close();
 });
+
+// A request made after the session ended used to wait for a connection that never came: the page's
+// Delete did nothing and said nothing (found by a browser check). It is refused at once, with why.
+t.test('typed client: after the session ends, send, edit, delete and read are refused at once with SESSION_ENDED', async (t) => {
+  const { fx, alice, chatId } = await openChatFixture(t);
+  await fx.startGateway();
+  let status = '';
+  const socket = new ChatSocket({ url: fx.url(), connect: wsTransport({ authorization: `Bearer ${alice.token}` }).connect, revisions: { [chatId]: -1 }, onStatus: (s) => { status = s; } });
+  await socket.start();
+  const ack = await socket.send({ chatId, body: 'before' });
+  await fx.sessions.revoke(alice.token);
+  await waitUntil('the socket ended', () => status === 'ended');
+  const refusals = await Promise.allSettled([
+    socket.send({ chatId, body: 'after' }),
+    socket.editMessage({ chatId, messageId: ack.messageId, body: 'changed' }),
+    socket.deleteMessage({ chatId, messageId: ack.messageId }),
+    socket.markRead(chatId, ack.revision),
+  ]);
+  for (const r of refusals) t.match(r, { status: 'rejected', reason: { code: 'SESSION_ENDED' } });
+  socket.close();
+  t.match(await socket.send({ chatId, body: 'still after' }).catch((err: unknown) => err), { code: 'SESSION_ENDED' }, 'close() after keeps the reason');
+});

@@ -8,6 +8,7 @@
  */
 import { el } from './dom.js';
 import { timeElement } from './format.js';
+import { MESSAGE_MAX_CHARS as MAX_BODY } from '../../../domain/chat.js';
 import { hasVisibleText } from '../../../domain/text.js';
 
 export interface ShownMessage {
@@ -219,6 +220,7 @@ export class MessageList {
     toggle.addEventListener('click', () => {
       panel.hidden = !panel.hidden;
       toggle.setAttribute('aria-expanded', String(!panel.hidden));
+      if (!panel.hidden) panel.scrollIntoView({ block: 'nearest' });
     });
     menu.addEventListener('keydown', (ev) => {
       if (ev.key === 'Escape' && (!panel.hidden || !ask.hidden)) {
@@ -233,6 +235,7 @@ export class MessageList {
         item.querySelector('.meta')?.append(label);
       }
       label.textContent = text;
+      label.scrollIntoView({ block: 'nearest' });
     };
     // Asked in place, not with confirm(): no dialog ever opens on these pages.
     const sure = el('button', { className: 'btn btn-sm btn-danger ms-1', text: 'Delete for everyone', attrs: { type: 'button' } });
@@ -261,7 +264,7 @@ export class MessageList {
       const bubble = item.querySelector<HTMLElement>('.bubble');
       if (!bubble || bubble.querySelector('form')) return;
       const current = bubble.querySelector('.body')?.textContent ?? '';
-      const box = el('textarea', { className: 'form-control form-control-sm edit-input', attrs: { 'aria-label': 'Edit message', maxlength: '4000', rows: '2' } });
+      const box = el('textarea', { className: 'form-control form-control-sm edit-input', attrs: { 'aria-label': 'Edit message', rows: '2' } });
       box.value = current;
       // Light buttons: the form sits in my own bubble, whose background is the primary colour.
       const save = el('button', { className: 'btn btn-sm btn-light mt-1', text: 'Save', attrs: { type: 'submit' } });
@@ -275,7 +278,9 @@ export class MessageList {
       };
       bubble.querySelector<HTMLElement>('.body')!.hidden = true;
       bubble.append(form);
-      box.focus();
+      // The newest message's form would open under the composer, its buttons and errors out of view.
+      form.scrollIntoView({ block: 'nearest' });
+      box.focus({ preventScroll: true });
       cancel.addEventListener('click', restore);
       // As in the composer: Enter saves, Shift+Enter is a new line, Enter while composing belongs to the IME; Escape cancels.
       box.addEventListener('keydown', (ev) => {
@@ -292,6 +297,12 @@ export class MessageList {
         const text = box.value;
         if (!hasVisibleText(text)) {
           status('A message cannot be empty: delete it instead.');
+          box.focus();
+          return;
+        }
+        // As the service counts: code points, after trimming (a maxlength would count UTF-16 units).
+        if ([...text.trim()].length > MAX_BODY) {
+          status(`A message can have at most ${MAX_BODY} characters.`);
           box.focus();
           return;
         }

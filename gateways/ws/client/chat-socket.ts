@@ -66,6 +66,8 @@ export class ChatSocket {
   #transport: Transport | null = null;
   #status: ChatSocketStatus = 'closed';
   #stopped = false;
+  /** Why the socket ended (close(), or a session that ended): what a request made after that is refused with. */
+  #ended: ChatSocketError | null = null;
   #attempt = 0;
   #seq = 0;
   /** Ref of the resume in flight ('' when none). */
@@ -94,6 +96,7 @@ export class ChatSocket {
   /** Connects; resolves once the first resume is answered (the backlog has arrived). */
   start(): Promise<void> {
     this.#stopped = false;
+    this.#ended = null;
     return new Promise((resolve, reject) => {
       this.#started = { resolve, reject };
       void this.#connect();
@@ -126,6 +129,7 @@ export class ChatSocket {
     const ref = `s${++this.#seq}`;
     const clientMessageId = input.clientMessageId ?? `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 12)}-${this.#seq}`;
     const frame = JSON.stringify({ type: 'send', ref, chatId: input.chatId, body: input.body, clientMessageId });
+    if (this.#ended) return Promise.reject(this.#ended);
     return new Promise((resolve, reject) => {
       this.#pending.set(ref, { frame, conflicts: 0, resolve, reject });
       if (this.#status === 'resumed') this.#transport?.send(frame);
@@ -155,6 +159,8 @@ export class ChatSocket {
 
   /** A request answered by `ack` or `error`, kept pending (and resent after a reconnect) like a send. */
   #request(ref: string, frame: string): Promise<AckFrame> {
+    // Queued after the end, it would wait for a connection that never comes, and the caller would never hear.
+    if (this.#ended) return Promise.reject(this.#ended);
     return new Promise((resolve, reject) => {
       this.#pending.set(ref, { frame, conflicts: 0, resolve, reject });
       if (this.#status === 'resumed') this.#transport?.send(frame);
@@ -187,14 +193,16 @@ export class ChatSocket {
   markRead(chatId: string, revision: number): Promise<MarkedFrame> {
     const ref = `m${++this.#seq}`;
     const frame = JSON.stringify({ type: 'read', ref, chatId, revision });
+    if (this.#ended) return Promise.reject(this.#ended);
     return new Promise((resolve, reject) => {
       this.#reads.set(ref, { frame, resolve, reject });
       if (this.#status === 'resumed') this.#transport?.send(frame);
     });
   }
 
-  /** Closes for good; unacknowledged sends are rejected. */
+  /** Closes for good (until start() again); unacknowledged sends are rejected, and so is every request made after. */
   close(): void {
+    this.#ended ??= new ChatSocketError('CLOSED', 'The socket is closed.');
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
     this.#transport?.close(1000, 'bye');
@@ -266,6 +274,7 @@ export class ChatSocket {
   }
 
   #fail(err: ChatSocketError): void {
+    this.#ended = err;
     this.#started?.reject(err);
     this.#started = null;
     this.close();

@@ -12,6 +12,7 @@ import { ReadMarker } from '../read-marker.js';
 import { PresenceBook, presenceText, typingThrottle, TypingLine } from '../presence.js';
 import { loginUrl, requireMe, showSessionEnded } from '../session.js';
 import type { HistoryPage, Message, OpenedChat } from '../types.js';
+import { MESSAGE_MAX_CHARS as MAX_BODY } from '../../../../domain/chat.js';
 import { hasVisibleText } from '../../../../domain/text.js';
 
 const FIRST_PAGE = 100;
@@ -20,7 +21,6 @@ const OLDER_PAGE = 50;
 const LOAD_MARGIN_PX = 200;
 /** Within this many pixels of the bottom, a new message scrolls into view. */
 const STICK_MARGIN_PX = 80;
-const MAX_BODY = 4000;
 
 const me = await requireMe();
 const chatId = new URLSearchParams(location.search).get('id') ?? '';
@@ -248,6 +248,17 @@ const marker: ReadMarker = new ReadMarker({
 marker.known(myReadFromHistory);
 marker.check();
 
+// The list keeps to its newest message while the person is there, also when it gets shorter (the
+// composer grows with a draft, a phone's keyboard opens): the browser keeps the scroll offset, which
+// left new messages below the screen, counted unread and never marked read.
+let pinned = true;
+scroller.addEventListener('scroll', () => { pinned = nearBottom(); }, { passive: true });
+new ResizeObserver(() => {
+  if (!pinned || nearBottom()) return;
+  scrollToBottom();
+  marker.check();
+}).observe(scroller);
+
 // ---- sending ----
 
 /** The other participant erased their account (docs/privacy.md): the history stays readable, nothing more can be sent. */
@@ -285,7 +296,8 @@ function send(): void {
     show(composerError, 'Write something first.');
     return;
   }
-  if (body.trim().length > MAX_BODY) {
+  // Counted as the service counts (code points, after trimming), not in UTF-16 units as maxlength would.
+  if ([...body.trim()].length > MAX_BODY) {
     show(composerError, `A message can have at most ${MAX_BODY} characters.`);
     return;
   }
@@ -310,6 +322,8 @@ function fitInput(): void {
   input.style.height = `${input.scrollHeight + 2}px`;
 }
 input.addEventListener('input', fitInput);
+// What the last send said of the draft no longer holds once the person changes it.
+input.addEventListener('input', () => hide(composerError));
 // While the person types (not when the box is emptied), at most one notice every few seconds.
 const sendTyping = typingThrottle(() => socket.typing(chatId));
 input.addEventListener('input', () => { if (input.value.trim() !== '') sendTyping(); });

@@ -1,0 +1,90 @@
+// What a browser check found on the chat page (2026-12-07), each kept fixed here:
+// - the list left its newest message when it got shorter (a growing draft, a phone's keyboard): new
+//   messages landed below the screen, counted unread and never marked read;
+// - editing the newest message opened its form under the composer, its Save and errors out of view;
+// - "Write something first." stayed while the person typed;
+// - the length limit counted UTF-16 units (maxlength), where the service counts characters.
+import t from 'tap';
+import type { Locator, Page } from 'playwright-core';
+import { PHONE, chromiumMissing, loginThroughPage, newPage } from './browser.js';
+import { openWebTest } from './service.js';
+
+const missing = chromiumMissing();
+
+/** True when the element's box lies within the message list's visible part. */
+async function inView(page: Page, target: Locator): Promise<boolean> {
+  const [box, list] = await Promise.all([target.boundingBox(), page.locator('#scroller').boundingBox()]);
+  return box !== null && list !== null && box.y >= list.y - 1 && box.y + box.height <= list.y + list.height + 1;
+}
+
+t.test('the chat page keeps the newest message in view and its forms and errors visible', { skip: missing ?? false }, async (t) => {
+  const { svc, browser, base } = await openWebTest(t, 'layout', ['alice', 'bob']);
+  const ab = await svc.startChat('alice', 'bob');
+  await svc.seed('alice', ab, Array.from({ length: 30 }, (_, i) => `older ${i}`));
+
+  const B = await newPage(browser, PHONE);
+  await loginThroughPage(B.page, base, 'bob');
+  await B.page.goto(`${base}/chat?id=${encodeURIComponent(ab)}`);
+  await B.page.locator('#conn-state[data-state="live"]').waitFor();
+  await B.page.locator('#messages > li', { hasText: 'older 29' }).waitFor();
+  const input = B.page.getByLabel('Message', { exact: true });
+
+  // A draft of six lines makes the list shorter; then alice writes. Bob stays at the bottom and reads it.
+  await input.fill('one\ntwo\nthree\nfour\nfive\nsix');
+  await svc.seed('alice', ab, ['while bob drafts']);
+  const arrived = B.page.locator('#messages > li', { hasText: 'while bob drafts' });
+  await arrived.waitFor();
+  await B.page.waitForFunction(() => {
+    const s = document.getElementById('scroller')!;
+    return s.scrollHeight - s.scrollTop - s.clientHeight < 2;
+  });
+  t.ok(await inView(B.page, arrived), 'the new message is in view above the taller composer');
+  t.ok(await B.page.locator('#jump-new').isHidden(), 'no "new messages" button: nothing is below the screen');
+  // The phone's keyboard: the viewport gets shorter, the list with it.
+  await B.page.setViewportSize({ width: 390, height: 480 });
+  await svc.seed('alice', ab, ['with the keyboard open']);
+  const second = B.page.locator('#messages > li', { hasText: 'with the keyboard open' });
+  await second.waitFor();
+  await B.page.waitForFunction(() => {
+    const s = document.getElementById('scroller')!;
+    return s.scrollHeight - s.scrollTop - s.clientHeight < 2;
+  });
+  t.ok(await inView(B.page, second), 'in view with the keyboard open too');
+
+  // Whitespace only is refused; the note goes as soon as the draft changes.
+  await input.fill('   ');
+  await input.press('Enter');
+  const note = B.page.locator('#composer-error', { hasText: 'Write something first.' });
+  await note.waitFor();
+  await input.pressSequentially('x');
+  await note.waitFor({ state: 'hidden' });
+
+  // 4,000 characters of two UTF-16 units each are one message: nothing is cut, nothing refused.
+  const emoji = '😀'.repeat(4000);
+  await input.fill(emoji);
+  t.equal([...(await input.inputValue())].length, 4000, 'the box keeps all 4,000 characters');
+  await input.press('Enter');
+  await B.page.locator('#messages > li.mine[data-receipt]', { hasText: '😀😀😀' }).waitFor();
+  await input.fill('y'.repeat(4001));
+  await input.press('Enter');
+  await B.page.locator('#composer-error', { hasText: 'at most 4000 characters' }).waitFor();
+  await input.fill('');
+
+  // Editing the newest message: the form opens in view, and so does its error.
+  const newest = B.page.locator('#messages > li.mine').last();
+  await newest.getByRole('button', { name: 'Message actions' }).click();
+  await newest.getByRole('button', { name: 'Edit' }).click();
+  t.ok(await inView(B.page, newest.getByRole('button', { name: 'Save' })), 'Save is in view');
+  await newest.getByLabel('Edit message').fill('  ');
+  await newest.getByLabel('Edit message').press('Enter');
+  const error = newest.locator('.change-error', { hasText: 'cannot be empty' });
+  await error.waitFor();
+  await B.page.waitForFunction(() => {
+    const e = document.querySelector('#messages > li.mine:last-child .change-error');
+    const s = document.getElementById('scroller')!.getBoundingClientRect();
+    const r = e?.getBoundingClientRect();
+    return r !== undefined && r.bottom <= s.bottom + 1 && r.top >= s.top - 1;
+  });
+  t.pass('the error is in view');
+  t.same(B.errors, [], 'no script error or CSP refusal');
+});
