@@ -11,6 +11,15 @@ import { openWebTest } from './service.js';
 
 const missing = chromiumMissing();
 
+// Evaluated in the page (strings: this file is type-checked without the DOM's types).
+const AT_BOTTOM = '(() => { const s = document.getElementById("scroller"); return s.scrollHeight - s.scrollTop - s.clientHeight < 2; })()';
+const ERROR_IN_VIEW = `(() => {
+  const e = document.querySelector("#messages > li.mine:last-child .change-error");
+  const s = document.getElementById("scroller").getBoundingClientRect();
+  const r = e && e.getBoundingClientRect();
+  return !!r && r.bottom <= s.bottom + 1 && r.top >= s.top - 1;
+})()`;
+
 /** True when the element's box lies within the message list's visible part. */
 async function inView(page: Page, target: Locator): Promise<boolean> {
   const [box, list] = await Promise.all([target.boundingBox(), page.locator('#scroller').boundingBox()]);
@@ -34,10 +43,7 @@ t.test('the chat page keeps the newest message in view and its forms and errors 
   await svc.seed('alice', ab, ['while bob drafts']);
   const arrived = B.page.locator('#messages > li', { hasText: 'while bob drafts' });
   await arrived.waitFor();
-  await B.page.waitForFunction(() => {
-    const s = document.getElementById('scroller')!;
-    return s.scrollHeight - s.scrollTop - s.clientHeight < 2;
-  });
+  await B.page.waitForFunction(AT_BOTTOM);
   t.ok(await inView(B.page, arrived), 'the new message is in view above the taller composer');
   t.ok(await B.page.locator('#jump-new').isHidden(), 'no "new messages" button: nothing is below the screen');
   // The phone's keyboard: the viewport gets shorter, the list with it.
@@ -45,10 +51,7 @@ t.test('the chat page keeps the newest message in view and its forms and errors 
   await svc.seed('alice', ab, ['with the keyboard open']);
   const second = B.page.locator('#messages > li', { hasText: 'with the keyboard open' });
   await second.waitFor();
-  await B.page.waitForFunction(() => {
-    const s = document.getElementById('scroller')!;
-    return s.scrollHeight - s.scrollTop - s.clientHeight < 2;
-  });
+  await B.page.waitForFunction(AT_BOTTOM);
   t.ok(await inView(B.page, second), 'in view with the keyboard open too');
 
   // Whitespace only is refused; the note goes as soon as the draft changes.
@@ -79,12 +82,7 @@ t.test('the chat page keeps the newest message in view and its forms and errors 
   await newest.getByLabel('Edit message').press('Enter');
   const error = newest.locator('.change-error', { hasText: 'cannot be empty' });
   await error.waitFor();
-  await B.page.waitForFunction(() => {
-    const e = document.querySelector('#messages > li.mine:last-child .change-error');
-    const s = document.getElementById('scroller')!.getBoundingClientRect();
-    const r = e?.getBoundingClientRect();
-    return r !== undefined && r.bottom <= s.bottom + 1 && r.top >= s.top - 1;
-  });
+  await B.page.waitForFunction(ERROR_IN_VIEW);
   t.pass('the error is in view');
   t.same(B.errors, [], 'no script error or CSP refusal');
 });

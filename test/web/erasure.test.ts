@@ -35,7 +35,8 @@ t.test('erase my account from the profile page; the other participant sees it in
   await form.getByLabel('Your password').fill('not the password at all');
   await form.getByLabel('I understand that this cannot be undone').check();
   await form.getByRole('button', { name: 'Erase my account' }).click();
-  await form.locator('#erase-error', { hasText: 'Wrong password.' }).waitFor();
+  await form.locator('#password-error', { hasText: 'Wrong password.' }).waitFor();
+  t.ok(await form.locator('#erase-error').isHidden(), 'said on the field, once (docs/web.md), not again above the form');
   t.equal(A.page.url(), `${base}/profile`, 'a wrong password erases nothing');
 
   await form.getByLabel('Your password').fill(PASSWORD);

@@ -28,6 +28,9 @@ export class FormErrors {
     for (const input of this.#form.querySelectorAll<HTMLInputElement>('.is-invalid')) {
       input.classList.remove('is-invalid');
       input.removeAttribute('aria-invalid');
+      // The field still points at its message (aria-describedby): an old one would be read out as if it held.
+      const feedback = document.getElementById(`${input.name}-error`);
+      if (feedback) feedback.textContent = '';
     }
   }
 
@@ -51,9 +54,10 @@ export class FormErrors {
       if (field) this.field(field, err.message);
       else if (err.code === 'VALIDATION_FAILED' && Array.isArray(err.details)) this.#validation(err.details);
       else if (err.code === 'INVALID_CREDENTIALS') {
-        // Deliberately not saying which of the two is wrong (the API does not know either).
+        // Deliberately not saying which of the two is wrong (the API does not know either): on a form
+        // that asks for both, above them as well; where only the password was asked, on its field alone.
         this.field('password', err.message);
-        this.banner(err.message);
+        if (this.#form.querySelector('[name="username"]')) this.banner(err.message);
       } else this.banner(describeError(err));
     } else {
       this.banner(describeError(err));

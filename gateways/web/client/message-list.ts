@@ -360,7 +360,8 @@ export class MessageList {
       label = el('span', { className: 'state ms-1' });
       meta?.append(label);
     }
-    label.textContent = text;
+    // Set off from the time as the receipt is ("11:41 · Read"): "11:41 · Sending…".
+    label.textContent = `· ${text}`;
   }
 
   /** Puts an item at its revision: before the first shown revision above it, else before the pending ones. */

@@ -74,9 +74,11 @@ export function userPicker(opts: PickerOptions): void {
       const page = await api<{ users: UserRef[] }>('GET', `/api/users?prefix=${encodeURIComponent(prefix.slice(0, 32))}&limit=10`);
       if (mine !== seq) return;
       users = page.users.filter((u) => u.userId !== opts.exclude);
+      const onlyMe = users.length === 0 && page.users.length > 0;
       active = users.length > 0 ? 0 : -1;
       render();
-      status.textContent = users.length === 0 ? `No user starts with “${prefix}”.` : `${users.length} match${users.length === 1 ? '' : 'es'}.`;
+      status.textContent = onlyMe ? 'That is you: pick someone else to chat with.'
+        : users.length === 0 ? `No user starts with “${prefix}”.` : `${users.length} match${users.length === 1 ? '' : 'es'}.`;
     } catch (err) {
       if (mine === seq) status.textContent = describeError(err);
     }
