@@ -51,6 +51,8 @@ t.test('erase my account from the profile page; the other participant sees it in
   // Live, without a reload: the socket's participant_erased.
   await openChat.locator('#composer-closed', { hasText: 'alice erased their account; this chat takes no new messages.' }).waitFor();
   t.ok(await openChat.locator('#message-input').isDisabled(), 'bob\'s open chat closed its composer at once');
+  await openChat.locator('#messages > li.theirs', { hasText: 'message erased' }).waitFor();
+  t.equal(await openChat.locator('#messages', { hasText: 'a secret from alice' }).count(), 0, 'and blanked her message at once, not only after a reload');
   await entry.locator('.erased', { hasText: 'account erased' }).waitFor();
   t.pass('his open profile marked the chat at once');
 

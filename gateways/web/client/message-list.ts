@@ -75,6 +75,18 @@ export class MessageList {
     this.#setBody(item, '');
   }
 
+  /**
+   * The other participant erased their account (participant_erased): what the page shows of theirs
+   * reads "message erased" at once, as a reload would show it, not only from the next reload on.
+   */
+  erasedOther(): void {
+    for (const item of this.#list.querySelectorAll<HTMLLIElement>(':scope > li.theirs')) {
+      if (item.dataset['deleted'] === 'true') continue;
+      delete item.dataset['edited'];
+      this.#setBody(item, '');
+    }
+  }
+
   get size(): number {
     return this.#byRevision.size;
   }

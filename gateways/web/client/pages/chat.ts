@@ -207,7 +207,11 @@ const socket = openLive({
     if (f.chatId === chatId && f.userId === other) typingLine.notice(f);
   },
   onPresence: (f) => presence.apply(f),
-  onParticipantErased: (f) => { if (f.chatId === chatId) closeComposer(); },
+  onParticipantErased: (f) => {
+    if (f.chatId !== chatId) return;
+    closeComposer();
+    messages.erasedOther();
+  },
   onEvent: (e) => {
     if (e.chatId !== chatId) return;
     const d = e.record.data;
