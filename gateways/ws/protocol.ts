@@ -233,7 +233,9 @@ export function parseClientFrame(text: string): ParseResult {
   // The rule and where, never the offending value (it may be huge or hostile); a path can hold a
   // client's key, so it is cut short.
   const where = first ? first.instancePath || '/' : '/';
-  const detail = first ? `${first.message} at ${where.length > 60 ? `${where.slice(0, 60)}…` : where}` : 'invalid frame';
+  // TypeBox says "schema is false" where a frame allows no other property (as the HTTP API words it).
+  const message = first?.message === 'schema is false' ? 'no such property here' : first?.message;
+  const detail = first ? `${message} at ${where.length > 60 ? `${where.slice(0, 60)}…` : where}` : 'invalid frame';
   return echoing({ ok: false, code: 'VALIDATION_FAILED', detail });
 }
 

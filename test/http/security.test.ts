@@ -206,6 +206,8 @@ t.test('CSRF: cookie-authenticated writes need the X-CSRF-Token and an allowed O
     const res = await post(headers);
     t.equal(res.statusCode, 403, label);
     t.equal(json<{ error: { code: string } }>(res).error.code, 'CSRF_REJECTED', label);
+    // The message says what was wrong: the token, or where the request came from.
+    t.match(json<{ error: { message: string } }>(res).error.message, 'origin' in headers || 'sec-fetch-site' in headers ? /Origin/ : /X-CSRF-Token/, `${label}: message`);
   }
   t.equal(await h.store.headPosition(), head, 'refused requests appended nothing');
   const ok = await post({ 'x-csrf-token': csrf, origin: 'http://localhost:80', 'sec-fetch-site': 'same-origin' });
@@ -219,6 +221,7 @@ t.test('CSRF: cookie-authenticated writes need the X-CSRF-Token and an allowed O
 
   const loginCsrf = await h.app.inject({ method: 'POST', url: '/api/login', payload: { username: 'csrfbob', password: 'password123' }, headers: { origin: 'https://evil.example' } });
   t.equal(loginCsrf.statusCode, 403, 'a cross-site login form is refused (login CSRF)');
+  t.notMatch(json<{ error: { message: string } }>(loginCsrf).error.message, /cookie|token/i, 'said for a login: no cookie or token to blame');
   const logout = await h.app.inject({ method: 'POST', url: '/api/logout', cookies: { chat_session: session } });
   t.equal(logout.statusCode, 403, 'even logout needs the token');
 });
@@ -252,6 +255,10 @@ t.test('oversized, malformed and mistyped bodies are refused with a code, and ch
     t.equal(res.statusCode, status, `${label}: status`);
     t.equal(json<{ error: { code: string } }>(res).error.code, code, `${label}: code`);
   }
+  const unknown = json<{ error: { details: Array<{ path: string; message: string }> } }>(
+    await alice.req({ method: 'POST', url, payload: { body: 'hi', clientMessageId: 'u2', admin: true } }));
+  t.match(unknown.error.details, [{ path: '/admin', message: 'no such property here' }], 'an unknown field is named, in words a client can read');
+  t.notOk(unknown.error.details.some((d) => /schema is false/.test(d.message)), 'not TypeBox\'s "schema is false"');
   const poisoned = await alice.req({ method: 'POST', url, payload: '{"body":"hi","clientMessageId":"p2","constructor":{"prototype":{"x":1}}}', headers: { 'content-type': 'application/json' } });
   t.match(json(poisoned), { error: { code: 'BAD_REQUEST', message: /__proto__/ } }, 'the message names prototype keys, not only malformed JSON');
   const badUtf8 = Buffer.concat([Buffer.from('{"body":"caf'), Buffer.from([0xff, 0xfe]), Buffer.from('","clientMessageId":"u8"}')]);

@@ -73,6 +73,10 @@ t.test('read frames, receipts, unread counts, resume', async (t) => {
   t.match(await mark(b1, chatId, -1), { type: 'error', code: 'VALIDATION_FAILED', chatId });
   t.match(await mark(b1, chatId, '3'), { type: 'error', code: 'VALIDATION_FAILED', chatId });
   t.notOk('chatId' in (await mark(b1, `${chatId}\u0000`, 1)), 'a chat id no store can hold is not echoed');
+  const from = b1.frames.length;
+  b1.raw(JSON.stringify({ type: 'read', ref: 'extra1', chatId, revision: 1, extra: true }));
+  t.match(await b1.waitFor((f) => f.type === 'error' && f.ref === 'extra1', 10_000, from), { code: 'VALIDATION_FAILED', message: /no such property here at \/extra/ },
+    'an unknown property is named in words, not as TypeBox\'s "schema is false"');
 
   // A drop: alice comes back and resumes from what she has; the read state comes before `resumed`.
   await a.close();

@@ -35,11 +35,15 @@ export const csrfPlugin = fp<{ config: HttpConfig }>(
     app.addHook('onRequest', async (request) => {
       if (SAFE_METHODS.has(request.method) || request.auth?.via === 'bearer') return;
       const origin = request.headers.origin;
-      if (origin !== undefined && !originAllowed(origin, request, config)) throw new ApiError('CSRF_REJECTED');
-      if (request.headers['sec-fetch-site'] === 'cross-site') throw new ApiError('CSRF_REJECTED');
+      // Said for what was wrong: a login or registration from another site has no cookie or token to blame.
+      const foreign = 'Writes from a browser must come from a page of this site (an allowed Origin).';
+      if (origin !== undefined && !originAllowed(origin, request, config)) throw new ApiError('CSRF_REJECTED', foreign);
+      if (request.headers['sec-fetch-site'] === 'cross-site') throw new ApiError('CSRF_REJECTED', foreign);
       if (request.auth?.via !== 'cookie') return;
       const header = request.headers['x-csrf-token'];
-      if (typeof header !== 'string' || !safeEqual(header, csrfTokenFor(request.auth.token))) throw new ApiError('CSRF_REJECTED');
+      if (typeof header !== 'string' || !safeEqual(header, csrfTokenFor(request.auth.token))) {
+        throw new ApiError('CSRF_REJECTED', 'A write with the session cookie needs the X-CSRF-Token header that login or GET /api/me gave.');
+      }
     });
   },
   // Needs request.auth set first: onRequest hooks run in registration order, and fastify refuses to load this before auth.

@@ -54,7 +54,7 @@ export const chatRoutes: RoutePlugin = async (app, ctx) => {
     config: { auth: true },
     schema: {
       tags: ['chats'],
-      summary: 'Start a chat with a user; 201 when created, 200 with the existing chat otherwise; 410 USER_ERASED for a new chat with an erased account',
+      summary: 'Start a chat with a user; 201 when created, 200 with the existing chat otherwise (also when the other user has since erased their account: it still opens); 410 USER_ERASED for a new chat with an erased account',
       body: Type.Object({ username: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false }),
       response: { 200: ChatRef, 201: ChatRef, ...errorResponses(400, 401, 403, 404, 410, 413, 415, 422, 429) },
     },
