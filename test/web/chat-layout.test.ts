@@ -86,3 +86,32 @@ t.test('the chat page keeps the newest message in view and its forms and errors 
   t.pass('the error is in view');
   t.same(B.errors, [], 'no script error or CSP refusal');
 });
+
+t.test('an unsent draft survives a reload and a login again in the tab, and goes with sending or logging out', { skip: missing ?? false }, async (t) => {
+  const { svc, browser, base } = await openWebTest(t, 'drafts', ['alice', 'bob']);
+  const ab = await svc.startChat('alice', 'bob');
+  const A = await newPage(browser, PHONE);
+  await loginThroughPage(A.page, base, 'alice');
+  const open = async (): Promise<void> => {
+    await A.page.goto(`${base}/chat?id=${encodeURIComponent(ab)}`);
+    await A.page.locator('#conn-state[data-state="live"]').waitFor();
+  };
+  await open();
+  const input = A.page.getByLabel('Message', { exact: true });
+  await input.fill('half a thought\nand a second line');
+  await A.page.reload();
+  await A.page.locator('#conn-state[data-state="live"]').waitFor();
+  await A.page.waitForFunction('document.getElementById("message-input").value === "half a thought\\nand a second line"');
+  t.pass('the draft is back after a reload');
+  await input.press('Enter');
+  await A.page.locator('#messages > li.mine[data-receipt]', { hasText: 'half a thought' }).waitFor();
+  await A.page.reload();
+  await A.page.locator('#conn-state[data-state="live"]').waitFor();
+  t.equal(await input.inputValue(), '', 'sent: no draft comes back');
+  await input.fill('never sent');
+  await A.page.getByRole('button', { name: 'Log out' }).click();
+  await A.page.waitForURL(/\/login/);
+  await loginThroughPage(A.page, base, 'alice');
+  await open();
+  t.equal(await input.inputValue(), '', 'logging out cleared it');
+});

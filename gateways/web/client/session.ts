@@ -33,7 +33,12 @@ export async function requireMe(): Promise<MeUser> {
   return me.user;
 }
 
+/** Where the chat page keeps a chat's unsent draft for the tab (sessionStorage). */
+export const DRAFT_KEY_PREFIX = 'chat-draft:';
+
 export async function logout(): Promise<void> {
+  // Whoever uses this browser next finds nothing of what was being written.
+  for (const key of Object.keys(sessionStorage)) if (key.startsWith(DRAFT_KEY_PREFIX)) sessionStorage.removeItem(key);
   try {
     await api('POST', '/api/logout');
   } finally {

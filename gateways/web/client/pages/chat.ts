@@ -10,7 +10,7 @@ import { ChatSocketError, ConnectionBadge, openLive } from '../live.js';
 import { MessageList } from '../message-list.js';
 import { ReadMarker } from '../read-marker.js';
 import { PresenceBook, presenceText, typingThrottle, TypingLine } from '../presence.js';
-import { loginUrl, requireMe, showSessionEnded } from '../session.js';
+import { DRAFT_KEY_PREFIX, loginUrl, requireMe, showSessionEnded } from '../session.js';
 import type { HistoryPage, Message, OpenedChat } from '../types.js';
 import { MESSAGE_MAX_CHARS as MAX_BODY } from '../../../../domain/chat.js';
 import { hasVisibleText } from '../../../../domain/text.js';
@@ -145,6 +145,25 @@ olderButton.addEventListener('click', () => void loadOlder());
 /** Where my mark stood when the history was read: not sent again. */
 let myReadFromHistory = 0;
 
+/**
+ * The unsent draft, kept for this tab (sessionStorage) per chat: a reload, or a session that ended
+ * and a login again, gives it back instead of losing it. Log out clears every draft (session.ts).
+ */
+const drafts = {
+  key: `${DRAFT_KEY_PREFIX}${chatId}`,
+  restore(): void {
+    const saved = sessionStorage.getItem(this.key);
+    if (saved !== null && input.value === '') {
+      input.value = saved;
+      fitInput();
+    }
+  },
+  save(): void {
+    if (input.value.trim() === '') sessionStorage.removeItem(this.key);
+    else sessionStorage.setItem(this.key, input.value);
+  },
+};
+
 async function openChat(): Promise<number> {
   // Recorded in the activity log; it also tells a missing chat (404) from someone else's (403).
   const [opened, first] = await Promise.all([
@@ -152,6 +171,7 @@ async function openChat(): Promise<number> {
     api<HistoryPage>('GET', historyUrl(undefined, FIRST_PAGE)),
   ]);
   if (opened.otherErased) closeComposer();
+  else drafts.restore();
   for (const m of first.messages) showStored(m);
   messages.setTheirRead(first.reads[other] ?? 0);
   myReadFromHistory = first.reads[me.userId] ?? 0;
@@ -308,6 +328,7 @@ function send(): void {
   const clientMessageId = newClientMessageId();
   messages.addPending(clientMessageId, body);
   input.value = '';
+  drafts.save();
   fitInput();
   scrollToBottom();
   // Not sent yet when the socket is down: the client sends it after the next resume (same id, so at most once).
@@ -327,7 +348,10 @@ function fitInput(): void {
 }
 input.addEventListener('input', fitInput);
 // What the last send said of the draft no longer holds once the person changes it.
-input.addEventListener('input', () => hide(composerError));
+input.addEventListener('input', () => {
+  hide(composerError);
+  drafts.save();
+});
 // While the person types (not when the box is emptied), at most one notice every few seconds.
 const sendTyping = typingThrottle(() => socket.typing(chatId));
 input.addEventListener('input', () => { if (input.value.trim() !== '') sendTyping(); });
