@@ -33,6 +33,7 @@ export const MessageSchema = Type.Object({
   revision: Type.Integer(),
   editedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'When the sender last edited it; null: never edited, or deleted (a deleted message keeps nothing of its content, its edits included)' }),
   deleted: Type.Boolean({ description: 'Deleted for everyone: body is empty' }),
+  erased: Type.Boolean({ description: 'The sender erased their account (docs/privacy.md): body is empty; show "message erased"' }),
 });
 
 export const LastMessageSchema = Type.Object({
@@ -43,6 +44,7 @@ export const LastMessageSchema = Type.Object({
   revision: Type.Integer(),
   edited: Type.Boolean({ description: 'The sender edited it: body is the edited text (false once deleted)' }),
   deleted: Type.Boolean({ description: 'Deleted for everyone: body is empty' }),
+  erased: Type.Boolean({ description: 'The sender erased their account: body is empty' }),
 });
 
 export const ChatSchema = Type.Object({
@@ -68,3 +70,10 @@ export const Limit = (max: number, dflt: number) => Type.Integer({ minimum: 1, m
 export const PageQuery = <P extends TProperties>(filters: P, limit: { max: number; dflt: number }) =>
   Type.Object({ ...filters, limit: Type.Optional(Limit(limit.max, limit.dflt)), cursor: Type.Optional(Cursor) }, { additionalProperties: false });
 export const ChatIdParams = Type.Object({ chatId: Type.String({ minLength: 1, maxLength: 200 }) });
+
+/**
+ * `erased` for a message as the read models hold it: a stored body is never empty (a send needs
+ * visible text), so an empty body that was not deleted is an erased sender's (docs/privacy.md). Said
+ * in a field of its own, as the socket's records say it, so a client need not know that rule.
+ */
+export const withErased = <T extends { body: string; deleted: boolean }>(m: T): T & { erased: boolean } => ({ ...m, erased: !m.deleted && m.body === '' });

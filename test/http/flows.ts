@@ -134,7 +134,7 @@ export function flowSuite(t: Test, kind: Kind, opts: HarnessOptions = {}): void 
     t.match(page1.headers['x-history-source'], /^(cache|database)$/);
     const p1 = json<{ messages: Array<{ revision: number; body: string; senderId: string; messageId: string; sentAt: string }>; nextBefore: number | null }>(page1);
     t.same(p1.messages.map((m) => m.revision), [5, 4], 'newest first');
-    t.same(p1.messages[0], { chatId: chat.chatId, messageId: p1.messages[0]!.messageId, senderId: alice.userId, clientMessageId: 'm-5', body: 'message 5', sentAt: p1.messages[0]!.sentAt, revision: 5, editedAt: null, deleted: false });
+    t.same(p1.messages[0], { chatId: chat.chatId, messageId: p1.messages[0]!.messageId, senderId: alice.userId, clientMessageId: 'm-5', body: 'message 5', sentAt: p1.messages[0]!.sentAt, revision: 5, editedAt: null, deleted: false, erased: false });
     const encoded = await alice.req({ method: 'GET', url: `/api/chats/${encodeURIComponent(chat.chatId)}/messages?limit=2` });
     t.equal(encoded.body, page1.body, 'the chat id may be sent percent-encoded');
     const p2 = json<{ messages: Array<{ revision: number }>; nextBefore: number | null }>(await bob.req({ method: 'GET', url: `${url}?limit=2&before=${p1.nextBefore}` }));

@@ -119,7 +119,7 @@ t.test('erasing an account leaves its bodies and hash nowhere', async (t) => {
   t.equal((await call('POST', `/api/chats/${encodeURIComponent(chatId)}/messages`, alice, { body: phrase, clientMessageId: 'a1' })).status, 201);
   t.equal((await call('POST', `/api/chats/${encodeURIComponent(chatId)}/messages`, bob, { body: 'hello alice', clientMessageId: 'b1' })).status, 201);
   t.equal((await call('POST', `/api/chats/${encodeURIComponent(chatId)}/messages`, alice, { body: `${phrase} again`, clientMessageId: 'a2' })).status, 201);
-  const history = async () => (await call('GET', `/api/chats/${encodeURIComponent(chatId)}/messages`, bob)).body!['messages'] as Array<{ senderId: string; body: string }>;
+  const history = async () => (await call('GET', `/api/chats/${encodeURIComponent(chatId)}/messages`, bob)).body!['messages'] as Array<{ senderId: string; body: string; erased: boolean }>;
   await waitFor('bob reads the phrase', async () => (await history()).some((m) => m.body === phrase));
   await waitFor('the phrase reached the read model and the view', async () => (await tablesHolding(schema.schema, phrase)).includes('messages') && (await redisValues(redis, redisPrefix)).includes(phrase));
   t.same(await tablesHolding(schema.schema, phrase).then((h) => h.filter((x) => x === 'events')), [], 'the log never held the plaintext');
@@ -140,8 +140,8 @@ t.test('erasing an account leaves its bodies and hash nowhere', async (t) => {
   t.equal((await call('POST', '/api/register', null, { username: 'alice', password: PASSWORD })).status, 409, 'the username stays reserved');
 
   const page = await history();
-  t.same(page.filter((m) => m.senderId === 'alice').map((m) => m.body), ['', ''], 'the other participant sees them erased at once');
-  t.ok(page.some((m) => m.body === 'hello alice'), "bob's own message stays");
+  t.same(page.filter((m) => m.senderId === 'alice').map((m) => [m.body, m.erased]), [['', true], ['', true]], 'the other participant sees them erased at once, said in `erased`');
+  t.same(page.filter((m) => m.senderId === 'bob').map((m) => [m.body, m.erased]), [['hello alice', false]], "bob's own message stays");
   t.same(await bobBefore.waitFor((f) => f.type === 'participant_erased'), { type: 'participant_erased', chatId, userId: 'alice' }, 'bob\'s open socket hears of it live');
   const bobSocket = await connect(`ws://127.0.0.1:${wsPort}/ws`, { token: bob });
   t.teardown(() => bobSocket.close());

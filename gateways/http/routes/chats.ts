@@ -10,7 +10,7 @@ import { refuseOutsider } from '../chat-access.js';
 import type { RoutePlugin } from '../context.js';
 import { requireAuth } from '../plugins/auth.js';
 import { runCommand } from '../run-command.js';
-import { ChatIdParams, ChatSchema, Cursor, Limit, errorResponses } from '../schemas.js';
+import { ChatIdParams, ChatSchema, Cursor, Limit, errorResponses, withErased } from '../schemas.js';
 
 // An array with a fixed length rather than Type.Tuple: a tuple becomes `items: [..]`, which OpenAPI 3.0
 // forbids, and client generators refuse the whole document over it.
@@ -47,7 +47,7 @@ export const chatRoutes: RoutePlugin = async (app, ctx) => {
       deps.reads.chatsOf({ userId: session.userId, limit: limit ?? 50, ...(cursor ? { cursor } : {}) }),
       deps.reads.unreadTotal(session.userId),
     ]);
-    return { chats: page.items, nextCursor: page.nextCursor, unreadTotal };
+    return { chats: page.items.map((c) => ({ ...c, lastMessage: c.lastMessage && withErased(c.lastMessage) })), nextCursor: page.nextCursor, unreadTotal };
   });
 
   app.post('/api/chats', {

@@ -16,7 +16,7 @@ import { ApiError } from '../errors.js';
 import { readHistory } from '../history.js';
 import { requireAuth } from '../plugins/auth.js';
 import { runCommand } from '../run-command.js';
-import { ChatIdParams, Limit, MessageSchema, ReadPositionsSchema, errorResponses } from '../schemas.js';
+import { ChatIdParams, Limit, MessageSchema, ReadPositionsSchema, errorResponses, withErased } from '../schemas.js';
 
 const Accepted = Type.Object({
   chatId: Type.String(),
@@ -92,6 +92,6 @@ export const messageRoutes: RoutePlugin = async (app, ctx) => {
     void reply.header('x-history-source', page.source);
     // Read after the page: a position is never behind the messages it covers on the page.
     const reads = await readPositionsOf(deps.commands.bus, chatId);
-    return { messages: page.messages, nextBefore: page.nextBefore, reads };
+    return { messages: page.messages.map(withErased), nextBefore: page.nextBefore, reads };
   });
 };
