@@ -56,10 +56,10 @@ async function openReplicaReads(config: Config, primary: ReadModelOrm, logger: L
   }
 }
 
-
 /** The origins of this process's own pages: the configured host, and the loopback names, at the HTTP port. */
 const ownPageOrigins = (host: string, port: number): string[] =>
   [...new Set([`http://${host}:${port}`, `http://localhost:${port}`, `http://127.0.0.1:${port}`])];
+
 export { installProcessErrorHandlers } from '../../infra/process-errors.js';
 
 export interface RunningService {
