@@ -103,8 +103,10 @@ export async function startService(config: Config, role: Role): Promise<RunningS
     stoppers.push({ name: 'error log', stop: () => errorLog.flush() });
     if (config.databaseUrl) readiness['postgres'] = async () => { await sqlQuery(emOf(orm), 'select 1'); };
 
-    // The view: Redis when configured (shared by all processes), else in memory in this process.
-    const redisView = await openSharedView(config, logger);
+    // The view: Redis when configured (shared by all processes), else in memory in this process. Only
+    // for the roles that read or write it: a relay alone has no use for Redis, nor for its outages in its log.
+    const usesView = parts.projector || parts.http || parts.ws;
+    const redisView = usesView ? await openSharedView(config, logger) : null;
     const view: LastMessagesViewAdmin = redisView ?? new MemoryLastMessagesView({ capacity: config.lastMessagesSize });
     stoppers.push({ name: 'last-messages view', stop: () => view.close() });
     // Redis only caches: history pages fall back to SQL, the login throttle to memory, and the view's
