@@ -44,6 +44,12 @@ export interface ReadStreamOptions {
   fromRevision?: number;
   maxCount?: number;
   direction?: 'forwards' | 'backwards';
+  /**
+   * The caller reads no personal field, only ids, types and who sent what: a store that seals personal
+   * data (infra/keys/sealed-store.ts) may hand the records out as stored, sealed, sparing a key lookup
+   * and a decryption per record. Stores that seal nothing ignore it.
+   */
+  leaveSealed?: boolean;
 }
 
 export interface ReadAllOptions {

@@ -32,7 +32,8 @@ export class SealedEventStore implements EventStore {
   }
 
   async readStream(streamId: string, options?: ReadStreamOptions): Promise<RecordedEvent[]> {
-    return openRecorded(await this.raw.readStream(streamId, options), this.ring);
+    const stored = await this.raw.readStream(streamId, options);
+    return options?.leaveSealed === true ? stored : openRecorded(stored, this.ring);
   }
 
   async readAll(options?: ReadAllOptions): Promise<RecordedEvent[]> {

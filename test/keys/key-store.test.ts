@@ -85,6 +85,22 @@ for (const [name, open] of Object.entries(adapters)) {
     t.equal((await b.get(['nobody'])).get('nobody')!.wrapped, null);
   });
 
+  t.test(`${name}: leaveSealed hands records out as stored, without a key or a decryption; without it they open`, async (t) => {
+    const s = await open();
+    t.teardown(() => s.cleanup());
+    const kek = randomBytes(32);
+    const sealed = new SealedEventStore(s.store, new KeyRing({ store: await s.keys(), kek }));
+    t.ok((await register(depsOf(sealed), { username: 'erin', password: 'correct horse battery' })).ok);
+    const [kept] = await sealed.readStream(userStreamId('erin'), { leaveSealed: true });
+    t.match(kept, { type: 'UserRegistered', metadata: { schemaVersion: 2 }, data: { userId: 'erin', passwordHashSealed: /^g1\./ } }, 'the stored, sealed version');
+    t.notOk('passwordHash' in (kept!.data as object), 'nothing opened');
+    // A ring whose KEK opens nothing: with leaveSealed no key is ever needed.
+    const stranger = new SealedEventStore(s.store, new KeyRing({ store: await s.keys(), kek: randomBytes(32) }));
+    t.equal((await stranger.readStream(userStreamId('erin'), { leaveSealed: true })).length, 1, 'read without any key');
+    const [opened] = await sealed.readStream(userStreamId('erin'));
+    t.equal((opened!.data as { passwordHash: string }).passwordHash, '$stub$21', 'without it: opened as always');
+  });
+
   t.test(`${name}: a wrong KEK is an error, never "erased"; KEK rotation re-wraps`, async (t) => {
     const s = await open();
     t.teardown(() => s.cleanup());
