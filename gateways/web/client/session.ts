@@ -36,9 +36,13 @@ export async function requireMe(): Promise<MeUser> {
 /** Where the chat page keeps a chat's unsent draft for the tab (sessionStorage). */
 export const DRAFT_KEY_PREFIX = 'chat-draft:';
 
-export async function logout(): Promise<void> {
-  // Whoever uses this browser next finds nothing of what was being written.
+/** Forgets every unsent draft of this tab: whoever uses this browser next finds nothing of what was being written. */
+export function clearDrafts(): void {
   for (const key of Object.keys(sessionStorage)) if (key.startsWith(DRAFT_KEY_PREFIX)) sessionStorage.removeItem(key);
+}
+
+export async function logout(): Promise<void> {
+  clearDrafts();
   try {
     await api('POST', '/api/logout');
   } finally {

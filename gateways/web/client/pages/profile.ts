@@ -12,7 +12,7 @@ import { timeElement } from '../format.js';
 import { ConnectionBadge, openLive } from '../live.js';
 import { userPicker } from '../picker.js';
 import { PresenceBook, presenceText } from '../presence.js';
-import { requireMe, showSessionEnded } from '../session.js';
+import { clearDrafts, requireMe, showSessionEnded } from '../session.js';
 import type { ChatListPage, ChatRef, ChatSummary, MeUser } from '../types.js';
 
 const chatUrl = (chatId: string): string => `/chat?id=${encodeURIComponent(chatId)}`;
@@ -31,7 +31,8 @@ onSubmit(eraseForm, eraseErrors, () => {
     // Only the password was asked for here: the API's "username or password" would puzzle.
     throw err instanceof ApiError && err.code === 'INVALID_CREDENTIALS' ? new ApiError(err.status, err.code, 'Wrong password.', err.details, err.retryAfterSec) : err;
   });
-  // Every session has ended, this one too: nothing of the account is left to show.
+  // Every session has ended, this one too: nothing of the account is left to show, nor kept in the tab.
+  clearDrafts();
   location.replace('/login?erased=1');
 });
 
