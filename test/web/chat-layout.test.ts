@@ -115,3 +115,37 @@ t.test('an unsent draft survives a reload and a login again in the tab, and goes
   await open();
   t.equal(await input.inputValue(), '', 'logging out cleared it');
 });
+
+// Found by a browser check: offline, Delete closed the menu and nothing showed that it was taken.
+t.test('an edit or delete made offline says it is on its way, and is done once back online', { skip: missing ?? false }, async (t) => {
+  const { svc, browser, base } = await openWebTest(t, 'offline-changes', ['alice', 'bob']);
+  const ab = await svc.startChat('alice', 'bob');
+  await svc.seed('alice', ab, ['to fix', 'to drop']);
+  const A = await newPage(browser, PHONE);
+  await loginThroughPage(A.page, base, 'alice');
+  await A.page.goto(`${base}/chat?id=${encodeURIComponent(ab)}`);
+  await A.page.locator('#conn-state[data-state="live"]').waitFor();
+  const fix = A.page.locator('#messages > li.mine', { hasText: 'to fix' });
+  const drop = A.page.locator('#messages > li.mine', { hasText: 'to drop' });
+  await drop.waitFor();
+
+  await A.context.setOffline(true);
+  await A.page.locator('#conn-state[data-state="offline"]').waitFor();
+  await drop.getByRole('button', { name: 'Message actions' }).click();
+  await drop.getByRole('button', { name: 'Delete', exact: true }).click();
+  await drop.getByRole('button', { name: 'Delete for everyone' }).click();
+  await drop.locator('.change-pending', { hasText: 'Deleting…' }).waitFor();
+  await fix.getByRole('button', { name: 'Message actions' }).click();
+  await fix.getByRole('button', { name: 'Edit' }).click();
+  await fix.getByLabel('Edit message').fill('fixed');
+  await fix.getByLabel('Edit message').press('Enter');
+  await fix.locator('.change-pending', { hasText: 'Saving…' }).waitFor();
+  t.pass('both say they are on their way while offline');
+
+  await A.context.setOffline(false);
+  await A.page.locator('#messages > li[data-deleted="true"]', { hasText: 'message deleted' }).waitFor();
+  await A.page.locator('#messages > li[data-edited="true"]', { hasText: 'fixed' }).waitFor();
+  await A.page.waitForFunction('document.querySelectorAll(".change-pending").length === 0');
+  t.pass('back online: done, and the notes are gone');
+  t.same(A.errors, [], 'no script error or CSP refusal');
+});

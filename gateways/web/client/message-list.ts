@@ -249,6 +249,17 @@ export class MessageList {
       label.textContent = text;
       label.scrollIntoView({ block: 'nearest' });
     };
+    // A change on its way: said under the message until its ack, since with the socket down it waits
+    // for the connection (the typed client sends it then) and nothing else would show it was taken.
+    const pending = (text: string | null): void => {
+      let label = item.querySelector<HTMLElement>('.change-pending');
+      if (text === null) return void label?.remove();
+      if (!label) {
+        label = el('span', { className: 'change-pending ms-1', attrs: { role: 'status' } });
+        item.querySelector('.meta')?.append(label);
+      }
+      label.textContent = `· ${text}`;
+    };
     // Asked in place, not with confirm(): no dialog ever opens on these pages.
     const sure = el('button', { className: 'btn btn-sm btn-danger ms-1', text: 'Delete for everyone', attrs: { type: 'button' } });
     const keep = el('button', { className: 'btn btn-sm btn-link', text: 'Keep', attrs: { type: 'button' } });
@@ -266,7 +277,9 @@ export class MessageList {
       sure.disabled = true;
       // The menu goes with the deleted message: keep the keyboard in the list, not back at the page's top.
       (this.#list.closest<HTMLElement>('[tabindex]') ?? this.#list).focus({ preventScroll: true });
-      actions.remove(messageId).catch((err: unknown) => {
+      pending('Deleting…');
+      actions.remove(messageId).then(() => pending(null), (err: unknown) => {
+        pending(null);
         sure.disabled = false;
         status(`Not deleted: ${err instanceof Error ? err.message : String(err)}`);
       });
@@ -321,7 +334,12 @@ export class MessageList {
         if (text.trim() === current) return restore();
         item.querySelector('.change-error')?.remove();
         save.disabled = true;
-        actions.edit(messageId, text).then(restore, (err: unknown) => {
+        pending('Saving…');
+        actions.edit(messageId, text).then(() => {
+          pending(null);
+          restore();
+        }, (err: unknown) => {
+          pending(null);
           save.disabled = false;
           status(`Not edited: ${err instanceof Error ? err.message : String(err)}`);
         });
