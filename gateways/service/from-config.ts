@@ -19,7 +19,8 @@ export function httpConfigFrom(config: Config): Partial<HttpConfig> {
       perAddress: { max: config.loginThrottle.perAddress, windowMs: config.loginThrottle.windowMinutes * 60_000 },
     },
     loginSlowdown: { ...DEFAULT_HTTP_CONFIG.loginSlowdown, maxMs: config.loginThrottle.maxDelayMs },
-    writeRateLimit: config.http.writeLimit.max > 0 ? config.http.writeLimit : false,
+    // API_WRITE_MAX=0 turns it off (plugins/write-limit.ts).
+    writeRateLimit: config.http.writeLimit,
   };
 }
 

@@ -238,9 +238,10 @@ export async function startService(config: Config, role: Role): Promise<RunningS
       // Registered last, so it stops first: no new requests, in-flight ones finish.
       const address = await app.listen({ host: config.http.host, port: config.http.port });
       const listening = app.server.address();
-      if (parts.ws && config.http.port === 0 && typeof listening === 'object' && listening) {
-        if (ownPagesOnly) sameHostPorts.push(listening.port);
-        if (config.web.allowedOrigins.length === 0 && ws.allowedOrigins.length === 0) gateway?.allowOrigins(ownPageOrigins(config.http.host, listening.port));
+      // Port 0: the pages' own origins, known only now, let in as those of a fixed port were at the start.
+      if (ownPagesOnly && gateway && config.http.port === 0 && typeof listening === 'object' && listening) {
+        sameHostPorts.push(listening.port);
+        gateway.allowOrigins(ownPageOrigins(config.http.host, listening.port));
       }
       stoppers.push({ name: 'http', stop: () => app.close() });
       url = address.replace('[::1]', 'localhost');

@@ -194,7 +194,7 @@ export function createFrameHandler(d: FrameHandlerDeps): (conn: Conn, message: A
     const parsed = parseClientFrame(Buffer.from(message).toString('utf8'));
     if (!parsed.ok) {
       counters.badFrames++;
-      return reply(conn, encodeError(parsed.code, { ref: parsed.ref, ...(parsed.chatId === undefined ? {} : { chatId: parsed.chatId }), detail: parsed.detail }));
+      return reply(conn, encodeError(parsed.code, { ref: parsed.ref, chatId: parsed.chatId, detail: parsed.detail }));
     }
     const frame = parsed.frame;
     // What the user does is use of the session (SessionWatch reports it); what a page does on its own (resume, watch) is not.

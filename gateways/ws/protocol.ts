@@ -3,6 +3,7 @@
  * validators for what clients send, and the encoders of what the server sends. Frames are JSON text;
  * every frame has a `type`.
  */
+import { readableSchemaMessage } from '../schema-message.js';
 import { Type, type Static, type TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { DOMAIN_ERRORS, type DomainErrorCode } from '../../domain/errors.js';
@@ -188,7 +189,9 @@ function refOf(value: unknown): string | undefined {
 }
 
 /** Frames about one chat: their errors carry its `chatId`. */
-const ONE_CHAT_TYPES: ReadonlySet<unknown> = new Set(['send', 'typing', 'read', 'edit', 'delete']);
+type OneChatFrame = SendFrame | TypingFrame | ReadFrame | EditFrame | DeleteFrame;
+const ONE_CHAT_TYPES: ReadonlySet<unknown> = new Set<OneChatFrame['type']>(['send', 'typing', 'read', 'edit', 'delete']);
+const namesOneChat = (f: ClientFrame): f is OneChatFrame => ONE_CHAT_TYPES.has(f.type);
 
 /**
  * The chat an invalid frame of a one-chat type named, worth echoing when it is itself well-formed (as
@@ -221,7 +224,7 @@ export function parseClientFrame(text: string): ParseResult {
     const frame = value as ClientFrame;
     // A chat id names a stream: one holding U+0000 or an unpaired surrogate could not even be looked
     // up in PostgreSQL. The body is the domain's to judge (MESSAGE_INVALID_CHARACTERS).
-    const one = frame.type === 'send' || frame.type === 'typing' || frame.type === 'read' || frame.type === 'edit' || frame.type === 'delete';
+    const one = namesOneChat(frame);
     const chatIds = one ? [frame.chatId] : frame.type === 'watch' ? frame.chats : Object.keys(frame.chats);
     if (!chatIds.every(isStorableText)) {
       const where = one ? 'chatId' : frame.type === 'watch' ? 'a chats item' : 'a chats key';
@@ -233,9 +236,7 @@ export function parseClientFrame(text: string): ParseResult {
   // The rule and where, never the offending value (it may be huge or hostile); a path can hold a
   // client's key, so it is cut short.
   const where = first ? first.instancePath || '/' : '/';
-  // TypeBox says "schema is false" where a frame allows no other property (as the HTTP API words it).
-  const message = first?.message === 'schema is false' ? 'no such property here' : first?.message;
-  const detail = first ? `${message} at ${where.length > 60 ? `${where.slice(0, 60)}…` : where}` : 'invalid frame';
+  const detail = first ? `${readableSchemaMessage(first.message)} at ${where.length > 60 ? `${where.slice(0, 60)}…` : where}` : 'invalid frame';
   return echoing({ ok: false, code: 'VALIDATION_FAILED', detail });
 }
 
@@ -253,7 +254,7 @@ export function encodeAck(ack: Omit<AckFrame, 'type'>): string {
   return JSON.stringify({ type: 'ack', ...ack });
 }
 
-export function encodeError(code: WsErrorCode, opts: { ref?: string | undefined; chatId?: string; detail?: string } = {}): string {
+export function encodeError(code: WsErrorCode, opts: { ref?: string | undefined; chatId?: string | undefined; detail?: string } = {}): string {
   const frame: ErrorFrame = { type: 'error', code, message: opts.detail ? `${errorMessage(code)} (${opts.detail})` : errorMessage(code) };
   if (opts.ref !== undefined) frame.ref = opts.ref;
   if (opts.chatId !== undefined) frame.chatId = opts.chatId;

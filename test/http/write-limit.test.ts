@@ -2,6 +2,8 @@
 // write is 429 RATE_LIMITED with Retry-After and appends nothing; reads, logging out and other users
 // go on; the budget is the user's, whichever session or token writes.
 import t from 'tap';
+import { httpConfigFrom } from '../../gateways/service/from-config.js';
+import { loadConfig } from '../../infra/config.js';
 import { json, loginBearer, newUser, startHarness } from './harness.js';
 
 t.test('writes past the budget are refused without appending; reads, logout and other users are not', async (t) => {
@@ -27,4 +29,15 @@ t.test('writes past the budget are refused without appending; reads, logout and 
   t.equal((await alice.req({ method: 'GET', url })).statusCode, 200, 'reads are not writes');
   t.equal((await bob.req({ method: 'POST', url, payload: { body: 'mine', clientMessageId: 'b1' } })).statusCode, 201, 'another user has a budget of their own');
   t.equal((await alice.req({ method: 'POST', url: '/api/logout' })).statusCode, 204, 'logging out always works');
+});
+
+t.test('API_WRITE_MAX=0 turns the budget off', async (t) => {
+  const h = await startHarness('embedded', { config: httpConfigFrom(loadConfig({ API_WRITE_MAX: '0' })) });
+  t.teardown(() => h.close());
+  const alice = await newUser(h.app, 'wlc');
+  const bob = await newUser(h.app, 'wld');
+  const chat = json<{ chatId: string }>(await alice.req({ method: 'POST', url: '/api/chats', payload: { username: bob.userId } }));
+  const statuses = new Set<number>();
+  for (let i = 0; i < 70; i++) statuses.add((await alice.req({ method: 'POST', url: `/api/chats/${chat.chatId}/messages`, payload: { body: `m${i}`, clientMessageId: `c${i}` } })).statusCode);
+  t.same([...statuses], [201], '70 writes, more than the default budget of 60, none refused');
 });

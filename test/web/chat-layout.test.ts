@@ -20,6 +20,12 @@ const ERROR_IN_VIEW = `(() => {
   return !!r && r.bottom <= s.bottom + 1 && r.top >= s.top - 1;
 })()`;
 
+/** Opens the chat page and waits until its socket is live. */
+async function openChat(page: Page, base: string, chatId: string): Promise<void> {
+  await page.goto(`${base}/chat?id=${encodeURIComponent(chatId)}`);
+  await page.locator('#conn-state[data-state="live"]').waitFor();
+}
+
 /** True when the element's box lies within the message list's visible part. */
 async function inView(page: Page, target: Locator): Promise<boolean> {
   const [box, list] = await Promise.all([target.boundingBox(), page.locator('#scroller').boundingBox()]);
@@ -33,8 +39,7 @@ t.test('the chat page keeps the newest message in view and its forms and errors 
 
   const B = await newPage(browser, PHONE);
   await loginThroughPage(B.page, base, 'bob');
-  await B.page.goto(`${base}/chat?id=${encodeURIComponent(ab)}`);
-  await B.page.locator('#conn-state[data-state="live"]').waitFor();
+  await openChat(B.page, base, ab);
   await B.page.locator('#messages > li', { hasText: 'older 29' }).waitFor();
   const input = B.page.getByLabel('Message', { exact: true });
 
@@ -92,11 +97,7 @@ t.test('an unsent draft survives a reload and a login again in the tab, and goes
   const ab = await svc.startChat('alice', 'bob');
   const A = await newPage(browser, PHONE);
   await loginThroughPage(A.page, base, 'alice');
-  const open = async (): Promise<void> => {
-    await A.page.goto(`${base}/chat?id=${encodeURIComponent(ab)}`);
-    await A.page.locator('#conn-state[data-state="live"]').waitFor();
-  };
-  await open();
+  await openChat(A.page, base, ab);
   const input = A.page.getByLabel('Message', { exact: true });
   await input.fill('half a thought\nand a second line');
   await A.page.reload();
@@ -112,7 +113,7 @@ t.test('an unsent draft survives a reload and a login again in the tab, and goes
   await A.page.getByRole('button', { name: 'Log out' }).click();
   await A.page.waitForURL(/\/login/);
   await loginThroughPage(A.page, base, 'alice');
-  await open();
+  await openChat(A.page, base, ab);
   t.equal(await input.inputValue(), '', 'logging out cleared it');
 });
 
@@ -123,8 +124,7 @@ t.test('an edit or delete made offline says it is on its way, and is done once b
   await svc.seed('alice', ab, ['to fix', 'to drop']);
   const A = await newPage(browser, PHONE);
   await loginThroughPage(A.page, base, 'alice');
-  await A.page.goto(`${base}/chat?id=${encodeURIComponent(ab)}`);
-  await A.page.locator('#conn-state[data-state="live"]').waitFor();
+  await openChat(A.page, base, ab);
   const fix = A.page.locator('#messages > li.mine', { hasText: 'to fix' });
   const drop = A.page.locator('#messages > li.mine', { hasText: 'to drop' });
   await drop.waitFor();

@@ -13,6 +13,7 @@ import { isTransientError } from '../../../commands/ports/transient-error.js';
 import { HasherBusyError } from '../../../commands/ports/password-hasher.js';
 import { API_ERRORS, ApiError, errorBody, type ApiErrorCode } from '../errors.js';
 import { isApiPath, routedPath } from '../routed-path.js';
+import { readableSchemaMessage } from '../../schema-message.js';
 
 interface ValidationIssue {
   instancePath?: string;
@@ -22,11 +23,8 @@ interface ValidationIssue {
 
 /** Validation errors as a client can use them: where and what, without echoing the offending values. */
 function validationDetails(issues: readonly ValidationIssue[], context: string | undefined): Array<{ in: string; path: string; message: string }> {
-  return issues.slice(0, 20).map((i) => ({ in: context ?? 'body', path: i.instancePath || '/', message: readableMessage(i.message ?? i.keyword ?? 'invalid') }));
+  return issues.slice(0, 20).map((i) => ({ in: context ?? 'body', path: i.instancePath || '/', message: readableSchemaMessage(i.message ?? i.keyword ?? 'invalid') }));
 }
-
-/** TypeBox says "schema is false" where an object allows no other property: say that instead. */
-const readableMessage = (message: string): string => (message === 'schema is false' ? 'no such property here' : message);
 
 /** No script, style or user input in it: the default CSP holds, and nothing is echoed back. */
 const NOT_FOUND_PAGE = `<!doctype html>
