@@ -14,6 +14,7 @@ import { BrokerConnection } from '../../infra/broker/connection.js';
 import { deleteTopology, topologyNames, type Topology } from '../../infra/broker/topology.js';
 import type { EventData, EventStore } from '../../commands/ports/event-store.js';
 import { createLogger, type Logger } from '../../infra/logger.js';
+import { waitFor as waitUntil } from './wait.js';
 
 export const TEST_AMQP_URL = process.env['TEST_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
 
@@ -32,7 +33,7 @@ export async function withChannel<T>(fn: (ch: Channel) => Promise<T>): Promise<T
   for (let attempt = 0; attempt < 10; attempt++) {
     let model: amqp.ChannelModel | null = null;
     try {
-      model = await amqp.connect(TEST_AMQP_URL);
+      model = await amqp.connect(TEST_AMQP_URL, { timeout: 10_000 });
       model.on('error', () => undefined);
       const ch = await model.createChannel();
       ch.on('error', () => undefined);
@@ -52,7 +53,7 @@ export async function withChannel<T>(fn: (ch: Channel) => Promise<T>): Promise<T
 export async function publishRaw(exchange: string, routingKey: string, body: Buffer, options: amqp.Options.Publish = {}): Promise<void> {
   let model: amqp.ChannelModel | null = null;
   try {
-    model = await amqp.connect(TEST_AMQP_URL);
+    model = await amqp.connect(TEST_AMQP_URL, { timeout: 10_000 });
     model.on('error', () => undefined);
     const ch = await model.createConfirmChannel();
     ch.on('error', () => undefined);
@@ -72,14 +73,9 @@ export async function queueDepth(queue: string): Promise<number> {
   return withChannel(async (ch) => (await ch.checkQueue(queue)).messageCount);
 }
 
-export async function waitFor(what: string, condition: () => Promise<boolean> | boolean, timeoutMs: number, everyMs = 50): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await condition()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+/** wait.ts's waitFor, polling less often: many checks here open a broker connection each. */
+export const waitFor = (what: string, condition: () => Promise<boolean> | boolean, timeoutMs: number, everyMs = 50): Promise<void> =>
+  waitUntil(what, condition, timeoutMs, everyMs);
 
 export interface Received {
   id: string;
