@@ -9,6 +9,7 @@ import t, { type Test } from 'tap';
 import { EmbeddedEventStore } from '../../infra/event-store/embedded.js';
 import type { EventData, RecordedEvent } from '../../commands/ports/event-store.js';
 import { eventStoreContract } from './contract.js';
+import { settledWithin } from '../support/wait.js';
 
 const ev = (type: string, data: unknown = {}): EventData => ({ id: randomUUID(), type, data });
 
@@ -91,7 +92,7 @@ t.test('embedded event store: a second connection on the same file sees appends 
   const it = sub[Symbol.asyncIterator]();
   const pending = it.next();
   await writer.append('x-1', [ev('FromElsewhere', { n: 1 })], 'no_stream');
-  const got = await Promise.race([pending, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 3_000))]);
+  const got = await settledWithin(pending, 30_000);
   t.not(got, 'timeout', 'delivered within the fallback poll');
   if (got !== 'timeout') t.equal((got.value as RecordedEvent | undefined)?.type, 'FromElsewhere');
   await sub.stop();
@@ -102,7 +103,7 @@ t.test('embedded event store: close ends live subscriptions', async (t) => {
   const sub = store.subscribeToAll();
   const pending = sub[Symbol.asyncIterator]().next();
   await store.close();
-  const r = await Promise.race([pending, new Promise<'timeout'>((res) => setTimeout(() => res('timeout'), 2_000))]);
+  const r = await settledWithin(pending, 30_000);
   t.not(r, 'timeout', 'pending next() resolves');
   t.ok(r !== 'timeout' && r.done === true, 'as done');
   t.throws(() => store.subscribeToAll(), /closed/);

@@ -6,6 +6,7 @@ import { WrongExpectedRevisionError, type EventData } from '../../commands/ports
 import { PostgresEventStore } from '../../infra/event-store/postgres.js';
 import { createTestSchema, holdOrderingLockShared } from '../support/pg.js';
 import { eventStoreContract } from './contract.js';
+import { settledWithin } from '../support/wait.js';
 
 t.test('postgres event store: contract', async (t) => {
   eventStoreContract(t, async () => {
@@ -102,7 +103,7 @@ t.test('postgres event store: close ends live subscriptions and refuses further 
   const pending = sub[Symbol.asyncIterator]().next();
   await new Promise((r) => setTimeout(r, 50));
   await store.close();
-  const r = await Promise.race([pending, new Promise<'timeout'>((res) => setTimeout(() => res('timeout'), 2_000))]);
+  const r = await settledWithin(pending, 30_000);
   t.ok(r !== 'timeout' && r.done === true, 'pending next() resolves as done');
   t.throws(() => store.subscribeToAll(), /closed/);
   await t.rejects(store.readStream('s'), /closed/);

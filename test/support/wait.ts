@@ -30,3 +30,13 @@ async function answerBy(until: number, label: string, cond: () => Promise<boolea
     clearTimeout(timer);
   }
 }
+
+/** The promise's value, or 'timeout' once ms have passed (the timer cleared either way, so it keeps no test alive). */
+export async function settledWithin<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
