@@ -129,7 +129,7 @@ t.test('a poison record is parked with its error after the delivery limit; the e
   t.match(garbage?.error ?? '', /not JSON/);
   t.equal(consumer.status().parked, 2);
   t.equal(consumer.status().requeued, deliveryLimit - 1, 'requeued until the last attempt');
-  await waitFor('projector queue empty', async () => (await queueDepth(w.topology.projectorQueue)) === 0, 5_000);
+  await waitFor('projector queue empty', async () => (await queueDepth(w.topology.projectorQueue)) === 0, 30_000);
   t.equal(await queueDepth(w.topology.deadLetterQueue), 0, 'parked by us, not dead-lettered by the broker');
 });
 
@@ -147,7 +147,7 @@ t.test('when parking itself fails, the broker delivery limit dead-letters the re
   await appendEvents(w.store, { total: 10, streams: 1, perAppend: 10, streamPrefix: 'fine' });
   await waitFor('the record in the dead-letter queue', async () => (await queueDepth(w.topology.deadLetterQueue)) === 1, 20_000);
   t.equal(await pgSink.count(), 10, 'the other events were applied');
-  await waitFor('projector queue empty', async () => (await queueDepth(w.topology.projectorQueue)) === 0, 5_000);
+  await waitFor('projector queue empty', async () => (await queueDepth(w.topology.projectorQueue)) === 0, 30_000);
 });
 
 t.test('a database outage holds batches without spending their delivery attempts', async (t) => {

@@ -35,7 +35,7 @@ t.test('every event reaches the queue once, in log order, as a public record; th
   t.notOk(record instanceof Error, 'body is a valid public record');
 
   const head = await w.store.headPosition();
-  await waitFor('checkpoint at head', async () => (await w.checkpoint()) === head, 5_000);
+  await waitFor('checkpoint at head', async () => (await w.checkpoint()) === head, 30_000);
   t.equal(relay.status().checkpoint, head, 'status shows the checkpoint');
   t.equal(relay.status().leader, true);
 });
@@ -67,7 +67,7 @@ t.test('the checkpoint advances only over messages the broker confirmed', async 
   await withChannel((ch) => ch.purgeQueue(gate));
   await withChannel((ch) => ch.deleteQueue(gate));
   await waitFor('checkpoint at head', async () => (await w.checkpoint()) === events[49]!.position, 10_000);
-  await waitFor('all 50 in the projector queue', () => distinct(collector.received) === 50, 5_000);
+  await waitFor('all 50 in the projector queue', () => distinct(collector.received) === 50, 30_000);
   t.equal(await w.checkpoint(), events[49]!.position, 'resumed after the queue accepted again: checkpoint at the head');
   t.equal(distinct(collector.received), 50, 'and all 50 events in the projector queue');
 });
@@ -80,7 +80,7 @@ t.test('an unroutable publish does not advance the checkpoint and is retried onc
   await appendEvents(w.store, { total: 10, streams: 2, perAppend: 5, streamPrefix: 'a' });
   await waitFor('10 deliveries', () => collector.received.length >= 10, 10_000);
   const before = await w.store.headPosition();
-  await waitFor('checkpoint at head', async () => (await w.checkpoint()) === before, 5_000);
+  await waitFor('checkpoint at head', async () => (await w.checkpoint()) === before, 30_000);
 
   await withChannel((ch) => ch.unbindQueue(w.topology.projectorQueue, w.topology.exchange, '#'));
   await appendEvents(w.store, { total: 20, streams: 2, perAppend: 5, streamPrefix: 'b' });
@@ -94,7 +94,7 @@ t.test('an unroutable publish does not advance the checkpoint and is retried onc
   await withChannel((ch) => ch.bindQueue(w.topology.projectorQueue, w.topology.exchange, '#'));
   await waitFor('30 distinct deliveries', () => distinct(collector.received) === 30, 10_000);
   const head = await w.store.headPosition();
-  await waitFor('checkpoint at head', async () => (await w.checkpoint()) === head, 5_000);
+  await waitFor('checkpoint at head', async () => (await w.checkpoint()) === head, 30_000);
   t.equal(distinct(collector.received), 30, 'relayed once routable again: 30 distinct events delivered');
   t.equal(await w.checkpoint(), head, 'and the checkpoint at the head');
 });

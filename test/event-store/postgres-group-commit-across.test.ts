@@ -49,7 +49,7 @@ t.test('a subscriber on another store instance receives batched appends promptly
   await storeListening(`events_${fx.ts.schema}`);
   const warm = ev('Warm');
   await writer.append('warm', [warm], 'no_stream');
-  t.ok(await waitFor(1, 5000), 'warm-up event arrived');
+  t.ok(await waitFor(1, 30_000), 'warm-up event arrived');
 
   const appended: string[] = [warm.id];
   const latencies: number[] = [];

@@ -230,7 +230,7 @@ t.test('a rolled-back append leaves no trace and does not stall the subscriber',
   await t.rejects(store.append('doomed', [ev('Never')], 'no_stream'), /abort on purpose/);
   const after = ev('After');
   await store.append('survivor', [after], 'no_stream');
-  t.ok(await got.waitFor((evs) => evs.length >= 1, 5_000), 'the next event arrives');
+  t.ok(await got.waitFor((evs) => evs.length >= 1, 30_000), 'the next event arrives');
   await sleep(100);
   await sub.stop();
   await got.done;
@@ -284,7 +284,7 @@ t.test('a killed LISTEN connection is re-established, with a warning and no cras
   // Appended through the other store: only a notification (or the fallback poll) can wake `own`.
   const e = ev('AfterReconnect');
   await store.append('reconnect', [e], 'no_stream');
-  t.ok(await got.waitFor((evs) => evs.some((x) => x.id === e.id), 5_000), 'the subscription carries on');
+  t.ok(await got.waitFor((evs) => evs.some((x) => x.id === e.id), 30_000), 'the subscription carries on');
   await sub.stop();
   await got.done;
   // (Filtered: an event of an earlier test may still have been held back when we took the head.)
