@@ -100,10 +100,13 @@ export function checkBody(raw: string, maxChars: number): { ok: true; body: stri
 /** Assumes the chat exists and the editor takes part in it (chat.ts checks both first). */
 export function decideEdit(command: EditMessageCommand, state: MessageChangeState, maxChars: number): Decision<ChatEvent> {
   if (!CLIENT_ID.test(command.clientEditId)) return reject(domainError('CLIENT_MESSAGE_ID_INVALID'));
-  if (findEdit(state, command.messageId, command.clientEditId)) return accept([]);
   const facts = factsOf(state, command);
   if (!facts) return reject(domainError('MESSAGE_NOT_FOUND'));
+  // Before the repeat check: a repeat key names no editor, so another participant presenting the
+  // sender's clientEditId would otherwise be told their edit succeeded.
   if (facts.senderId !== command.editorId) return reject(domainError('NOT_MESSAGE_SENDER'));
+  // A retry is answered as a repeat even once the message was deleted or the window has passed.
+  if (findEdit(state, command.messageId, command.clientEditId)) return accept([]);
   if (facts.deleted) return reject(domainError('MESSAGE_DELETED'));
   if (Date.parse(command.at) - facts.sentAtMs > command.editWindowMs) return reject(domainError('EDIT_WINDOW_PASSED'));
   const checked = checkBody(command.body, maxChars);

@@ -28,6 +28,9 @@ t.test('EditMessage: the sender edits their own message, body trimmed', async (t
 t.test('EditMessage: a repeated clientEditId is answered as done, with no event', async (t) => {
   givenEvents(chatDecider, [started, sent, edited]).when(edit()).thenEvents(t, []);
   givenEvents(chatDecider, [started, sent, edited]).when(edit({ body: 'different text' })).thenEvents(t, [], 'the id decides, not the body');
+  givenEvents(chatDecider, [started, sent, edited, deleted]).when(edit()).thenEvents(t, [], 'a retry after the delete is still the edit that was done');
+  // The other participant presenting the sender's clientEditId is refused, not told it was done.
+  givenEvents(chatDecider, [started, sent, edited]).when(edit({ editorId: 'bob' })).thenError(t, 'NOT_MESSAGE_SENDER');
 });
 
 t.test('EditMessage: refusals', async (t) => {

@@ -35,6 +35,7 @@ for (const kind of ['postgres', 'embedded'] as Kind[]) {
 
     const refused: Array<[Client, 'PATCH' | 'DELETE', string, Record<string, unknown> | undefined, number, string]> = [
       [bob, 'PATCH', url(first), { body: 'x', clientEditId: 'e2' }, 403, 'NOT_MESSAGE_SENDER'],
+      [bob, 'PATCH', url(first), { body: 'x', clientEditId: 'e1' }, 403, 'NOT_MESSAGE_SENDER'], // alice's clientEditId: not her retry
       [bob, 'DELETE', `${url(first)}?clientDeleteId=d2`, undefined, 403, 'NOT_MESSAGE_SENDER'],
       [alice, 'PATCH', url('nope'), { body: 'x', clientEditId: 'e3' }, 404, 'MESSAGE_NOT_FOUND'],
       [alice, 'DELETE', `${url(second)}?clientDeleteId=d3`, undefined, 409, 'MESSAGE_DELETED'],

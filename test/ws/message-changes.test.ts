@@ -42,6 +42,7 @@ t.test('edit and delete over the socket', async (t) => {
   t.match(await request(a, { type: 'delete', chatId, messageId: secret.messageId, clientDeleteId: 'd2' }), { type: 'error', code: 'MESSAGE_DELETED' });
   t.match(await request(a, { type: 'edit', chatId, messageId: secret.messageId, clientEditId: 'e2', body: 'x' }), { type: 'error', code: 'MESSAGE_DELETED' });
   t.match(await request(b, { type: 'edit', chatId, messageId: sent.messageId, clientEditId: 'e3', body: 'x' }), { type: 'error', code: 'NOT_MESSAGE_SENDER' });
+  t.match(await request(b, { type: 'edit', chatId, messageId: sent.messageId, clientEditId: 'e1', body: 'x' }), { type: 'error', code: 'NOT_MESSAGE_SENDER' }, 'alice\'s clientEditId is not bob\'s retry');
   t.match(await request(b, { type: 'delete', chatId, messageId: sent.messageId, clientDeleteId: 'd3' }), { type: 'error', code: 'NOT_MESSAGE_SENDER' });
   t.match(await request(a, { type: 'edit', chatId, messageId: 'no-such-message', clientEditId: 'e4', body: 'x' }), { type: 'error', code: 'MESSAGE_NOT_FOUND' });
   t.match(await request(a, { type: 'edit', chatId, messageId: sent.messageId, clientEditId: 'e5', body: '   ' }), { type: 'error', code: 'MESSAGE_EMPTY' });
