@@ -120,7 +120,8 @@ export class PresenceHub {
       const states = users.length === 0 ? new Map<string, PresenceState>() : await this.#d.bus.query(users);
       if (conn.closed) return;
       if (!states) return this.#send(conn, encodePresence(f.ref, false, {}));
-      const out: PresenceFrame['users'] = {};
+      // No prototype: a user named __proto__ must be a key like any other, not set the object's prototype.
+      const out = Object.create(null) as PresenceFrame['users'];
       for (const u of users) {
         const w = this.#watched.get(u);
         // A change that arrived while the query ran was already sent, and is newer than its answer.

@@ -35,7 +35,8 @@ function cleanValue(value: unknown, depth: number): unknown {
   if (typeof value !== 'object' || value === null) return typeof value === 'number' && !Number.isFinite(value) ? null : value;
   if (depth >= ERROR_LOG_LIMITS.contextDepth) return '[too deep]';
   if (Array.isArray(value)) return value.map((v) => cleanValue(v, depth + 1));
-  const out: Record<string, unknown> = {};
+  // No prototype: a `__proto__` key (JSON.parse makes it an own key) is kept as data, not set as the prototype.
+  const out = Object.create(null) as Record<string, unknown>;
   for (const [k, v] of Object.entries(value)) out[cleanText(k, ERROR_LOG_LIMITS.contextString)] = cleanValue(v, depth + 1);
   return out;
 }

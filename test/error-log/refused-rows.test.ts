@@ -9,7 +9,7 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { createErrorLogStream, createSqlErrorLogWriter, isDataError, type ErrorLogRow, type ErrorLogStreamOptions } from '../../infra/error-log/destination.js';
 import { errorLogDropCounter } from '../../infra/error-log/metrics.js';
-import { ERROR_LOG_LIMITS } from '../../infra/error-log/sanitise.js';
+import { cleanContext, ERROR_LOG_LIMITS } from '../../infra/error-log/sanitise.js';
 import { emOf, openReadModelOrm, sqlOf, sqlQuery, type ReadModelOrm, type ReadModelTarget } from '../../infra/read-models/orm.js';
 import { queryErrors } from '../../infra/read-models/queries/errors.js';
 import { createTestSchema } from '../support/pg.js';
@@ -132,4 +132,11 @@ t.test('SQLite (embedded default): rows are sanitised the same way', async (t) =
   t.equal(nasty?.message, 'bad request: prefix a half  and  pair 😀 end');
   t.same(nasty?.context, { prefix: 'a' });
   t.equal(items.find((i) => i.message.startsWith('yyy'))?.message.length, ERROR_LOG_LIMITS.message);
+});
+
+t.test('a context key named __proto__ is kept as data, not taken as the prototype', async (t) => {
+  const clean = cleanContext(JSON.parse('{"__proto__": {"admin": true}, "n": 1}') as Record<string, unknown>)!;
+  t.same(Object.keys(clean).sort(), ['__proto__', 'n']);
+  t.equal(JSON.stringify(clean), '{"__proto__":{"admin":true},"n":1}');
+  t.equal((clean as { admin?: unknown }).admin, undefined, 'nothing inherited');
 });

@@ -163,6 +163,22 @@ t.test('presence: watch, online, offline after the grace, no flicker on a quick 
   }
 });
 
+t.test('users named like Object.prototype keys are named in presence answers like any other', async (t) => {
+  const fx = await openFixture();
+  t.teardown(() => fx.close());
+  const bob = await fx.user('bob');
+  const odd = [await fx.user('__proto__'), await fx.user('constructor')];
+  const chats = [await fx.chat(odd[0]!, bob), await fx.chat(odd[1]!, bob)];
+  const g = await gatewayOf(t, fx);
+  const b = await connect(urlOf(g), { token: bob.token });
+  await b.resume({});
+  b.raw(JSON.stringify({ type: 'watch', ref: 'w1', chats }));
+  const got = await b.waitFor(answer('w1'));
+  // Not t.same: an expected object literal cannot spell an own `__proto__` key.
+  t.same(Object.keys(got.users).sort(), ['__proto__', 'constructor'], 'both named (a plain object dropped __proto__)');
+  await b.close();
+});
+
 t.test('Redis down: typing and presence go quiet, messages go on', async (t) => {
   const fx = await openFixture();
   t.teardown(() => fx.close());
