@@ -54,6 +54,9 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     requestTimeout: config.requestTimeoutMs,
     http: { headersTimeout: config.headersTimeoutMs, connectionsCheckingInterval: 1_000 },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  // An Expect other than 100-continue: Node would answer a bare 417 itself, without our error body or
+  // headers. RFC 9110 lets a server ignore an expectation it does not know, so it is served as usual.
+  app.server.on('checkExpectation', (req, res) => app.server.emit('request', req, res));
   limitConnections(app.server, { maxConnections: config.maxConnections, perAddress: config.trustProxy === false ? config.maxConnectionsPerAddress : 0 });
 
   // TypeBox checks the body strictly (a number is not a string); querystring and params are converted first.

@@ -47,6 +47,12 @@ t.test('malformed HTTP gets a coded JSON error and a closed connection', async (
   t.match(badUrl, /content-security-policy: /i, 'its content security policy among them');
   const fine = await raw(port, 'GET /api/me HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
   t.match(fine, /^HTTP\/1\.1 401 /, 'and the server still answers');
+  // Node answers an unknown expectation with a bare 417 unless told otherwise: it is served as usual.
+  const expect = await raw(port, 'GET /api/me HTTP/1.1\r\nHost: x\r\nExpect: x-unknown\r\nConnection: close\r\n\r\n');
+  const [expectHead, expectBody] = expect.split('\r\n\r\n');
+  t.match(expectHead, /^HTTP\/1\.1 401 /, 'an unknown Expect: the request is served as usual');
+  t.match(expectHead, /cache-control: no-store/i, 'with the API\'s headers');
+  t.match(JSON.parse(expectBody ?? 'null'), { error: { code: 'UNAUTHENTICATED' } });
 });
 
 /** Opens a connection and resolves once it is established (nothing sent). */
