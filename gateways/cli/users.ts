@@ -6,7 +6,14 @@ import { eraseAccountByOperator } from '../service/tools.js';
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  let text: string;
+  try {
+    // fatal: a byte that is not UTF-8 would otherwise become U+FFFD, a password other than the one typed.
+    text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
+  } catch {
+    throw new CliInputError('the password on standard input is not valid UTF-8');
+  }
+  return text.replace(/\r?\n$/, '');
 }
 
 export function registerUserCommands(program: Command): void {

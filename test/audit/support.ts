@@ -23,7 +23,8 @@ export interface CliResult {
   stderr: string;
 }
 
-export function chat(where: Where, args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+/** `stdin`: what the command reads on standard input (closed at once either way). */
+export function chat(where: Where, args: string[], extraEnv: NodeJS.ProcessEnv = {}, stdin: string | Buffer = ''): Promise<CliResult> {
   const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'warn', ...extraEnv };
   for (const k of ['DATABASE_URL', 'DATABASE_SCHEMA', 'EVENTSTORE_URL', 'REDIS_URL', 'AMQP_URL', 'DATA_DIR']) delete env[k];
   if (where.kind === 'embedded') env['DATA_DIR'] = where.dataDir;
@@ -39,6 +40,8 @@ export function chat(where: Where, args: string[], extraEnv: NodeJS.ProcessEnv =
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.on('error', () => undefined); // a command that exits without reading it
+    child.stdin.end(stdin);
   });
 }
 

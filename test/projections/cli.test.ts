@@ -9,7 +9,7 @@ import { EmbeddedEventStore } from '../../infra/event-store/embedded.js';
 import { chat as runChat, type CliResult } from '../audit/support.js';
 
 /** The real CLI in a child process, on the zero-setup default in `dataDir`. */
-const chat = (dataDir: string, args: string[]): Promise<CliResult> => runChat({ kind: 'embedded', dataDir }, args);
+const chat = (dataDir: string, args: string[], stdin?: Buffer): Promise<CliResult> => runChat({ kind: 'embedded', dataDir }, args, {}, stdin);
 
 t.test('bad input: exit 2 and a message, nothing opened', async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'cli-bad-'));
@@ -34,6 +34,11 @@ t.test('bad input: exit 2 and a message, nothing opened', async (t) => {
     t.match(r.stderr, message);
     t.equal(r.stdout, '');
   });
+  // A password is read from standard input: bytes that are not UTF-8 would become U+FFFD, another password.
+  const notUtf8 = await chat(dir, ['users', 'register', 'alice'], Buffer.from([0xff, 0xfe, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0x69, 0x6a, 0x0a]));
+  t.equal(notUtf8.code, 2, 'a password that is not UTF-8: exit 2');
+  t.match(notUtf8.stderr, /the password on standard input is not valid UTF-8/);
+  t.equal(notUtf8.stdout, '');
   t.same(readdirSync(dir), [], 'no database created');
 });
 
@@ -76,4 +81,7 @@ t.test('good input against the embedded default', async (t) => {
     [['users', 0, null], ['chats', 0, null], ['activity-log', 0, null], ['reads', 0, null]],
     'an empty log: nothing to compact, nothing in the way (messages and messages-per-user-per-day keep no inbox)',
   );
+  const registered = await chat(dir, ['users', 'register', 'alice'], Buffer.from('pässwörd 🔑 lang\n', 'utf8'));
+  t.equal(registered.code, 0, registered.stderr);
+  t.match(JSON.parse(registered.stdout), { userId: 'alice', role: 'user' }, 'a UTF-8 password from standard input');
 });
