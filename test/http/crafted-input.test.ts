@@ -252,6 +252,10 @@ t.test(`${RUNS} crafted requests over every route: never 5xx, stable codes, both
     [example('GET', '/api/users', '/api/users?prefix=%ED%A0%80'), 400, 'BAD_REQUEST'],
     [example('GET', '/api/users', '/api/users?prefix=a&x=%C3'), 400, 'BAD_REQUEST'],
     [example('GET', '/api/users', '/api/users?prefix=%C3%A9+x'), 200, null],
+    // A route that takes no body refuses one with content, as unknown properties are refused elsewhere.
+    [example('POST', '/api/chats/{chatId}/open', '/api/chats/alice:bob/open', { x: 1 }), 400, 'VALIDATION_FAILED'],
+    [example('POST', '/api/chats/{chatId}/open', '/api/chats/alice:bob/open', [1]), 400, 'VALIDATION_FAILED'],
+    [example('POST', '/api/chats/{chatId}/open', '/api/chats/alice:bob/open', {}), 200, null],
     [example('GET', '/api/chats/{chatId}/messages', `/api/chats/${'x'.repeat(250)}/messages`), 400, 'VALIDATION_FAILED'],
     [example('GET', '/api/chats/{chatId}/messages', '/api/chats/alice:bob/messages?before=1e300'), 400, 'VALIDATION_FAILED'],
     [example('GET', '/api/chats', `/api/chats?cursor=${cursor([1e300, 'x'])}`), 400, 'VALIDATION_FAILED'],

@@ -6,7 +6,9 @@
  *
  * An empty body under `Content-Type: application/json` is no body, not malformed JSON: many fetch
  * wrappers send that header on every request, a DELETE's included. A route that needs a body then
- * refuses it as VALIDATION_FAILED, like any body of the wrong shape.
+ * refuses it as VALIDATION_FAILED, like any body of the wrong shape. A route that takes none refuses
+ * one with content the same way (unknown properties are refused everywhere); `{}` and `null` say nothing
+ * and pass, since wrappers send those too.
  */
 import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../errors.js';
@@ -39,5 +41,12 @@ export function installJsonBody(app: FastifyInstance): void {
       return;
     }
     parse(request, text, done);
+  });
+  app.addHook('preValidation', async (request) => {
+    if (request.routeOptions.schema?.body !== undefined) return;
+    const body: unknown = request.body;
+    if (body === undefined || body === null) return;
+    if (typeof body === 'object' && !Array.isArray(body) && Object.keys(body).length === 0) return;
+    throw new ApiError('VALIDATION_FAILED', 'This route takes no body.', [{ in: 'body', path: '/', message: 'this route takes no body' }]);
   });
 }
