@@ -1,7 +1,7 @@
 /**
- * Refuses, before any route runs, a query string that does not decode as UTF-8, and a path or query
- * parameter holding text no store can keep
- * (U+0000 or an unpaired surrogate, see domain/text.ts): such a value would otherwise reach
+ * Refuses, before any route runs, an API query string that does not decode as UTF-8, and a path or
+ * query parameter holding text no store can keep (U+0000 or an unpaired surrogate, see
+ * domain/text.ts): such a value would otherwise reach
  * PostgreSQL and fail there as an error of ours (500, or 503 as if the database were down), while
  * SQLite would quietly answer. Bodies are left to the routes' schemas and the domain, which give
  * the precise codes (MESSAGE_INVALID_CHARACTERS, USERNAME_INVALID …).
