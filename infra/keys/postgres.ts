@@ -5,6 +5,7 @@
  */
 import pg from 'pg';
 import type { KeyStore, StoredKey } from '../../commands/ports/keys.js';
+import { checkOut } from '../pg-checkout.js';
 
 interface Row { user_id: string; wrapped: string | null; kek_id: string | null }
 
@@ -23,7 +24,7 @@ export class PostgresKeyStore implements KeyStore {
     const pool = new pg.Pool({ connectionString: opts.connectionString, max: opts.poolSize ?? 4 });
     pool.on('error', () => { /* an idle client's error; the next query reconnects and reports */ });
     const table = `${pg.escapeIdentifier(schema)}.data_keys`;
-    const client = await pool.connect();
+    const { client, release } = await checkOut(pool);
     try {
       // Two processes starting together would both try CREATE TABLE IF NOT EXISTS; one lock orders them.
       await client.query('BEGIN');
@@ -40,11 +41,11 @@ export class PostgresKeyStore implements KeyStore {
       await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
-      client.release();
+      release();
       await pool.end();
       throw err;
     }
-    client.release();
+    release();
     return new PostgresKeyStore(pool, table);
   }
 

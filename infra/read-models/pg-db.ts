@@ -15,6 +15,7 @@
 import pg from 'pg';
 import type { ReadModelDb, SqlRunner } from '../../projections/ports/read-model.js';
 import { quoteIdent, type SqlParam } from '../../projections/ports/sql.js';
+import { checkOut } from '../pg-checkout.js';
 
 /** Distinct statement texts prepared by name; later ones run unnamed. */
 const MAX_NAMED = 200;
@@ -78,7 +79,7 @@ export function directPgDb(db: ReadModelDb, opts: DirectPgOptions): ReadModelDb 
     ...db,
     query: (statement, params) => run(pool, statement, params),
     async transaction(work) {
-      const client = await pool.connect();
+      const { client, release } = await checkOut(pool);
       let begun = false;
       const tx: SqlRunner = {
         async query<T>(statement: string, params: ReadonlyArray<SqlParam> = []): Promise<T[]> {
@@ -104,7 +105,7 @@ export function directPgDb(db: ReadModelDb, opts: DirectPgOptions): ReadModelDb 
         if (begun) await client.query('ROLLBACK').catch((e: unknown) => (broken = e instanceof Error ? e : new Error(String(e))));
         throw err;
       } finally {
-        client.release(broken);
+        release(broken);
       }
     },
     close: () => pool.end(),

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { listen } from '../pg-listen.js';
+import { checkOut } from '../pg-checkout.js';
 import type { Role } from '../../domain/events.js';
 import {
   isAlive, msLeft, needsTouch, sessionPolicy,
@@ -79,7 +80,7 @@ export class PostgresSessionStore implements SessionStore {
   }
 
   async #migrate(schema: string): Promise<void> {
-    const client = await this.#pool.connect();
+    const { client, release } = await checkOut(this.#pool);
     try {
       await client.query('BEGIN');
       await client.query(`SELECT pg_advisory_xact_lock(hashtext('chat-sessions-schema:' || $1))`, [schema]);
@@ -106,7 +107,7 @@ export class PostgresSessionStore implements SessionStore {
       await client.query('ROLLBACK').catch(() => undefined);
       throw err;
     } finally {
-      client.release();
+      release();
     }
   }
 
