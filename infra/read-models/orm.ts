@@ -68,6 +68,16 @@ export async function openReadModelOrm(target: ReadModelTarget, logger: Logger):
     // MikroORM's query log (with timings) at trace level only.
     debug: log.isLevelEnabled('trace') ? (['query', 'query-params'] as const).slice() : false,
     logger: (message: string) => log.trace(message),
+    // knex's own notices ("Connection Error: …" on a database restart) went to the console as plain
+    // text, outside the JSON log and the error log. Only their text is passed on, as knex wrote it.
+    driverOptions: {
+      log: {
+        warn: (message: unknown) => log.warn({ source: 'knex' }, String(message)),
+        error: (message: unknown) => log.error({ source: 'knex' }, String(message)),
+        deprecate: (message: unknown) => log.debug({ source: 'knex' }, String(message)),
+        debug: (message: unknown) => log.trace({ source: 'knex' }, String(message)),
+      },
+    },
   };
 
   let orm: Orm;

@@ -10,6 +10,8 @@ import { READ_MODEL_ENTITIES } from '../../infra/read-models/entities/index.js';
 import { READ_MODEL_MIGRATIONS } from '../../infra/read-models/migrations/index.js';
 import { TEST_DATABASE_URL, createTestSchema } from '../support/pg.js';
 import { silentLogger } from '../projections/support.js';
+import { memoryLogger } from '../support/last-messages.js';
+import { waitFor } from '../support/wait.js';
 
 const ALL_MIGRATIONS = READ_MODEL_MIGRATIONS.map((m) => m.name);
 
@@ -82,4 +84,24 @@ t.test('a migration that met a concurrent drop is run again; any other failure i
   calls = 0;
   await t.rejects(withRetries(async () => { calls++; throw dropped; }, silentLogger, droppedMeanwhile), dropped);
   t.equal(calls, 5, 'at most five attempts');
+});
+
+t.test('postgresql: knex\'s notice of a lost connection reaches the JSON log, not the console', async (t) => {
+  const ts = await createTestSchema('ormlog');
+  t.teardown(() => ts.drop());
+  const { logger, lines } = memoryLogger();
+  const orm = await openReadModelOrm({ kind: 'postgresql', connectionString: ts.url, schema: ts.schema, poolSize: 1 }, logger);
+  t.teardown(() => orm.close());
+  const [row] = await sqlQuery<{ pid: number }>(emOf(orm), 'SELECT pg_backend_pid() AS pid');
+  const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await admin.connect();
+  await admin.query('SELECT pg_terminate_backend($1)', [row!.pid]);
+  await admin.end();
+  // knex says so when it next takes the dead connection from its pool: keep asking until it has.
+  await waitFor('knex\'s connection notice', async () => {
+    await sqlQuery(emOf(orm), 'SELECT 1').catch(() => undefined);
+    return lines.some((l) => l['source'] === 'knex');
+  });
+  t.match(lines.find((l) => l['source'] === 'knex'), { level: 40, component: 'read-models', msg: /Connection Error/ });
+  t.same((await sqlQuery<{ n: number }>(emOf(orm), 'SELECT 1 AS n')).map((r) => Number(r.n)), [1], 'and the next query gets a new connection');
 });
