@@ -26,19 +26,13 @@ import { createTestSchema, holdOrderingLockShared, type TestSchema } from '../su
 import { stubHasher } from '../support/stub-hasher.js';
 import { settledHead, tracked } from '../support/tracked-store.js';
 import { MemoryPresenceBus } from '../../infra/presence/memory.js';
+import { sleep, waitFor } from '../support/wait.js';
 
+export { sleep } from '../support/wait.js';
 
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-export async function waitUntil(label: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    if (await cond()) return;
-    if (Date.now() > until) throw new Error(`timed out waiting for: ${label}`);
-    await sleep(10);
-  }
-}
+/** wait.ts's waitFor, polling every 10 ms as the socket tests always have. */
+export const waitUntil = (label: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> =>
+  waitFor(label, cond, timeoutMs, 10);
 
 export function memoryLogger(level = 'info'): { logger: Logger; lines: string[] } {
   const lines: string[] = [];
