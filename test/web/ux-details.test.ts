@@ -120,3 +120,26 @@ t.test('the chat list says "message erased" for an erased sender\'s last message
   t.equal(await A.page.locator('#chats', { hasText: 'bye from carol' }).count(), 0, 'the text is gone');
   t.same(A.errors, []);
 });
+
+t.test('a first visit asks for no session it cannot have: no /api/me, no failed request in the console', { skip: missing ?? false }, async (t) => {
+  const { browser, base } = await openWebTest(t, 'ux-first', ['alice']);
+  const P = await newPage(browser, DESKTOP);
+  const asked: string[] = [];
+  const failed: string[] = [];
+  P.page.on('request', (r) => { if (new URL(r.url()).pathname === '/api/me') asked.push(r.url()); });
+  P.page.on('response', (r) => { if (r.status() >= 400) failed.push(`${r.status()} ${r.url()}`); });
+  for (const path of ['/login', '/register']) {
+    await P.page.goto(`${base}${path}`);
+    await P.page.locator('form').first().waitFor();
+  }
+  await P.page.goto(`${base}/profile`);
+  await P.page.waitForURL(/\/login\?next=/);
+  t.same(asked, [], 'no /api/me without the session\'s cookies');
+  t.same(failed, [], 'no failed request');
+  // Logged in, the pages still ask, and a logged-in visit to /login goes straight on.
+  await loginThroughPage(P.page, base, 'alice');
+  await P.page.goto(`${base}/login`);
+  await P.page.waitForURL(`${base}/profile`);
+  t.ok(asked.length > 0, 'with the cookies, /api/me is asked');
+  t.same(P.errors, []);
+});

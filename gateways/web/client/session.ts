@@ -10,7 +10,14 @@ export function loginUrl(next = location.pathname + location.search): string {
   return `/login?next=${encodeURIComponent(next)}`;
 }
 
+/**
+ * The readable CSRF cookie is set and cleared with the session cookie: without it there is no session
+ * to ask about, and a first visit's console shows no failed request (the 401 of /api/me).
+ */
+const mayHaveSession = (): boolean => document.cookie.split(';').some((c) => c.trim().startsWith('chat_csrf='));
+
 export async function fetchMe(): Promise<MeResponse | null> {
+  if (!mayHaveSession()) return null;
   try {
     return await api<MeResponse>('GET', '/api/me');
   } catch (err) {
