@@ -5,7 +5,7 @@
  */
 import pg from 'pg';
 import type { KeyStore, StoredKey } from '../../commands/ports/keys.js';
-import { checkOut } from '../pg-checkout.js';
+import { inTransaction } from '../pg-checkout.js';
 
 interface Row { user_id: string; wrapped: string | null; kek_id: string | null }
 
@@ -24,28 +24,24 @@ export class PostgresKeyStore implements KeyStore {
     const pool = new pg.Pool({ connectionString: opts.connectionString, max: opts.poolSize ?? 4 });
     pool.on('error', () => { /* an idle client's error; the next query reconnects and reports */ });
     const table = `${pg.escapeIdentifier(schema)}.data_keys`;
-    const { client, release } = await checkOut(pool);
     try {
       // Two processes starting together would both try CREATE TABLE IF NOT EXISTS; one lock orders them.
-      await client.query('BEGIN');
-      await client.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`data_keys:${schema}`]);
-      await client.query(`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(schema)}`);
-      await client.query(`CREATE TABLE IF NOT EXISTS ${table} (
-        user_id      text PRIMARY KEY,
-        wrapped      text,
-        kek_id       text,
-        created_at   timestamptz NOT NULL DEFAULT now(),
-        destroyed_at timestamptz,
-        CHECK ((wrapped IS NULL) = (destroyed_at IS NOT NULL))
-      )`);
-      await client.query('COMMIT');
+      await inTransaction(pool, async (client) => {
+        await client.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`data_keys:${schema}`]);
+        await client.query(`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(schema)}`);
+        await client.query(`CREATE TABLE IF NOT EXISTS ${table} (
+          user_id      text PRIMARY KEY,
+          wrapped      text,
+          kek_id       text,
+          created_at   timestamptz NOT NULL DEFAULT now(),
+          destroyed_at timestamptz,
+          CHECK ((wrapped IS NULL) = (destroyed_at IS NOT NULL))
+        )`);
+      });
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      release();
       await pool.end();
       throw err;
     }
-    release();
     return new PostgresKeyStore(pool, table);
   }
 

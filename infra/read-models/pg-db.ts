@@ -15,7 +15,7 @@
 import pg from 'pg';
 import type { ReadModelDb, SqlRunner } from '../../projections/ports/read-model.js';
 import { quoteIdent, type SqlParam } from '../../projections/ports/sql.js';
-import { checkOut } from '../pg-checkout.js';
+import { checkOut, rollback } from '../pg-checkout.js';
 
 /** Distinct statement texts prepared by name; later ones run unnamed. */
 const MAX_NAMED = 200;
@@ -102,7 +102,7 @@ export function directPgDb(db: ReadModelDb, opts: DirectPgOptions): ReadModelDb 
         if (begun) await client.query('COMMIT');
         return result;
       } catch (err) {
-        if (begun) await client.query('ROLLBACK').catch((e: unknown) => (broken = e instanceof Error ? e : new Error(String(e))));
+        if (begun) broken = await rollback(client);
         throw err;
       } finally {
         release(broken);

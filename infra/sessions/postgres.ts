@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { listen } from '../pg-listen.js';
-import { checkOut } from '../pg-checkout.js';
+import { inTransaction } from '../pg-checkout.js';
 import type { Role } from '../../domain/events.js';
 import {
   isAlive, msLeft, needsTouch, sessionPolicy,
@@ -80,9 +80,7 @@ export class PostgresSessionStore implements SessionStore {
   }
 
   async #migrate(schema: string): Promise<void> {
-    const { client, release } = await checkOut(this.#pool);
-    try {
-      await client.query('BEGIN');
+    await inTransaction(this.#pool, async (client) => {
       await client.query(`SELECT pg_advisory_xact_lock(hashtext('chat-sessions-schema:' || $1))`, [schema]);
       await client.query(`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(schema)}`);
       await client.query(`
@@ -102,13 +100,7 @@ export class PostgresSessionStore implements SessionStore {
           session_id  uuid NOT NULL,
           expires_at  timestamptz NOT NULL
         )`);
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      release();
-    }
+    });
   }
 
   async create(input: { userId: string; role: Role }): Promise<{ token: string; session: Session }> {

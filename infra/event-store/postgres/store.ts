@@ -19,7 +19,7 @@ import {
   type Subscription,
 } from '../../../commands/ports/event-store.js';
 import { writeAlone, writeBatch, type AppendQuery, type AppendRow, type BatchResult, type PendingAppend } from './append-batch.js';
-import { checkOut } from '../../pg-checkout.js';
+import { inTransaction } from '../../pg-checkout.js';
 import { Listener } from './listener.js';
 import { stderrLogger, errorInfo, type PostgresEventStoreLogger } from './log.js';
 import {
@@ -72,23 +72,6 @@ interface IdRow {
   stream_id: string;
   revision: number;
   position: string;
-}
-
-/** Runs `work` between BEGIN and COMMIT on a pooled connection; rolls back if it fails. */
-async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const { client, release } = await checkOut(pool);
-  let broken: Error | undefined;
-  try {
-    await client.query('BEGIN');
-    const result = await work(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (err) {
-    await client.query('ROLLBACK').catch((e: unknown) => (broken = e instanceof Error ? e : new Error(String(e))));
-    throw err;
-  } finally {
-    release(broken);
-  }
 }
 
 export class PostgresEventStore implements EventStore {
