@@ -34,6 +34,7 @@ import { statsRoutes } from './routes/stats.js';
 import { userRoutes } from './routes/users.js';
 import { isApiPath, routedPath } from './routed-path.js';
 import { ErrorSchema } from './schemas.js';
+import { DOCS_CSP, HELMET_OPTIONS } from './security-headers.js';
 
 import { webPlugin } from '../web/plugin.js';
 
@@ -78,7 +79,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     if (isApiPath(request.routeOptions.url ?? routedPath(request.url))) void reply.header('cache-control', 'no-store');
   });
 
-  await app.register(helmet);
+  await app.register(helmet, HELMET_OPTIONS);
   await app.register(cookie);
   if (config.docs) {
     await app.register(swagger, {
@@ -95,7 +96,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
       // Shared schemas keep their $id as their name (ErrorBody), not def-0: client generators name types after it.
       refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json['$id'] === 'string' ? json['$id'] : `def-${i}`) },
     });
-    await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+    await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: DOCS_CSP });
   }
 
   await app.register(authPlugin, { sessions: deps.sessions, config });

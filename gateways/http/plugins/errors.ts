@@ -14,6 +14,7 @@ import { HasherBusyError } from '../../../commands/ports/password-hasher.js';
 import { API_ERRORS, ApiError, errorBody, type ApiErrorCode } from '../errors.js';
 import { isApiPath, routedPath } from '../routed-path.js';
 import { readableSchemaMessage } from '../../schema-message.js';
+import { HELMET_OPTIONS } from '../security-headers.js';
 
 interface ValidationIssue {
   instancePath?: string;
@@ -52,14 +53,14 @@ export function logContext(request: FastifyRequest): Record<string, unknown> {
 }
 
 /**
- * The headers helmet puts on every response (its defaults, which app.ts registers), taken once, for the
+ * The headers helmet puts on every response (security-headers.ts, as app.ts registers them), taken once, for the
  * answers given before any hook runs: those of frameworkErrors and of Node's parser below. With them
  * `Cache-Control: no-store`, which app.ts sets on every other API answer.
  */
 const PRE_HOOK_HEADERS: ReadonlyArray<readonly [string, string]> = (() => {
   const headers: Array<[string, string]> = [];
   const collect = { setHeader: (name: string, value: unknown) => void headers.push([name, String(value)]), removeHeader: () => undefined };
-  helmet()({} as IncomingMessage, collect as unknown as ServerResponse, () => undefined);
+  helmet(HELMET_OPTIONS)({} as IncomingMessage, collect as unknown as ServerResponse, () => undefined);
   headers.push(['Cache-Control', 'no-store']);
   return headers;
 })();
