@@ -6,7 +6,7 @@
 // - the length limit counted UTF-16 units (maxlength), where the service counts characters.
 import t from 'tap';
 import type { Locator, Page } from 'playwright-core';
-import { PHONE, chromiumMissing, loginThroughPage, newPage } from './browser.js';
+import { PASSWORD, PHONE, chromiumMissing, loginThroughPage, newPage } from './browser.js';
 import { openWebTest } from './service.js';
 
 const missing = chromiumMissing();
@@ -115,6 +115,34 @@ t.test('an unsent draft survives a reload and a login again in the tab, and goes
   await loginThroughPage(A.page, base, 'alice');
   await openChat(A.page, base, ab);
   t.equal(await input.inputValue(), '', 'logging out cleared it');
+});
+
+// Found by a browser check: alice logged out in one tab while another held her draft; bob logged in
+// there through "Log in again" and found her words in his composer, ready to send as his.
+t.test('a draft is its writer\'s: another user logging in in the tab neither sees nor keeps it', { skip: missing ?? false }, async (t) => {
+  const { svc, browser, base } = await openWebTest(t, 'drafts-per-user', ['alice', 'bob']);
+  const ab = await svc.startChat('alice', 'bob');
+  const A = await newPage(browser, PHONE);
+  await loginThroughPage(A.page, base, 'alice');
+  await openChat(A.page, base, ab);
+  const second = await A.context.newPage();
+  await openChat(second, base, ab);
+  const input = second.getByLabel('Message', { exact: true });
+  await input.fill('alice private draft');
+  await A.page.getByRole('button', { name: 'Log out' }).click();
+  await A.page.waitForURL(/\/login/);
+  await second.locator('#login-again').waitFor();
+  await second.locator('#login-again').click();
+  await second.waitForURL(/\/login/);
+  await second.getByLabel('Username').fill('bob');
+  await second.getByLabel('Password').fill(PASSWORD);
+  await second.getByRole('button', { name: 'Log in' }).click();
+  await second.waitForURL(/\/chat\?id=/);
+  await second.locator('#conn-state[data-state="live"]').waitFor();
+  t.equal(await second.locator('#me-name').textContent(), 'bob', 'bob is signed in, back on the chat');
+  t.equal(await input.inputValue(), '', 'his composer is empty');
+  t.same(await second.evaluate('Object.keys(sessionStorage).filter((k) => k.startsWith("chat-draft:"))'), [], 'and the tab keeps nothing of hers');
+  t.same(A.errors, [], 'no script error or CSP refusal');
 });
 
 // Found by a browser check: offline, Delete closed the menu and nothing showed that it was taken.

@@ -34,18 +34,32 @@ export async function requireMe(): Promise<MeUser> {
     return new Promise<never>(() => undefined);
   }
   setCsrfToken(me.csrfToken);
+  // Someone else may have signed in in this tab since a draft was kept: theirs go (a user's own stay).
+  clearDrafts(me.user.userId);
   byId('me-name', HTMLElement).textContent = me.user.username;
   show(byId('account', HTMLElement));
   byId('logout', HTMLButtonElement).addEventListener('click', () => void logout());
   return me.user;
 }
 
-/** Where the chat page keeps a chat's unsent draft for the tab (sessionStorage). */
-export const DRAFT_KEY_PREFIX = 'chat-draft:';
+const DRAFT_KEY_PREFIX = 'chat-draft:';
 
-/** Forgets every unsent draft of this tab: whoever uses this browser next finds nothing of what was being written. */
-export function clearDrafts(): void {
-  for (const key of Object.keys(sessionStorage)) if (key.startsWith(DRAFT_KEY_PREFIX)) sessionStorage.removeItem(key);
+/**
+ * Where the chat page keeps one user's unsent draft of one chat for the tab (sessionStorage). The
+ * user is part of the key: a tab whose session ended elsewhere (a logout in another tab) may be
+ * logged into by someone else, who must not find, nor send, what the last person was writing.
+ */
+export const draftKey = (userId: string, chatId: string): string => `${DRAFT_KEY_PREFIX}${userId}:${chatId}`;
+
+/**
+ * Forgets the unsent drafts of this tab: all of them (log out, erasure), or all but those of `keep`,
+ * the user now signed in here: whoever uses this browser next finds nothing of what was being written.
+ */
+export function clearDrafts(keep?: string): void {
+  const kept = keep === undefined ? null : `${DRAFT_KEY_PREFIX}${keep}:`;
+  for (const key of Object.keys(sessionStorage)) {
+    if (key.startsWith(DRAFT_KEY_PREFIX) && (kept === null || !key.startsWith(kept))) sessionStorage.removeItem(key);
+  }
 }
 
 export async function logout(): Promise<void> {

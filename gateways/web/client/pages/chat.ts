@@ -10,7 +10,7 @@ import { ChatSocketError, ConnectionBadge, openLive } from '../live.js';
 import { MessageList } from '../message-list.js';
 import { ReadMarker } from '../read-marker.js';
 import { PresenceBook, presenceText, typingThrottle, TypingLine } from '../presence.js';
-import { DRAFT_KEY_PREFIX, loginUrl, requireMe, showSessionEnded } from '../session.js';
+import { draftKey, loginUrl, requireMe, showSessionEnded } from '../session.js';
 import type { HistoryPage, Message, OpenedChat } from '../types.js';
 import { MESSAGE_MAX_CHARS as MAX_BODY } from '../../../../domain/chat.js';
 import { hasVisibleText } from '../../../../domain/text.js';
@@ -146,11 +146,12 @@ olderButton.addEventListener('click', () => void loadOlder());
 let myReadFromHistory = 0;
 
 /**
- * The unsent draft, kept for this tab (sessionStorage) per chat: a reload, or a session that ended
- * and a login again, gives it back instead of losing it. Log out clears every draft (session.ts).
+ * The unsent draft, kept for this tab (sessionStorage) per user and chat: a reload, or a session that
+ * ended and the same user's login again, gives it back instead of losing it. Log out clears every
+ * draft, and another user's login in the tab clears the last one's (session.ts).
  */
 const drafts = {
-  key: `${DRAFT_KEY_PREFIX}${chatId}`,
+  key: draftKey(me.userId, chatId),
   restore(): void {
     const saved = sessionStorage.getItem(this.key);
     if (saved !== null && input.value === '') {
