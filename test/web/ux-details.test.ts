@@ -57,6 +57,48 @@ t.test('message menu and edit form: visible buttons, Escape, focus, no stale err
   t.same(A.errors, []);
 });
 
+// Found by a browser check: every menu button was just "Message actions", several menus stayed open
+// at once, and a receipt rewrote the message's label without its "(edited)".
+t.test('message menus: named after their message, one open at a time; labels keep "(edited)" past a receipt', { skip: missing ?? false }, async (t) => {
+  const { svc, browser, base } = await openWebTest(t, 'ux-menu-names', ['alice', 'bob']);
+  const ab = await svc.startChat('alice', 'bob');
+  await svc.seed('alice', ab, ['first words', `second ${'w'.repeat(60)}`]);
+  const A = await newPage(browser, DESKTOP);
+  await loginThroughPage(A.page, base, 'alice');
+  await A.page.goto(`${base}/chat?id=${encodeURIComponent(ab)}`);
+  await A.page.locator('#conn-state[data-state="live"]').waitFor();
+  const first = A.page.locator('#messages > li', { hasText: 'first words' });
+  const second = A.page.locator('#messages > li', { hasText: 'second' });
+  const firstToggle = first.locator('.msg-menu-toggle');
+  const secondToggle = second.locator('.msg-menu-toggle');
+  t.equal(await firstToggle.getAttribute('aria-label'), 'Message actions: first words', 'the menu button names its message');
+  t.equal(await secondToggle.getAttribute('aria-label'), `Message actions: second ${'w'.repeat(33)}…`, 'a long one by its first 40 characters');
+
+  await firstToggle.click();
+  await secondToggle.click();
+  t.equal(await firstToggle.getAttribute('aria-expanded'), 'false', 'opening a menu closes the other');
+  t.ok(await first.locator('.msg-menu-items').isHidden());
+  t.equal(await secondToggle.getAttribute('aria-expanded'), 'true');
+  await A.page.locator('#chat-title').click();
+  t.equal(await secondToggle.getAttribute('aria-expanded'), 'false', 'a click elsewhere closes it');
+  t.ok(await second.locator('.msg-menu-items').isHidden());
+
+  await firstToggle.click();
+  await first.getByRole('button', { name: 'Edit' }).click();
+  await first.getByLabel('Edit message').fill('first words, fixed');
+  await first.getByLabel('Edit message').press('Enter');
+  await A.page.locator('#messages > li[data-edited="true"]', { hasText: 'first words, fixed' }).waitFor();
+  t.equal(await first.getAttribute('aria-label'), 'You: first words, fixed (edited) (sent)', 'edited and sent');
+  t.equal(await firstToggle.getAttribute('aria-label'), 'Message actions: first words, fixed', 'the button follows the edit');
+
+  const B = await newPage(browser, DESKTOP);
+  await loginThroughPage(B.page, base, 'bob');
+  await B.page.goto(`${base}/chat?id=${encodeURIComponent(ab)}`);
+  await A.page.locator('#messages > li[data-receipt="read"]', { hasText: 'first words, fixed' }).waitFor();
+  t.equal(await first.getAttribute('aria-label'), 'You: first words, fixed (edited) (read)', 'read: still says edited');
+  t.same([...A.errors, ...B.errors], []);
+});
+
 t.test('phone chat list: a long name gives way to the unread badge', { skip: missing ?? false }, async (t) => {
   const long = 'zlongnamezlongnamezlongnamezlong';
   const { svc, browser, base } = await openWebTest(t, 'ux-list', ['bob', long]);

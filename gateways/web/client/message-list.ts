@@ -11,6 +11,9 @@ import { timeElement } from './format.js';
 import { MESSAGE_MAX_CHARS as MAX_BODY } from '../../../domain/chat.js';
 import { hasVisibleText } from '../../../domain/text.js';
 
+/** How much of a message its menu button names ("Message actions: …"). */
+const MENU_EXCERPT_CHARS = 40;
+
 export interface ShownMessage {
   revision: number;
   senderId: string;
@@ -49,6 +52,10 @@ export class MessageList {
     this.#list = list;
     this.#me = me;
     this.#actions = actions;
+    // A click anywhere but in a menu closes the open ones, as menus do.
+    if (actions) document.addEventListener('click', (ev) => {
+      if (!(ev.target instanceof Element) || !ev.target.closest('.msg-menu')) this.#closeMenus(null);
+    });
   }
 
   /** A MessageEdited event: the message shows its new text and "edited". */
@@ -121,8 +128,22 @@ export class MessageList {
       item.querySelector('.meta')?.append(label);
     }
     label.textContent = read ? '· Read' : '· Sent';
-    // The item's aria-label replaces its content for screen readers: it has to say it too.
-    item.setAttribute('aria-label', `You: ${item.querySelector('.body')?.textContent ?? ''} (${read ? 'read' : 'sent'})`);
+    this.#describe(item);
+  }
+
+  /**
+   * What a screen reader says of the item, from what it shows: its aria-label replaces its content, so
+   * it names the sender, the text, "edited" and the receipt. The menu button names the message too, or
+   * every message's would be just "Message actions".
+   */
+  #describe(item: HTMLLIElement): void {
+    const who = item.classList.contains('mine') ? 'You' : item.querySelector('.sender')?.textContent ?? '';
+    const text = item.querySelector('.body')?.textContent ?? '';
+    const receipt = item.dataset['receipt'];
+    item.setAttribute('aria-label', `${who}: ${text}${item.dataset['edited'] === 'true' ? ' (edited)' : ''}${receipt ? ` (${receipt})` : ''}`);
+    const points = [...text];
+    const excerpt = points.length > MENU_EXCERPT_CHARS ? `${points.slice(0, MENU_EXCERPT_CHARS).join('')}…` : text;
+    item.querySelector('.msg-menu-toggle')?.setAttribute('aria-label', `Message actions: ${excerpt}`);
   }
 
   /** Shows a stored message (history or live event); false when its revision is already shown. */
@@ -197,10 +218,8 @@ export class MessageList {
     } else {
       mark?.remove();
     }
-    const who = item.classList.contains('mine') ? 'You' : item.querySelector('.sender')?.textContent ?? '';
-    const receipt = item.dataset['receipt'];
-    item.setAttribute('aria-label', `${who}: ${deleted ? 'message deleted' : erased ? 'message erased' : text}${item.dataset['edited'] === 'true' ? ' (edited)' : ''}${receipt ? ` (${receipt})` : ''}`);
     this.#menu(item);
+    this.#describe(item);
   }
 
   /**
@@ -230,6 +249,8 @@ export class MessageList {
       toggle.focus();
     };
     toggle.addEventListener('click', () => {
+      // One menu open at a time.
+      this.#closeMenus(menu);
       panel.hidden = !panel.hidden;
       toggle.setAttribute('aria-expanded', String(!panel.hidden));
       if (!panel.hidden) panel.scrollIntoView({ block: 'nearest' });
@@ -346,6 +367,16 @@ export class MessageList {
       });
     });
     item.querySelector('.meta')?.append(menu);
+    this.#describe(item);
+  }
+
+  /** Closes every open message menu (and delete question) but `except`'s, without moving the focus. */
+  #closeMenus(except: Element | null): void {
+    for (const menu of this.#list.querySelectorAll('.msg-menu')) {
+      if (menu === except) continue;
+      for (const part of menu.querySelectorAll<HTMLElement>('.msg-menu-items, .msg-delete-confirm')) part.hidden = true;
+      menu.querySelector('.msg-menu-toggle')?.setAttribute('aria-expanded', 'false');
+    }
   }
 
   /** Every message still waiting for its ack will not be sent (the session ended). */
