@@ -45,6 +45,11 @@ export interface HttpConfig {
   redisKeyPrefix: string;
   /** Budget of one cache read (history, throttle counters) before falling back. */
   cacheTimeoutMs: number;
+  /**
+   * How long a newest history page waits for the last-messages view (fed asynchronously) to reach the
+   * chat's revision in the log before the database answers (history.ts).
+   */
+  historyFreshWaitMs: number;
   /** Budget of each readiness check. */
   readinessTimeoutMs: number;
   /** Serve the OpenAPI document and Swagger UI under /docs. */
@@ -80,6 +85,7 @@ export const DEFAULT_HTTP_CONFIG: HttpConfig = {
   writeRateLimit: { max: 60, windowMs: 3_000 },
   redisKeyPrefix: 'chat:',
   cacheTimeoutMs: 200,
+  historyFreshWaitMs: 1_000,
   readinessTimeoutMs: 2_000,
   docs: true,
   sessionPurgeIntervalMs: 60 * 60_000,

@@ -3,7 +3,13 @@
  * from the last-messages view (Redis, or memory in the embedded default); older pages, and every
  * page while the view is down, slow, rebuilding or missing the chat, come from the SQL read model.
  * Both give the same page; only the X-History-Source header says which one answered.
+ *
+ * The view is fed asynchronously (by the projector), so it can be a moment behind the log: a message
+ * whose send was just acknowledged may not be in it yet. A newest page is therefore given the chat's
+ * revision as the log holds it (`atLeast`), and waits for the view to reach it, briefly, before the
+ * database answers instead.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { LastMessagesView, ViewMessage } from '../../projections/ports/last-messages.js';
 import type { HttpReadModels, MessageView } from './read-port.js';
 import type { ReplicaReads } from './replica-reads.js';
@@ -32,6 +38,9 @@ async function within<T>(promise: Promise<T>, ms: number): Promise<T | null> {
   }
 }
 
+/** How often a newest page waiting for the view looks again. */
+const FRESH_POLL_MS = 15;
+
 function nextBefore(messages: MessageView[], limit: number): number | null {
   const oldest = messages[messages.length - 1];
   // Messages hold revisions 1..last (ChatStarted is 0): a full page that did not reach 1 has more behind it.
@@ -47,14 +56,28 @@ export async function readHistory(args: {
   cacheTimeoutMs: number;
   /** With DATABASE_READ_URL: database pages from the replica, unless it is behind this user's own send. */
   replica?: { reads: ReplicaReads; userId: string } | null;
+  /** The chat's revision in the log: a newest page from the view must have applied it. */
+  atLeast?: number;
+  /** How long to wait for the view to reach `atLeast` (HttpConfig.historyFreshWaitMs; default: not at all). */
+  freshWaitMs?: number;
 }): Promise<HistoryPage> {
   const { view, chatId, before, limit } = args;
   if (view) {
-    const page = await within(view.read(chatId, { ...(before !== undefined ? { beforeRevision: before } : {}), limit }), args.cacheTimeoutMs);
-    // An incomplete page means part of the range has been trimmed out of the view: SQL has all of it.
-    if (page?.complete) {
-      const messages = page.messages.map(toMessageView).reverse();
-      return { messages, nextBefore: nextBefore(messages, limit), source: 'cache' };
+    // The view answers for a range only once it has applied all of it: a newest page, the chat's
+    // revision in the log (waiting for it, briefly); an older page, every revision below `before`
+    // (a newest page the database gave may reach past a view that is behind; no wait then).
+    const atLeast = before === undefined ? args.atLeast ?? -1 : before - 1;
+    const until = performance.now() + (before === undefined ? args.freshWaitMs ?? 0 : 0);
+    for (;;) {
+      const page = await within(view.read(chatId, { ...(before !== undefined ? { beforeRevision: before } : {}), limit }), args.cacheTimeoutMs);
+      // An incomplete page means part of the range has been trimmed out of the view: SQL has all of it.
+      if (!page?.complete) break;
+      if (page.lastRevision >= atLeast) {
+        const messages = page.messages.map(toMessageView).reverse();
+        return { messages, nextBefore: nextBefore(messages, limit), source: 'cache' };
+      }
+      if (performance.now() >= until) break;
+      await sleep(FRESH_POLL_MS);
     }
   }
   const q = { chatId, ...(before !== undefined ? { before } : {}), limit };

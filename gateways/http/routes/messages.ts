@@ -82,13 +82,18 @@ export const messageRoutes: RoutePlugin = async (app, ctx) => {
     const { chatId } = request.params;
     const { before, limit } = request.query;
     refuseOutsider(chatId, session.userId);
+    // The newest page shows the chat as the log holds it now (a send acknowledged just before is on
+    // it): its revision, read through the command cache, which the view must have applied.
+    const chat = before === undefined ? await loadState(deps.commands.bus, chatStreamId(chatId), chatDecider) : null;
+    if (chat && !chat.state.started) throw new ApiError('CHAT_NOT_FOUND');
     const page = await readHistory({
-      view: deps.lastMessages, reads: deps.reads, chatId, limit: limit ?? 50, cacheTimeoutMs: config.cacheTimeoutMs,
+      view: deps.lastMessages, reads: deps.reads, chatId, limit: limit ?? 50, cacheTimeoutMs: config.cacheTimeoutMs, freshWaitMs: config.historyFreshWaitMs,
       replica: deps.replicaReads ? { reads: deps.replicaReads, userId: session.userId } : null,
       ...(before !== undefined ? { before } : {}),
+      ...(chat ? { atLeast: chat.revision } : {}),
     });
-    // An empty first page may mean the chat does not exist at all: only then ask the event store.
-    if (page.messages.length === 0 && before === undefined) await refuseUnlessStarted(deps.commands, chatId);
+    // An empty older page may mean the chat does not exist at all: only then ask the event store.
+    if (page.messages.length === 0 && before !== undefined) await refuseUnlessStarted(deps.commands, chatId);
     void reply.header('x-history-source', page.source);
     // Read after the page: a position is never behind the messages it covers on the page.
     const reads = await readPositionsOf(deps.commands.bus, chatId);
