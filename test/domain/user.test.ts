@@ -28,6 +28,10 @@ t.test('Register: invalid usernames are refused', async (t) => {
 
 t.test('usernames: normalised to lower case, 3-32 of [a-z0-9_.-]', async (t) => {
   t.equal(normalizeUsername('  Alice.B '), 'alice.b');
+  // Only ASCII letters change case: a Kelvin sign (U+212A) stays what it is, and is refused.
+  t.equal(normalizeUsername('\u212Aelvin'), '\u212Aelvin');
+  t.notOk(isValidUsername(normalizeUsername('\u212Aelvin')));
+  t.equal(normalizeUsername('\u0130stanbul'), '\u0130stanbul');
   t.ok(isValidUsername('a_b-c.9'));
   t.ok(isValidUsername('abc'));
   t.ok(isValidUsername('a'.repeat(32)));

@@ -22,9 +22,13 @@ interface ValidationIssue {
   keyword?: string;
 }
 
+/** How much of a JSON pointer a refusal names: it holds the client's own property names, at any length. */
+const PATH_MAX_CHARS = 60;
+const shortPath = (path: string): string => (path.length > PATH_MAX_CHARS ? `${path.slice(0, PATH_MAX_CHARS)}…` : path);
+
 /** Validation errors as a client can use them: where and what, without echoing the offending values. */
 function validationDetails(issues: readonly ValidationIssue[], context: string | undefined): Array<{ in: string; path: string; message: string }> {
-  return issues.slice(0, 20).map((i) => ({ in: context ?? 'body', path: i.instancePath || '/', message: readableSchemaMessage(i.message ?? i.keyword ?? 'invalid') }));
+  return issues.slice(0, 20).map((i) => ({ in: context ?? 'body', path: shortPath(i.instancePath || '/'), message: readableSchemaMessage(i.message ?? i.keyword ?? 'invalid') }));
 }
 
 /** No script, style or user input in it: the default CSP holds, and nothing is echoed back. */

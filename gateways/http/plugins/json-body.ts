@@ -43,7 +43,8 @@ export function installJsonBody(app: FastifyInstance): void {
     parse(request, text, done);
   });
   app.addHook('preValidation', async (request) => {
-    if (request.routeOptions.schema?.body !== undefined) return;
+    // An address no route serves is 404 whatever it was sent, not a refusal of the body.
+    if (request.is404 || request.routeOptions.schema?.body !== undefined) return;
     const body: unknown = request.body;
     if (body === undefined || body === null) return;
     if (typeof body === 'object' && !Array.isArray(body) && Object.keys(body).length === 0) return;

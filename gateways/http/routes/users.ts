@@ -1,6 +1,7 @@
 import { Type } from 'typebox';
 import type { RoutePlugin } from '../context.js';
 import { PageQuery, UserSchema, errorResponses } from '../schemas.js';
+import { normalizeUsername } from '../../../domain/username.js';
 
 export const userRoutes: RoutePlugin = async (app, ctx) => {
   app.get('/api/users', {
@@ -16,7 +17,7 @@ export const userRoutes: RoutePlugin = async (app, ctx) => {
     },
   }, async (request) => {
     const { prefix, limit, cursor } = request.query;
-    const page = await ctx.deps.reads.searchUsers({ prefix: (prefix ?? '').trim().toLowerCase(), limit: limit ?? 20, ...(cursor ? { cursor } : {}) });
+    const page = await ctx.deps.reads.searchUsers({ prefix: normalizeUsername(prefix ?? ''), limit: limit ?? 20, ...(cursor ? { cursor } : {}) });
     return { users: page.items, nextCursor: page.nextCursor };
   });
 };
