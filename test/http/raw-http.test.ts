@@ -53,6 +53,15 @@ t.test('malformed HTTP gets a coded JSON error and a closed connection', async (
   t.match(expectHead, /^HTTP\/1\.1 401 /, 'an unknown Expect: the request is served as usual');
   t.match(expectHead, /cache-control: no-store/i, 'with the API\'s headers');
   t.match(JSON.parse(expectBody ?? 'null'), { error: { code: 'UNAUTHENTICATED' } });
+  // Node decodes chunked only: a body in another transfer coding was read as if it were plain.
+  const gzipped = await raw(port, 'POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n'
+    + 'f\r\n{"username":"a"\r\n0\r\n\r\n');
+  const [gzHead, gzBody] = gzipped.split('\r\n\r\n');
+  t.match(gzHead, /^HTTP\/1\.1 415 /, 'Transfer-Encoding other than chunked: 415');
+  t.match(JSON.parse(gzBody ?? 'null'), { error: { code: 'UNSUPPORTED_MEDIA_TYPE' } });
+  const chunked = await raw(port, 'POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n'
+    + '2\r\n{}\r\n0\r\n\r\n');
+  t.match(chunked, /^HTTP\/1\.1 400 /, 'plain chunked is read as before (an empty login is a validation error)');
 });
 
 /** Opens a connection and resolves once it is established (nothing sent). */

@@ -33,6 +33,13 @@ export function installJsonBody(app: FastifyInstance): void {
       done(new ApiError('UNSUPPORTED_MEDIA_TYPE', 'Send the body uncompressed (no Content-Encoding).'), undefined);
       return;
     }
+    // Node decodes chunked only: a body sent with another transfer coding (`gzip, chunked`) would be
+    // read as if it were plain.
+    const transfer = request.headers['transfer-encoding'];
+    if (transfer !== undefined && transfer.trim().toLowerCase() !== 'chunked') {
+      done(new ApiError('UNSUPPORTED_MEDIA_TYPE', 'Send the body without a transfer coding other than chunked.'), undefined);
+      return;
+    }
     let text: string;
     try {
       text = utf8.decode(body as Buffer);
