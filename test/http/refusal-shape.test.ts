@@ -30,4 +30,9 @@ t.test('unknown addresses are 404 whatever the body; refusals name a path of at 
   t.ok(res.body.length < 2_000, `the refusal stays small (${res.body.length} bytes)`);
   for (const d of body.error.details ?? []) t.ok([...d.path].length <= 61, `path cut: ${d.path.slice(0, 20)}…`);
   t.ok(body.error.details?.some((d) => d.path.endsWith('…')), 'and marked as cut');
+
+  // One of a few values: said once, not once per value it is not.
+  const format = await alice.req({ method: 'GET', url: '/api/activity/export?format=xml' });
+  t.equal(format.statusCode, 400);
+  t.same(json<Refusal>(format).error.details, [{ in: 'querystring', path: '/format', message: 'must be equal to one of the allowed values' }]);
 });

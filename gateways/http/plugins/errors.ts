@@ -28,7 +28,14 @@ const shortPath = (path: string): string => (path.length > PATH_MAX_CHARS ? `${p
 
 /** Validation errors as a client can use them: where and what, without echoing the offending values. */
 function validationDetails(issues: readonly ValidationIssue[], context: string | undefined): Array<{ in: string; path: string; message: string }> {
-  return issues.slice(0, 20).map((i) => ({ in: context ?? 'body', path: shortPath(i.instancePath || '/'), message: readableSchemaMessage(i.message ?? i.keyword ?? 'invalid') }));
+  const details = new Map<string, { in: string; path: string; message: string }>();
+  // Alternatives (anyOf) fail once per branch with the same words: each is said once.
+  for (const i of issues) {
+    const d = { in: context ?? 'body', path: shortPath(i.instancePath || '/'), message: readableSchemaMessage(i.message ?? i.keyword ?? 'invalid') };
+    details.set(`${d.path}\u0000${d.message}`, d);
+    if (details.size === 20) break;
+  }
+  return [...details.values()];
 }
 
 /** No script, style or user input in it: the default CSP holds, and nothing is echoed back. */

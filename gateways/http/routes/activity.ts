@@ -56,7 +56,7 @@ export const activityRoutes: RoutePlugin = async (app, ctx) => {
       tags: ['activity'],
       summary: 'Auditors: activity replayed from the event log (the source of truth), as CSV or JSON Lines, streamed; each line carries the event id and global position',
       querystring: Type.Object({
-        format: Type.Union([Type.Literal('csv'), Type.Literal('jsonl')]),
+        format: Type.Enum(['csv', 'jsonl']),
         ...ActivityFilters,
         ...TimeRange,
       }, { additionalProperties: false }),
