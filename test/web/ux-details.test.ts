@@ -5,7 +5,8 @@
 // characters is refused in the composer; the profile page says when its socket is not live; an
 // erased sender's last message reads "message erased" in the chat list.
 import t from 'tap';
-import { DESKTOP, PHONE, chromiumMissing, loginThroughPage, newPage, snap } from './browser.js';
+import { register } from '../../commands/register.js';
+import { DESKTOP, PASSWORD, PHONE, chromiumMissing, loginThroughPage, newPage, snap } from './browser.js';
 import { openWebTest } from './service.js';
 
 const missing = chromiumMissing();
@@ -97,6 +98,36 @@ t.test('message menus: named after their message, one open at a time; labels kee
   await A.page.locator('#messages > li[data-receipt="read"]', { hasText: 'first words, fixed' }).waitFor();
   t.equal(await first.getAttribute('aria-label'), 'You: first words, fixed (edited) (read)', 'read: still says edited');
   t.same([...A.errors, ...B.errors], []);
+});
+
+// Found by a browser check: the profile listed only the first page of chats (100), and the picker
+// said "10 matches." when more users started with what was typed.
+t.test('a profile with more than 100 chats lists them all; the picker says when there are more matches', { skip: missing ?? false }, async (t) => {
+  const { svc, browser, base } = await openWebTest(t, 'ux-many-chats', ['alice']);
+  const others = Array.from({ length: 104 }, (_, i) => `p${String(i).padStart(3, '0')}`);
+  // Through the command (the address throttle allows 100 registrations per 15 minutes).
+  for (const u of others) {
+    const r = await register(svc.commands, { username: u, password: PASSWORD });
+    if (!r.ok) throw new Error(r.error.code);
+    await svc.startChat('alice', u);
+  }
+  await svc.settle();
+  const A = await newPage(browser, DESKTOP);
+  await loginThroughPage(A.page, base, 'alice');
+  await A.page.locator('#chats .chat-link').nth(103).waitFor();
+  t.equal(await A.page.locator('#chats .chat-link').count(), 104, 'all 104 chats are listed');
+  t.equal(await A.page.locator('#chats .chat-link').first().getAttribute('data-chat-id'), 'alice:p103', 'newest first');
+
+  const picker = A.page.getByLabel('Find a user by name');
+  await picker.fill('p');
+  await A.page.locator('#user-results [role="option"]').nth(9).waitFor();
+  t.equal(await A.page.locator('#user-results [role="option"]').count(), 10, 'ten shown');
+  await A.page.locator('#picker-status', { hasText: 'The first 10 matches: type more of the name to narrow them.' }).waitFor();
+  t.pass('and the status says there are more');
+  await picker.fill('p10');
+  await A.page.locator('#picker-status', { hasText: /^4 matches\.$/ }).waitFor();
+  t.pass('narrowed: the count');
+  t.same(A.errors, []);
 });
 
 t.test('phone chat list: a long name gives way to the unread badge', { skip: missing ?? false }, async (t) => {

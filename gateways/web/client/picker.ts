@@ -18,6 +18,8 @@ export interface PickerOptions {
 
 const DEBOUNCE_MS = 150;
 const STATUS_HINT = 'Type the first letters; use the arrow keys and Enter to choose.';
+/** How many matches the list shows. */
+const SHOWN = 10;
 
 export function userPicker(opts: PickerOptions): void {
   const { input, list, status } = opts;
@@ -71,14 +73,19 @@ export function userPicker(opts: PickerOptions): void {
       return;
     }
     try {
-      const page = await api<{ users: UserRef[] }>('GET', `/api/users?prefix=${encodeURIComponent(prefix.slice(0, 32))}&limit=10`);
+      // One more than shown (the signed-in user may be among them): whether there are more to say so.
+      const page = await api<{ users: UserRef[]; nextCursor: string | null }>('GET', `/api/users?prefix=${encodeURIComponent(prefix.slice(0, 32))}&limit=${SHOWN + 1}`);
       if (mine !== seq) return;
-      users = page.users.filter((u) => u.userId !== opts.exclude);
+      const others = page.users.filter((u) => u.userId !== opts.exclude);
+      users = others.slice(0, SHOWN);
+      const more = others.length > SHOWN || (others.length === SHOWN && page.nextCursor !== null);
       const onlyMe = users.length === 0 && page.users.length > 0;
       active = users.length > 0 ? 0 : -1;
       render();
       status.textContent = onlyMe ? 'That is you: pick someone else to chat with.'
-        : users.length === 0 ? `No user starts with “${prefix}”.` : `${users.length} match${users.length === 1 ? '' : 'es'}.`;
+        : users.length === 0 ? `No user starts with “${prefix}”.`
+        : more ? `The first ${SHOWN} matches: type more of the name to narrow them.`
+        : `${users.length} match${users.length === 1 ? '' : 'es'}.`;
     } catch (err) {
       if (mine === seq) status.textContent = describeError(err);
     }

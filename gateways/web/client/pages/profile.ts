@@ -109,9 +109,25 @@ function chatItem(chat: ChatSummary, self: MeUser): HTMLAnchorElement {
   ]);
 }
 
+/** As many chats as one socket follows live (the gateway's `resume` takes 1000): the newest ones. */
+const MAX_CHATS = 1000;
+
+/** Every page of my chats up to MAX_CHATS, each chat once (one that moved up between pages is already listed). */
+async function fetchChats(): Promise<ChatListPage> {
+  const first = await api<ChatListPage>('GET', '/api/chats?limit=100');
+  const all = new Map(first.chats.map((c) => [c.chatId, c]));
+  let cursor = first.nextCursor;
+  while (cursor !== null && all.size < MAX_CHATS) {
+    const next = await api<ChatListPage>('GET', `/api/chats?limit=100&cursor=${encodeURIComponent(cursor)}`);
+    for (const c of next.chats) if (!all.has(c.chatId)) all.set(c.chatId, c);
+    cursor = next.nextCursor;
+  }
+  return { chats: [...all.values()].slice(0, MAX_CHATS), nextCursor: cursor, unreadTotal: first.unreadTotal };
+}
+
 async function loadChats(): Promise<void> {
   try {
-    const page = await api<ChatListPage>('GET', '/api/chats?limit=100');
+    const page = await fetchChats();
     chats.load(page);
     for (const c of page.chats) {
       const through = c.lastMessage?.revision ?? 0;
