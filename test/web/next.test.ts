@@ -103,6 +103,11 @@ t.test('?next= only ever leads to a page of this origin', { skip: missing ?? fal
       await A.page.goto(`${base}/login?next=${query}`);
       t.equal((await settledUrl(A.page, '/login')).href, `${base}${want}`, `${what} is honoured`);
     }
+    // The register page too (a browser check found its form offered to a signed-in user).
+    await A.page.goto(`${base}/register?next=${encodeURIComponent(chatPath)}`);
+    t.equal((await settledUrl(A.page, '/register')).href, `${base}${chatPath}`, 'the register page goes straight on');
+    await A.page.goto(`${base}/register?next=${BAD[0]![0]}`);
+    t.equal((await settledUrl(A.page, '/register')).href, profile, 'through the same check');
   });
 
   await t.test('registering carries ?next= through the same check', async (t) => {

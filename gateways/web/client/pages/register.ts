@@ -3,6 +3,7 @@ import { api, setCsrfToken } from '../api.js';
 import { byId } from '../dom.js';
 import { FormErrors, onSubmit } from '../form-errors.js';
 import { DEFAULT_NEXT, safeNext } from '../safe-next.js';
+import { fetchMe } from '../session.js';
 import type { LoginResponse } from '../types.js';
 
 // Only the parsed, same-origin path is ever navigated to (safe-next.ts), never the raw parameter.
@@ -16,6 +17,9 @@ const password = byId('password', HTMLInputElement);
 const password2 = byId('password2', HTMLInputElement);
 const errors = new FormErrors(form);
 username.focus();
+// Already logged in (a bookmark, the back button): go straight on, as the login page does, rather
+// than offer a form whose success would quietly replace this session.
+void fetchMe().then((me) => { if (me) location.replace(next); }, () => undefined);
 
 onSubmit(form, errors, () => {
   // Only what the server cannot check; the rules themselves come back as error codes.
