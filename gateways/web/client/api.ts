@@ -76,9 +76,16 @@ export async function api<T>(method: 'GET' | 'POST' | 'DELETE', path: string, bo
 /** A message for people, for any error a request can end in. */
 export function describeError(err: unknown): string {
   if (err instanceof ApiError) {
-    if (err.code === 'RATE_LIMITED') return `Too many attempts; try again${err.retryAfterSec ? ` in ${err.retryAfterSec} s` : ' later'}.`;
+    if (err.code === 'RATE_LIMITED') return `Too many attempts; try again${err.retryAfterSec ? ` in ${waitText(err.retryAfterSec)}` : ' later'}.`;
     return err.message;
   }
   if (err instanceof NetworkError) return 'The server cannot be reached. Check your connection and try again.';
   return err instanceof Error ? err.message : String(err);
+}
+
+/** A wait as people say it: "40 seconds", "1 minute", "15 minutes" (rounded up: never sooner than the server allows). */
+export function waitText(seconds: number): string {
+  if (seconds < 60) return `${seconds} second${seconds === 1 ? '' : 's'}`;
+  const minutes = Math.ceil(seconds / 60);
+  return `${minutes} minute${minutes === 1 ? '' : 's'}`;
 }
