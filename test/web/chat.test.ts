@@ -181,10 +181,10 @@ t.test('two users register, start a chat from the profile and talk live', { skip
     return chatOrder();
   };
   let order = await untilOrder('carol');
-  t.match(order, [/^carol.*carol: Coffee later\?$/, /^bob.*bob: seeded 120$/], 'carol\'s newer chat first, each with its last message');
+  t.match(order, [/^carol(?!.*: Coffee).*Coffee later\?$/, /^bob(?!.*: seeded).*seeded 120$/], 'carol\'s newer chat first, each with its last message');
   await svc.seed(bob, chatId, ['Still there?']);
   order = await untilOrder('bob');
-  t.match(order, [/^bob.*bob: Still there\?$/, /^carol/], 'a new message moves bob\'s chat to the top');
+  t.match(order, [/^bob(?!.*: Still).*Still there\?$/, /^carol/], 'a new message moves bob\'s chat to the top');
   await snap(A.page, 'profile-chats');
 
   t.same(A.dialogs, [], 'no dialog ever opened (alice)');

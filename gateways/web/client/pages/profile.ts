@@ -92,7 +92,8 @@ function chatItem(chat: ChatSummary, self: MeUser): HTMLAnchorElement {
   const last = chat.lastMessage;
   // An empty body that is not a deletion is an erased sender's (docs/privacy.md): a sent body is never empty.
   const lastBody = last?.deleted ? 'message deleted' : last?.body === '' ? 'message erased' : last?.edited ? `${last.body} (edited)` : last?.body;
-  const lastText = last ? `${last.senderId === self.userId ? 'You' : last.senderId}: ${lastBody}` : 'No messages yet';
+  // A one-to-one chat's title already names the other person: only my own last message says who.
+  const lastText = last ? (last.senderId === self.userId ? `You: ${lastBody}` : lastBody) : 'No messages yet';
   return el('a', { className: 'list-group-item list-group-item-action chat-link', attrs: { href: chatUrl(chat.chatId), 'data-chat-id': chat.chatId } }, [
     el('div', { className: 'd-flex justify-content-between gap-2' }, [
       // The name gives way (ellipsis) so that the badge and presence stay visible on a narrow screen.
