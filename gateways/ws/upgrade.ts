@@ -77,6 +77,10 @@ export function createUpgrader(d: UpgradeDeps): Upgrader {
       cookie: req.getHeader('cookie'),
       ticket: req.getQuery('ticket') ?? '',
     };
+    // A browser sends one Origin (RFC 6454); getHeader reads the first only, so two could pair an
+    // allowed one with another.
+    let origins = 0;
+    req.forEach((name) => { if (name === 'origin') origins++; });
     const refuse = (status: 400 | 401 | 403 | 429 | 503, body: string = REFUSALS[status][1], header?: readonly [string, string]): void => {
       res.writeStatus(REFUSALS[status][0]).writeHeader('content-type', JSON_TYPE);
       if (status === 429) res.writeHeader('retry-after', '1');
@@ -94,7 +98,7 @@ export function createUpgrader(d: UpgradeDeps): Upgrader {
       counters.badRequest++;
       return refuse(400, BAD_VERSION, ['sec-websocket-version', WS_VERSION]);
     }
-    if (!originAllowed(headers.origin, d.origins) && !sameHostOrigin(headers.origin, headers.host, config.sameHostOriginPorts)) {
+    if (origins > 1 || (!originAllowed(headers.origin, d.origins) && !sameHostOrigin(headers.origin, headers.host, config.sameHostOriginPorts))) {
       counters.forbidden++;
       return refuse(403);
     }

@@ -86,8 +86,22 @@ t.test('upgrades are refused without a valid credential or from a foreign origin
     });
     t.match(versionAnswer, /^HTTP\/1\.1 400 [\s\S]*sec-websocket-version: 13\r\n[\s\S]*"code":"BAD_REQUEST"[\s\S]*Sec-WebSocket-Version must be 13/i, `Sec-WebSocket-Version ${version || 'missing'}: 400, naming version 13`);
   }
+  // Two Origin headers, an allowed one first (an outside check got 101 for this): refused.
+  const olga = await fx.user('olga');
+  const twoOrigins = await new Promise<string>((resolve, reject) => {
+    const s = net.connect(Number(port), '127.0.0.1');
+    const chunks: Buffer[] = [];
+    s.on('data', (c: Buffer) => {
+      chunks.push(c);
+      if (Buffer.concat(chunks).toString().includes('}')) s.destroy();
+    });
+    s.on('error', reject);
+    s.on('close', () => resolve(Buffer.concat(chunks).toString()));
+    s.write(`GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: https://chat.example\r\nOrigin: https://evil.example\r\nAuthorization: Bearer ${olga.token}\r\n\r\n`);
+  });
+  t.match(twoOrigins, /^HTTP\/1\.1 403 [\s\S]*"code":"FORBIDDEN"/, 'two Origin headers: 403 FORBIDDEN');
   const stats = fx.gateway!.stats();
-  t.ok(stats.upgrades.unauthorized >= 10 && stats.upgrades.forbidden === 2 && stats.upgrades.badRequest >= 1, 'refusals are counted');
+  t.ok(stats.upgrades.unauthorized >= 10 && stats.upgrades.forbidden === 3 && stats.upgrades.badRequest >= 1, 'refusals are counted');
   for (const c of [ok, noOrigin, cookie]) await c.close();
 });
 

@@ -3,6 +3,7 @@
  * session's CSRF token as X-CSRF-Token (gateways/http/plugins/csrf.ts); the pages get it from
  * /api/me or the login answer. Errors become ApiError with the API's stable code.
  */
+import { waitText } from './wait-text.js';
 
 export class ApiError extends Error {
   constructor(
@@ -81,11 +82,4 @@ export function describeError(err: unknown): string {
   }
   if (err instanceof NetworkError) return 'The server cannot be reached. Check your connection and try again.';
   return err instanceof Error ? err.message : String(err);
-}
-
-/** A wait as people say it: "40 seconds", "1 minute", "15 minutes" (rounded up: never sooner than the server allows). */
-export function waitText(seconds: number): string {
-  if (seconds < 60) return `${seconds} second${seconds === 1 ? '' : 's'}`;
-  const minutes = Math.ceil(seconds / 60);
-  return `${minutes} minute${minutes === 1 ? '' : 's'}`;
 }
