@@ -42,6 +42,9 @@ export async function retry<T>(fn: (attemptNumber: number) => Promise<T>, opts: 
     }, {
       ...options,
       onFailedAttempt: async (c: RetryContext) => {
+        // p-retry checks the signal again once an attempt returns, and a stop that came meanwhile fails
+        // it after the fact: that is the end of the retrying, not a failed attempt to report.
+        if (options.signal?.aborted) return;
         await onFailedAttempt?.({ error: thrownBy(c.error), attemptNumber: c.attemptNumber, retriesLeft: c.retriesLeft });
       },
     });
