@@ -58,6 +58,12 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   // An Expect other than 100-continue: Node would answer a bare 417 itself, without our error body or
   // headers. RFC 9110 lets a server ignore an expectation it does not know, so it is served as usual.
   app.server.on('checkExpectation', (req, res) => app.server.emit('request', req, res));
+  // Expect: 100-continue asks before the body is sent: a body the limit refuses is not invited (no
+  // 100), so the client gets the 413 without sending it first.
+  app.server.on('checkContinue', (req, res) => {
+    if (!(Number(req.headers['content-length']) > BODY_LIMIT_BYTES)) res.writeContinue();
+    app.server.emit('request', req, res);
+  });
   limitConnections(app.server, { maxConnections: config.maxConnections, perAddress: config.trustProxy === false ? config.maxConnectionsPerAddress : 0 });
 
   // TypeBox checks the body strictly (a number is not a string); querystring and params are converted first.

@@ -53,6 +53,12 @@ t.test('malformed HTTP gets a coded JSON error and a closed connection', async (
   t.match(expectHead, /^HTTP\/1\.1 401 /, 'an unknown Expect: the request is served as usual');
   t.match(expectHead, /cache-control: no-store/i, 'with the API\'s headers');
   t.match(JSON.parse(expectBody ?? 'null'), { error: { code: 'UNAUTHENTICATED' } });
+  // Expect: 100-continue with a body over the limit: 413 at once, the body never invited.
+  const tooBig = await raw(port, 'POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n');
+  t.match(tooBig, /^HTTP\/1\.1 413 /, 'a body over the limit is refused before it is sent, without a 100 Continue');
+  t.match(tooBig.split('\r\n\r\n')[1] ?? '', /"code":"PAYLOAD_TOO_LARGE"/);
+  const small = await raw(port, 'POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n{}');
+  t.match(small, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 400 /, 'one within it is invited, then read');
   // Node decodes chunked only: a body in another transfer coding was read as if it were plain.
   const gzipped = await raw(port, 'POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n'
     + 'f\r\n{"username":"a"\r\n0\r\n\r\n');
