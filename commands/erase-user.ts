@@ -22,6 +22,8 @@ export interface Erased {
   userId: string;
   /** False when the user had been erased before (nothing left to destroy). */
   erasedNow: boolean;
+  /** When the UserErased this call appended says the erasure happened; null when it appended none. */
+  at: string | null;
 }
 
 export async function eraseUser(
@@ -47,5 +49,6 @@ export async function eraseUser(
     eventIds: () => deps.newId(),
   });
   if (!outcome.ok) return fail(outcome.error);
-  return succeed({ userId, erasedNow: destroyed || outcome.appended.length > 0 });
+  const erased = outcome.appended.find((a) => a.event.type === 'UserErased');
+  return succeed({ userId, erasedNow: destroyed || outcome.appended.length > 0, at: erased?.event.type === 'UserErased' ? erased.event.data.at : null });
 }

@@ -16,7 +16,8 @@ export interface AccountErasureDeps {
   keys: KeyRing;
   sessions: { revokeAllForUser(userId: string): Promise<number> } | null;
   /** The live read models' direct pass (infra/read-models/queries/erasure.ts). */
-  scrubReadModels: ((userId: string) => Promise<void>) | null;
+  /** Blanks the user's bodies in the live read models and, given the UserErased's time, marks the user erased there. */
+  scrubReadModels: ((userId: string, erasedAt: string | null) => Promise<void>) | null;
   /** The last-100 view forgets the user's chats (Redis or in-memory adapter). */
   view: { forgetChatsOf(userId: string): Promise<void> } | null;
   logger: Logger;
@@ -40,7 +41,7 @@ export function accountEraser(deps: AccountErasureDeps): EraseAccount {
     const scrub = deps.scrubReadModels;
     const view = deps.view;
     if (sessions) await step('sessions', userId, () => sessions.revokeAllForUser(userId));
-    if (scrub) await step('read models', userId, () => scrub(userId));
+    if (scrub) await step('read models', userId, () => scrub(userId, result.value.at));
     // The view's projection forgets them again when it reads UserErased, after any body it opened before the key went.
     if (view) await step('last-messages view', userId, () => view.forgetChatsOf(userId));
     deps.logger.info({ userId, by: input.by, erasedNow: result.value.erasedNow }, 'account erased');

@@ -227,7 +227,7 @@ export async function startService(config: Config, role: Role): Promise<RunningS
         auditExport: (filter, format) => exportActivity(rt.store, filter, format),
         eraseAccount: accountEraser({
           commands: rt.commands, keys: rt.keys, sessions, logger,
-          scrubReadModels: (userId) => scrubBodiesOf(orm, userId),
+          scrubReadModels: (userId, erasedAt) => scrubBodiesOf(orm, userId, erasedAt),
           view: redisView ?? (view instanceof MemoryLastMessagesView ? view : null),
         }),
         config: httpConfigFrom(config),

@@ -82,7 +82,7 @@ export async function eraseAccountByOperator(side: CommandSide, username: string
   const orm = await openReadSide(side.config, side.logger);
   const view = await openSharedView(side.config, side.logger);
   try {
-    const erase = accountEraser({ commands: side.commands, keys: side.keys, sessions, scrubReadModels: (id) => scrubBodiesOf(orm, id), view, logger: side.logger });
+    const erase = accountEraser({ commands: side.commands, keys: side.keys, sessions, scrubReadModels: (id, erasedAt) => scrubBodiesOf(orm, id, erasedAt), view, logger: side.logger });
     return await erase({ username, by: 'operator' });
   } finally {
     await view?.close();

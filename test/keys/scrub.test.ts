@@ -9,6 +9,8 @@ import { openReadModels } from '../../infra/read-models/open.js';
 import { emOf, sqlOf, sqlQuery, type ReadModelOrm } from '../../infra/read-models/orm.js';
 import { scrubBodiesOf } from '../../infra/read-models/queries/erasure.js';
 import { createTestSchema } from '../support/pg.js';
+import { searchUsers } from '../../projections/users.js';
+import { toDate } from '../../projections/ports/sql.js';
 
 const logger = createLogger({ level: 'silent', name: 'scrub-test' });
 
@@ -23,7 +25,16 @@ async function check(t: Test, orm: ReadModelOrm): Promise<void> {
   const record = JSON.stringify({ id: '00000000-0000-4000-8000-000000000001', type: 'MessageSent', data: { senderId: 'alice', body: 'secret parked' } });
   await q(`INSERT INTO ${sql.table('dead_letters')} (projection, event_id, position, record, error, attempts, parked_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
     ['messages', '00000000-0000-4000-8000-000000000001', '3', record, 'boom', 1, at]);
-  await scrubBodiesOf(orm, 'alice');
+  for (const u of ['alice', 'bob']) {
+    await q(`INSERT INTO ${sql.table('users')} (user_id, username, role, registered_at) VALUES (?, ?, ?, ?)`, [u, u, 'user', at]);
+  }
+  t.same((await searchUsers(orm.db, {})).items.map((u) => u.userId), ['alice', 'bob']);
+  await scrubBodiesOf(orm, 'alice', '2026-02-01T00:00:00.000Z');
+  // Found by an outside check: the search listed an erased user until the projector applied UserErased.
+  t.same((await searchUsers(orm.db, {})).items.map((u) => u.userId), ['bob'], 'the search leaves the erased user out at once');
+  const marks = await q(`SELECT user_id, erased_at FROM ${sql.table('users')} ORDER BY user_id`) as Array<{ user_id: string; erased_at: unknown }>;
+  t.equal(toDate(marks[0]!.erased_at)?.toISOString(), '2026-02-01T00:00:00.000Z', 'marked with the UserErased\'s own time');
+  t.equal(marks[1]!.erased_at, null);
   t.same((await q(`SELECT sender_id, body FROM ${sql.table('messages')} ORDER BY revision`)), [{ sender_id: 'alice', body: '' }, { sender_id: 'bob', body: 'bob stays' }]);
   const parked = (await q(`SELECT record FROM ${sql.table('dead_letters')}`))[0] as { record: unknown };
   const text = typeof parked.record === 'string' ? parked.record : JSON.stringify(parked.record);

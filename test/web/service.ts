@@ -97,7 +97,7 @@ export async function startWebService(name: string): Promise<WebService> {
       commands: rt.commands, sessions, reads: sqlReadModels(orm), lastMessages: view, readiness: {},
       rateLimitRedis: null, config: { ...httpConfigFrom(config), docs: false }, logger, web,
       // As the composition root wires it (start-service.ts), for the profile page's "Erase my account".
-      eraseAccount: accountEraser({ commands: rt.commands, keys: rt.keys, sessions, logger, scrubReadModels: (userId) => scrubBodiesOf(orm, userId), view }),
+      eraseAccount: accountEraser({ commands: rt.commands, keys: rt.keys, sessions, logger, scrubReadModels: (userId, erasedAt) => scrubBodiesOf(orm, userId, erasedAt), view }),
     };
     const api = await buildHttpApp(deps);
     stops.push(() => api.close());

@@ -1,12 +1,12 @@
 /**
  * Erasure's direct pass over the live read models (docs/privacy.md): the projections blank an erased
- * user's bodies when they apply UserErased, and this does the same at once, so a lagging projector
+ * user's bodies (and mark the user erased) when they apply UserErased, and this does the same at once, so a lagging projector
  * does not leave them readable meanwhile. Same statements, same result: a rebuild or `chat audit
  * verify` finds nothing to disagree with. Dead letters are blanked here only (no projection owns them).
  */
 import { emOf, sqlOf, sqlQuery, type ReadModelOrm } from '../orm.js';
 
-export async function scrubBodiesOf(orm: ReadModelOrm, userId: string): Promise<void> {
+export async function scrubBodiesOf(orm: ReadModelOrm, userId: string, erasedAt: string | null = null): Promise<void> {
   const sql = sqlOf(orm);
   const em = emOf(orm);
   const sqlite = sql.name === 'sqlite';
@@ -23,5 +23,10 @@ export async function scrubBodiesOf(orm: ReadModelOrm, userId: string): Promise<
        WHERE json_extract(record, '$.data.senderId') = ? AND json_extract(record, '$.data.body') <> ''`
     : `UPDATE ${sql.table('dead_letters')} SET record = jsonb_set(record, '{data,body}', '""')
        WHERE record->'data'->>'senderId' = ? AND record->'data'->>'body' <> ''`, [userId]);
+  // The user search leaves them out from now on, not only once the projector applies UserErased: with
+  // the UserErased's own time, which the projection keeps (COALESCE), so a rebuild writes the same.
+  if (erasedAt !== null) {
+    await sqlQuery(em, `UPDATE ${sql.table('users')} SET erased_at = ? WHERE user_id = ? AND erased_at IS NULL`, [sql.time(erasedAt), userId]);
+  }
   if (sqlite) await sqlQuery(em, 'PRAGMA wal_checkpoint(TRUNCATE)');
 }
