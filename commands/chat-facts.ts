@@ -45,3 +45,13 @@ export async function chatFactsFor(bus: CommandBus, chatId: string, wanted: numb
   const event = first ? toDomainEvent(first) : null;
   return event && event.type === 'ChatStarted' ? { participants: event.data.participants, newestRevision: 0 } : null;
 }
+
+/**
+ * The chat's newest revision in the log, -1 when there is no such chat: what a history page must
+ * reach to show every message answered so far. One one-event read, backwards, without the chat's
+ * lock (a reader must not queue behind the chat's sends) and without opening any body.
+ */
+export async function chatHeadRevision(bus: CommandBus, chatId: string): Promise<number> {
+  const [last] = await bus.store.readStream(chatStreamId(chatId), { direction: 'backwards', maxCount: 1, leaveSealed: true });
+  return last?.revision ?? -1;
+}

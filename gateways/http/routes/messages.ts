@@ -3,6 +3,7 @@
  * history (see ../history.ts). Only the two participants may read or write a chat.
  */
 import { Type } from 'typebox';
+import { chatHeadRevision } from '../../../commands/chat-facts.js';
 import { loadState } from '../../../commands/handle-command.js';
 import { readPositionsOf } from '../../../commands/read-positions.js';
 import { sendMessage } from '../../../commands/send-message.js';
@@ -83,14 +84,14 @@ export const messageRoutes: RoutePlugin = async (app, ctx) => {
     const { before, limit } = request.query;
     refuseOutsider(chatId, session.userId);
     // The newest page shows the chat as the log holds it now (a send acknowledged just before is on
-    // it): its revision, read through the command cache, which the view must have applied.
-    const chat = before === undefined ? await loadState(deps.commands.bus, chatStreamId(chatId), chatDecider) : null;
-    if (chat && !chat.state.started) throw new ApiError('CHAT_NOT_FOUND');
+    // it): its newest revision, which the view must have applied.
+    const head = before === undefined ? await chatHeadRevision(deps.commands.bus, chatId) : null;
+    if (head === -1) throw new ApiError('CHAT_NOT_FOUND');
     const page = await readHistory({
       view: deps.lastMessages, reads: deps.reads, chatId, limit: limit ?? 50, cacheTimeoutMs: config.cacheTimeoutMs, freshWaitMs: config.historyFreshWaitMs,
       replica: deps.replicaReads ? { reads: deps.replicaReads, userId: session.userId } : null,
       ...(before !== undefined ? { before } : {}),
-      ...(chat ? { atLeast: chat.revision } : {}),
+      ...(head !== null ? { atLeast: head } : {}),
     });
     // An empty older page may mean the chat does not exist at all: only then ask the event store.
     if (page.messages.length === 0 && before !== undefined) await refuseUnlessStarted(deps.commands, chatId);
