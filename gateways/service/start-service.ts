@@ -11,6 +11,7 @@ import { Registry } from 'prom-client';
 import { SQL_PROJECTIONS } from '../../projections/index.js';
 import { LastMessagesProjection } from '../../projections/last-messages.js';
 import { BrokerViewFeed, feedingView } from '../../projections/last-messages-feed.js';
+import { fillFromLog, unfilledProjections } from '../../projections/runtime/fill-new.js';
 import { scheduleInboxCompaction } from '../../projections/runtime/inbox-compaction.js';
 import { createSqlProjector } from '../../projections/runtime/sql-projector.js';
 import { createStoreFeed } from '../../projections/runtime/store-feed.js';
@@ -129,6 +130,14 @@ export async function startService(config: Config, role: Role): Promise<RunningS
       const direct = config.databaseUrl ? directPgDb(orm.db, { connectionString: config.databaseUrl, schema: config.databaseSchema ?? 'public' }) : null;
       if (direct) stoppers.push({ name: 'projector database pool', stop: () => direct.close() });
       const projector = createSqlProjector({ db: direct ?? orm.db, projections: SQL_PROJECTIONS, logger, store: rt.store });
+      // With RabbitMQ, before anything writes a checkpoint (the retry below, the consumer's first batch):
+      // a projection new to this log would get one past the history it never saw (projections/runtime/fill-new.ts).
+      const fresh = config.amqpUrl
+        ? await unfilledProjections({ db: orm.db, store: rt.store, projections: SQL_PROJECTIONS }).catch((err: unknown) => {
+          logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not look for new projections; `chat projections status` shows them');
+          return [];
+        })
+        : [];
       // Events an older release parked because it could not read their type or version: this release
       // may read them now. Before the feed or consumer starts, so a stopped projection resumes in order.
       const retried = await projector.retryUnknown().catch((err: unknown) => {
@@ -137,6 +146,7 @@ export async function startService(config: Config, role: Role): Promise<RunningS
       });
       if (retried && (retried.retried > 0 || retried.failed.length > 0)) logger.info({ retried: retried.retried, stillUnknown: retried.failed.length }, 'parked unknown events retried');
       if (config.amqpUrl) {
+        if (fresh.length > 0) void fillFromLog(fresh, { db: orm.db, store: rt.store, projections: SQL_PROJECTIONS, logger });
         const { startProjectorConsumer } = await import('../../infra/broker/processes.js');
         // RabbitMQ carries sealed records (the relay reads the raw log): open them with the key store here.
         const consumer = startProjectorConsumer(config, unsealingSink(viewFeed ? feedingView(projector, viewFeed) : projector, rt.keys), logger);
