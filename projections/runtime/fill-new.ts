@@ -12,7 +12,7 @@ import type { EventStore } from '../../commands/ports/event-store.js';
 import type { ReadModelDb } from '../ports/read-model.js';
 import type { SqlProjection } from '../projection.js';
 import { readCheckpoints } from './apply.js';
-import { RebuildError, rebuildProjection } from './rebuild.js';
+import { RebuildBusyError, rebuildProjection } from './rebuild.js';
 
 export interface FillNewOptions {
   db: ReadModelDb;
@@ -41,7 +41,7 @@ export async function fillFromLog(fresh: ReadonlyArray<SqlProjection>, opts: Fil
       log.info({ projection: p.name, events: r.events, applied: r.applied }, 'new projection filled from the log');
     } catch (err) {
       // Another projector starting at the same time holds the rebuild: it fills it.
-      const already = err instanceof RebuildError && /already running/.test(err.message);
+      const already = err instanceof RebuildBusyError;
       log[already ? 'info' : 'warn']({ projection: p.name, err: err instanceof Error ? err.message : String(err) },
         already ? 'another process is filling the new projection' : 'filling a new projection failed: run `chat projections rebuild` for it');
     }

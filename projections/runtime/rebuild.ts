@@ -97,6 +97,14 @@ export class RebuildError extends Error {
   }
 }
 
+/** Another process holds this projection's rebuild: it is being done already. */
+export class RebuildBusyError extends RebuildError {
+  constructor(name: string) {
+    super(`a rebuild of ${name} is already running`);
+    this.name = 'RebuildBusyError';
+  }
+}
+
 export async function rebuildProjection(opts: RebuildOptions): Promise<RebuildResult> {
   const { db, store, name } = opts;
   const projection = opts.projections.find((p) => p.name === name);
@@ -285,7 +293,7 @@ async function takeRebuildGuard(db: ReadModelDb, sql: SqlDialect, name: string):
       `read-models-rebuild:${sql.schema ?? ''}`,
       name,
     ]);
-    if (!res.rows[0]?.ok) throw new RebuildError(`a rebuild of ${name} is already running`);
+    if (!res.rows[0]?.ok) throw new RebuildBusyError(name);
     const leftovers = await client.query<{ nspname: string }>('SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1)', [scratchPrefix(sql, name)]);
     for (const { nspname } of leftovers.rows) await client.query(`DROP SCHEMA IF EXISTS ${quoteIdent(nspname)} CASCADE`);
   } catch (err) {

@@ -34,6 +34,8 @@ for (const [kind, view] of [['postgres', { redisUrl: TEST_REDIS_URL, commandTime
     t.same(json<Page>(older).messages.map((m) => m.revision), [2, 1], 'older pages as before');
     const missing = await alice.req({ method: 'GET', url: `/api/chats/${alice.userId}:zzzz/messages` });
     t.equal(missing.statusCode, 404, 'a chat that does not exist is still 404');
+    const missingOlder = await alice.req({ method: 'GET', url: `/api/chats/${alice.userId}:zzzz/messages?before=5` });
+    t.equal(missingOlder.statusCode, 404, 'its older pages too');
   });
 }
 

@@ -4,12 +4,8 @@
  */
 import { Type } from 'typebox';
 import { chatHeadRevision } from '../../../commands/chat-facts.js';
-import { loadState } from '../../../commands/handle-command.js';
 import { readPositionsOf } from '../../../commands/read-positions.js';
 import { sendMessage } from '../../../commands/send-message.js';
-import { chatDecider } from '../../../domain/chat.js';
-import { chatStreamId } from '../../../domain/events.js';
-import type { CommandDeps } from '../../../commands/deps.js';
 import { MAX_REVISION } from '../../../projections/messages.js';
 import { refuseOutsider } from '../chat-access.js';
 import type { RoutePlugin } from '../context.js';
@@ -26,12 +22,6 @@ const Accepted = Type.Object({
   position: Type.String({ description: 'Global log position (decimal string)' }),
   duplicate: Type.Boolean({ description: 'True when this clientMessageId was already sent: nothing new was stored' }),
 });
-
-/** 404 when the chat was never started (refuseOutsider has already refused everyone but its participants). */
-async function refuseUnlessStarted(commands: CommandDeps, chatId: string): Promise<void> {
-  const { state } = await loadState(commands.bus, chatStreamId(chatId), chatDecider);
-  if (!state.started) throw new ApiError('CHAT_NOT_FOUND');
-}
 
 export const messageRoutes: RoutePlugin = async (app, ctx) => {
   const { deps, config, metrics } = ctx;
@@ -94,7 +84,7 @@ export const messageRoutes: RoutePlugin = async (app, ctx) => {
       ...(head !== null ? { atLeast: head } : {}),
     });
     // An empty older page may mean the chat does not exist at all: only then ask the event store.
-    if (page.messages.length === 0 && before !== undefined) await refuseUnlessStarted(deps.commands, chatId);
+    if (page.messages.length === 0 && before !== undefined && (await chatHeadRevision(deps.commands.bus, chatId)) === -1) throw new ApiError('CHAT_NOT_FOUND');
     void reply.header('x-history-source', page.source);
     // Read after the page: a position is never behind the messages it covers on the page.
     const reads = await readPositionsOf(deps.commands.bus, chatId);
